@@ -1,0 +1,19 @@
+/*
+ * gcimpute.c — module entry point: PG_MODULE_MAGIC and _PG_init.
+ *
+ * Each subsystem that has GUCs or background workers registers them from _PG_init, so
+ * that loading the library through shared_preload_libraries or on first use sets
+ * everything up in one place.
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+
+#include "gcimpute.h"
+
+PG_MODULE_MAGIC;
+
+void
+_PG_init(void)
+{
+}

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Install everything gcimpute needs on a fresh Debian 12 machine (run as root), idempotently:
+# Debian packages for the build, the server, the numerics and Kafka; a Python venv with the
+# reference implementation (gcimpute from PyPI) for differential tests and benchmarks.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+
+APT_PACKAGES=(
+	build-essential
+	postgresql-15
+	postgresql-server-dev-15
+	postgresql-15-hll
+	liblapacke-dev
+	libopenblas-dev
+	libopenblas0-serial
+	libopenblas-serial-dev
+	librdkafka-dev
+	valgrind
+	python3-venv
+	python3-numpy
+	python3-scipy
+	python3-pandas
+	python3-statsmodels
+	python3-matplotlib
+	python3-psycopg
+	python3-pytest
+	default-jdk-headless
+	maven
+	jq
+)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "setup: installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The Debian cluster that postgresql-15 creates is not used; tests run throwaway clusters.
+# Python venv: Debian's numpy 1.24 (the reference needs numpy < 2: it calls np.round_).
+VENV="$top/.venv"
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import gcimpute' 2>/dev/null; then
+	/usr/bin/python3 -m venv --system-site-packages "$VENV"
+	"$VENV/bin/pip" install -q --disable-pip-version-check 'gcimpute==0.0.4' 'numpy<2'
+fi
+echo "setup: ok"
