@@ -448,8 +448,16 @@ gc_fit_standard(const double *X, size_t n, int p, const GcFitOptions *opt,
 		/* M-step: S = cov(Ẑ) (divisor n−1) + C̄/n, rescaled to a correlation matrix */
 		gc_cov_rows(ZH, n, q, Snew, mean, prec.Lam, &quad);
 		ll += -0.5 * quad;
-		for (size_t k = 0; k < (size_t) q * q; k++)
-			Snew[k] += Cbar[k] / (double) n;
+		/* C̄ is symmetric in exact arithmetic; make it so in floating point too */
+		for (int b = 0; b < q; b++)
+			for (int a = b; a < q; a++)
+			{
+				double		c = 0.5 * (Cbar[a + (size_t) b * q] + Cbar[b + (size_t) a * q]) / (double) n;
+
+				Snew[a + (size_t) b * q] += c;
+				if (a != b)
+					Snew[b + (size_t) a * q] += c;
+			}
 		if (gc_cov_to_corr(Snew, q, 0) != 0)
 		{
 			snprintf(errmsg, errlen, "a latent variable has zero variance at iteration %d", iter);
