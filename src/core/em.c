@@ -20,6 +20,7 @@
 #include "normal.h"
 #include "precision.h"
 #include "sort.h"
+#include "fit_internal.h"
 
 static void *
 MallocAlloc(void *ctx, size_t size)
@@ -79,8 +80,8 @@ CmpPattern(const void *a, const void *b, void *arg)
  * ECDF z = Φ⁻¹(F̂(x)·n/(n+1)) (spec §1.2) even when the stored marginal is compressed.
  * Z, LO, HI, ISINT are n×p row-major; missing entries are NaN in Z.
  */
-static GcStatus
-BuildColumns(const double *X, size_t n, int p, const GcFitOptions *opt,
+GcStatus
+gc_fit_build_columns(const double *X, size_t n, int p, const GcFitOptions *opt,
 			 const GcAlloc *alloc, GcModel *model, double *Z, double *LO, double *HI,
 			 uint8_t *ISINT, char *errmsg, size_t errlen)
 {
@@ -280,7 +281,7 @@ gc_fit_standard(const double *X, size_t n, int p, const GcFitOptions *opt,
 	ALLOC(LO, n * p);
 	ALLOC(HI, n * p);
 	ALLOC(ISINT, n * p);
-	status = BuildColumns(X, n, p, opt, alloc, model, Z, LO, HI, ISINT, errmsg, errlen);
+	status = gc_fit_build_columns(X, n, p, opt, alloc, model, Z, LO, HI, ISINT, errmsg, errlen);
 	if (status != GC_OK)
 		goto done;
 
