@@ -83,6 +83,18 @@ extern GcStatus gc_fit_standard(const double *X, size_t n, int p, const GcFitOpt
 								char *errmsg, size_t errlen);
 
 /*
+ * Fit a low-rank Gaussian copula Σ = WWᵀ + σI (‖W_j‖² + σ = 1) of the given rank by the EM
+ * of spec §1.11 (Woodbury E-step per row, per-column M-step; stops when
+ * ‖W_new − W_old‖_F/‖W_new‖_F < tol). Constant columns are outside the copula (zero rows of W,
+ * identity rows of corr); 1 <= rank < number of non-constant columns, else GC_EINVAL.
+ * The model has kind GC_MODEL_LOWRANK, W (p×rank), sigma, and corr = WWᵀ + σI materialised
+ * (unit diagonal, exactly symmetric), so gc_imputer_create works on it unchanged.
+ */
+extern GcStatus gc_fit_lowrank(const double *X, size_t n, int p, int rank,
+							   const GcFitOptions *opt, const GcAlloc *alloc, GcModel **model,
+							   char *errmsg, size_t errlen);
+
+/*
  * An imputer holds what imputation needs of a model, precomputed once:
  * the precision matrix Λ = Σ⁻¹ of the active columns and scratch space.
  */
