@@ -38,7 +38,7 @@ PG_FUNCTION_INFO_V1(gc_fit_deserialfn);
 
 static const char *const fit_option_names[] = {
 	"types", "max_iter", "tol", "min_ord_ratio", "max_knots", "num_ord_updates",
-	"verbose", "training", NULL
+	"verbose", "training", "rank", NULL
 };
 
 typedef struct FitOptions
@@ -49,6 +49,7 @@ typedef struct FitOptions
 	int		   *types;			/* requested type per column (GC_AUTO to detect) */
 	bool		types_by_index; /* "types" was an object {"3": "ordinal"} */
 	int			max_index;		/* largest column number named in a "types" object */
+	int			rank;			/* > 0: fit a low-rank model of this rank (em_lowrank.c) */
 } FitOptions;
 
 typedef struct FitState
@@ -186,6 +187,8 @@ ParseFitOptions(Jsonb *jb, FitOptions *o)
 			o->core.max_knots = OptInt(&v, key, 16, 10000000);
 		else if (strcmp(key, "num_ord_updates") == 0)
 			o->core.num_ord_updates = OptInt(&v, key, 1, 100);
+		else if (strcmp(key, "rank") == 0)
+			o->rank = OptInt(&v, key, 1, GCMODEL_MAX_COLUMNS - 1);
 		else if (strcmp(key, "verbose") == 0)
 		{
 			if (v.type != jbvBool)
@@ -456,8 +459,20 @@ gc_fit_finalfn(PG_FUNCTION_ARGS)
 		opt.progress = FitProgress;
 	opt.tick = FitTick;
 	alloc = gc_pg_alloc(fitcxt);
-	status = gc_fit_standard(X, (size_t) st->n, st->p, &opt, &alloc, &model,
-							 errmsg_buf, sizeof(errmsg_buf));
+	if (st->opts.rank > 0)
+	{
+		if (st->opts.rank >= st->p)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("gc_fit option \"rank\" (%d) must be less than the number of columns (%d)",
+							st->opts.rank, st->p),
+					 errhint("Use a rank between 1 and %d, or omit \"rank\" for a full model.", st->p - 1)));
+		status = gc_fit_lowrank(X, (size_t) st->n, st->p, st->opts.rank, &opt, &alloc, &model,
+								errmsg_buf, sizeof(errmsg_buf));
+	}
+	else
+		status = gc_fit_standard(X, (size_t) st->n, st->p, &opt, &alloc, &model,
+								 errmsg_buf, sizeof(errmsg_buf));
 	if (status != GC_OK)
 		gc_report_status(status, "gc_fit", errmsg_buf);
 
