@@ -79,49 +79,38 @@ AsMarginal(const GcSketch *sk, int type)
 	return m;
 }
 
-/* weight ≤ t in a sketch: exact at knots, linear in the gaps (as the marginal's ECDF) */
-static double
-SketchCountLE(const GcSketch *s, double t)
+/*
+ * Cumulative weight ≤ t and weight at t of a sketch, for t visited in ascending order:
+ * *pos is the caller's cursor (index of the last knot ≤ the previous t, or -1), so a
+ * whole merge is one linear walk. Exact at knots, linear in the gaps (as the marginal).
+ */
+static void
+SketchAt(const GcSketch *s, double t, int *pos, double *cumle, double *mult)
 {
-	int			lo = 0,
-				hi = s->nk;
+	int			k = *pos;
 
-	while (lo < hi)
+	while (k + 1 < s->nk && s->x[k + 1] <= t)
+		k++;
+	*pos = k;
+	*mult = 0;
+	if (k < 0)
 	{
-		int			mid = (lo + hi) / 2;
-
-		if (s->x[mid] > t)
-			hi = mid;
-		else
-			lo = mid + 1;
+		*cumle = 0;
+		return;
 	}
-	lo--;
-	if (lo < 0)
-		return 0;
-	if (lo == s->nk - 1 || t == s->x[lo])
-		return s->cum[lo];
-	return s->cum[lo] + (s->cum[lo + 1] - s->mult[lo + 1] - s->cum[lo]) *
-		(t - s->x[lo]) / (s->x[lo + 1] - s->x[lo]);
-}
-
-static double
-SketchMultAt(const GcSketch *s, double t)
-{
-	int			lo = 0,
-				hi = s->nk - 1;
-
-	while (lo <= hi)
+	if (s->x[k] == t)
 	{
-		int			mid = (lo + hi) / 2;
-
-		if (s->x[mid] == t)
-			return s->mult[mid];
-		if (s->x[mid] < t)
-			lo = mid + 1;
-		else
-			hi = mid - 1;
+		*cumle = s->cum[k];
+		*mult = s->mult[k];
+		return;
 	}
-	return 0;
+	if (k == s->nk - 1)
+	{
+		*cumle = s->cum[k];
+		return;
+	}
+	*cumle = s->cum[k] + (s->cum[k + 1] - s->mult[k + 1] - s->cum[k]) *
+		(t - s->x[k]) / (s->x[k + 1] - s->x[k]);
 }
 
 /*
@@ -135,7 +124,9 @@ SketchMerge(GcSketch *a, const GcSketch *b, int max_knots, const GcAlloc *alloc)
 				nb = b->nk,
 				k = 0,
 				i = 0,
-				j = 0;
+				j = 0,
+				pa = -1,
+				pb = -1;
 	GcSketch	u;
 
 	if (nb == 0)
@@ -156,9 +147,18 @@ SketchMerge(GcSketch *a, const GcSketch *b, int max_knots, const GcAlloc *alloc)
 			t = a->x[i++];
 			j++;
 		}
-		u.x[k] = t;
-		u.cum[k] = SketchCountLE(a, t) + SketchCountLE(b, t);
-		u.mult[k] = SketchMultAt(a, t) + SketchMultAt(b, t);
+		{
+			double		ca,
+						ma,
+						cb,
+						mb;
+
+			SketchAt(a, t, &pa, &ca, &ma);
+			SketchAt(b, t, &pb, &cb, &mb);
+			u.x[k] = t;
+			u.cum[k] = ca + cb;
+			u.mult[k] = ma + mb;
+		}
 		k++;
 	}
 	u.nk = k;
