@@ -697,6 +697,8 @@ SendOnline(StringInfo buf, const GcOnline *o)
 		pq_sendbytes(buf, (const char *) sk->x, sizeof(double) * sk->nk);
 		pq_sendbytes(buf, (const char *) sk->cum, sizeof(double) * sk->nk);
 		pq_sendbytes(buf, (const char *) sk->mult, sizeof(double) * sk->nk);
+		pq_sendint32(buf, sk->npend);
+		pq_sendbytes(buf, (const char *) sk->pend, sizeof(double) * sk->npend);
 	}
 }
 
@@ -739,6 +741,12 @@ RecvOnline(StringInfo buf, FitState *st, MemoryContext aggcxt)
 		pq_copymsgbytes(buf, (char *) sk->x, sizeof(double) * nk);
 		pq_copymsgbytes(buf, (char *) sk->cum, sizeof(double) * nk);
 		pq_copymsgbytes(buf, (char *) sk->mult, sizeof(double) * nk);
+		nk = pq_getmsgint(buf, 4);
+		if (nk < 0)
+			elog(ERROR, "gc_fit: corrupt partial online state");
+		CheckOnline(gc_sketch_reserve_pending(sk, nk, &alloc), "gc_fit", NULL);
+		sk->npend = nk;
+		pq_copymsgbytes(buf, (char *) sk->pend, sizeof(double) * nk);
 	}
 	return o;
 }

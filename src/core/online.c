@@ -23,6 +23,15 @@
 #define MIN_STEP 0.02
 #define MIN_INIT_ROWS 500
 
+static int
+CmpD(const void *a, const void *b)
+{
+	double		x = *(const double *) a,
+				y = *(const double *) b;
+
+	return (x > y) - (x < y);
+}
+
 static void *
 Alloc(const GcAlloc *a, size_t size)
 {
@@ -62,6 +71,25 @@ gc_sketch_reserve(GcSketch *sk, int k, const GcAlloc *alloc)
 	return GC_OK;
 }
 
+GcStatus
+gc_sketch_reserve_pending(GcSketch *sk, int k, const GcAlloc *alloc)
+{
+	double	   *p;
+
+	if (k <= sk->pendcap)
+		return GC_OK;
+	p = Alloc(alloc, sizeof(double) * k);
+	if (!p)
+		return GC_ENOMEM;
+	if (sk->npend > 0)
+		memcpy(p, sk->pend, sizeof(double) * sk->npend);
+	if (sk->pend)
+		alloc->dealloc(alloc->ctx, sk->pend);
+	sk->pend = p;
+	sk->pendcap = k;
+	return GC_OK;
+}
+
 /* A sketch viewed as a marginal (for the ECDF and the latent maps). */
 static GcMarginal
 AsMarginal(const GcSketch *sk, int type)
@@ -75,7 +103,10 @@ AsMarginal(const GcSketch *sk, int type)
 	m.x = sk->x;
 	m.cum = sk->cum;
 	m.mult = sk->mult;
-	gc_marginal_prepare(&m);
+	m.halfgap = 0.5;
+	/* only the ordinal map uses the smallest gap */
+	if (type == GC_ORDINAL || type == GC_BINARY)
+		gc_marginal_prepare(&m);
 	return m;
 }
 
@@ -205,6 +236,9 @@ SketchMerge(GcSketch *a, const GcSketch *b, int max_knots, const GcAlloc *alloc)
 		alloc->dealloc(alloc->ctx, a->cum);
 		alloc->dealloc(alloc->ctx, a->mult);
 	}
+	u.pend = a->pend;
+	u.npend = a->npend;
+	u.pendcap = a->pendcap;
 	*a = u;
 	return GC_OK;
 }
@@ -306,12 +340,16 @@ gc_online_free(GcOnline *s)
 
 	if (s->sk)
 		for (int j = 0; j < s->p; j++)
+		{
 			if (s->sk[j].x)
 			{
 				a.dealloc(a.ctx, s->sk[j].x);
 				a.dealloc(a.ctx, s->sk[j].cum);
 				a.dealloc(a.ctx, s->sk[j].mult);
 			}
+			if (s->sk[j].pend)
+				a.dealloc(a.ctx, s->sk[j].pend);
+		}
 	if (s->types)
 		a.dealloc(a.ctx, s->types);
 	if (s->sk)
@@ -362,75 +400,97 @@ gc_online_copy(const GcOnline *s, const GcAlloc *alloc, GcOnline **out)
 		memcpy(c->sk[j].x, s->sk[j].x, sizeof(double) * s->sk[j].nk);
 		memcpy(c->sk[j].cum, s->sk[j].cum, sizeof(double) * s->sk[j].nk);
 		memcpy(c->sk[j].mult, s->sk[j].mult, sizeof(double) * s->sk[j].nk);
+		if (gc_sketch_reserve_pending(&c->sk[j], s->sk[j].npend, alloc) != GC_OK)
+			return GC_ENOMEM;
+		c->sk[j].npend = s->sk[j].npend;
+		if (s->sk[j].npend > 0)
+			memcpy(c->sk[j].pend, s->sk[j].pend, sizeof(double) * s->sk[j].npend);
 	}
 	return GC_OK;
 }
 
-static int
-CmpD(const void *a, const void *b)
+/* Merge a sketch's pending values into its knots (with the decay applied to the old part). */
+static GcStatus
+FlushPending(GcOnline *s, GcSketch *sk)
 {
-	double		x = *(const double *) a,
-				y = *(const double *) b;
+	const GcAlloc *alloc = &s->alloc;
+	GcSketch	b;
+	int			nv = sk->npend;
+	GcStatus	st;
 
-	return (x > y) - (x < y);
+	if (nv == 0)
+		return GC_OK;
+	qsort(sk->pend, nv, sizeof(double), CmpD);
+	memset(&b, 0, sizeof(b));
+	if (gc_sketch_reserve(&b, nv, alloc) != GC_OK)
+		return GC_ENOMEM;
+	for (int i = 0; i < nv; i++)
+	{
+		if (b.nk > 0 && b.x[b.nk - 1] == sk->pend[i])
+			b.mult[b.nk - 1] += 1;
+		else
+		{
+			b.x[b.nk] = sk->pend[i];
+			b.mult[b.nk] = 1;
+			b.nk++;
+		}
+		b.cum[b.nk - 1] = i + 1;
+	}
+	b.n = nv;
+	b.exact = 1;
+	sk->npend = 0;
+	st = SketchMerge(sk, &b, s->opt.max_knots, alloc);
+	alloc->dealloc(alloc->ctx, b.x);
+	alloc->dealloc(alloc->ctx, b.cum);
+	alloc->dealloc(alloc->ctx, b.mult);
+	return st;
 }
 
-/* Fold the observed values of the buffered rows into the marginal sketches. */
+/*
+ * Fold the observed values of a batch into the marginal sketches. While a sketch is
+ * small (exact) every batch is merged at once; a full sketch collects max_knots/4 values
+ * before it is rebuilt, so its ECDF lags the stream by at most that many values.
+ */
 static GcStatus
 UpdateMarginals(GcOnline *s, const double *rows, int nrows)
 {
 	const GcAlloc *alloc = &s->alloc;
-	double	   *vals = Alloc(alloc, sizeof(double) * (nrows > 0 ? nrows : 1));
-	GcStatus	st = GC_OK;
 
-	if (!vals)
-		return GC_ENOMEM;
-	for (int j = 0; j < s->p && st == GC_OK; j++)
+	for (int j = 0; j < s->p; j++)
 	{
-		GcSketch	b;
+		GcSketch   *sk = &s->sk[j];
 		int			nv = 0;
+		GcStatus	st;
 
 		/* a constant column keeps its single level (its later values are ignored) */
-		if (s->types[j] == GC_CONSTANT && s->sk[j].nk > 0)
+		if (s->types[j] == GC_CONSTANT && sk->nk > 0)
 			continue;
+		if (gc_sketch_reserve_pending(sk, sk->npend + nrows, alloc) != GC_OK)
+			return GC_ENOMEM;
 		for (int i = 0; i < nrows; i++)
-			if (!isnan(rows[(size_t) i * s->p + j]))
-				vals[nv++] = rows[(size_t) i * s->p + j];
-		if (nv == 0)
-			continue;
-		qsort(vals, nv, sizeof(double), CmpD);
-		memset(&b, 0, sizeof(b));
-		if (gc_sketch_reserve(&b, nv, alloc) != GC_OK)
 		{
-			st = GC_ENOMEM;
-			break;
-		}
-		for (int i = 0; i < nv; i++)
-		{
-			if (b.nk > 0 && b.x[b.nk - 1] == vals[i])
-				b.mult[b.nk - 1] += 1;
-			else
+			double		v = rows[(size_t) i * s->p + j];
+
+			if (!isnan(v))
 			{
-				b.x[b.nk] = vals[i];
-				b.mult[b.nk] = 1;
-				b.nk++;
+				sk->pend[sk->npend++] = v;
+				nv++;
 			}
-			b.cum[b.nk - 1] = i + 1;
 		}
-		b.n = nv;
-		b.exact = 1;
-		if (s->opt.decay > 0 && s->sk[j].nk > 0)
+		if (nv > 0 && s->opt.decay > 0 && sk->nk > 0)
 		{
-			SketchScale(&s->sk[j], 1 - s->opt.decay);
-			s->sk[j].exact = 0;
+			SketchScale(sk, 1 - s->opt.decay);
+			sk->exact = 0;
 		}
-		st = SketchMerge(&s->sk[j], &b, s->opt.max_knots, alloc);
-		alloc->dealloc(alloc->ctx, b.x);
-		alloc->dealloc(alloc->ctx, b.cum);
-		alloc->dealloc(alloc->ctx, b.mult);
+		if (sk->nk + sk->npend <= s->opt.max_knots || sk->npend >= s->opt.max_knots / 4 ||
+			sk->nk == 0)
+		{
+			st = FlushPending(s, sk);
+			if (st != GC_OK)
+				return st;
+		}
 	}
-	alloc->dealloc(alloc->ctx, vals);
-	return st;
+	return GC_OK;
 }
 
 /* Decide the column types on the first block (declared types win; detection otherwise). */
@@ -692,6 +752,13 @@ gc_online_merge(GcOnline *a, const GcOnline *b, char *errmsg, size_t errlen)
 		st = SketchMerge(&a->sk[j], &b->sk[j], a->opt.max_knots, &a->alloc);
 		if (st != GC_OK)
 			return st;
+		if (b->sk[j].npend > 0)
+		{
+			if (gc_sketch_reserve_pending(&a->sk[j], a->sk[j].npend + b->sk[j].npend, &a->alloc) != GC_OK)
+				return GC_ENOMEM;
+			memcpy(a->sk[j].pend + a->sk[j].npend, b->sk[j].pend, sizeof(double) * b->sk[j].npend);
+			a->sk[j].npend += b->sk[j].npend;
+		}
 	}
 	a->nrows += b->nrows;
 	a->steps += b->steps;
@@ -712,6 +779,8 @@ gc_online_model(const GcOnline *s0, const GcAlloc *alloc, GcModel **out,
 	if (st != GC_OK)
 		return st;
 	st = gc_online_flush(s, errmsg, errlen);
+	for (int j = 0; j < p && st == GC_OK; j++)
+		st = FlushPending(s, &s->sk[j]);
 	if (st != GC_OK)
 	{
 		gc_online_free(s);

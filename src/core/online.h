@@ -23,6 +23,10 @@ typedef struct GcSketch
 	double	   *x,
 			   *cum,
 			   *mult;
+	/* observed values not merged yet: merged in groups so a big sketch is rebuilt rarely */
+	int			npend,
+				pendcap;
+	double	   *pend;
 } GcSketch;
 
 typedef struct GcOnline
@@ -77,5 +81,8 @@ extern GcStatus gc_online_copy(const GcOnline *s, const GcAlloc *alloc, GcOnline
 
 /* Make room for k knots in a sketch (used by deserialisation). */
 extern GcStatus gc_sketch_reserve(GcSketch *sk, int k, const GcAlloc *alloc);
+
+/* Make room for k pending values in a sketch (used by deserialisation). */
+extern GcStatus gc_sketch_reserve_pending(GcSketch *sk, int k, const GcAlloc *alloc);
 
 #endif
