@@ -49,21 +49,30 @@ resolve_jars() {
 	fi
 	command -v mvn >/dev/null || die "mvn not found (install the Debian package maven)"
 	command -v java >/dev/null || die "java not found (install default-jdk-headless)"
-	rm -rf "$KAFKA_JARS.tmp"
-	mkdir -p "$KAFKA_JARS.tmp"
+	# A private temporary directory, renamed into place: two resolutions running at once
+	# (several worktrees share the cache) cannot mix their files.
+	local tmp
+	mkdir -p "$(dirname "$KAFKA_JARS")"
+	tmp=$(mktemp -d "$KAFKA_JARS.tmp.XXXXXX")
 	echo "broker.sh: resolving Apache Kafka $KAFKA_VERSION jars from Maven Central into $KAFKA_JARS" >&2
 	if ! mvn -B -q -Dstyle.color=never -f "$here/pom.xml" -Dkafka.version="$KAFKA_VERSION" \
 		dependency:copy-dependencies -DincludeScope=runtime \
-		-DoutputDirectory="$KAFKA_JARS.tmp" >"$KAFKA_JARS.tmp.log" 2>&1; then
-		cat "$KAFKA_JARS.tmp.log" >&2
-		rm -rf "$KAFKA_JARS.tmp" "$KAFKA_JARS.tmp.log"
+		-DoutputDirectory="$tmp" >"$tmp.log" 2>&1; then
+		cat "$tmp.log" >&2
+		rm -rf "$tmp" "$tmp.log"
 		die "maven could not resolve org.apache.kafka:kafka_2.13:$KAFKA_VERSION"
 	fi
-	ls "$KAFKA_JARS.tmp"/kafka_2.13-*.jar >/dev/null 2>&1 || die "resolution produced no kafka_2.13 jar"
-	rm -f "$KAFKA_JARS.tmp.log"
-	echo "$KAFKA_VERSION" >"$KAFKA_JARS.tmp/.resolved"
+	rm -f "$tmp.log"
+	ls "$tmp"/kafka_2.13-*.jar >/dev/null 2>&1 || { rm -rf "$tmp"; die "resolution produced no kafka_2.13 jar"; }
+	echo "$KAFKA_VERSION" >"$tmp/.resolved"
+	chmod 755 "$tmp"
+	if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$KAFKA_VERSION" ]; then
+		rm -rf "$tmp"	# someone else finished first
+		return 0
+	fi
 	rm -rf "$KAFKA_JARS"
-	mv "$KAFKA_JARS.tmp" "$KAFKA_JARS"
+	mv -T "$tmp" "$KAFKA_JARS" 2>/dev/null || rm -rf "$tmp"
+	[ -f "$stamp" ] || die "could not install the jars into $KAFKA_JARS"
 }
 
 cp_arg() { echo "$KAFKA_JARS/*"; }
