@@ -234,7 +234,12 @@ static struct
 	long long	failed;
 	long long	bytes;
 	uint64_t	digest;
+	double		lag_max;			/* real time: latest send behind schedule, s */
+	double		lag_sum;
 } cnt;
+
+static double run_t0;			/* real time: monotonic start of the run */
+static double Now(void);
 
 static volatile sig_atomic_t stop_requested = 0;
 
@@ -787,6 +792,14 @@ Produce(Pending *p, long long start_ms)
 	rd_kafka_resp_err_t err;
 
 	EntityName(key, sizeof(key), p->entity);
+	if (opt.rate > 0)
+	{
+		double		lag = Now() - run_t0 - p->send;
+
+		if (lag > cnt.lag_max)
+			cnt.lag_max = lag;
+		cnt.lag_sum += lag > 0 ? lag : 0;
+	}
 	cnt.digest = Fnv(cnt.digest, key, strlen(key) + 1);
 	cnt.digest = Fnv(cnt.digest, p->payload, p->len);
 	cnt.bytes += (long long) p->len;
@@ -1182,6 +1195,32 @@ SleepUntil(double t0, double at)
 	}
 }
 
+/*
+ * Real time: until "at" (seconds after t0), send every pending message when its
+ * delivery time comes, not only at step boundaries, so that delays are not rounded up
+ * to the step interval.
+ */
+static void
+RunUntil(double t0, double at)
+{
+	while (!stop_requested)
+	{
+		double		now = Now() - t0;
+		double		next;
+
+		while (heap_len > 0 && heap[0].send <= now && heap[0].send <= at)
+		{
+			Pending		p = HeapPop();
+
+			Produce(&p, opt.start_ms);
+		}
+		if (now >= at)
+			return;
+		next = heap_len > 0 && heap[0].send < at ? heap[0].send : at;
+		SleepUntil(t0, next);
+	}
+}
+
 static void
 OnSignal(int sig)
 {
@@ -1444,6 +1483,7 @@ main(int argc, char **argv)
 	/* seconds of event time (and, with --rate, of wall time) between two steps */
 	interval = opt.rate > 0 ? opt.entities / opt.rate : opt.period_ms / 1000.0;
 	t0 = Now();
+	run_t0 = t0;
 
 	for (long long row = 0; row < opt.count && !stop_requested; row++)
 	{
@@ -1467,7 +1507,7 @@ main(int argc, char **argv)
 
 		/* emit everything due before this step's generation time */
 		if (opt.rate > 0)
-			SleepUntil(t0, tgen);
+			RunUntil(t0, tgen);
 		while (heap_len > 0 && heap[0].send <= tgen)
 		{
 			Pending		p = HeapPop();
@@ -1645,6 +1685,8 @@ main(int argc, char **argv)
 	printf("bytes=%lld\n", cnt.bytes);
 	printf("seconds=%.3f\n", elapsed);
 	printf("msgs_per_sec=%.0f\n", elapsed > 0 ? cnt.produced / elapsed : 0.0);
+	printf("send_lag_max_ms=%.1f\n", cnt.lag_max * 1000);
+	printf("send_lag_mean_ms=%.3f\n", cnt.produced ? cnt.lag_sum * 1000 / cnt.produced : 0.0);
 	printf("digest=%016" PRIx64 "\n", cnt.digest);
 	printf("interrupted=%d\n", stop_requested ? 1 : 0);
 
