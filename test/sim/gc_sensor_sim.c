@@ -1178,20 +1178,18 @@ SleepUntil(double t0, double at)
 	{
 		double		left = at - (Now() - t0);
 
+		struct timespec ts;
+
 		if (left <= 0 || stop_requested)
 			return;
-		if (opt.dry_run)
-		{
-			struct timespec ts;
-
-			if (left > 0.05)
-				left = 0.05;
-			ts.tv_sec = (time_t) left;
-			ts.tv_nsec = (long) ((left - ts.tv_sec) * 1e9);
-			nanosleep(&ts, NULL);
-		}
-		else
-			rd_kafka_poll(rk, left > 0.05 ? 50 : (int) (left * 1000) + 1);
+		/* serve delivery reports, then sleep precisely (poll's timeout is in ms) */
+		if (!opt.dry_run)
+			rd_kafka_poll(rk, 0);
+		if (left > 0.05)
+			left = 0.05;
+		ts.tv_sec = (time_t) left;
+		ts.tv_nsec = (long) ((left - ts.tv_sec) * 1e9);
+		nanosleep(&ts, NULL);
 	}
 }
 
