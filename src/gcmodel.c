@@ -172,16 +172,16 @@ gcmodel_check(const GcModel *m)
 			double		c = m->corr[a + (size_t) b * p];
 			double		ct = m->corr[b + (size_t) a * p];
 
+			if (a == b && !(fabs(c - 1) <= 1e-9))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("invalid gcmodel: the correlation matrix must have a unit diagonal"),
+						 errdetail("Diagonal entry %d is %g.", a + 1, c)));
 			if (!isfinite(c) || fabs(c - ct) > 1e-12 || fabs(c) > 1 + 1e-12)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("invalid gcmodel: the correlation matrix is not a symmetric matrix of correlations"),
 						 errdetail("Entry (%d,%d) is %g and entry (%d,%d) is %g.", a + 1, b + 1, c, b + 1, a + 1, ct)));
-			if (a == b && fabs(c - 1) > 1e-9)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("invalid gcmodel: the correlation matrix must have a unit diagonal"),
-						 errdetail("Diagonal entry %d is %g.", a + 1, c)));
 			if (a != b && c != 0 &&
 				(m->marg[a].type == GC_CONSTANT || m->marg[b].type == GC_CONSTANT))
 				ereport(ERROR,

@@ -101,4 +101,22 @@ extern void gc_imputer_free(GcImputer *imp);
 extern GcStatus gc_impute_row(GcImputer *imp, const double *row, double *out,
 							  int num_ord_updates);
 
+struct GcRng;
+
+/*
+ * One draw of a row's missing entries from their conditional distribution (multiple
+ * imputation): interval entries (ordinal observations) are first drawn by Gibbs sweeps
+ * within their intervals, then z_M ~ N(E[z_M | z_O], Cov[z_M | z_O]), through the marginals.
+ */
+extern GcStatus gc_impute_row_draw(GcImputer *imp, const double *row, double *out,
+								   struct GcRng *rng);
+
+/*
+ * Single imputation with analytical intervals (spec §1.12): est, lower, upper receive p
+ * values; for observed entries lower/upper are NaN and est is the observed value.
+ * level is the coverage, e.g. 0.95.
+ */
+extern GcStatus gc_impute_row_interval(GcImputer *imp, const double *row, double level,
+									   double *est, double *lower, double *upper);
+
 #endif

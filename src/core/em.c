@@ -20,6 +20,7 @@
 #include "normal.h"
 #include "precision.h"
 #include "sort.h"
+#include "fit_internal.h"
 
 static void *
 MallocAlloc(void *ctx, size_t size)
@@ -79,8 +80,8 @@ CmpPattern(const void *a, const void *b, void *arg)
  * ECDF z = Φ⁻¹(F̂(x)·n/(n+1)) (spec §1.2) even when the stored marginal is compressed.
  * Z, LO, HI, ISINT are n×p row-major; missing entries are NaN in Z.
  */
-static GcStatus
-BuildColumns(const double *X, size_t n, int p, const GcFitOptions *opt,
+GcStatus
+gc_fit_build_columns(const double *X, size_t n, int p, const GcFitOptions *opt,
 			 const GcAlloc *alloc, GcModel *model, double *Z, double *LO, double *HI,
 			 uint8_t *ISINT, char *errmsg, size_t errlen)
 {
@@ -280,7 +281,7 @@ gc_fit_standard(const double *X, size_t n, int p, const GcFitOptions *opt,
 	ALLOC(LO, n * p);
 	ALLOC(HI, n * p);
 	ALLOC(ISINT, n * p);
-	status = BuildColumns(X, n, p, opt, alloc, model, Z, LO, HI, ISINT, errmsg, errlen);
+	status = gc_fit_build_columns(X, n, p, opt, alloc, model, Z, LO, HI, ISINT, errmsg, errlen);
 	if (status != GC_OK)
 		goto done;
 
@@ -448,8 +449,16 @@ gc_fit_standard(const double *X, size_t n, int p, const GcFitOptions *opt,
 		/* M-step: S = cov(Ẑ) (divisor n−1) + C̄/n, rescaled to a correlation matrix */
 		gc_cov_rows(ZH, n, q, Snew, mean, prec.Lam, &quad);
 		ll += -0.5 * quad;
-		for (size_t k = 0; k < (size_t) q * q; k++)
-			Snew[k] += Cbar[k] / (double) n;
+		/* C̄ is symmetric in exact arithmetic; make it so in floating point too */
+		for (int b = 0; b < q; b++)
+			for (int a = b; a < q; a++)
+			{
+				double		c = 0.5 * (Cbar[a + (size_t) b * q] + Cbar[b + (size_t) a * q]) / (double) n;
+
+				Snew[a + (size_t) b * q] += c;
+				if (a != b)
+					Snew[b + (size_t) a * q] += c;
+			}
 		if (gc_cov_to_corr(Snew, q, 0) != 0)
 		{
 			snprintf(errmsg, errlen, "a latent variable has zero variance at iteration %d", iter);
