@@ -543,7 +543,8 @@ gc_fit_finalfn(PG_FUNCTION_ARGS)
 	double	   *X;
 	char		errmsg_buf[256];
 
-	if (st == NULL || st->n == 0)
+	/* gc_update without new rows still has its model; gc_fit without rows has nothing */
+	if (st == NULL || (st->n == 0 && st->online == NULL))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("gc_fit: cannot fit a model to zero rows"),
