@@ -72,7 +72,7 @@ def main():
         fit.execute("SELECT count(*) FROM stream")          # warm the cache
         base = vm_hwm_kb(pid)
         t0 = time.time()
-        info = fit.execute("""SELECT gc_model_info(gc_fit(r, '{"training": "minibatch-online"}' ORDER BY id)) FROM stream""").fetchone()[0]
+        info = fit.execute("""SELECT gc_model_info(gc_fit(r, '{"training": "minibatch-online"}')) FROM stream""").fetchone()[0]
         secs = time.time() - t0
         peak = vm_hwm_kb(pid)
         ours = a.rows / secs
@@ -95,6 +95,8 @@ def main():
         print(f"batches {info['iterations']}, model {info['size_bytes']} bytes")
         print(f"backend peak RSS {peak / 1024:.0f} MB (before the fit {base / 1024:.0f} MB, "
               f"growth {(peak - base) / 1024:.0f} MB; includes shared buffers touched)")
+        fit.close()
+        conn.close()
         print(f"RESULT online rows/s {ours:.0f} (target >= 200000), ratio to reference {ours / ref:.0f}x, "
               f"peak memory {peak / 1024:.0f} MB (target < 200 MB)")
     finally:
