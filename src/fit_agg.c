@@ -355,7 +355,7 @@ CheckMemory(FitState *st, int64 rows)
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("gc_fit: " INT64_FORMAT " rows of %d columns need about %.0f MB, more than maintenance_work_mem (%d kB)",
 						rows, st->p, need / (1024.0 * 1024.0), maintenance_work_mem),
-				 errhint("Increase maintenance_work_mem, or fit on a sample of the rows.")));
+				 errhint("Increase maintenance_work_mem, fit on a sample of the rows, or use {\"training\": \"minibatch-online\"}, which needs memory independent of the number of rows.")));
 }
 
 static FitState *
