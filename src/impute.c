@@ -13,6 +13,7 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "utils/tuplestore.h"
+#include "access/detoast.h"
 #include "utils/array.h"
 #include "utils/memutils.h"
 
@@ -26,6 +27,12 @@ PG_FUNCTION_INFO_V1(gc_impute_interval);
 
 typedef struct ImputeCache
 {
+	/* identity of the argument as passed, before detoasting */
+	bool		have_key;
+	bool		key_external;
+	struct varatt_external key_ext; /* a TOAST pointer */
+	Size		key_len;
+	char	   *key_bytes;		/* or the raw (possibly compressed) bytes */
 	uint64		fingerprint;
 	int32		size;
 	MemoryContext cxt;
@@ -36,18 +43,71 @@ typedef struct ImputeCache
 			   *out;
 } ImputeCache;
 
-/* The cached imputer for this model, building it on first use or when the model changes. */
+/*
+ * Is the model argument, as passed (possibly a TOAST pointer or compressed), the one the
+ * cache was built from? Checked before detoasting: a fitted model is usually large enough
+ * to be stored out of line, and detoasting it for every row would dominate imputation.
+ */
+static bool
+SameKey(ImputeCache *c, struct varlena *raw)
+{
+	if (c == NULL || !c->have_key)
+		return false;
+	if (VARATT_IS_EXTERNAL_ONDISK(raw))
+	{
+		struct varatt_external ext;
+
+		VARATT_EXTERNAL_GET_POINTER(ext, raw);
+		return c->key_external && ext.va_valueid == c->key_ext.va_valueid &&
+			ext.va_toastrelid == c->key_ext.va_toastrelid &&
+			ext.va_rawsize == c->key_ext.va_rawsize;
+	}
+	if (VARATT_IS_EXTERNAL(raw))
+		return false;
+	return !c->key_external && VARSIZE_ANY(raw) == c->key_len &&
+		memcmp(raw, c->key_bytes, c->key_len) == 0;
+}
+
+static void
+RememberKey(ImputeCache *c, struct varlena *raw)
+{
+	c->have_key = false;
+	if (VARATT_IS_EXTERNAL_ONDISK(raw))
+	{
+		VARATT_EXTERNAL_GET_POINTER(c->key_ext, raw);
+		c->key_external = true;
+		c->have_key = true;
+	}
+	else if (!VARATT_IS_EXTERNAL(raw))
+	{
+		c->key_external = false;
+		c->key_len = VARSIZE_ANY(raw);
+		c->key_bytes = MemoryContextAlloc(c->cxt, c->key_len);
+		memcpy(c->key_bytes, raw, c->key_len);
+		c->have_key = true;
+	}
+}
+
+/* The cached imputer for the model argument, building it on first use or when it changes. */
 static ImputeCache *
-GetImputer(FunctionCallInfo fcinfo, GcModelData *d)
+GetImputer(FunctionCallInfo fcinfo, int argno)
 {
 	ImputeCache *c = (ImputeCache *) fcinfo->flinfo->fn_extra;
+	struct varlena *raw = (struct varlena *) DatumGetPointer(PG_GETARG_DATUM(argno));
+	GcModelData *d;
 	MemoryContext old;
 	GcAlloc		alloc;
 	GcStatus	st;
 	char		msg[256];
 
-	if (c != NULL && c->fingerprint == d->fingerprint && c->size == (int32) VARSIZE(d))
+	if (SameKey(c, raw))
 		return c;
+	d = DatumGetGcModelP(PointerGetDatum(raw));
+	if (c != NULL && c->fingerprint == d->fingerprint && c->size == (int32) VARSIZE(d))
+	{
+		RememberKey(c, raw);
+		return c;
+	}
 	if (c == NULL)
 	{
 		c = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(ImputeCache));
@@ -58,6 +118,9 @@ GetImputer(FunctionCallInfo fcinfo, GcModelData *d)
 	else
 		MemoryContextReset(c->cxt);
 	c->imp = NULL;
+	c->have_key = false;
+	c->fingerprint = 0;
+	c->size = 0;
 	old = MemoryContextSwitchTo(c->cxt);
 	c->packed = palloc(VARSIZE(d));
 	memcpy(c->packed, d, VARSIZE(d));
@@ -68,13 +131,10 @@ GetImputer(FunctionCallInfo fcinfo, GcModelData *d)
 	c->out = palloc(sizeof(double) * c->model->p);
 	MemoryContextSwitchTo(old);
 	if (st != GC_OK)
-	{
-		c->fingerprint = 0;
-		c->size = 0;
 		gc_report_status(st, "gc_impute", msg);
-	}
 	c->fingerprint = d->fingerprint;
 	c->size = VARSIZE(d);
+	RememberKey(c, raw);
 	return c;
 }
 
@@ -94,9 +154,8 @@ ReadRow(ImputeCache *c, ArrayType *row, const char *fn)
 Datum
 gc_impute(PG_FUNCTION_ARGS)
 {
-	GcModelData *d = PG_GETARG_GCMODEL_P(0);
 	ArrayType  *row = PG_GETARG_ARRAYTYPE_P(1);
-	ImputeCache *c = GetImputer(fcinfo, d);
+	ImputeCache *c = GetImputer(fcinfo, 0);
 	GcStatus	st;
 
 	ReadRow(c, row, "gc_impute");
@@ -116,7 +175,6 @@ gc_impute(PG_FUNCTION_ARGS)
 Datum
 gc_impute_multiple(PG_FUNCTION_ARGS)
 {
-	GcModelData *d = PG_GETARG_GCMODEL_P(0);
 	ArrayType  *row = PG_GETARG_ARRAYTYPE_P(1);
 	int32		m = PG_GETARG_INT32(2);
 	int64		seed = PG_GETARG_INT64(3);
@@ -129,7 +187,7 @@ gc_impute_multiple(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("gc_impute_multiple: the number of draws must be between 1 and %d, got %d", GC_MAX_DRAWS, m)));
-	c = GetImputer(fcinfo, d);
+	c = GetImputer(fcinfo, 0);
 	ReadRow(c, row, "gc_impute_multiple");
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	h = hash_bytes_extended((const unsigned char *) ARR_DATA_PTR(row),
@@ -153,7 +211,6 @@ gc_impute_multiple(PG_FUNCTION_ARGS)
 Datum
 gc_impute_interval(PG_FUNCTION_ARGS)
 {
-	GcModelData *d = PG_GETARG_GCMODEL_P(0);
 	ArrayType  *row = PG_GETARG_ARRAYTYPE_P(1);
 	double		level = PG_GETARG_FLOAT8(2);
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
@@ -167,7 +224,7 @@ gc_impute_interval(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("gc_impute_interval: level must be in (0, 1), got %g", level),
 				 errhint("The level is the coverage, e.g. 0.95 for a 95%% interval.")));
-	c = GetImputer(fcinfo, d);
+	c = GetImputer(fcinfo, 0);
 	ReadRow(c, row, "gc_impute_interval");
 	InitMaterializedSRF(fcinfo, 0);
 	lower = palloc(sizeof(double) * c->model->p);

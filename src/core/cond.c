@@ -76,6 +76,24 @@ CholSolve(const double *L, int n, double *b)
 	}
 }
 
+/*
+ * Λ_MM⁻¹ by two triangular solves against the identity: for the small blocks of a
+ * typical row this is two level-3 calls instead of potri's many level-2 ones.
+ */
+static lapack_int
+ComputeSM(GcCond *c)
+{
+	int			mm = c->mm;
+	lapack_int	info;
+
+	memset(c->SM, 0, sizeof(double) * mm * mm);
+	for (int a = 0; a < mm; a++)
+		c->SM[a + (size_t) a * mm] = 1.0;
+	info = LAPACKE_dpotrs(LAPACK_COL_MAJOR, 'L', mm, mm, c->LM, mm, c->SM, mm);
+	c->sm_valid = (info == 0);
+	return info;
+}
+
 GcStatus
 gc_cond_pattern(GcCond *c, const uint8_t *observed, const uint8_t *may_interval)
 {
@@ -116,15 +134,8 @@ gc_cond_pattern(GcCond *c, const uint8_t *observed, const uint8_t *may_interval)
 		for (int a = 0; a < mm; a++)
 			c->logdet_lmm += 2 * log(c->LM[a + (size_t) a * mm]);
 
-		/*
-		 * Λ_MM⁻¹ by two triangular solves against the identity: for the small blocks of a
-		 * typical row this is two level-3 calls instead of potri's many level-2 ones.
-		 */
-		memset(c->SM, 0, sizeof(double) * mm * mm);
-		for (int a = 0; a < mm; a++)
-			c->SM[a + (size_t) a * mm] = 1.0;
-		info = LAPACKE_dpotrs(LAPACK_COL_MAJOR, 'L', mm, mm, c->LM, mm, c->SM, mm);
-		if (info != 0)
+		c->sm_valid = 0;
+		if (!c->lazy_sm && (info = ComputeSM(c)) != 0)
 			return GC_ELAPACK;
 
 		if (nj > 0)
@@ -333,11 +344,17 @@ gc_cond_draw_missing(GcCond *c, double *z, GcRng *rng)
 }
 
 void
-gc_cond_missing_variance(const GcCond *c, const double *v, double *var)
+gc_cond_missing_variance(GcCond *c, const double *v, double *var)
 {
 	int			mm = c->mm;
 
 	memset(var, 0, sizeof(double) * c->q);
+	if (mm > 0 && !c->sm_valid && ComputeSM(c) != 0)
+	{
+		for (int a = 0; a < mm; a++)
+			var[c->M[a]] = NAN;
+		return;
+	}
 	for (int a = 0; a < mm; a++)
 	{
 		double		s = c->SM[a + (size_t) a * mm];

@@ -30,6 +30,8 @@ typedef struct GcCond
 	double	   *GJ;				/* Λ_MM⁻¹ Λ_{M,Jp} (mm×nj) */
 	double	   *dJ;				/* (Σ_OO⁻¹)_jj for j in Jp */
 	double		logdet_lmm;		/* log det Λ_MM */
+	int			lazy_sm;		/* compute SM only when asked for (imputation) */
+	int			sm_valid;
 	double	   *r;				/* scratch: mm */
 	double	   *w;				/* scratch: nj */
 	double	   *znew;			/* scratch: nj */
@@ -73,7 +75,7 @@ extern void gc_cond_draw_missing(GcCond *c, double *z, struct GcRng *rng);
  * Conditional variance of each missing entry (spec §1.12): (Λ_MM⁻¹)_mm plus the ordinal
  * term Σ_j v_j B_jm² with B = Σ_OO⁻¹Σ_OM; var receives q values (0 at observed entries).
  */
-extern void gc_cond_missing_variance(const GcCond *c, const double *v, double *var);
+extern void gc_cond_missing_variance(GcCond *c, const double *v, double *var);
 
 /* z̃ᵀ Λ z̃ for a completed row: equals z_Oᵀ Σ_OO⁻¹ z_O. */
 extern double gc_cond_quadform(const GcCond *c, const double *z);

@@ -92,6 +92,7 @@ gc_imputer_create(const GcModel *model, const GcAlloc *alloc, GcImputer **imp_ou
 		status = gc_precision_set(&imp->prec, imp->Sig, NULL);
 	if (status == GC_OK)
 		status = gc_cond_init(&imp->cond, q, imp->prec.Lam, alloc);
+	imp->cond.lazy_sm = 1;		/* only intervals need Cov[z_M | z_O] */
 	if (status != GC_OK)
 	{
 		snprintf(errmsg, errlen, "the model's correlation matrix is not positive definite");
