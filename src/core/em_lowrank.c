@@ -611,10 +611,18 @@ gc_fit_lowrank(const double *X, size_t n, int p, int rank, const GcFitOptions *o
 		return GC_EINVAL;
 	}
 
+	if (opt->training != GC_TRAIN_STANDARD)
+	{
+		snprintf(errmsg, errlen, "the low-rank model is fitted by standard EM only, not %s",
+				 gc_training_name(opt->training));
+		return GC_EINVAL;
+	}
+
 	ALLOC(model, 1);
 	memset(model, 0, sizeof(*model));
 	model->p = p;
 	model->kind = GC_MODEL_LOWRANK;
+	model->training = GC_TRAIN_STANDARD;
 	model->rank = k;
 	model->nrows = (int64_t) n;
 	model->tol = opt->tol;
