@@ -24,6 +24,7 @@
 #include <cblas.h>
 #include <lapacke.h>
 
+#include "cond_lowrank.h"
 #include "copula.h"
 #include "fit_internal.h"
 #include "normal.h"
@@ -55,29 +56,14 @@ typedef struct LowRank
 			   *HI;
 	uint8_t    *ISINT;
 	uint8_t    *mayint;			/* q: column is not continuous */
-	/* parameters and the thin SVD of W */
+	/* parameters, and the Woodbury row kernel holding the thin SVD of W */
 	double	   *W;				/* q×k column-major */
 	double		sigma;
-	double	   *U;				/* q×k column-major */
-	double	   *Ur;				/* the same, row-major, for gathering rows */
-	double	   *d;				/* k singular values */
-	double	   *Vt;				/* k×k */
-	double		logdet_d2;		/* Σ log d_c² */
-	/* per-row scratch */
-	int		   *O,
-			   *J;				/* observed columns; positions in O of interval entries */
-	double	   *UO;				/* k×|O|: column o is u_{O[o]} */
-	double	   *zO,
-			   *vJ,
-			   *znew,
-			   *ajj;			/* |O| or |J| */
+	GcLrCond	cond;
+	/* scratch */
 	double	   *Mf,
-			   *A,
 			   *G;				/* k×k */
-	double	   *P,
-			   *P2;				/* k×|J| */
-	double	   *t,
-			   *s,
+	double	   *r,
 			   *w;				/* k */
 	/* block buffers, one column per row of the block */
 	double	   *Gc,
@@ -164,77 +150,38 @@ ScaleCorr(double *W, int q, int k, double *sigma)
 	*sigma = sig;
 }
 
-/* Thin SVD of W (q×k) into U, d, Vt, and the row-major copy of U. */
-static GcStatus
-SvdW(LowRank *lr, double *work)
-{
-	int			q = lr->q,
-				k = lr->k;
-	lapack_int	info;
-
-	memcpy(work, lr->W, sizeof(double) * q * k);
-	info = LAPACKE_dgesdd(LAPACK_COL_MAJOR, 'S', q, k, work, q, lr->d, lr->U, q, lr->Vt, k);
-	if (info < 0)
-		return GC_ELAPACK;
-	if (info > 0)
-		return GC_EDEGENERATE;
-	lr->logdet_d2 = 0;
-	for (int c = 0; c < k; c++)
-	{
-		/* a zero singular value would make σD⁻² infinite: keep it tiny instead */
-		if (!(lr->d[c] > 1e-12))
-			lr->d[c] = 1e-12;
-		lr->logdet_d2 += 2 * log(lr->d[c]);
-	}
-	for (int a = 0; a < q; a++)
-		for (int c = 0; c < k; c++)
-			lr->Ur[(size_t) a * k + c] = lr->U[a + (size_t) c * q];
-	return GC_OK;
-}
-
 /*
- * E-step for row i (spec §1.11), written to column b of the block buffers: the ordinal
- * Jacobi update of §1.5 step 2 with Σ_OO⁻¹ applied through Woodbury, the factor posterior
- * s_i = A_i U_Oᵀ z_O with A_i = M_i⁻¹, the second moment SS_i = A_i U_Oᵀ diag(v_O) U_O A_i +
- * s_i s_iᵀ, and the row's log-likelihood ℓ_i = log N(z_O; 0, Σ_OO) (|O| in the 2π term).
+ * E-step for row i (spec §1.11), written to column b of the block buffers: the Woodbury
+ * kernel (cond_lowrank.c) runs the ordinal Jacobi update and gives s_i = A_i U_Oᵀ z_O; here
+ * the second moment G_i = SS_i + σA_i with SS_i = A_i U_Oᵀ diag(v_O) U_O A_i + s_i s_iᵀ, and
+ * the row's log-likelihood ℓ_i = log N(z_O; 0, Σ_OO) (|O|, not p, in the 2π term).
  */
 static GcStatus
 EStepRow(LowRank *lr, size_t i, int b, int num_ord_updates)
 {
+	GcLrCond   *c = &lr->cond;
 	int			q = lr->q,
 				k = lr->k,
 				kp = lr->kp;
-	double	   *z = lr->Z + i * q;
-	const double *lo = lr->LO + i * q,
-			   *hi = lr->HI + i * q;
-	const uint8_t *isint = lr->ISINT + i * q;
 	double	   *mcol = lr->Mc + (size_t) b * q,
 			   *zcol = lr->Zc + (size_t) b * q,
 			   *vcol = lr->Vc + (size_t) b * q;
 	double		sigma = lr->sigma;
-	double		logdetM = 0,
-				zz = 0,
-				ts = 0,
+	double		zz,
+				ts,
 				sv = 0;
-	int			mo = 0,
-				nj = 0,
+	int			mo,
 				nv = 0;
-	lapack_int	info;
+	GcStatus	st;
 
 	memset(mcol, 0, sizeof(double) * q);
 	memset(zcol, 0, sizeof(double) * q);
 	memset(vcol, 0, sizeof(double) * q);
-	for (int a = 0; a < q; a++)
-	{
-		if (isnan(z[a]))
-			continue;
-		lr->O[mo] = a;
-		memcpy(lr->UO + (size_t) mo * k, lr->Ur + (size_t) a * k, sizeof(double) * k);
-		lr->zO[mo] = z[a];
-		if (isint[a])
-			lr->J[nj++] = mo;
-		mo++;
-	}
+	st = gc_lrcond_row(c, lr->Z + i * q, lr->LO + i * q, lr->HI + i * q, lr->ISINT + i * q,
+					   num_ord_updates);
+	if (st != GC_OK)
+		return st;
+	mo = c->mo;
 	if (mo == 0)
 	{
 		/* an empty row observes no column: it enters no sum of the M-step */
@@ -244,115 +191,47 @@ EStepRow(LowRank *lr, size_t i, int b, int num_ord_updates)
 		return GC_OK;
 	}
 
-	/* M_i = U_OᵀU_O + σD⁻², its Cholesky factor, and A_i = M_i⁻¹ */
-	cblas_dsyrk(CblasColMajor, CblasLower, CblasNoTrans, k, mo, 1.0, lr->UO, k, 0.0, lr->Mf, k);
-	for (int c = 0; c < k; c++)
-		lr->Mf[c + (size_t) c * k] += sigma / (lr->d[c] * lr->d[c]);
-	info = LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', k, lr->Mf, k);
-	if (info > 0)
-		return GC_ENOTPD;
-	if (info < 0)
-		return GC_ELAPACK;
-	for (int c = 0; c < k; c++)
-		logdetM += 2 * log(lr->Mf[c + (size_t) c * k]);
-	memcpy(lr->A, lr->Mf, sizeof(double) * k * k);
-	info = LAPACKE_dpotri(LAPACK_COL_MAJOR, 'L', k, lr->A, k);
-	if (info > 0)
-		return GC_ENOTPD;
-	if (info < 0)
-		return GC_ELAPACK;
-	for (int c = 0; c < k; c++)
-		for (int r = c + 1; r < k; r++)
-			lr->A[c + (size_t) r * k] = lr->A[r + (size_t) c * k];
-
-	for (int t = 0; t < nj; t++)
-		lr->vJ[t] = 0;
-	if (nj > 0 && mo >= 2)
-	{
-		/* (Σ_OO⁻¹)_jj = (1 − u_jᵀ A u_j)/σ does not depend on z: once per row */
-		for (int t = 0; t < nj; t++)
-		{
-			const double *u = lr->UO + (size_t) lr->J[t] * k;
-
-			cblas_dsymv(CblasColMajor, CblasLower, k, 1.0, lr->A, k, u, 1, 0.0, lr->w, 1);
-			lr->ajj[t] = (1 - cblas_ddot(k, u, 1, lr->w, 1)) / sigma;
-		}
-		for (int it = 0; it < num_ord_updates; it++)
-		{
-			/* w = A U_Oᵀ z_O, so (Σ_OO⁻¹ z_O)_j = (z_j − u_jᵀ w)/σ */
-			cblas_dgemv(CblasColMajor, CblasNoTrans, k, mo, 1.0, lr->UO, k, lr->zO, 1, 0.0, lr->t, 1);
-			cblas_dsymv(CblasColMajor, CblasLower, k, 1.0, lr->A, k, lr->t, 1, 0.0, lr->w, 1);
-			for (int t = 0; t < nj; t++)
-			{
-				int			o = lr->J[t];
-				int			a = lr->O[o];
-				const double *u = lr->UO + (size_t) o * k;
-				double		g = (lr->zO[o] - cblas_ddot(k, u, 1, lr->w, 1)) / sigma;
-				double		mean,
-							var;
-
-				lr->znew[t] = lr->zO[o];
-				lr->vJ[t] = 0;
-				if (!(lr->ajj[t] > 0))
-					continue;
-				/* N(μ_j, s_j²) with s_j² = 1/(Σ_OO⁻¹)_jj, μ_j = z_j − s_j²(Σ_OO⁻¹z_O)_j */
-				if (gc_truncnorm_moments(lr->zO[o] - g / lr->ajj[t], sqrt(1.0 / lr->ajj[t]),
-										 lo[a], hi[a], &mean, &var) == 0)
-				{
-					lr->znew[t] = mean;
-					lr->vJ[t] = var;
-				}
-			}
-			/* Jacobi: all interval entries move together */
-			for (int t = 0; t < nj; t++)
-				lr->zO[lr->J[t]] = lr->znew[t];
-		}
-		for (int t = 0; t < nj; t++)
-			z[lr->O[lr->J[t]]] = lr->zO[lr->J[t]];
-	}
-
-	/* factor posterior: s_i = A U_Oᵀ z_O */
-	cblas_dgemv(CblasColMajor, CblasNoTrans, k, mo, 1.0, lr->UO, k, lr->zO, 1, 0.0, lr->t, 1);
-	cblas_dsymv(CblasColMajor, CblasLower, k, 1.0, lr->A, k, lr->t, 1, 0.0, lr->s, 1);
-	zz = cblas_ddot(mo, lr->zO, 1, lr->zO, 1);
-	ts = cblas_ddot(k, lr->t, 1, lr->s, 1);
-	/* log det Σ_OO = (|O|−k) log σ + log det(σI + U_OᵀU_O D²) = (|O|−k) log σ + log det M_i + log det D² */
-	lr->ll += -0.5 * (mo * GC_LOG2PI + (mo - k) * log(sigma) + logdetM + lr->logdet_d2 +
+	/* c->t = U_Oᵀ z_O, so z_Oᵀ U_O s = tᵀ s */
+	zz = cblas_ddot(mo, c->zO, 1, c->zO, 1);
+	ts = cblas_ddot(k, c->t, 1, c->s, 1);
+	/* log det Σ_OO = (|O|−k) log σ + log det(σI + U_OᵀU_O D²) = (|O|−k) log σ + log det M + log det D² */
+	lr->ll += -0.5 * (mo * GC_LOG2PI + (mo - k) * log(sigma) + c->logdetM + c->logdet_d2 +
 					  (zz - ts) / sigma);
 	lr->sumz2 += zz;
 	lr->nobs += mo;
 
-	/* G_i = SS_i + σA_i, with the ordinal term A U_Jᵀ diag(v_J) U_J A = (A P)(A P)ᵀ */
-	for (int c = 0; c < k; c++)
-		for (int r = c; r < k; r++)
-			lr->G[r + (size_t) c * k] = sigma * lr->A[r + (size_t) c * k] + lr->s[r] * lr->s[c];
-	for (int t = 0; t < nj; t++)
+	/* G_i = σA + s sᵀ + (A P)(A P)ᵀ with the columns of P = √v_j u_j over interval entries */
+	for (int j = 0; j < k; j++)
+		for (int r = j; r < k; r++)
+			lr->G[r + (size_t) j * k] = sigma * c->A[r + (size_t) j * k] + c->s[r] * c->s[j];
+	for (int t = 0; t < c->nj; t++)
 	{
-		double		v = lr->vJ[t];
+		double		v = c->vJ[t];
+		const double *u = c->UO + (size_t) c->J[t] * k;
 
 		if (v <= 0)
 			continue;
 		sv += v;
-		vcol[lr->O[lr->J[t]]] = v;
-		for (int c = 0; c < k; c++)
-			lr->P[(size_t) nv * k + c] = sqrt(v) * lr->UO[(size_t) lr->J[t] * k + c];
+		vcol[c->O[c->J[t]]] = v;
+		for (int j = 0; j < k; j++)
+			c->P[(size_t) nv * k + j] = sqrt(v) * u[j];
 		nv++;
 	}
 	if (nv > 0)
 	{
-		cblas_dsymm(CblasColMajor, CblasLeft, CblasLower, k, nv, 1.0, lr->A, k, lr->P, k,
-					0.0, lr->P2, k);
-		cblas_dsyrk(CblasColMajor, CblasLower, CblasNoTrans, k, nv, 1.0, lr->P2, k, 1.0, lr->G, k);
+		cblas_dsymm(CblasColMajor, CblasLeft, CblasLower, k, nv, 1.0, c->A, k, c->P, k,
+					0.0, c->Y, k);
+		cblas_dsyrk(CblasColMajor, CblasLower, CblasNoTrans, k, nv, 1.0, c->Y, k, 1.0, lr->G, k);
 		lr->anyv = 1;
 		lr->sumv += sv;
 	}
 	PackLower(lr->G, k, lr->Gc + (size_t) b * kp);
-	PackLower(lr->A, k, lr->Ac + (size_t) b * kp);
-	memcpy(lr->Sc + (size_t) b * k, lr->s, sizeof(double) * k);
+	PackLower(c->A, k, lr->Ac + (size_t) b * kp);
+	memcpy(lr->Sc + (size_t) b * k, c->s, sizeof(double) * k);
 	for (int o = 0; o < mo; o++)
 	{
-		mcol[lr->O[o]] = 1.0;
-		zcol[lr->O[o]] = lr->zO[o];
+		mcol[c->O[o]] = 1.0;
+		zcol[c->O[o]] = c->zO[o];
 	}
 	return GC_OK;
 }
@@ -390,14 +269,14 @@ MStep(LowRank *lr, double *Wt, double *scol, int *badcol)
 
 	for (int a = 0; a < q; a++)
 	{
-		double	   *r = lr->t,
+		double	   *r = lr->r,
 				   *w = lr->w;
 		lapack_int	info;
 
 		/* r_j = R1_j + RA_j u_j (RA_j symmetric, u_j the row of the current U) */
 		UnpackFull(lr->RA + (size_t) a * kp, k, lr->G);
 		memcpy(r, lr->R1 + (size_t) a * k, sizeof(double) * k);
-		cblas_dsymv(CblasColMajor, CblasLower, k, 1.0, lr->G, k, lr->Ur + (size_t) a * k, 1, 1.0, r, 1);
+		cblas_dsymv(CblasColMajor, CblasLower, k, 1.0, lr->G, k, lr->cond.Ur + (size_t) a * k, 1, 1.0, r, 1);
 		memcpy(w, r, sizeof(double) * k);
 		UnpackFull(lr->F + (size_t) a * kp, k, lr->Mf);
 		info = LAPACKE_dposv(LAPACK_COL_MAJOR, 'L', k, 1, lr->Mf, k, w, k);
@@ -423,6 +302,10 @@ MStep(LowRank *lr, double *Wt, double *scol, int *badcol)
  * ordinal entries whose L falls outside their interval, which keep Z. Interval entries of the
  * working Z start at Z_init. Then R = corrcoef(Z_init) = u diag(e) uᵀ, σ₀ = mean(e_{k+1..q}),
  * W₀ = u_{1:k} diag(√(e_{1:k} − σ₀)), rescaled to a correlation.
+ *
+ * Only the top k eigenpairs are ever used, so both eigenproblems ask dsyevr for that subset
+ * (a full dsyevd costs several times more at p = 400); the mean of the other eigenvalues is
+ * (tr R − Σ_{top k} e)/(q − k).
  */
 static GcStatus
 InitLowRank(LowRank *lr, const GcFitOptions *opt, const GcAlloc *alloc)
@@ -437,8 +320,11 @@ InitLowRank(LowRank *lr, const GcFitOptions *opt, const GcAlloc *alloc)
 			   *Vk = NULL,
 			   *mean = NULL,
 			   *T = NULL;
-	lapack_int	info;
-	double		sig0 = 0;
+	lapack_int *isuppz = NULL;
+	lapack_int	info,
+				found = 0;
+	double		sig0,
+				trace = 0;
 	size_t		ticked = 0;
 
 	ALLOC(Gm, (size_t) q * q);
@@ -446,6 +332,7 @@ InitLowRank(LowRank *lr, const GcFitOptions *opt, const GcAlloc *alloc)
 	ALLOC(Vk, (size_t) q * k);
 	ALLOC(mean, q);
 	ALLOC(T, (size_t) k * B);
+	ALLOC(isuppz, 2 * k);
 
 	/* Z0ᵀZ0 by blocks (Zc holds the block's zero-filled rows as columns) */
 	memset(Gm, 0, sizeof(double) * q * q);
@@ -462,15 +349,14 @@ InitLowRank(LowRank *lr, const GcFitOptions *opt, const GcAlloc *alloc)
 			}
 		cblas_dsyrk(CblasColMajor, CblasLower, CblasNoTrans, q, nb, 1.0, lr->Zc, q, 1.0, Gm, q);
 	}
-	info = LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'V', 'L', q, Gm, q, ev);
-	if (info != 0)
+	/* the top k eigenvectors of Z0ᵀZ0 (ascending: the largest is the last column) */
+	info = LAPACKE_dsyevr(LAPACK_COL_MAJOR, 'V', 'I', 'L', q, Gm, q, 0.0, 0.0, q - k + 1, q,
+						  0.0, &found, ev, Vk, q, isuppz);
+	if (info != 0 || found != k)
 	{
 		status = info < 0 ? GC_ELAPACK : GC_EDEGENERATE;
 		goto done;
 	}
-	/* eigenvalues ascend: the top k eigenvectors are the last k columns */
-	for (int c = 0; c < k; c++)
-		memcpy(Vk + (size_t) c * q, Gm + (size_t) (q - 1 - c) * q, sizeof(double) * q);
 
 	/* second pass: L = Z0 V_k V_kᵀ by blocks, Z_init, and its Gram matrix and means */
 	memset(Gm, 0, sizeof(double) * q * q);
@@ -533,14 +419,18 @@ InitLowRank(LowRank *lr, const GcFitOptions *opt, const GcAlloc *alloc)
 		status = GC_ENOMEM;
 		goto done;
 	}
-	info = LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'V', 'L', q, Gm, q, ev);
-	if (info != 0)
+	for (int a = 0; a < q; a++)
+		trace += Gm[a + (size_t) a * q];
+	info = LAPACKE_dsyevr(LAPACK_COL_MAJOR, 'V', 'I', 'L', q, Gm, q, 0.0, 0.0, q - k + 1, q,
+						  0.0, &found, ev, Vk, q, isuppz);
+	if (info != 0 || found != k)
 	{
 		status = info < 0 ? GC_ELAPACK : GC_EDEGENERATE;
 		goto done;
 	}
-	for (int a = 0; a < q - k; a++)
-		sig0 += ev[a];
+	sig0 = trace;
+	for (int c = 0; c < k; c++)
+		sig0 -= ev[c];
 	sig0 /= (double) (q - k);
 	/* a correlation matrix with a flat spectrum (no structure at all) has σ₀ = 1 */
 	if (sig0 < LR_MIN_SIGMA)
@@ -549,18 +439,18 @@ InitLowRank(LowRank *lr, const GcFitOptions *opt, const GcAlloc *alloc)
 		sig0 = 1 - 1e-6;
 	for (int c = 0; c < k; c++)
 	{
-		double		e = ev[q - 1 - c] - sig0;
+		double		e = ev[k - 1 - c] - sig0;
 		double		f = sqrt(e > 1e-12 ? e : 1e-12);
 
 		for (int a = 0; a < q; a++)
-			lr->W[a + (size_t) c * q] = Gm[a + (size_t) (q - 1 - c) * q] * f;
+			lr->W[a + (size_t) c * q] = Vk[a + (size_t) (k - 1 - c) * q] * f;
 	}
 	lr->sigma = sig0;
 	ScaleCorr(lr->W, q, k, &lr->sigma);
 
 done:
 	{
-		void	   *ptrs[] = {Gm, ev, Vk, mean, T};
+		void	   *ptrs[] = {Gm, ev, Vk, mean, T, isuppz};
 
 		for (size_t x = 0; x < sizeof(ptrs) / sizeof(ptrs[0]); x++)
 			if (ptrs[x])
@@ -581,7 +471,6 @@ gc_fit_lowrank(const double *X, size_t n, int p, int rank, const GcFitOptions *o
 				k = rank;
 	double	   *Wt = NULL,
 			   *Wnew = NULL,
-			   *svdwork = NULL,
 			   *S = NULL;
 
 	LAPACKE_set_nancheck(0);
@@ -684,24 +573,12 @@ gc_fit_lowrank(const double *X, size_t n, int p, int rank, const GcFitOptions *o
 		lr.mayint[a] = (model->marg[act[a]].type != GC_CONTINUOUS);
 
 	ALLOC(lr.W, (size_t) q * k);
-	ALLOC(lr.U, (size_t) q * k);
-	ALLOC(lr.Ur, (size_t) q * k);
-	ALLOC(lr.d, k);
-	ALLOC(lr.Vt, (size_t) k * k);
-	ALLOC(lr.O, q);
-	ALLOC(lr.J, q);
-	ALLOC(lr.UO, (size_t) k * q);
-	ALLOC(lr.zO, q);
-	ALLOC(lr.vJ, q);
-	ALLOC(lr.znew, q);
-	ALLOC(lr.ajj, q);
+	status = gc_lrcond_init(&lr.cond, q, k, alloc);
+	if (status != GC_OK)
+		goto done;
 	ALLOC(lr.Mf, (size_t) k * k);
-	ALLOC(lr.A, (size_t) k * k);
 	ALLOC(lr.G, (size_t) k * k);
-	ALLOC(lr.P, (size_t) k * q);
-	ALLOC(lr.P2, (size_t) k * q);
-	ALLOC(lr.t, k);
-	ALLOC(lr.s, k);
+	ALLOC(lr.r, k);
 	ALLOC(lr.w, k);
 	ALLOC(lr.Gc, (size_t) lr.kp * lr.B);
 	ALLOC(lr.Ac, (size_t) lr.kp * lr.B);
@@ -714,7 +591,6 @@ gc_fit_lowrank(const double *X, size_t n, int p, int rank, const GcFitOptions *o
 	ALLOC(lr.R1, (size_t) k * q);
 	ALLOC(Wt, (size_t) q * k);
 	ALLOC(Wnew, (size_t) q * k);
-	ALLOC(svdwork, (size_t) q * k);
 
 	status = InitLowRank(&lr, opt, alloc);
 	if (status != GC_OK)
@@ -734,7 +610,7 @@ gc_fit_lowrank(const double *X, size_t n, int p, int rank, const GcFitOptions *o
 					delta;
 		int			badcol = -1;
 
-		status = SvdW(&lr, svdwork);
+		status = gc_lrcond_set(&lr.cond, lr.W, lr.sigma);
 		if (status != GC_OK)
 		{
 			snprintf(errmsg, errlen, "the SVD of the factor matrix failed at iteration %d", iter);
@@ -783,8 +659,8 @@ gc_fit_lowrank(const double *X, size_t n, int p, int rank, const GcFitOptions *o
 		/* W_new = W̃ diag(d) Vᵀ */
 		for (int c = 0; c < k; c++)
 			for (int a = 0; a < q; a++)
-				Wt[a + (size_t) c * q] *= lr.d[c];
-		cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, q, k, k, 1.0, Wt, q, lr.Vt, k,
+				Wt[a + (size_t) c * q] *= lr.cond.d[c];
+		cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, q, k, k, 1.0, Wt, q, lr.cond.Vt, k,
 					0.0, Wnew, q);
 		ScaleCorr(Wnew, q, k, &signew);
 		for (size_t e = 0; e < (size_t) q * k; e++)
@@ -842,15 +718,15 @@ gc_fit_lowrank(const double *X, size_t n, int p, int rank, const GcFitOptions *o
 
 done:
 	{
-		void	   *ptrs[] = {act, Wt, Wnew, svdwork, S, lr.Z, lr.LO, lr.HI, lr.ISINT, lr.mayint,
-			lr.W, lr.U, lr.Ur, lr.d, lr.Vt, lr.O, lr.J, lr.UO, lr.zO, lr.vJ, lr.znew, lr.ajj,
-			lr.Mf, lr.A, lr.G, lr.P, lr.P2, lr.t, lr.s, lr.w, lr.Gc, lr.Ac, lr.Sc, lr.Mc,
+		void	   *ptrs[] = {act, Wt, Wnew, S, lr.Z, lr.LO, lr.HI, lr.ISINT, lr.mayint,
+			lr.W, lr.Mf, lr.G, lr.r, lr.w, lr.Gc, lr.Ac, lr.Sc, lr.Mc,
 		lr.Zc, lr.Vc, lr.F, lr.RA, lr.R1};
 
 		for (size_t x = 0; x < sizeof(ptrs) / sizeof(ptrs[0]); x++)
 			if (ptrs[x])
 				alloc->dealloc(alloc->ctx, ptrs[x]);
 	}
+	gc_lrcond_free(&lr.cond, alloc);
 	if (status != GC_OK)
 	{
 		if (model)
