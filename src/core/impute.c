@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cond.h"
+#include "cond_lowrank.h"
 #include "copula.h"
 #include "normal.h"
 #include "precision.h"
@@ -34,6 +35,7 @@ struct GcImputer
 			   *mayint,
 			   *last_obs;
 	int			have_pattern;
+	GcLrCond   *lr;				/* low-rank model: Woodbury single imputation, or NULL */
 };
 
 GcStatus
@@ -93,6 +95,8 @@ gc_imputer_create(const GcModel *model, const GcAlloc *alloc, GcImputer **imp_ou
 	if (status == GC_OK)
 		status = gc_cond_init(&imp->cond, q, imp->prec.Lam, alloc);
 	imp->cond.lazy_sm = 1;		/* only intervals need Cov[z_M | z_O] */
+	if (status == GC_OK)
+		status = gc_lrcond_from_model(model, alloc, &imp->lr);
 	if (status != GC_OK)
 	{
 		snprintf(errmsg, errlen, "the model's correlation matrix is not positive definite");
@@ -112,6 +116,8 @@ gc_imputer_free(GcImputer *imp)
 
 	gc_cond_free(&imp->cond, &alloc);
 	gc_precision_free(&imp->prec, &alloc);
+	if (imp->lr)
+		gc_lrcond_destroy(imp->lr, &alloc);
 	for (size_t k = 0; k < sizeof(ptrs) / sizeof(ptrs[0]); k++)
 		if (ptrs[k])
 			alloc.dealloc(alloc.ctx, ptrs[k]);
@@ -176,6 +182,9 @@ gc_impute_row(GcImputer *imp, const double *row, double *out, int num_ord_update
 	int			p = model->p;
 	GcStatus	st;
 
+	/* a low-rank model: O(|O| k²) per row by Woodbury instead of O(|M|³) */
+	if (imp->lr)
+		return gc_lrcond_impute_row(imp->lr, model, row, out, num_ord_updates);
 	if (imp->q > 0)
 	{
 		st = LatentRow(imp, row);
