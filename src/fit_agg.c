@@ -587,7 +587,9 @@ gc_fit_finalfn(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("gc_fit option \"rank\" (%d) must be less than the number of columns (%d)",
 							st->opts.rank, st->p),
-					 errhint("Use a rank between 1 and %d, or omit \"rank\" for a full model.", st->p - 1)));
+					 st->p >= 2 ?
+					 errhint("Use a rank between 1 and %d, or omit \"rank\" for a full model.", st->p - 1) :
+					 errhint("A low-rank model needs at least two columns.")));
 		status = gc_fit_lowrank(X, (size_t) st->n, st->p, st->opts.rank, &opt, &alloc, &model,
 								errmsg_buf, sizeof(errmsg_buf));
 	}
