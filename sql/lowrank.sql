@@ -75,6 +75,17 @@ SELECT bool_and(abs(a - b) < 1e-9 * (1 + abs(b))) AS woodbury_equals_dense
 FROM (SELECT unnest(gc_impute(lr.m, r)) AS a, unnest(gc_impute(dn.m, r)) AS b
       FROM (SELECT ARRAY[x1, x2, x3, x4, x5, x6, x7, x8] AS r FROM lrdata) d, lrfit lr, lrdense dn) s;
 
+-- multiple imputation and intervals work on a low-rank model too (from its correlation)
+SELECT count(*) AS draws,
+       bool_and(v[2] = 0.2 AND v[4] = 2 AND v[1] IS NOT NULL AND v[3] IS NOT NULL) AS observed_kept
+FROM lrfit, gc_impute_multiple(m, ARRAY[NULL, 0.2, NULL, 2, 1, NULL, 1, 0.1]::float8[], 5, 7) AS v;
+SELECT col, imputed, lower <= estimate AND estimate <= upper AS ordered
+FROM lrfit, gc_impute_interval(m, ARRAY[NULL, 0.2, NULL, 2, 1, NULL, 1, 0.1]::float8[], 0.9)
+ORDER BY col;
+
+-- online updates are for full models only
+SELECT gc_update(m, ARRAY[1, 0.2, 0.3, 2, 1, 0.5, 1, 0.1]::float8[]) FROM lrfit;
+
 -- a constant column stays outside the copula
 SELECT gc_model_info(m) -> 'types' AS types,
        (SELECT bool_and(c[9][j] = (j = 9)::int) FROM generate_series(1, 9) j) AS constant_uncorrelated,

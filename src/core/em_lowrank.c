@@ -13,12 +13,12 @@
  * of rows at a time by dgemm against the block's observation mask, so memory is
  * O(n p) for the latent data plus O(k² p) whatever the number of rows.
  *
- * The fitted model also carries the materialised correlation WWᵀ + σI, so imputation (which
- * works from the precision matrix of model->corr) needs nothing specific to this model.
+ * The per-row Woodbury kernel (cond_lowrank.c) is shared with single imputation. The fitted
+ * model also carries the materialised correlation WWᵀ + σI, so everything that works from
+ * model->corr (draws, intervals, gc_correlation) works on a low-rank model unchanged.
  */
 #include <math.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include <cblas.h>
