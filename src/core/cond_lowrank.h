@@ -37,7 +37,7 @@ typedef struct GcLrCond
 	double	   *A;				/* k×k: M⁻¹, full */
 	double	   *s;				/* k: A U_Oᵀ z_O */
 	double		logdetM;
-	/* scratch */
+	/* scratch; after a row with the ordinal update, column t of Y is A u_{O[J[t]]} */
 	double	   *P,
 			   *Y;				/* k×q */
 	double	   *t,

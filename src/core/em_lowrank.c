@@ -200,28 +200,31 @@ EStepRow(LowRank *lr, size_t i, int b, int num_ord_updates)
 	lr->sumz2 += zz;
 	lr->nobs += mo;
 
-	/* G_i = σA + s sᵀ + (A P)(A P)ᵀ with the columns of P = √v_j u_j over interval entries */
+	/*
+	 * G_i = σA + s sᵀ + Σ_j v_j (A u_j)(A u_j)ᵀ over the interval entries; the kernel left
+	 * A u_j in column t of c->Y (nonzero v_j only arise where it ran the ordinal update).
+	 */
 	for (int j = 0; j < k; j++)
 		for (int r = j; r < k; r++)
 			lr->G[r + (size_t) j * k] = sigma * c->A[r + (size_t) j * k] + c->s[r] * c->s[j];
 	for (int t = 0; t < c->nj; t++)
 	{
-		double		v = c->vJ[t];
-		const double *u = c->UO + (size_t) c->J[t] * k;
+		double		v = c->vJ[t],
+					sq;
+		const double *au = c->Y + (size_t) t * k;
 
 		if (v <= 0)
 			continue;
 		sv += v;
 		vcol[c->O[c->J[t]]] = v;
+		sq = sqrt(v);
 		for (int j = 0; j < k; j++)
-			c->P[(size_t) nv * k + j] = sqrt(v) * u[j];
+			c->P[(size_t) nv * k + j] = sq * au[j];
 		nv++;
 	}
 	if (nv > 0)
 	{
-		cblas_dsymm(CblasColMajor, CblasLeft, CblasLower, k, nv, 1.0, c->A, k, c->P, k,
-					0.0, c->Y, k);
-		cblas_dsyrk(CblasColMajor, CblasLower, CblasNoTrans, k, nv, 1.0, c->Y, k, 1.0, lr->G, k);
+		cblas_dsyrk(CblasColMajor, CblasLower, CblasNoTrans, k, nv, 1.0, c->P, k, 1.0, lr->G, k);
 		lr->anyv = 1;
 		lr->sumv += sv;
 	}
