@@ -35,8 +35,8 @@ PG_FUNCTION_INFO_V1(gc_update_transfn);
 
 #define FIT_STATE_VERSION 1
 
-/* Bytes the fit needs per stored value: the rows, a sorted copy, and the latent matrices. */
-#define FIT_BYTES_PER_VALUE (6 * sizeof(double))
+/* Bytes the fit needs per stored value: the rows, a sorted copy, the latent matrices, Λ·rows. */
+#define FIT_BYTES_PER_VALUE (7 * sizeof(double))
 
 static const char *const fit_option_names[] = {
 	"types", "max_iter", "tol", "min_ord_ratio", "max_knots", "num_ord_updates",

@@ -185,6 +185,18 @@ CondMean(GcCond *c, double *z)
 		z[c->M[a]] = -c->r[a];
 }
 
+void
+gc_cond_mean_from(GcCond *c, double *z, const double *t)
+{
+	int			mm = c->mm;
+
+	for (int a = 0; a < mm; a++)
+		c->r[a] = t[c->M[a]];
+	CholSolve(c->LM, mm, c->r);
+	for (int a = 0; a < mm; a++)
+		z[c->M[a]] = -c->r[a];
+}
+
 int
 gc_cond_row(GcCond *c, double *z, const double *lo, const double *hi,
 			const uint8_t *isint, int num_ord_updates, double *v)

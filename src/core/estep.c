@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cblas.h>
+
 #include "estep.h"
 #include "normal.h"
 
@@ -30,7 +32,8 @@ gc_estep_init(GcEStep *es, int q, size_t cap, const double *Lam, const GcAlloc *
 	es->mean = alloc->alloc(alloc->ctx, sizeof(double) * qi);
 	es->buf = alloc->alloc(alloc->ctx, sizeof(double) * qi * (cap > 0 ? cap : 1));
 	es->obs = alloc->alloc(alloc->ctx, qi);
-	if (!es->Cbar || !es->v || !es->mean || !es->buf || !es->obs)
+	es->T = alloc->alloc(alloc->ctx, sizeof(double) * qi * (cap > 0 ? cap : 1));
+	if (!es->Cbar || !es->v || !es->mean || !es->buf || !es->obs || !es->T)
 		return GC_ENOMEM;
 	return GC_OK;
 }
@@ -38,7 +41,7 @@ gc_estep_init(GcEStep *es, int q, size_t cap, const double *Lam, const GcAlloc *
 void
 gc_estep_free(GcEStep *es, const GcAlloc *alloc)
 {
-	void	   *ptrs[] = {es->Cbar, es->v, es->mean, es->buf, es->obs};
+	void	   *ptrs[] = {es->Cbar, es->v, es->mean, es->buf, es->obs, es->T};
 
 	gc_cond_free(&es->cond, alloc);
 	for (size_t k = 0; k < sizeof(ptrs) / sizeof(ptrs[0]); k++)
@@ -92,6 +95,22 @@ gc_estep_sweep(GcEStep *es, const GcPrecision *prec, double *Z,
 				ticked = 0;
 
 	memset(Cbar, 0, sizeof(double) * q * q);
+
+	/*
+	 * T = Z₀ Λ for all the rows in one dgemm (Z₀: missing entries as 0): rows without
+	 * interval entries read Λ_MO z_O off it instead of gathering it row by row.
+	 */
+	for (size_t s = 0; s < cnt; s++)
+	{
+		const double *z = Z + idx[s] * q;
+		double	   *b = es->buf + s * q;
+
+		for (int a = 0; a < q; a++)
+			b[a] = isnan(z[a]) ? 0.0 : z[a];
+	}
+	cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, q, (int) cnt, q, 1.0,
+				prec->Lam, q, es->buf, q, 0.0, es->T, q);
+
 	while (start < cnt)
 	{
 		size_t		end = start + 1;
@@ -128,8 +147,14 @@ gc_estep_sweep(GcEStep *es, const GcPrecision *prec, double *Z,
 			int			nint;
 
 			memcpy(zh, z, sizeof(double) * q);
-			nint = gc_cond_row(cond, zh, LO + i * q, HI + i * q, ISINT + i * q,
-							   num_ord_updates, es->v);
+			nint = 0;
+			for (int b = 0; b < cond->nj; b++)
+				nint += ISINT[i * q + cond->Jp[b]];
+			if (nint == 0)
+				gc_cond_mean_from(cond, zh, es->T + s * q);
+			else
+				nint = gc_cond_row(cond, zh, LO + i * q, HI + i * q, ISINT + i * q,
+								   num_ord_updates, es->v);
 			/* the updated interval entries persist (warm start next time) */
 			if (nint > 0)
 				for (int b = 0; b < cond->nj; b++)
