@@ -85,6 +85,41 @@ gc_cond_free(GcCond *c, const GcAlloc *alloc)
 
 
 /*
+ * Cholesky factor (lower) of the n×n column-major A in place; returns 0, or k > 0 when
+ * the leading k×k block is not positive definite, like dpotrf. Blocks up to 32 rows are
+ * factored here (left-looking, contiguous column updates), larger ones by LAPACK.
+ */
+static lapack_int
+SmallCholesky(double *A, int n)
+{
+	if (n > 32)
+		return LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', n, A, n);
+	for (int j = 0; j < n; j++)
+	{
+		double	   *cj = A + (size_t) j * n;
+		double		d;
+
+		/* column j minus the contributions of the columns already factored */
+		for (int k = 0; k < j; k++)
+		{
+			const double *ck = A + (size_t) k * n;
+			double		f = ck[j];
+
+			for (int i = j; i < n; i++)
+				cj[i] -= f * ck[i];
+		}
+		d = cj[j];
+		if (!(d > 0) || !isfinite(d))
+			return j + 1;
+		d = sqrt(d);
+		cj[j] = d;
+		for (int i = j + 1; i < n; i++)
+			cj[i] /= d;
+	}
+	return 0;
+}
+
+/*
  * B ← (L Lᵀ)⁻¹ B for nrhs columns. The blocks of one row are tiny (a handful of missing
  * entries): there LAPACK's dpotrs costs thousands of instructions of call, packing and
  * buffer overhead for a few hundred flops, so small systems use the same two triangular
@@ -197,7 +232,7 @@ gc_cond_pattern(GcCond *c, const uint8_t *observed, const uint8_t *may_interval)
 		for (int b = 0; b < mm; b++)
 			for (int a = 0; a < mm; a++)
 				c->LM[a + (size_t) b * mm] = Lam[c->M[a] + (size_t) c->M[b] * q];
-		info = LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', mm, c->LM, mm);
+		info = SmallCholesky(c->LM, mm);
 		if (info > 0)
 			return GC_ENOTPD;
 		if (info < 0)
