@@ -180,9 +180,15 @@ Flush(gc_hll *h)
 	return GC_SKETCH_OK;
 }
 
+/* Add a sparse entry; the sketch may have turned dense during a long merge. */
 static inline int
 AddEntry(gc_hll *h, uint32_t e)
 {
+	if (h->dense)
+	{
+		DenseFold(h->regs, h->log2m, e);
+		return GC_SKETCH_OK;
+	}
 	h->buf[h->nbuf++] = e;
 	if (h->nbuf == GC_HLL_BUF_CAP)
 		return Flush(h);

@@ -168,6 +168,39 @@ main(void)
 		gc_hll_free(&all);
 	}
 
+	/*
+	 * several sparse sketches whose union crosses the sparse limit in the middle
+	 * of a merge (log2m 10: limit 192 entries; five parts of 150)
+	 */
+	for (int parts = 2; parts <= 5; parts++)
+	{
+		gc_hll		p[5];
+
+		gc_hll_init(&all, 10, &A);
+		gc_hll_init(&u, 10, &A);
+		for (int k = 0; k < parts; k++)
+		{
+			gc_hll_init(&p[k], 10, &A);
+			for (int i = 0; i < 150; i++)
+			{
+				uint64_t	x = Next(&seed);
+
+				gc_hll_add_hash(&p[k], x);
+				gc_hll_add_hash(&all, x);
+			}
+			CHECK(!p[k].dense, "part %d of %d is sparse", k, parts);
+		}
+		for (int k = 0; k < parts; k++)
+			gc_hll_merge(&u, &p[k]);
+		CHECK(SameBytes(&u, &all) && gc_hll_estimate(&u) == gc_hll_estimate(&all),
+			  "union of %d sparse parts (%d values) equals the sketch of the union (est %.1f)",
+			  parts, 150 * parts, gc_hll_estimate(&u));
+		for (int k = 0; k < parts; k++)
+			gc_hll_free(&p[k]);
+		gc_hll_free(&u);
+		gc_hll_free(&all);
+	}
+
 	/* sparse decoding gives exactly the registers a direct dense update gives */
 	{
 		int			p = 6;
