@@ -82,13 +82,20 @@ gc_cms_free(gc_cms *c)
 	c->ncand = 0;
 }
 
+/*
+ * Column of a hashed item in row i: the item hash re-mixed with a per-row
+ * constant, so that rows behave as independent hash functions.  (Double hashing
+ * h1 + i*h2 would make two items that agree on (h1, h2) mod width collide in every
+ * row at once, with probability 1/width^2 instead of 1/width^depth, which breaks
+ * the delta guarantee for narrow, deep sketches.)  The column is taken from the
+ * high 32 bits by multiply-shift (Lemire's fast range reduction), no division.
+ */
 static inline uint32_t
 Column(uint64_t hash, uint32_t row, uint32_t width)
 {
-	uint64_t	h1 = hash & UINT32_MAX;
-	uint64_t	h2 = hash >> 32;
+	uint64_t	x = gc_mix64(hash ^ ((uint64_t) (row + 1) * UINT64_C(0x9e3779b97f4a7c15)));
 
-	return (uint32_t) ((h1 + (uint64_t) row * h2) % width);
+	return (uint32_t) (((x >> 32) * (uint64_t) width) >> 32);
 }
 
 int64_t

@@ -10,9 +10,8 @@
  * the sketch is linear: a union is the element-wise sum and a removal is an exact
  * inverse, which is what a sliding-window aggregate needs.
  *
- * Row hashes follow Kirsch and Mitzenmacher, "Less hashing, same performance"
- * (ESA 2006): g_i(x) = h1(x) + i*h2(x) mod width from the two halves of one
- * 64-bit hash.
+ * Row i uses the item's 64-bit hash re-mixed with a per-row constant (see
+ * Column() in cms.c for why not double hashing).
  *
  * Heavy hitters: up to topk_cap candidates (hash, estimate at last update, key
  * bytes supplied by the caller) are kept as in cms_topn; a value enters when its
