@@ -235,7 +235,8 @@ gc_hll_agg_trans(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(1))
 		PG_RETURN_POINTER(s);
 	hasher = GcGetHasher(fcinfo, 1);
-	CheckStatus(gc_hll_add_hash(&s->h, GcHashDatum(hasher, PG_GETARG_DATUM(1))));
+	if (unlikely(gc_hll_add(&s->h, GcHashDatum(hasher, PG_GETARG_DATUM(1))) != GC_SKETCH_OK))
+		CheckStatus(GC_SKETCH_ENOMEM);
 	PG_RETURN_POINTER(s);
 }
 

@@ -6,6 +6,7 @@
 
 #include "catalog/pg_collation.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/typcache.h"
 
@@ -13,15 +14,11 @@
 #include "sketch_util.h"
 
 GcValueHasher *
-GcGetHasher(FunctionCallInfo fcinfo, int argno)
+GcBuildHasher(FunctionCallInfo fcinfo, int argno)
 {
-	GcValueHasher *h = (GcValueHasher *) fcinfo->flinfo->fn_extra;
-	Oid			typid;
+	GcValueHasher *h;
+	Oid			typid = get_fn_expr_argtype(fcinfo->flinfo, argno);
 
-	/* the argument type of a call site never changes: this is the per-row path */
-	if (likely(h != NULL))
-		return h;
-	typid = get_fn_expr_argtype(fcinfo->flinfo, argno);
 	if (!OidIsValid(typid))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -40,9 +37,30 @@ GcGetHasher(FunctionCallInfo fcinfo, int argno)
 		fmgr_info_copy(&h->hashproc, &tce->hash_extended_proc_finfo, fcinfo->flinfo->fn_mcxt);
 	}
 	h->typid = typid;
+	switch (h->hashproc.fn_oid)
+	{
+		case F_HASHINT8EXTENDED:
+			h->kind = GC_HASH_INT8;
+			break;
+		case F_HASHINT4EXTENDED:
+			h->kind = GC_HASH_INT4;
+			break;
+		case F_HASHINT2EXTENDED:
+			h->kind = GC_HASH_INT2;
+			break;
+		case F_HASHVARLENAEXTENDED:
+			h->kind = GC_HASH_BYTES;
+			break;
+		default:
+			h->kind = GC_HASH_FMGR;
+	}
 	h->collation = PG_GET_COLLATION();
 	if (!OidIsValid(h->collation) && type_is_collatable(typid))
 		h->collation = DEFAULT_COLLATION_OID;
+	/* a deterministic collation hashes text by its bytes (see hashtextextended) */
+	if (h->hashproc.fn_oid == F_HASHTEXTEXTENDED && OidIsValid(h->collation) &&
+		get_collation_isdeterministic(h->collation))
+		h->kind = GC_HASH_BYTES;
 	InitFunctionCallInfoData(h->call.fcinfo, &h->hashproc, 2, h->collation, NULL, NULL);
 	h->call.fcinfo.args[1].value = Int64GetDatum(0);	/* seed */
 	h->call.fcinfo.args[1].isnull = false;
@@ -52,7 +70,7 @@ GcGetHasher(FunctionCallInfo fcinfo, int argno)
 }
 
 uint64
-GcHashDatum(GcValueHasher *h, Datum value)
+GcHashDatumFmgr(GcValueHasher *h, Datum value)
 {
 	FunctionCallInfo fc = &h->call.fcinfo;
 	Datum		d;

@@ -154,8 +154,12 @@ gc_cms_candidate_offer(gc_cms *c, uint64_t hash, int64_t est)
 	for (uint32_t i = 0; i < c->ncand; i++)
 		if (c->cand[i].hash == hash)
 		{
+			int64_t		old = c->cand[i].count;
+
 			c->cand[i].count = est;
-			RecomputeMin(c);
+			/* counts only grow here: the minimum moves only if this was it */
+			if (old <= c->min_count)
+				RecomputeMin(c);
 			return GC_CMS_CAND_UPDATED;
 		}
 	if (c->ncand < c->topk_cap || est > c->min_count)

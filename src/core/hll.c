@@ -196,20 +196,15 @@ AddEntry(gc_hll *h, uint32_t e)
 }
 
 int
+gc_hll_add_sparse(gc_hll *h, uint64_t hash)
+{
+	return AddEntry(h, SparseEntry(hash));
+}
+
+int
 gc_hll_add_hash(gc_hll *h, uint64_t hash)
 {
-	if (h->dense)
-	{
-		int			p = h->log2m;
-		uint32_t	idx = (uint32_t) (hash >> (64 - p));
-		uint64_t	w = hash << p;
-		uint8_t		rank = w ? (uint8_t) (__builtin_clzll(w) + 1) : (uint8_t) (65 - p);
-
-		if (rank > h->regs[idx])
-			h->regs[idx] = rank;
-		return GC_SKETCH_OK;
-	}
-	return AddEntry(h, SparseEntry(hash));
+	return gc_hll_add(h, hash);
 }
 
 int

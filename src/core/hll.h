@@ -68,6 +68,25 @@ extern void gc_hll_free(gc_hll *h);
 
 /* Add one hashed item. */
 extern int	gc_hll_add_hash(gc_hll *h, uint64_t hash);
+extern int	gc_hll_add_sparse(gc_hll *h, uint64_t hash);
+
+/* The same, with the dense case inline (the per-row path of the aggregates). */
+static inline int
+gc_hll_add(gc_hll *h, uint64_t hash)
+{
+	if (h->dense)
+	{
+		int			p = h->log2m;
+		uint32_t	idx = (uint32_t) (hash >> (64 - p));
+		uint64_t	w = hash << p;
+		uint8_t		rank = w ? (uint8_t) (__builtin_clzll(w) + 1) : (uint8_t) (65 - p);
+
+		if (rank > h->regs[idx])
+			h->regs[idx] = rank;
+		return GC_SKETCH_OK;
+	}
+	return gc_hll_add_sparse(h, hash);
+}
 
 /* dst := dst ∪ src.  GC_SKETCH_EPARAM if log2m differ (dst unchanged). */
 extern int	gc_hll_merge(gc_hll *dst, const gc_hll *src);

@@ -9,7 +9,8 @@ Two streams of --events requests: "uniform" (addresses drawn uniformly from the 
 as in the article's generator; nearly all distinct) and "clients" (addresses of 50,000
 clients with Zipf(1.1) request rates, where per-key counts matter).  Single core.  Memory of
 the exact answers is the executor's own report (EXPLAIN ANALYZE: hash table or sort space);
-memory of a sketch is its aggregate state / value size.
+memory of a sketch is its aggregate state / value size.  Times are the best of --runs in
+CPU seconds of the backend process (robust on a shared machine).
 """
 import argparse
 import json
