@@ -39,6 +39,13 @@ SELECT gc_cms_count(gc_cms_agg(g), 1::bigint) FROM generate_series(1, 10) g;
 SELECT gc_cms_count(gc_cms_agg(g::text), 'a') FROM generate_series(1, 10) g;
 SELECT gc_cms_count(gc_cms_agg(g::text), '3'::text) FROM generate_series(1, 10) g;
 SELECT gc_cms_union(gc_cms_agg(1), gc_cms_agg('1'::text));
+-- a domain counts as its base type; arrays work too
+CREATE DOMAIN cms_dom AS int;
+SELECT gc_cms_count(gc_cms_agg(g::cms_dom), 5) AS via_domain,
+       gc_cms_count(gc_cms_agg(g), 5::cms_dom) AS domain_query,
+       gc_cms_count(gc_cms_agg(ARRAY[g % 10]), ARRAY[5]) AS arrays
+FROM generate_series(1, 1000) g;
+DROP DOMAIN cms_dom;
 
 -- parameters are checked
 SELECT gc_cms_agg(g, 0, 0.01) FROM generate_series(1, 3) g;

@@ -151,7 +151,18 @@ SELECT r.h::text = s.h::text AS same_sketch, r.c = s.c AS same_count, abs(r.c - 
 FROM hll_par_res r, (SELECT gc_hll_agg(v) AS h, gc_approx_count_distinct(v) AS c FROM hll_par) s;
 RESET max_parallel_workers_per_gather;
 
+-- any hashable type: arrays, named composites, numeric (1.0, 1.00 and 1 are one value), domains
+CREATE TYPE hll_pair AS (a int, b text);
+CREATE DOMAIN hll_dom AS bigint;
+SELECT gc_hll_count(gc_hll_agg(ARRAY[g, g + 1])) AS arrays,
+       gc_hll_count(gc_hll_agg((g, g::text)::hll_pair)) AS composites,
+       (SELECT gc_hll_count(gc_hll_agg(x)) FROM (VALUES (1.0), (1.00), (1::numeric)) v(x)) AS numeric_scales,
+       gc_hll_agg(g::hll_dom)::text = gc_hll_agg(g)::text AS domain_is_base
+FROM generate_series(1, 1000) g;
+DROP TYPE hll_pair;
+DROP DOMAIN hll_dom;
 -- types without an extended hash function are refused clearly
 SELECT gc_hll_agg(point(1, 2));
+SELECT gc_hll_agg(ROW(1, 2));
 
 DROP TABLE hll_toast, hll_events, hll_minutes, hll_copy, hll_copy2, hll_bad, hll_par;

@@ -277,7 +277,7 @@ GetState(FunctionCallInfo fcinfo, MemoryContext cxt)
 		topk = PG_GETARG_INT32(4);
 	}
 	if (s == NULL)
-		return NewState(cxt, eps, delta, topk, get_fn_expr_argtype(fcinfo->flinfo, 1));
+		return NewState(cxt, eps, delta, topk, getBaseType(get_fn_expr_argtype(fcinfo->flinfo, 1)));
 	if (s->c.eps != eps || s->c.delta != delta || s->c.topk_cap != (uint32) topk)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -394,7 +394,7 @@ gc_cms_count(PG_FUNCTION_ARGS)
 	bytea	   *v = PG_GETARG_BYTEA_PP(0);
 	const uint8 *buf = (const uint8 *) VARDATA_ANY(v);
 	size_t		len = VARSIZE_ANY_EXHDR(v);
-	Oid			argtype = get_fn_expr_argtype(fcinfo->flinfo, 1);
+	Oid			argtype = getBaseType(get_fn_expr_argtype(fcinfo->flinfo, 1));
 	Oid			elemtype;
 	int64		est;
 

@@ -19,6 +19,10 @@ GcBuildHasher(FunctionCallInfo fcinfo, int argno)
 	GcValueHasher *h;
 	Oid			typid = get_fn_expr_argtype(fcinfo->flinfo, argno);
 
+	/* a domain hashes as its base type */
+	if (OidIsValid(typid))
+		typid = getBaseType(typid);
+
 	if (!OidIsValid(typid))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
