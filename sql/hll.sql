@@ -18,6 +18,15 @@ SELECT gc_hll_agg(NULL::int) FROM generate_series(1, 5);
 SELECT gc_hll_agg(g::int2)::text = gc_hll_agg(g::int8)::text AS int2_int8,
        gc_hll_agg(g::int4)::text = gc_hll_agg(g::int8)::text AS int4_int8
 FROM generate_series(-50, 50) g;
+SELECT gc_hll_agg(md5(g::text)::varchar)::text = gc_hll_agg(md5(g::text))::text AS varchar_text,
+       gc_hll_agg(md5(g::text) COLLATE "C")::text = gc_hll_agg(md5(g::text))::text AS c_default,
+       gc_hll_agg(decode(md5(g::text), 'hex'))::text <> gc_hll_agg(md5(g::text))::text AS bytea_differs
+FROM generate_series(1, 1000) g;
+-- a nondeterministic collation hashes equal strings equally
+CREATE COLLATION hll_ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
+SELECT gc_hll_count(gc_hll_agg(x COLLATE hll_ci)) AS case_insensitive, gc_hll_count(gc_hll_agg(x)) AS case_sensitive
+FROM (VALUES ('abc'), ('ABC'), ('Abc'), ('abd')) v(x);
+DROP COLLATION hll_ci;
 CREATE TABLE hll_toast (v text);
 ALTER TABLE hll_toast ALTER COLUMN v SET STORAGE external;
 INSERT INTO hll_toast SELECT repeat(md5(g::text), 200) FROM generate_series(1, 20) g;
