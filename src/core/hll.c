@@ -41,7 +41,7 @@ SparseEntry(uint64_t hash)
 /*
  * Register index and value at precision p implied by a p' entry: the p'-p bits
  * below the p-bit index are the leading bits of the p-precision remainder
- * (HLL++ §5.3.3, "decoding").  Gives exactly what inserting the hash would.
+ * (the decoding of HLL++ sparse entries, Heule et al. 2013).  Gives exactly what inserting the hash would.
  */
 static inline void
 EntryToRegister(uint32_t e, int p, uint32_t *idx, uint8_t *rank)
