@@ -80,6 +80,12 @@ SELECT gc_latency_pdf('{"family": "weibull", "scale": 1}', 1);
 SELECT gc_latency_pdf('{"best": "gamma", "n": 3}', 1);
 SELECT gc_latency_pdf('{"shape": 1, "scale": 1}', 1);
 
+-- the samples are bounded by maintenance_work_mem
+SET maintenance_work_mem = '1MB';
+SELECT gc_latency_fit(g) FROM generate_series(1, 200000) g;
+SELECT (gc_latency_fit(g) ->> 'n')::int AS fits_in_1mb FROM generate_series(1, 131072) g;
+RESET maintenance_work_mem;
+
 -- forced parallel fit gives the same model
 CREATE TABLE lat_big AS SELECT s FROM lat_ln, generate_series(1, 10);
 ANALYZE lat_big;

@@ -76,8 +76,9 @@ Reserve(LatState *s, MemoryContext cxt, int64 need)
 		cap *= 2;
 	if ((Size) cap * sizeof(double) > limit)
 	{
-		cap = need;
-		if ((Size) cap * sizeof(double) > limit)
+		/* grow to the limit at once, not one sample at a time */
+		cap = (int64) (limit / sizeof(double));
+		if (cap < need)
 			ereport(ERROR,
 					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 					 errmsg("gc_latency_fit of " INT64_FORMAT " samples needs more than maintenance_work_mem", need),
