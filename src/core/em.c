@@ -1,0 +1,472 @@
+/*
+ * em.c — fitting a Gaussian copula by EM (gcimpute reference spec §1.4–1.7):
+ * marginals and types from the data, latent initialisation, Σ₀ from the zero-filled
+ * latent matrix, then E-steps grouped by missingness pattern (cond.c) and M-steps
+ * S = cov(Ẑ) + C̄ rescaled to a correlation matrix, until ‖ΔΣ‖_F/‖Σ_new‖_F < tol.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE				/* qsort_r */
+#endif
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cblas.h>
+#include <lapacke.h>
+
+#include "cond.h"
+#include "estep.h"
+#include "rng.h"
+#include "copula.h"
+#include "normal.h"
+#include "precision.h"
+#include "sort.h"
+#include "fit_internal.h"
+
+static void *
+MallocAlloc(void *ctx, size_t size)
+{
+	return malloc(size > 0 ? size : 1);
+}
+
+static void
+MallocFree(void *ctx, void *ptr)
+{
+	free(ptr);
+}
+
+const GcAlloc gc_malloc_alloc = {MallocAlloc, MallocFree, NULL};
+
+void
+gc_fit_options_default(GcFitOptions *opt)
+{
+	memset(opt, 0, sizeof(*opt));
+	opt->max_iter = 50;
+	opt->tol = 0.01;
+	opt->min_ord_ratio = 0.1;
+	opt->max_knots = 1024;
+	opt->num_ord_updates = 1;
+	opt->training = GC_TRAIN_STANDARD;
+	opt->batch_size = 100;
+	opt->num_pass = 2;
+	opt->stepsize_c = 5;
+	opt->stepsize = 0;
+	opt->decay = 0;
+	opt->seed = 101;
+}
+
+static const char *const training_names[] = {"standard", "minibatch-offline", "minibatch-online"};
+
+int
+gc_training_from_name(const char *name)
+{
+	for (int i = 0; i < 3; i++)
+		if (strcmp(name, training_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+const char *
+gc_training_name(int training)
+{
+	return training >= 0 && training < 3 ? training_names[training] : "invalid";
+}
+
+#define ALLOC(ptr, count) \
+	do { \
+		(ptr) = alloc->alloc(alloc->ctx, sizeof(*(ptr)) * ((count) > 0 ? (count) : 1)); \
+		if ((ptr) == NULL) { status = GC_ENOMEM; goto done; } \
+	} while (0)
+
+/*
+ * Build the p marginals (detecting types where asked) and the latent matrix in one pass per
+ * column: sort the column's observed values with their row numbers, then give every group
+ * of equal values its latent point or interval. Continuous training values get the exact
+ * ECDF z = Φ⁻¹(F̂(x)·n/(n+1)) (spec §1.2) even when the stored marginal is compressed.
+ * Z, LO, HI, ISINT are n×p row-major; missing entries are NaN in Z.
+ */
+GcStatus
+gc_fit_build_columns(const double *X, size_t n, int p, const GcFitOptions *opt,
+			 const GcAlloc *alloc, GcModel *model, double *Z, double *LO, double *HI,
+			 uint8_t *ISINT, char *errmsg, size_t errlen)
+{
+	GcStatus	status = GC_OK;
+	double	   *vals = NULL,
+			   *tmpv = NULL;
+	uint32_t   *idx = NULL,
+			   *tmpi = NULL;
+
+	ALLOC(vals, n);
+	ALLOC(tmpv, n);
+	ALLOC(idx, n);
+	ALLOC(tmpi, n);
+	for (int j = 0; j < p; j++)
+	{
+		size_t		nobs = 0,
+					ndist;
+		int			type = opt->types ? opt->types[j] : GC_AUTO;
+		int			detected;
+		GcMarginal *m = &model->marg[j];
+		double	   *x,
+				   *cum,
+				   *mult;
+		int			cap;
+
+		for (size_t i = 0; i < n; i++)
+		{
+			double		v = X[i * p + j];
+
+			Z[i * p + j] = NAN;
+			ISINT[i * p + j] = 0;
+			if (!isnan(v))
+			{
+				vals[nobs] = v;
+				idx[nobs++] = (uint32_t) i;
+			}
+		}
+		if (nobs == 0)
+		{
+			snprintf(errmsg, errlen, "column %d has no observed values", j + 1);
+			status = GC_EINVAL;
+			goto done;
+		}
+		gc_radix_sort(vals, idx, nobs, tmpv, tmpi);
+		ndist = gc_count_distinct(vals, nobs);
+		detected = gc_detect_type(vals, nobs, opt->min_ord_ratio);
+		if (detected == GC_CONSTANT)
+			type = GC_CONSTANT;
+		else if (type == GC_AUTO)
+			type = detected;
+		else if (type == GC_ORDINAL && ndist == 2)
+			type = GC_BINARY;
+		else if (type == GC_BINARY && ndist != 2)
+		{
+			snprintf(errmsg, errlen, "column %d is declared binary but has %zu distinct values",
+					 j + 1, ndist);
+			status = GC_EINVAL;
+			goto done;
+		}
+
+		cap = opt->max_knots;
+		if (ndist < (size_t) cap)
+			cap = (int) ndist;
+		ALLOC(x, cap);
+		ALLOC(cum, cap);
+		ALLOC(mult, cap);
+		m->type = type;
+		m->n = (double) nobs;
+		m->nknots = gc_build_knots(vals, nobs, opt->max_knots, x, cum, mult, &m->exact);
+		m->x = x;
+		m->cum = cum;
+		m->mult = mult;
+		gc_marginal_prepare(m);
+		if (gc_marginal_check(m) != NULL)
+		{
+			snprintf(errmsg, errlen, "column %d cannot be modelled as %s: %s", j + 1,
+					 gc_vartype_name(type), gc_marginal_check(m));
+			status = GC_EINVAL;
+			goto done;
+		}
+		if (type == GC_CONSTANT)
+			continue;
+
+		for (size_t g = 0; g < nobs;)
+		{
+			size_t		e = g + 1;
+			double		lo,
+						hi,
+						z;
+			int			isint;
+
+			while (e < nobs && vals[e] == vals[g])
+				e++;
+			if (type == GC_CONTINUOUS)
+			{
+				double		dn = (double) nobs;
+
+				lo = hi = gc_norm_ppf((double) e / dn * (dn / (dn + 1)));
+				isint = 0;
+			}
+			else
+				isint = gc_marginal_to_latent(m, vals[g], &lo, &hi);
+			z = lo;
+			if (isint)
+			{
+				double		var;
+
+				/* spec §1.4: start at the mean of N(0,1) truncated to the interval */
+				if (gc_truncnorm_moments(0.0, 1.0, lo, hi, &z, &var) != 0)
+					z = isfinite(lo) ? lo : hi;
+			}
+			for (size_t t = g; t < e; t++)
+			{
+				size_t		k = (size_t) idx[t] * p + j;
+
+				Z[k] = z;
+				LO[k] = lo;
+				HI[k] = hi;
+				ISINT[k] = (uint8_t) isint;
+			}
+			g = e;
+		}
+	}
+done:
+	if (vals)
+		alloc->dealloc(alloc->ctx, vals);
+	if (tmpv)
+		alloc->dealloc(alloc->ctx, tmpv);
+	if (idx)
+		alloc->dealloc(alloc->ctx, idx);
+	if (tmpi)
+		alloc->dealloc(alloc->ctx, tmpi);
+	return status;
+}
+
+/*
+ * Standard EM (every iteration sweeps all rows) or mini-batch offline EM (spec §1.9:
+ * each step sweeps one batch of a seeded permutation and moves Σ towards the batch
+ * estimate by η_t = c/(c+t); unlike the reference it never stops before every row has
+ * been visited once).
+ */
+GcStatus
+gc_fit_standard(const double *X, size_t n, int p, const GcFitOptions *opt,
+				const GcAlloc *alloc, GcModel **model_out,
+				char *errmsg, size_t errlen)
+{
+	GcStatus	status = GC_OK;
+	GcModel    *model = NULL;
+	int		   *act = NULL;
+	int			q = 0;
+	double	   *Z = NULL,
+			   *LO = NULL,
+			   *HI = NULL,
+			   *Sig = NULL,
+			   *Snew = NULL;
+	uint8_t    *ISINT = NULL,
+			   *mayint = NULL;
+	uint64_t   *masks = NULL;
+	size_t	   *order = NULL,
+			   *batch = NULL;
+	GcPrecision prec;
+	GcEStep		es;
+	int			nw;
+	int			minibatch = (opt->training == GC_TRAIN_MINIBATCH_OFFLINE);
+	size_t		bsize = minibatch ? (size_t) opt->batch_size : n;
+	int			max_iter = opt->max_iter;
+	size_t		full_pass = 1;
+
+	/* inputs are validated here; LAPACKE's NaN scans would only cost time */
+	LAPACKE_set_nancheck(0);
+	memset(&prec, 0, sizeof(prec));
+	memset(&es, 0, sizeof(es));
+	*model_out = NULL;
+	if (errlen > 0)
+		errmsg[0] = '\0';
+	if (n == 0)
+	{
+		snprintf(errmsg, errlen, "no rows to fit");
+		return GC_EINVAL;
+	}
+	if (n >= UINT32_MAX)
+	{
+		snprintf(errmsg, errlen, "too many rows: %zu", n);
+		return GC_EINVAL;
+	}
+	if (p < 1)
+	{
+		snprintf(errmsg, errlen, "rows must have at least one column");
+		return GC_EINVAL;
+	}
+	if (minibatch)
+	{
+		if (bsize < 2)
+		{
+			snprintf(errmsg, errlen, "batch_size must be at least 2");
+			return GC_EINVAL;
+		}
+		if (bsize > n)
+			bsize = n;
+		full_pass = (n + bsize - 1) / bsize;
+		max_iter = (int) (full_pass * (size_t) (opt->num_pass > 0 ? opt->num_pass : 1));
+		if (opt->num_pass <= 0)
+			max_iter = opt->max_iter > (int) full_pass ? opt->max_iter : (int) full_pass;
+	}
+
+	ALLOC(model, 1);
+	memset(model, 0, sizeof(*model));
+	model->p = p;
+	model->kind = GC_MODEL_FULL;
+	model->nrows = (int64_t) n;
+	model->tol = opt->tol;
+	model->max_iter = max_iter;
+	model->training = opt->training;
+	ALLOC(model->marg, p);
+	memset(model->marg, 0, sizeof(GcMarginal) * p);
+	ALLOC(model->corr, (size_t) p * p);
+	ALLOC(Z, n * p);
+	ALLOC(LO, n * p);
+	ALLOC(HI, n * p);
+	ALLOC(ISINT, n * p);
+	status = gc_fit_build_columns(X, n, p, opt, alloc, model, Z, LO, HI, ISINT, errmsg, errlen);
+	if (status != GC_OK)
+		goto done;
+
+	ALLOC(act, p);
+	for (int j = 0; j < p; j++)
+		if (model->marg[j].type != GC_CONSTANT)
+			act[q++] = j;
+
+	/* Σ over all p columns starts as the identity; constant columns keep identity rows. */
+	memset(model->corr, 0, sizeof(double) * p * p);
+	for (int j = 0; j < p; j++)
+		model->corr[j + (size_t) j * p] = 1.0;
+	if (q == 0)
+	{
+		model->converged = 1;
+		goto done;
+	}
+
+	/* Keep the active columns only: n×q row-major (in place, moving entries left). */
+	if (q < p)
+		for (size_t i = 0; i < n; i++)
+			for (int a = 0; a < q; a++)
+			{
+				Z[i * q + a] = Z[i * p + act[a]];
+				LO[i * q + a] = LO[i * p + act[a]];
+				HI[i * q + a] = HI[i * p + act[a]];
+				ISINT[i * q + a] = ISINT[i * p + act[a]];
+			}
+	ALLOC(mayint, q);
+	for (int a = 0; a < q; a++)
+		mayint[a] = (model->marg[act[a]].type != GC_CONTINUOUS);
+
+	/* Σ₀ = corrcoef of the zero-filled latent matrix (spec §1.4 step 2) */
+	ALLOC(Sig, (size_t) q * q);
+	ALLOC(Snew, (size_t) q * q);
+	{
+		double	   *Z0,
+				   *mean;
+
+		ALLOC(Z0, n * q);
+		ALLOC(mean, q);
+		for (size_t k = 0; k < n * q; k++)
+			Z0[k] = isnan(Z[k]) ? 0.0 : Z[k];
+		gc_cov_rows(Z0, n, q, Sig, mean, NULL, NULL);
+		gc_cov_to_corr(Sig, q, 1);
+		alloc->dealloc(alloc->ctx, Z0);
+		alloc->dealloc(alloc->ctx, mean);
+	}
+
+	/* Missingness patterns */
+	nw = (q + 63) / 64;
+	ALLOC(masks, n * nw);
+	ALLOC(order, n);
+	memset(masks, 0, sizeof(uint64_t) * n * nw);
+	for (size_t i = 0; i < n; i++)
+	{
+		order[i] = i;
+		for (int a = 0; a < q; a++)
+			if (!isnan(Z[i * q + a]))
+				masks[i * nw + a / 64] |= (uint64_t) 1 << (a % 64);
+	}
+	if (minibatch)
+	{
+		/* a seeded permutation (Fisher–Yates) */
+		GcRng		rng;
+
+		gc_rng_seed(&rng, opt->seed);
+		for (size_t i = n - 1; i > 0; i--)
+		{
+			size_t		j = (size_t) gc_rng_below(&rng, i + 1);
+			size_t		t = order[i];
+
+			order[i] = order[j];
+			order[j] = t;
+		}
+		ALLOC(batch, bsize);
+	}
+	else
+		gc_sort_by_pattern(order, n, masks, nw);
+
+	status = gc_precision_init(&prec, q, alloc);
+	if (status != GC_OK)
+		goto done;
+	status = gc_estep_init(&es, q, bsize, prec.Lam, alloc);
+	if (status != GC_OK)
+		goto done;
+
+	for (int iter = 1; iter <= max_iter; iter++)
+	{
+		double		ll = 0,
+					delta;
+		const size_t *rows = order;
+		size_t		cnt = n;
+
+		/* Λ = Σ⁻¹ once per iteration (regularised if Σ lost positive definiteness) */
+		status = gc_precision_set(&prec, Sig, &model->ridge_steps);
+		if (status != GC_OK)
+		{
+			snprintf(errmsg, errlen, "the correlation matrix is not positive definite at iteration %d", iter);
+			goto done;
+		}
+		if (minibatch)
+		{
+			/* batch iter-1 of the permutation, wrapping around */
+			size_t		lo = ((size_t) (iter - 1) * bsize) % n;
+
+			for (size_t k = 0; k < bsize; k++)
+				batch[k] = order[(lo + k) % n];
+			gc_sort_by_pattern(batch, bsize, masks, nw);
+			rows = batch;
+			cnt = bsize;
+		}
+		status = gc_estep_sweep(&es, &prec, Z, LO, HI, ISINT, mayint, rows, cnt, masks, nw,
+								opt->num_ord_updates, opt->tick, opt->progress_arg,
+								Snew, &ll, errmsg, errlen);
+		if (status != GC_OK)
+			goto done;
+		if (minibatch)
+		{
+			double		eta = opt->stepsize_c / (opt->stepsize_c + iter);
+
+			for (size_t k = 0; k < (size_t) q * q; k++)
+				Snew[k] = eta * Snew[k] + (1 - eta) * Sig[k];
+		}
+		delta = gc_rel_change(Sig, Snew, q);
+		memcpy(Sig, Snew, sizeof(double) * q * q);
+		model->n_iter = iter;
+		model->delta = delta;
+		model->loglik = ll;
+		if (opt->progress)
+			opt->progress(opt->progress_arg, iter, delta, model->loglik);
+		if (delta < opt->tol && (size_t) iter >= full_pass)
+		{
+			model->converged = 1;
+			break;
+		}
+	}
+
+	for (int b = 0; b < q; b++)
+		for (int a = 0; a < q; a++)
+			model->corr[act[a] + (size_t) act[b] * p] = Sig[a + (size_t) b * q];
+
+done:
+	gc_estep_free(&es, alloc);
+	gc_precision_free(&prec, alloc);
+	{
+		void	   *ptrs[] = {act, Z, LO, HI, Sig, Snew, ISINT, mayint, masks, order, batch};
+
+		for (size_t k = 0; k < sizeof(ptrs) / sizeof(ptrs[0]); k++)
+			if (ptrs[k])
+				alloc->dealloc(alloc->ctx, ptrs[k]);
+	}
+	if (status != GC_OK)
+	{
+		if (model)
+			gc_model_free(model, alloc);
+		return status;
+	}
+	*model_out = model;
+	return GC_OK;
+}
