@@ -118,7 +118,7 @@ BEGIN
 			RAISE NOTICE '% refused (%): % %', bad, SQLSTATE, msg, detail;
 		END;
 	END LOOP;
-	EXECUTE format('COPY (SELECT 1) TO PROGRAM %L', 'rm -f ' || f);
+	EXECUTE format('COPY (SELECT 1) TO PROGRAM %L', 'cat > /dev/null; rm -f ' || f);
 END $$;
 SELECT a.id, a.s::text IS NOT DISTINCT FROM b.s::text AS same
 FROM cms_copy a JOIN cms_copy2 b USING (id) ORDER BY id;

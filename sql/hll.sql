@@ -116,7 +116,7 @@ DECLARE f text := '/tmp/gc_hll_regress_' || current_setting('port') || '_' || pg
 BEGIN
 	EXECUTE format('COPY hll_copy TO PROGRAM %L WITH (FORMAT binary)', 'cat > ' || f);
 	EXECUTE format('COPY hll_copy2 FROM PROGRAM %L WITH (FORMAT binary)', 'cat ' || f);
-	EXECUTE format('COPY (SELECT 1) TO PROGRAM %L', 'rm -f ' || f);
+	EXECUTE format('COPY (SELECT 1) TO PROGRAM %L', 'cat > /dev/null; rm -f ' || f);
 END $$;
 SELECT a.id, a.h::text IS NOT DISTINCT FROM b.h::text AS same, gc_hll_count(b.h)
 FROM hll_copy a JOIN hll_copy2 b USING (id) ORDER BY id;
@@ -138,7 +138,7 @@ BEGIN
 			RAISE NOTICE '% refused (%): % %', bad, SQLSTATE, msg, detail;
 		END;
 	END LOOP;
-	EXECUTE format('COPY (SELECT 1) TO PROGRAM %L', 'rm -f ' || f);
+	EXECUTE format('COPY (SELECT 1) TO PROGRAM %L', 'cat > /dev/null; rm -f ' || f);
 END $$;
 SELECT count(*) AS loaded FROM hll_bad;
 

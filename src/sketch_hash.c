@@ -84,7 +84,7 @@ GcHashDatumFmgr(GcValueHasher *h, Datum value)
 	d = h->hashproc.fn_addr(fc);
 	if (unlikely(fc->isnull))
 		elog(ERROR, "hash function %u returned NULL", h->hashproc.fn_oid);
-	return gc_mix64(DatumGetUInt64(d));
+	return gc_sketch_mix64(DatumGetUInt64(d));
 }
 
 char *

@@ -3,7 +3,7 @@
  *
  * Every value is hashed through its type's extended (64-bit, seeded) hash support
  * function, found with lookup_type_cache(TYPECACHE_HASH_EXTENDED_PROC_FINFO), and
- * then re-mixed with gc_mix64.  Equal values hash equally whatever their storage:
+ * then re-mixed with gc_sketch_mix64.  Equal values hash equally whatever their storage:
  * the hash functions detoast and, for int2/int4/int8, agree across the integer
  * types, as hash joins require.  Also hex text I/O shared by gc_hll and gc_cms.
  */
@@ -79,12 +79,12 @@ GcHashDatum(GcValueHasher *h, Datum value)
 				uint32		hihalf = (uint32) (val >> 32);
 
 				lohalf ^= (val >= 0) ? hihalf : ~hihalf;
-				return gc_mix64(hash_bytes_uint32_extended(lohalf, 0));
+				return gc_sketch_mix64(hash_bytes_uint32_extended(lohalf, 0));
 			}
 		case GC_HASH_INT4:
-			return gc_mix64(hash_bytes_uint32_extended((uint32) DatumGetInt32(value), 0));
+			return gc_sketch_mix64(hash_bytes_uint32_extended((uint32) DatumGetInt32(value), 0));
 		case GC_HASH_INT2:
-			return gc_mix64(hash_bytes_uint32_extended((uint32) (int32) DatumGetInt16(value), 0));
+			return gc_sketch_mix64(hash_bytes_uint32_extended((uint32) (int32) DatumGetInt16(value), 0));
 		case GC_HASH_BYTES:
 			{
 				struct varlena *v = PG_DETOAST_DATUM_PACKED(value);
@@ -93,7 +93,7 @@ GcHashDatum(GcValueHasher *h, Datum value)
 
 				if ((Pointer) v != DatumGetPointer(value))
 					pfree(v);
-				return gc_mix64(hash);
+				return gc_sketch_mix64(hash);
 			}
 		default:
 			return GcHashDatumFmgr(h, value);

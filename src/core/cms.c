@@ -93,7 +93,7 @@ gc_cms_free(gc_cms *c)
 static inline uint32_t
 Column(uint64_t hash, uint32_t row, uint32_t width)
 {
-	uint64_t	x = gc_mix64(hash ^ ((uint64_t) (row + 1) * UINT64_C(0x9e3779b97f4a7c15)));
+	uint64_t	x = gc_sketch_mix64(hash ^ ((uint64_t) (row + 1) * UINT64_C(0x9e3779b97f4a7c15)));
 
 	return (uint32_t) (((x >> 32) * (uint64_t) width) >> 32);
 }

@@ -38,7 +38,7 @@ typedef struct gc_allocator
  * the rank independent of any structure left in it.
  */
 static inline uint64_t
-gc_mix64(uint64_t h)
+gc_sketch_mix64(uint64_t h)
 {
 	h ^= h >> 33;
 	h *= UINT64_C(0xff51afd7ed558ccd);

@@ -36,7 +36,7 @@ Next(uint64_t *s)
 static uint64_t
 KeyHash(uint32_t key)
 {
-	return gc_mix64((uint64_t) key * 2 + 1);
+	return gc_sketch_mix64((uint64_t) key * 2 + 1);
 }
 
 /* Add one occurrence of key with candidate bookkeeping, as the glue does. */
