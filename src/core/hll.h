@@ -3,7 +3,7 @@
  *
  * Contract:
  *  - Input is a 64-bit hash per item (the glue hashes each value with its type's
- *    extended hash function and gc_mix64).  The top log2m bits pick the register,
+ *    extended hash function and gc_sketch_mix64).  The top log2m bits pick the register,
  *    the rank is the number of leading zeros of the remaining 64 - log2m bits plus
  *    one (so registers hold 0 .. 65 - log2m, six bits).
  *  - Small sketches are sparse: a sorted list of (index, rank) pairs taken at the
@@ -33,7 +33,7 @@
 #include "sketch_util.h"
 
 #define GC_HLL_VERSION			1
-#define GC_HLL_HASH_ID			1	/* type extended hash, seed 0, then gc_mix64 */
+#define GC_HLL_HASH_ID			1	/* type extended hash, seed 0, then gc_sketch_mix64 */
 #define GC_HLL_FORMAT_SPARSE	1
 #define GC_HLL_FORMAT_DENSE		2
 #define GC_HLL_MIN_LOG2M		4
