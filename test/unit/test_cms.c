@@ -219,6 +219,61 @@ main(void)
 		free(buf);
 	}
 
+	/* fuzz: mutated values are either consistent sketches or refused, never a crash */
+	{
+		gc_cms		f,
+					g;
+		uint64_t	fs = 777;
+		size_t		n;
+		uint8_t    *good,
+				   *buf;
+		int			accepted = 0,
+					refused = 0,
+					consistent = 1;
+
+		gc_cms_init(&f, 0.2, 0.1, 4, 23, &A);
+		for (uint32_t i = 0; i < 300; i++)
+			Add(&f, (uint32_t) (Next(&fs) % 40));
+		n = gc_cms_serialized_size(&f);
+		good = malloc(n);
+		gc_cms_serialize(&f, good);
+		buf = malloc(n + 8);
+		for (int t = 0; t < 3000; t++)
+		{
+			size_t		len = n;
+			uint64_t	r = Next(&fs);
+			int64_t		e;
+
+			memcpy(buf, good, n);
+			memset(buf + n, (int) (r >> 56), 8);
+			if (r % 7 == 0)
+				len = (size_t) (r >> 8) % (n + 8);
+			else
+				for (int k = 0; k < 1 + (int) (r % 3); k++)
+				{
+					uint64_t	q = Next(&fs);
+
+					buf[q % n] ^= (uint8_t) (1u << ((q >> 32) % 8));
+				}
+			if (gc_cms_deserialize(&g, buf, len, &A, err, sizeof(err)) == GC_SKETCH_OK)
+			{
+				e = gc_cms_estimate(&g, KeyHash(3));
+				consistent &= e >= 0 && e <= g.total && g.ncand <= g.topk_cap;
+				gc_cms_free(&g);
+				accepted++;
+			}
+			else
+				refused++;
+			/* the point query on raw bytes only checks the header: it must not overrun */
+			if (gc_cms_estimate_serialized(buf, len, KeyHash(3), &e) == GC_SKETCH_OK)
+				consistent &= len >= GC_CMS_HEADER_SIZE;
+		}
+		CHECK(consistent && refused > 0, "fuzzed input: %d accepted consistently, %d refused", accepted, refused);
+		free(good);
+		free(buf);
+		gc_cms_free(&f);
+	}
+
 	gc_cms_free(&a);
 	gc_cms_free(&b);
 	gc_cms_free(&c);
