@@ -64,6 +64,15 @@ SameKey(ImputeCache *c, struct varlena *raw)
 	}
 	if (VARATT_IS_EXTERNAL(raw))
 		return false;
+	if (VARATT_IS_4B_U(raw))
+	{
+		/* a plain in-memory model: its header carries a hash of everything after it */
+		const GcModelData *d = (const GcModelData *) raw;
+
+		return VARSIZE(raw) >= offsetof(GcModelData, data) &&
+			d->fingerprint == c->fingerprint && (int32) VARSIZE(raw) == c->size;
+	}
+	/* compressed inline (at most a page): compare its bytes */
 	return !c->key_external && VARSIZE_ANY(raw) == c->key_len &&
 		memcmp(raw, c->key_bytes, c->key_len) == 0;
 }
@@ -77,6 +86,12 @@ RememberKey(ImputeCache *c, struct varlena *raw)
 		VARATT_EXTERNAL_GET_POINTER(c->key_ext, raw);
 		c->key_external = true;
 		c->have_key = true;
+	}
+	else if (VARATT_IS_4B_U(raw))
+	{
+		c->key_external = false;
+		c->key_len = 0;
+		c->have_key = true;		/* matched by fingerprint and size */
 	}
 	else if (!VARATT_IS_EXTERNAL(raw))
 	{

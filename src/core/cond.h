@@ -77,6 +77,13 @@ extern void gc_cond_draw_missing(GcCond *c, double *z, struct GcRng *rng);
  */
 extern void gc_cond_missing_variance(GcCond *c, const double *v, double *var);
 
+/*
+ * For a row without interval entries: fill z_M with the conditional mean given
+ * t = Λ z₀ (z₀ = the row with zeros at missing entries), computed beforehand for many
+ * rows at once with one dgemm, since (Λ z₀)_M = Λ_MO z_O.
+ */
+extern void gc_cond_mean_from(GcCond *c, double *z, const double *t);
+
 /* z̃ᵀ Λ z̃ for a completed row: equals z_Oᵀ Σ_OO⁻¹ z_O. */
 extern double gc_cond_quadform(const GcCond *c, const double *z);
 
