@@ -498,6 +498,23 @@ def main():
         f"gc_impute ({n_imp} x 10, one backend) {inmem:,.0f} rows/s with the model in memory, "
         f"{stored:,.0f} rows/s with the model read from a table column")
 
+    # Targets (issue 2): fit >= 50x faster at equal or better SMAE; gc_impute >= 100k rows/s.
+    verdicts = []
+    for prefix in ["GSS tutorial", "GSS KDD", "synthetic"]:
+        ref = pick(prefix, "reference, tol 0.01")
+        ok = [r for r in rows if r["data"].startswith(prefix) and r["speedup"]
+              and r["smae"] <= ref["smae"]]
+        if not ok:
+            verdicts.append(f"{prefix}: no run with SMAE <= the reference's")
+            continue
+        top = max(ok, key=lambda r: r["speedup"])
+        verdicts.append(f"{prefix} x{top['speedup']:.0f} ({top['run']}) "
+                        f"{'met' if top['speedup'] >= 50 else 'MISSED'}")
+    verdicts.append(f"gc_impute {'met' if inmem >= 1e5 else 'MISSED'} with the model in memory, "
+                    f"{'met' if stored >= 1e5 else 'MISSED'} with the model read from a table")
+    res["summary"] += ". Targets (50x at equal or better SMAE; 100k rows/s): " + \
+        "; ".join(verdicts)
+
     log("")
     log(f"{'data':34s} {'run':26s} {'it':>3s} {'SMAE':>7s} {'fit s':>8s} {'fit+imp s':>9s} "
         f"{'speed-up':>8s}")
