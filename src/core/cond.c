@@ -14,6 +14,7 @@
 
 #include "cond.h"
 #include "normal.h"
+#include "rng.h"
 
 GcStatus
 gc_cond_init(GcCond *c, int q, const double *Lam, const GcAlloc *alloc)
@@ -75,6 +76,24 @@ CholSolve(const double *L, int n, double *b)
 	}
 }
 
+/*
+ * Λ_MM⁻¹ by two triangular solves against the identity: for the small blocks of a
+ * typical row this is two level-3 calls instead of potri's many level-2 ones.
+ */
+static lapack_int
+ComputeSM(GcCond *c)
+{
+	int			mm = c->mm;
+	lapack_int	info;
+
+	memset(c->SM, 0, sizeof(double) * mm * mm);
+	for (int a = 0; a < mm; a++)
+		c->SM[a + (size_t) a * mm] = 1.0;
+	info = LAPACKE_dpotrs(LAPACK_COL_MAJOR, 'L', mm, mm, c->LM, mm, c->SM, mm);
+	c->sm_valid = (info == 0);
+	return info;
+}
+
 GcStatus
 gc_cond_pattern(GcCond *c, const uint8_t *observed, const uint8_t *may_interval)
 {
@@ -115,15 +134,8 @@ gc_cond_pattern(GcCond *c, const uint8_t *observed, const uint8_t *may_interval)
 		for (int a = 0; a < mm; a++)
 			c->logdet_lmm += 2 * log(c->LM[a + (size_t) a * mm]);
 
-		/*
-		 * Λ_MM⁻¹ by two triangular solves against the identity: for the small blocks of a
-		 * typical row this is two level-3 calls instead of potri's many level-2 ones.
-		 */
-		memset(c->SM, 0, sizeof(double) * mm * mm);
-		for (int a = 0; a < mm; a++)
-			c->SM[a + (size_t) a * mm] = 1.0;
-		info = LAPACKE_dpotrs(LAPACK_COL_MAJOR, 'L', mm, mm, c->LM, mm, c->SM, mm);
-		if (info != 0)
+		c->sm_valid = 0;
+		if (!c->lazy_sm && (info = ComputeSM(c)) != 0)
 			return GC_ELAPACK;
 
 		if (nj > 0)
@@ -168,6 +180,18 @@ CondMean(GcCond *c, double *z)
 			s += col[c->O[b]] * z[c->O[b]];
 		c->r[a] = s;
 	}
+	CholSolve(c->LM, mm, c->r);
+	for (int a = 0; a < mm; a++)
+		z[c->M[a]] = -c->r[a];
+}
+
+void
+gc_cond_mean_from(GcCond *c, double *z, const double *t)
+{
+	int			mm = c->mm;
+
+	for (int a = 0; a < mm; a++)
+		c->r[a] = t[c->M[a]];
 	CholSolve(c->LM, mm, c->r);
 	for (int a = 0; a < mm; a++)
 		z[c->M[a]] = -c->r[a];
@@ -241,4 +265,120 @@ gc_cond_quadform(const GcCond *c, const double *z)
 		s += t * z[j];
 	}
 	return s;
+}
+
+/* a draw from N(mu, s²) truncated to (lo, hi) by inversion, in the tail that keeps precision */
+static double
+DrawTruncated(double mu, double s, double lo, double hi, GcRng *rng)
+{
+	double		a = (lo - mu) / s,
+				b = (hi - mu) / s,
+				u = gc_rng_uniform(rng),
+				x;
+
+	if (a > 0)
+	{
+		/* upper tail: work with upper-tail probabilities */
+		double		qa = gc_norm_cdf(-a),
+					qb = gc_norm_cdf(-b);
+
+		x = -gc_norm_ppf(qb + u * (qa - qb));
+	}
+	else
+	{
+		double		pa = gc_norm_cdf(a),
+					pb = gc_norm_cdf(b);
+
+		x = gc_norm_ppf(pa + u * (pb - pa));
+	}
+	if (!isfinite(x))
+		x = isfinite(a) ? a : b;
+	return mu + s * fmin(fmax(x, a), b);
+}
+
+void
+gc_cond_gibbs(GcCond *c, double *z, const double *lo, const double *hi,
+			  const uint8_t *isint, int sweeps, GcRng *rng)
+{
+	int			q = c->q;
+
+	if (c->mo < 2)
+	{
+		/* nothing to condition on: each interval entry from its marginal N(0,1) */
+		for (int b = 0; b < c->nj; b++)
+		{
+			int			j = c->Jp[b];
+
+			if (isint[j])
+				z[j] = DrawTruncated(0, 1, lo[j], hi[j], rng);
+		}
+		return;
+	}
+	for (int s = 0; s < sweeps; s++)
+		for (int b = 0; b < c->nj; b++)
+		{
+			int			j = c->Jp[b];
+			const double *col = c->Lam + (size_t) j * q;
+			double		w = 0,
+						s2;
+
+			if (!isint[j])
+				continue;
+			CondMean(c, z);
+			for (int k = 0; k < q; k++)
+				w += col[k] * z[k];
+			s2 = 1.0 / c->dJ[b];
+			z[j] = DrawTruncated(z[j] - s2 * w, sqrt(s2), lo[j], hi[j], rng);
+		}
+}
+
+void
+gc_cond_draw_missing(GcCond *c, double *z, GcRng *rng)
+{
+	int			mm = c->mm;
+
+	CondMean(c, z);
+	if (mm == 0)
+		return;
+	/* x = L⁻ᵀ ε has covariance (L Lᵀ)⁻¹ = Λ_MM⁻¹ */
+	for (int a = 0; a < mm; a++)
+		c->r[a] = gc_rng_normal(rng);
+	for (int i = mm - 1; i >= 0; i--)
+	{
+		double		s = c->r[i];
+
+		for (int k = i + 1; k < mm; k++)
+			s -= c->LM[k + (size_t) i * mm] * c->r[k];
+		c->r[i] = s / c->LM[i + (size_t) i * mm];
+	}
+	for (int a = 0; a < mm; a++)
+		z[c->M[a]] += c->r[a];
+}
+
+void
+gc_cond_missing_variance(GcCond *c, const double *v, double *var)
+{
+	int			mm = c->mm;
+
+	memset(var, 0, sizeof(double) * c->q);
+	if (mm > 0 && !c->sm_valid && ComputeSM(c) != 0)
+	{
+		for (int a = 0; a < mm; a++)
+			var[c->M[a]] = NAN;
+		return;
+	}
+	for (int a = 0; a < mm; a++)
+	{
+		double		s = c->SM[a + (size_t) a * mm];
+
+		/* B[j, m] = −GJ[m, j]: the ordinal term Σ_j v_j B_jm² */
+		if (v)
+			for (int b = 0; b < c->nj; b++)
+			{
+				double		g = c->GJ[a + (size_t) b * mm];
+
+				s += v[c->Jp[b]] * g * g;
+			}
+		var[c->M[a]] = s;
+	}
 }

@@ -32,6 +32,12 @@ gc_vartype_from_name(const char *name)
 }
 
 static inline int
+Max2(int a, int b)
+{
+	return a > b ? a : b;
+}
+
+static inline int
 IsLowerType(int t)
 {
 	return t == GC_LOWER_TRUNCATED || t == GC_TWOSIDED_TRUNCATED;
@@ -119,8 +125,9 @@ gc_detect_type(const double *sorted, size_t n, double min_ord_ratio)
 
 /*
  * Knots: every distinct value when there are at most max_knots of them. Otherwise the
- * extremes, every heavy atom (mass above n/(max_knots/4)) and the values where the
- * cumulative count crosses an even grid of max_knots/2 ranks.
+ * extremes, every heavy atom (mass above n/(max_knots/4), at most max_knots/4 of them)
+ * and the values where the cumulative count crosses an even grid of ranks that uses the
+ * rest of the budget.
  */
 int
 gc_build_knots(const double *sorted, size_t n, int max_knots,
@@ -129,11 +136,28 @@ gc_build_knots(const double *sorted, size_t n, int max_knots,
 	size_t		d = gc_count_distinct(sorted, n);
 	int			k = 0;
 	double		heavy = (double) n / (max_knots / 4);
-	double		step = (double) n / (max_knots / 2);
-	double		next_grid = step;
-	double		run = 0;
+	double		step,
+				next_grid,
+				run = 0;
+	int			nheavy = 0;
 
 	*exact = (d <= (size_t) max_knots);
+	if (!*exact)
+	{
+		/* the grid gets the budget left after the extremes and the heavy atoms */
+		for (size_t i = 0; i < n; i++)
+		{
+			run++;
+			if (i + 1 < n && sorted[i + 1] == sorted[i])
+				continue;
+			if (run >= heavy)
+				nheavy++;
+			run = 0;
+		}
+	}
+	step = (double) n / Max2(max_knots - 2 - nheavy, 1);
+	next_grid = step;
+	run = 0;
 	for (size_t i = 0; i < n; i++)
 	{
 		int			first,
@@ -216,23 +240,26 @@ gc_marginal_check(const GcMarginal *m)
 	return NULL;
 }
 
-/* index of the first knot with x[k] > v (K if none) */
+/*
+ * index of the first knot with x[k] > v (K if none); branch-free halving, since this is
+ * the innermost step of every observed → latent transform
+ */
 static int
 UpperBound(const GcMarginal *m, double v)
 {
-	int			lo = 0,
-				hi = m->nknots;
+	const double *b = m->x;
+	int			len = m->nknots;
 
-	while (lo < hi)
+	if (len == 0)
+		return 0;
+	while (len > 1)
 	{
-		int			mid = (lo + hi) / 2;
+		int			half = len / 2;
 
-		if (m->x[mid] > v)
-			hi = mid;
-		else
-			lo = mid + 1;
+		b += (b[half] <= v) ? half : 0;
+		len -= half;
 	}
-	return lo;
+	return (int) (b - m->x) + (*b <= v);
 }
 
 /* #obs ≤ v: exact at knots, linear in the gaps of a compressed marginal */

@@ -143,7 +143,7 @@ gc_cov_to_corr(double *S, int q, int lenient)
 			else if (dscale[a] == 0 || dscale[b] == 0)
 				*s = 0.0;
 			else
-				*s = *s * dscale[a] * dscale[b];
+				*s = *s * (dscale[a] * dscale[b]);	/* same product for (a,b) and (b,a) */
 		}
 	free(dscale);
 	return 0;
