@@ -24,6 +24,7 @@
 
 #include "gcimpute.h"
 #include "gcmodel.h"
+#include "sort.h"
 #include "online.h"
 
 PG_FUNCTION_INFO_V1(gc_fit_transfn);
@@ -505,30 +506,6 @@ gc_fit_transfn(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(st);
 }
 
-static int
-CmpRows(const void *a, const void *b, void *arg)
-{
-	int			p = *(const int *) arg;
-	const double *x = a,
-			   *y = b;
-
-	for (int j = 0; j < p; j++)
-	{
-		double		u = x[j],
-					v = y[j];
-
-		if (isnan(u) || isnan(v))
-		{
-			if (isnan(u) && isnan(v))
-				continue;
-			return isnan(u) ? 1 : -1;
-		}
-		if (u != v)
-			return u < v ? -1 : 1;
-	}
-	return 0;
-}
-
 Datum
 gc_fit_finalfn(PG_FUNCTION_ARGS)
 {
@@ -564,10 +541,24 @@ gc_fit_finalfn(PG_FUNCTION_ARGS)
 		PG_RETURN_GCMODEL_P(packed);
 	}
 
-	/* canonical row order: the model does not depend on scan order */
-	X = MemoryContextAllocHuge(fitcxt, sizeof(double) * st->n * st->p);
-	memcpy(X, st->data, sizeof(double) * st->n * st->p);
-	qsort_arg(X, st->n, sizeof(double) * st->p, CmpRows, &st->p);
+	/*
+	 * Canonical row order (by row hash, ties by value): the model does not depend on scan
+	 * order, so serial and parallel plans agree. A radix sort: a comparison sort of the
+	 * rows cost a tenth of a large fit.
+	 */
+	{
+		uint32	   *perm = MemoryContextAllocHuge(fitcxt, sizeof(uint32) * st->n);
+		GcAlloc		scratch = gc_pg_alloc(fitcxt);
+
+		if (gc_canonical_order(st->data, (size_t) st->n, st->p, perm, &scratch) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("out of memory in gc_fit")));
+		X = MemoryContextAllocHuge(fitcxt, sizeof(double) * st->n * st->p);
+		for (int64 i = 0; i < st->n; i++)
+			memcpy(X + i * st->p, st->data + (int64) perm[i] * st->p, sizeof(double) * st->p);
+		pfree(perm);
+	}
 
 	opt = CoreOptions(st);
 	alloc = gc_pg_alloc(fitcxt);

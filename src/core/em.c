@@ -97,6 +97,10 @@ gc_fit_build_columns(const double *X, size_t n, int p, const GcFitOptions *opt,
 	uint32_t   *idx = NULL,
 			   *tmpi = NULL;
 
+	/* everything starts missing, written row-major in one pass (not column by column) */
+	for (size_t k = 0; k < n * (size_t) p; k++)
+		Z[k] = NAN;
+	memset(ISINT, 0, n * (size_t) p);
 	ALLOC(vals, n);
 	ALLOC(tmpv, n);
 	ALLOC(idx, n);
@@ -117,8 +121,6 @@ gc_fit_build_columns(const double *X, size_t n, int p, const GcFitOptions *opt,
 		{
 			double		v = X[i * p + j];
 
-			Z[i * p + j] = NAN;
-			ISINT[i * p + j] = 0;
 			if (!isnan(v))
 			{
 				vals[nobs] = v;

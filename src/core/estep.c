@@ -33,15 +33,17 @@ gc_estep_init(GcEStep *es, int q, size_t cap, const double *Lam, const GcAlloc *
 	es->buf = alloc->alloc(alloc->ctx, sizeof(double) * qi * (cap > 0 ? cap : 1));
 	es->obs = alloc->alloc(alloc->ctx, qi);
 	es->T = alloc->alloc(alloc->ctx, sizeof(double) * qi * (cap > 0 ? cap : 1));
-	if (!es->Cbar || !es->v || !es->mean || !es->buf || !es->obs || !es->T)
+	es->vsum = alloc->alloc(alloc->ctx, sizeof(double) * qi);
+	if (!es->Cbar || !es->v || !es->mean || !es->buf || !es->obs || !es->T || !es->vsum)
 		return GC_ENOMEM;
+	memset(es->vsum, 0, sizeof(double) * qi);
 	return GC_OK;
 }
 
 void
 gc_estep_free(GcEStep *es, const GcAlloc *alloc)
 {
-	void	   *ptrs[] = {es->Cbar, es->v, es->mean, es->buf, es->obs, es->T};
+	void	   *ptrs[] = {es->Cbar, es->v, es->mean, es->buf, es->obs, es->T, es->vsum};
 
 	gc_cond_free(&es->cond, alloc);
 	for (size_t k = 0; k < sizeof(ptrs) / sizeof(ptrs[0]); k++)
@@ -162,31 +164,37 @@ gc_estep_sweep(GcEStep *es, const GcPrecision *prec, double *Z,
 			/* ℓ_i without its quadratic term z̃ᵀΛz̃, added from the Gram matrix below */
 			ll += -0.5 * (prec->logdet + cond->logdet_lmm + cond->mo * GC_LOG2PI);
 
-			/* C_i: diag(v), and the ordinal terms K = B_Jᵀ diag(v_J) (spec §1.5 step 5) */
+			/* C_i's ordinal terms are linear in v: sum v over the pattern's rows first */
 			if (nint > 0)
+				for (int k = 0; k < cond->nj; k++)
+					es->vsum[k] += es->v[cond->Jp[k]];
+		}
+
+		/*
+		 * C̄ += Σ_rows C_i for the pattern (spec §1.5 step 5): with V = Σ_rows v (per
+		 * observed ordinal column j) and B_J = −GJᵀ, the terms are diag(V) on J,
+		 * K = B_Jᵀ diag(V) on (M,J) and (J,M), and K B_J = GJ diag(V) GJᵀ on (M,M).
+		 */
+		for (int k = 0; k < cond->nj; k++)
+		{
+			int			j = cond->Jp[k];
+			double		vj = es->vsum[k];
+
+			if (vj == 0)
+				continue;
+			Cbar[j + (size_t) j * q] += vj;
+			for (int a = 0; a < cond->mm; a++)
 			{
-				for (int b = 0; b < cond->nj; b++)
-				{
-					int			j = cond->Jp[b];
-					double		vj = es->v[j];
+				double		g = cond->GJ[a + (size_t) k * cond->mm];
+				int			m = cond->M[a];
 
-					if (vj == 0)
-						continue;
-					Cbar[j + (size_t) j * q] += vj;
-					/* B[j, m] = −GJ[m, b] */
-					for (int a = 0; a < cond->mm; a++)
-					{
-						double		kma = -cond->GJ[a + (size_t) b * cond->mm] * vj;
-						int			m = cond->M[a];
-
-						Cbar[m + (size_t) j * q] += kma;
-						Cbar[j + (size_t) m * q] += kma;
-						for (int a2 = 0; a2 < cond->mm; a2++)
-							Cbar[m + (size_t) cond->M[a2] * q] +=
-								-kma * cond->GJ[a2 + (size_t) b * cond->mm];
-					}
-				}
+				Cbar[m + (size_t) j * q] -= g * vj;
+				Cbar[j + (size_t) m * q] -= g * vj;
+				for (int a2 = 0; a2 < cond->mm; a2++)
+					Cbar[m + (size_t) cond->M[a2] * q] +=
+						g * vj * cond->GJ[a2 + (size_t) k * cond->mm];
 			}
+			es->vsum[k] = 0;
 		}
 		start = end;
 	}

@@ -23,6 +23,7 @@ typedef struct GcEStep
 	double	   *buf;			/* cap×q completed rows */
 	uint8_t    *obs;			/* q */
 	double	   *T;				/* cap×q: Λ times the zero-filled rows */
+	double	   *vsum;			/* q: ordinal variances summed over a pattern's rows */
 } GcEStep;
 
 extern GcStatus gc_estep_init(GcEStep *es, int q, size_t cap, const double *Lam,
