@@ -64,6 +64,7 @@ AssembleInit(StreamWorker *w)
 	ctl.entrysize = sizeof(LastSeen);
 	w->last_seen = hash_create("gcimpute arrival", 1024, &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 	w->window = w->cfg->window;
+	w->eff_high = PG_INT64_MIN;
 	w->lateness = w->cfg->lateness;
 	w->gaps = MemoryContextAlloc(w->rows_cxt, sizeof(double) * WARMUP_GAPS);
 }
@@ -119,10 +120,42 @@ NewRow(StreamWorker *w)
 	return r;
 }
 
+/*
+ * The stream's event time: the slowest partition's progress, so that one partition read
+ * ahead of another (at start-up or after a restart) does not make the other's readings
+ * look late.  A partition with unread messages that delivered nothing yet holds windows
+ * open; an idle partition (nothing unread) advances with the wall clock.
+ */
 static int64
 EffectiveTime(StreamWorker *w, int64 now_us)
 {
-	return w->max_event_us + Max(0, now_us - w->last_arrival_us);
+	int64		eff = PG_INT64_MAX;
+	bool		any = false;
+	bool		hold = false;
+
+	for (int i = 0; i < w->nparts; i++)
+	{
+		bool		behind = (w->hw[i] >= 0 && w->pos[i] >= 0 && w->hw[i] > w->pos[i]);
+		int64		cand;
+
+		if (w->plast[i] == 0)
+		{
+			/* unread messages, or not heard of yet (for a few seconds) */
+			if (behind || (w->hw[i] < 0 && now_us - w->assigned_at_us < 5 * USECS_PER_SEC))
+				hold = true;
+			continue;
+		}
+		cand = w->pmax[i] + (behind ? 0 : Max(0, now_us - w->plast[i]));
+		eff = Min(eff, cand);
+		any = true;
+	}
+	if (hold)
+		eff = PG_INT64_MIN;
+	else if (!any)
+		eff = w->max_event_us + Max(0, now_us - w->last_arrival_us);
+	/* never move back: a window closed once stays closed (later data updates it) */
+	w->eff_high = Max(w->eff_high, eff);
+	return w->eff_high;
 }
 
 static int64
@@ -288,6 +321,16 @@ AssembleMessage(StreamWorker *w, int32 partition, int64 offset,
 		if (event_us > w->max_event_us || w->max_event_us == 0)
 			w->max_event_us = Max(event_us, w->max_event_us);
 		w->last_arrival_us = now_us;
+		{
+			int			pi = PartIndex(w, partition);
+
+			if (pi >= 0)
+			{
+				if (w->plast[pi] == 0 || event_us > w->pmax[pi])
+					w->pmax[pi] = event_us;
+				w->plast[pi] = now_us;
+			}
+		}
 		ws = (event_us >= 0 ? event_us / win_us : -((-event_us + win_us - 1) / win_us)) * win_us;
 		snprintf(hkey, sizeof(hkey), INT64_FORMAT "\x1f%s", ws, entity);
 		e = hash_search(w->pending, hkey, HASH_ENTER, &found);
@@ -300,12 +343,7 @@ AssembleMessage(StreamWorker *w, int32 partition, int64 offset,
 			e->row->late = (ws + win_us + LatenessUs(w) <= EffectiveTime(w, now_us));
 		}
 		r = e->row;
-		if (r->late)
-		{
-			/* already written: hand it to the writer now as an update */
-			hash_search(w->pending, hkey, HASH_REMOVE, NULL);
-			w->ready = lappend(w->ready, r);
-		}
+		/* a late row stays here so that other late pieces merge into it */
 	}
 
 	for (int v = 0; v < cfg->nvalues; v++)
@@ -485,7 +523,7 @@ AssembleCloseWindows(StreamWorker *w, int64 now_us, bool all)
 	hash_seq_init(&st, w->pending);
 	while ((e = hash_seq_search(&st)) != NULL)
 	{
-		if (all || e->row->win_start + win_us + late_us <= eff)
+		if (all || e->row->late || e->row->win_start + win_us + late_us <= eff)
 		{
 			w->ready = lappend(w->ready, e->row);
 			hash_search(w->pending, e->hkey, HASH_REMOVE, NULL);

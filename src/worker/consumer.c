@@ -18,6 +18,7 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/timestamp.h"
 #include "utils/jsonb.h"
 
 #include "stream.h"
@@ -290,6 +291,9 @@ ConsumerRefreshPartitions(StreamWorker *w, int timeout_ms)
 				: (w->cfg->start == -2 ? RD_KAFKA_OFFSET_BEGINNING
 				   : w->cfg->start == -1 ? RD_KAFKA_OFFSET_END : w->cfg->start);
 			w->committed[n] = -1;
+			w->hw[n] = -1;
+			w->pmax[n] = 0;
+			w->plast[n] = 0;
 			changed = true;
 		}
 	}
@@ -312,6 +316,7 @@ ConsumerRefreshPartitions(StreamWorker *w, int timeout_ms)
 		return false;
 	}
 	w->assigned = true;
+	w->assigned_at_us = GetCurrentTimestamp() + (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
 	return true;
 }
 
@@ -329,6 +334,7 @@ ConsumerUpdateWatermarks(StreamWorker *w)
 		if (rd_kafka_get_watermark_offsets(w->rk, w->cfg->topic, w->parts[i], &lo, &hi) != RD_KAFKA_RESP_ERR_NO_ERROR)
 			hi = -1;
 		hws[i] = hi;
+		w->hw[i] = hi;
 	}
 	LWLockAcquire(GcShared->lock, LW_EXCLUSIVE);
 	w->slot->nparts = w->nparts;

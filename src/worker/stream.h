@@ -170,6 +170,9 @@ typedef struct StreamWorker
 	int32		parts[GC_STREAM_MAX_PARTS];
 	int64		pos[GC_STREAM_MAX_PARTS];	/* next offset to process */
 	int64		committed[GC_STREAM_MAX_PARTS];
+	int64		hw[GC_STREAM_MAX_PARTS];	/* cached high watermark, -1 unknown */
+	int64		pmax[GC_STREAM_MAX_PARTS];	/* largest event time per partition */
+	int64		plast[GC_STREAM_MAX_PARTS]; /* wall time of its last message, 0 none */
 	bool		initial_assign_done;
 	DedupSet   *dedup;
 	HTAB	   *pending;		/* PendingRow by hkey */
@@ -181,6 +184,8 @@ typedef struct StreamWorker
 	StringInfoData scratch;
 	/* event-time progress */
 	int64		max_event_us;
+	int64		eff_high;		/* highest event time used to close windows */
+	int64		assigned_at_us;
 	int64		last_arrival_us;
 	double		window;			/* effective window (s) */
 	/* auto window warm-up */
