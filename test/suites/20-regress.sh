@@ -13,7 +13,7 @@ as_pg "$pgxs/../test/regress/pg_regress" --inputdir="$out" --outputdir="$out" \
 	--host="$dir" --port="$port" --user=postgres --dbname=contrib_regression \
 	--load-extension=gcimpute $tests 2>&1 | tee "$out/pg_regress.log"
 pg_stop "$dir"
-[ -f "$out/regression.diffs" ] && head -c 20000 "$out/regression.diffs"
+[ -f "$out/regression.diffs" ] && { head -c 20000 "$out/regression.diffs"; echo; }
 pass=$(grep -cE '\.\.\. ok|[[:space:]]ok[[:space:]]+[0-9]+ ms' "$out/pg_regress.log")
 fail=$(grep -cE 'FAILED|failed \(ignored\)' "$out/pg_regress.log")
 echo "SUITE passed=$pass failed=$fail"

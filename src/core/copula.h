@@ -1,0 +1,104 @@
+/*
+ * copula.h — the Gaussian copula model and its fitting and imputation API (PostgreSQL-free).
+ *
+ * A model has p columns; each has a marginal (marginal.h). Columns of type constant are
+ * outside the copula; the others ("active") share a correlation matrix Σ (full model) or
+ * Σ = WWᵀ + σI (low rank). Callers supply an allocator so that the PostgreSQL glue can
+ * place everything in a memory context and unit tests can use malloc.
+ */
+#ifndef GC_COPULA_H
+#define GC_COPULA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "marginal.h"
+
+typedef enum GcStatus
+{
+	GC_OK = 0,
+	GC_ENOMEM,					/* allocation failed */
+	GC_EINVAL,					/* invalid argument (message says which) */
+	GC_ENOTPD,					/* a matrix that must be positive definite is not */
+	GC_ELAPACK,					/* LAPACK reported an argument error */
+	GC_EDEGENERATE				/* the data cannot identify the model */
+} GcStatus;
+
+typedef struct GcAlloc
+{
+	void	   *(*alloc) (void *ctx, size_t size);	/* NULL on failure */
+	void		(*dealloc) (void *ctx, void *ptr);
+	void	   *ctx;
+} GcAlloc;
+
+extern const GcAlloc gc_malloc_alloc;
+
+#define GC_MODEL_FULL 0
+#define GC_MODEL_LOWRANK 1
+
+typedef struct GcModel
+{
+	int			p;
+	int			kind;			/* GC_MODEL_FULL or GC_MODEL_LOWRANK */
+	int			rank;			/* low rank: columns of W */
+	GcMarginal *marg;			/* p marginals */
+	double	   *corr;			/* p×p column-major correlation (identity rows for constants) */
+	double	   *W;				/* low rank: p×rank column-major (zero rows for constants) */
+	double		sigma;			/* low rank: noise variance */
+	/* diagnostics of the fit */
+	int64_t		nrows;
+	int			n_iter;
+	int			converged;
+	double		delta;			/* last relative change of Σ */
+	double		loglik;			/* mean observed-data log-likelihood per row at the last E-step */
+	double		tol;
+	int			max_iter;
+	int			ridge_steps;	/* times Σ had to be regularised to stay positive definite */
+} GcModel;
+
+typedef struct GcFitOptions
+{
+	int			max_iter;		/* default 50 */
+	double		tol;			/* stop when ‖ΔΣ‖_F/‖Σ_new‖_F < tol */
+	double		min_ord_ratio;	/* type detection threshold, 0.1 */
+	int			max_knots;		/* marginal size bound per column */
+	int			num_ord_updates;	/* Jacobi steps of the ordinal update per E-step, 1 */
+	const int  *types;			/* p requested types (GC_AUTO to detect) or NULL */
+	/* called after every iteration when non-NULL (verbose output) */
+	void		(*progress) (void *arg, int iter, double delta, double loglik);
+	void	   *progress_arg;
+	/* called every few thousand rows of work when non-NULL (e.g. to honour cancellation) */
+	void		(*tick) (void *arg);
+} GcFitOptions;
+
+extern void gc_fit_options_default(GcFitOptions *opt);
+
+/*
+ * Fit a full Gaussian copula by EM (spec §1.4–1.7) to the n×p row-major matrix X with NaN
+ * marking missing entries. On success *model is allocated with alloc. errmsg (size
+ * errlen) receives a message on failure.
+ */
+extern GcStatus gc_fit_standard(const double *X, size_t n, int p, const GcFitOptions *opt,
+								const GcAlloc *alloc, GcModel **model,
+								char *errmsg, size_t errlen);
+
+/*
+ * An imputer holds what imputation needs of a model, precomputed once:
+ * the precision matrix Λ = Σ⁻¹ of the active columns and scratch space.
+ */
+typedef struct GcImputer GcImputer;
+
+extern GcStatus gc_imputer_create(const GcModel *model, const GcAlloc *alloc,
+								  GcImputer **imp, char *errmsg, size_t errlen);
+extern void gc_imputer_free(GcImputer *imp);
+
+/*
+ * Single imputation of one row of p values (NaN = missing) into out (p values): latent
+ * initialisation from the marginals, num_ord_updates Jacobi steps of the ordinal update,
+ * conditional mean of the missing latent entries, inverse marginals (spec §1.8 transform).
+ * Observed entries are copied unchanged.
+ */
+extern GcStatus gc_impute_row(GcImputer *imp, const double *row, double *out,
+							  int num_ord_updates);
+
+#endif

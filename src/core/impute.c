@@ -1,0 +1,188 @@
+/*
+ * impute.c — single imputation of new rows with a fitted model (spec §1.8, "transform"):
+ * latent initialisation from the training marginals, Jacobi steps of the ordinal update,
+ * conditional mean of the missing entries, inverse marginals. The precision matrix is
+ * factored once per imputer; consecutive rows with the same missingness pattern reuse the
+ * pattern's factorisation.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cond.h"
+#include "copula.h"
+#include "normal.h"
+#include "precision.h"
+
+struct GcImputer
+{
+	const GcModel *model;
+	GcAlloc		alloc;
+	int			q;
+	int		   *act;
+	double	   *Sig;
+	GcPrecision prec;
+	GcCond		cond;
+	double	   *z,
+			   *lo,
+			   *hi;
+	uint8_t    *isint,
+			   *obs,
+			   *mayint,
+			   *last_obs;
+	int			have_pattern;
+};
+
+GcStatus
+gc_imputer_create(const GcModel *model, const GcAlloc *alloc, GcImputer **imp_out,
+				  char *errmsg, size_t errlen)
+{
+	GcImputer  *imp;
+	int			p = model->p,
+				q = 0;
+	GcStatus	status;
+	size_t		qi;
+
+	*imp_out = NULL;
+	imp = alloc->alloc(alloc->ctx, sizeof(GcImputer));
+	if (!imp)
+		return GC_ENOMEM;
+	memset(imp, 0, sizeof(*imp));
+	imp->model = model;
+	imp->alloc = *alloc;
+	imp->act = alloc->alloc(alloc->ctx, sizeof(int) * p);
+	if (!imp->act)
+	{
+		gc_imputer_free(imp);
+		return GC_ENOMEM;
+	}
+	for (int j = 0; j < p; j++)
+		if (model->marg[j].type != GC_CONSTANT)
+			imp->act[q++] = j;
+	imp->q = q;
+	qi = q > 0 ? q : 1;
+	imp->Sig = alloc->alloc(alloc->ctx, sizeof(double) * qi * qi);
+	imp->z = alloc->alloc(alloc->ctx, sizeof(double) * qi);
+	imp->lo = alloc->alloc(alloc->ctx, sizeof(double) * qi);
+	imp->hi = alloc->alloc(alloc->ctx, sizeof(double) * qi);
+	imp->isint = alloc->alloc(alloc->ctx, qi);
+	imp->obs = alloc->alloc(alloc->ctx, qi);
+	imp->mayint = alloc->alloc(alloc->ctx, qi);
+	imp->last_obs = alloc->alloc(alloc->ctx, qi);
+	if (!imp->Sig || !imp->z || !imp->lo || !imp->hi || !imp->isint || !imp->obs ||
+		!imp->mayint || !imp->last_obs)
+	{
+		gc_imputer_free(imp);
+		return GC_ENOMEM;
+	}
+	for (int b = 0; b < q; b++)
+	{
+		imp->mayint[b] = model->marg[imp->act[b]].type != GC_CONTINUOUS;
+		for (int a = 0; a < q; a++)
+			imp->Sig[a + (size_t) b * q] = model->corr[imp->act[a] + (size_t) imp->act[b] * p];
+	}
+	status = gc_precision_init(&imp->prec, q, alloc);
+	if (status == GC_OK && q > 0)
+		status = gc_precision_set(&imp->prec, imp->Sig, NULL);
+	if (status == GC_OK)
+		status = gc_cond_init(&imp->cond, q, imp->prec.Lam, alloc);
+	if (status != GC_OK)
+	{
+		snprintf(errmsg, errlen, "the model's correlation matrix is not positive definite");
+		gc_imputer_free(imp);
+		return status;
+	}
+	*imp_out = imp;
+	return GC_OK;
+}
+
+void
+gc_imputer_free(GcImputer *imp)
+{
+	GcAlloc		alloc = imp->alloc;
+	void	   *ptrs[] = {imp->act, imp->Sig, imp->z, imp->lo, imp->hi, imp->isint,
+	imp->obs, imp->mayint, imp->last_obs};
+
+	gc_cond_free(&imp->cond, &alloc);
+	gc_precision_free(&imp->prec, &alloc);
+	for (size_t k = 0; k < sizeof(ptrs) / sizeof(ptrs[0]); k++)
+		if (ptrs[k])
+			alloc.dealloc(alloc.ctx, ptrs[k]);
+	alloc.dealloc(alloc.ctx, imp);
+}
+
+/*
+ * Latent row of the active columns: points, intervals (initialised at the truncated
+ * standard-normal mean) and the missingness pattern. Sets up the pattern if it changed.
+ */
+static GcStatus
+LatentRow(GcImputer *imp, const double *row)
+{
+	const GcModel *model = imp->model;
+	int			q = imp->q;
+
+	for (int a = 0; a < q; a++)
+	{
+		double		x = row[imp->act[a]];
+
+		if (isnan(x))
+		{
+			imp->obs[a] = 0;
+			imp->isint[a] = 0;
+			imp->z[a] = 0;
+			continue;
+		}
+		imp->obs[a] = 1;
+		imp->isint[a] = (uint8_t) gc_marginal_to_latent(&model->marg[imp->act[a]], x,
+														&imp->lo[a], &imp->hi[a]);
+		if (imp->isint[a])
+		{
+			double		mu = 0,
+						var;
+
+			if (gc_truncnorm_moments(0.0, 1.0, imp->lo[a], imp->hi[a], &mu, &var) != 0)
+				mu = isfinite(imp->lo[a]) ? imp->lo[a] : imp->hi[a];
+			imp->z[a] = mu;
+		}
+		else
+			imp->z[a] = imp->lo[a];
+	}
+	if (!imp->have_pattern || memcmp(imp->obs, imp->last_obs, q) != 0)
+	{
+		GcStatus	st = gc_cond_pattern(&imp->cond, imp->obs, imp->mayint);
+
+		if (st != GC_OK)
+		{
+			imp->have_pattern = 0;
+			return st;
+		}
+		memcpy(imp->last_obs, imp->obs, q);
+		imp->have_pattern = 1;
+	}
+	return GC_OK;
+}
+
+GcStatus
+gc_impute_row(GcImputer *imp, const double *row, double *out, int num_ord_updates)
+{
+	const GcModel *model = imp->model;
+	int			p = model->p;
+	GcStatus	st;
+
+	if (imp->q > 0)
+	{
+		st = LatentRow(imp, row);
+		if (st != GC_OK)
+			return st;
+		gc_cond_row(&imp->cond, imp->z, imp->lo, imp->hi, imp->isint, num_ord_updates, NULL);
+	}
+	for (int j = 0; j < p; j++)
+		out[j] = row[j];
+	for (int a = 0; a < imp->q; a++)
+		if (!imp->obs[a])
+			out[imp->act[a]] = gc_marginal_from_latent(&model->marg[imp->act[a]], imp->z[a]);
+	for (int j = 0; j < p; j++)
+		if (isnan(row[j]) && model->marg[j].type == GC_CONSTANT)
+			out[j] = model->marg[j].x[0];
+	return GC_OK;
+}

@@ -1,0 +1,68 @@
+/*
+ * gcmodel.h — the on-disk form of a fitted Gaussian copula (SQL type gcmodel) and the
+ * conversions between it and the core's in-memory GcModel.
+ *
+ * Layout (version 1), all in one varlena, 8-byte aligned:
+ *   GcModelData header
+ *   int32 types[p], int32 nknots[p], int32 colflags[p]      (padded to 8 bytes)
+ *   float8 n[p]
+ *   float8 corr[p*p]            (kind full; column-major)   or W[p*rank] (kind low rank)
+ *   per column j: float8 x[nknots[j]], cum[nknots[j]], mult[nknots[j]]
+ */
+#ifndef GCMODEL_H
+#define GCMODEL_H
+
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "utils/memutils.h"
+
+#include "copula.h"
+
+#define GCMODEL_VERSION 1
+#define GCMODEL_MAX_COLUMNS 4096
+#define GCMODEL_FLAG_CONVERGED 0x0001
+#define GCMODEL_COL_EXACT 0x0001
+
+typedef struct GcModelData
+{
+	int32		vl_len_;		/* varlena header (do not touch directly!) */
+	uint16		version;		/* GCMODEL_VERSION */
+	uint16		kind;			/* GC_MODEL_FULL or GC_MODEL_LOWRANK */
+	int32		p;
+	int32		rank;			/* 0 for a full model */
+	int32		n_iter;
+	int32		max_iter;
+	uint32		flags;
+	int32		ridge_steps;
+	int32		reserved;		/* zero */
+	int32		reserved2;		/* zero */
+	int64		nrows;
+	float8		tol;
+	float8		delta;
+	float8		loglik;
+	float8		sigma;
+	uint64		fingerprint;	/* hash of everything after the header, for caches */
+	char		data[FLEXIBLE_ARRAY_MEMBER];
+} GcModelData;
+
+#define DatumGetGcModelP(x)		((GcModelData *) PG_DETOAST_DATUM(x))
+#define PG_GETARG_GCMODEL_P(n)	DatumGetGcModelP(PG_GETARG_DATUM(n))
+#define PG_RETURN_GCMODEL_P(x)	PG_RETURN_POINTER(x)
+
+/* An allocator for the core that pallocs in cxt (NULL on out-of-memory). */
+extern GcAlloc gc_pg_alloc(MemoryContext cxt);
+
+/* Report a core failure as an ERROR with a fitting errcode. */
+extern void gc_report_status(GcStatus st, const char *what, const char *msg) pg_attribute_noreturn();
+
+/* Validate a core model (from a fit, text or binary input) and pack it. */
+extern GcModelData *gcmodel_pack(const GcModel *m);
+
+/* View a packed model as a core model; the marginals point into the varlena. */
+extern GcModel *gcmodel_unpack(const GcModelData *d);
+
+/* Check a core model for consistency; ereports on failure. */
+extern void gcmodel_check(const GcModel *m);
+
+#endif

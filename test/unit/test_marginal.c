@@ -1,0 +1,104 @@
+/* Unit tests: type detection, knots and the observed <-> latent maps (src/core/marginal.c). */
+#include <math.h>
+#include <stdlib.h>
+
+#include "marginal.h"
+#include "normal.h"
+#include "unit.h"
+
+static int
+Detect(const double *v, size_t n)
+{
+	return gc_detect_type(v, n, 0.1);
+}
+
+int
+main(void)
+{
+	double		cont[100],
+				ord[100],
+				bin[10] = {0, 0, 0, 0, 1, 1, 1, 1, 1, 1},
+				lower[100],
+				upper[100],
+				two[100],
+				one[5] = {3, 3, 3, 3, 3};
+	double		x[128],
+				cum[128],
+				mult[128];
+	int			exact,
+				K;
+	GcMarginal	m;
+	double		lo,
+				hi;
+
+	for (int i = 0; i < 100; i++)
+	{
+		cont[i] = i * 0.5;
+		ord[i] = i / 20;		/* 5 levels of 20 */
+		lower[i] = i < 30 ? 0 : i;	/* 30% at the minimum, the rest distinct */
+		upper[i] = i < 70 ? i : 100;	/* 30% at the maximum */
+		two[i] = i < 20 ? 0 : (i >= 80 ? 100 : i);	/* 20% at each end */
+	}
+	CHECK(Detect(cont, 100) == GC_CONTINUOUS, "distinct values are continuous");
+	CHECK(Detect(ord, 100) == GC_ORDINAL, "five levels of 20%% are ordinal");
+	CHECK(Detect(bin, 10) == GC_BINARY, "two levels are binary");
+	CHECK(Detect(lower, 100) == GC_LOWER_TRUNCATED, "mass at the minimum is lower-truncated");
+	CHECK(Detect(upper, 100) == GC_UPPER_TRUNCATED, "mass at the maximum is upper-truncated");
+	CHECK(Detect(two, 100) == GC_TWOSIDED_TRUNCATED, "mass at both ends is two-sided truncated");
+	CHECK(Detect(one, 5) == GC_CONSTANT, "one level is constant");
+
+	/* exact knots: ECDF and order statistics of the data */
+	K = gc_build_knots(ord, 100, 16, x, cum, mult, &exact);
+	CHECK(K == 5 && exact, "five levels give five exact knots (K=%d)", K);
+	m.type = GC_ORDINAL;
+	m.nknots = K;
+	m.exact = exact;
+	m.n = 100;
+	m.x = x;
+	m.cum = cum;
+	m.mult = mult;
+	gc_marginal_prepare(&m);
+	CHECK(gc_marginal_check(&m) == NULL, "exact marginal is consistent");
+	CHECK_CLOSE(gc_marginal_ecdf(&m, 2), 0.6, 0, "ECDF at a level");
+	CHECK_CLOSE(gc_marginal_ecdf(&m, 2.5), 0.6, 0, "ECDF between levels (step)");
+	CHECK(gc_marginal_to_latent(&m, 2, &lo, &hi) == 1, "ordinal value is an interval");
+	CHECK_CLOSE(lo, gc_norm_ppf(0.4), 1e-15, "interval lower bound");
+	CHECK_CLOSE(hi, gc_norm_ppf(0.6), 1e-15, "interval upper bound");
+	gc_marginal_to_latent(&m, 0, &lo, &hi);
+	CHECK(isinf(lo) && lo < 0, "first level opens to -inf");
+	gc_marginal_to_latent(&m, 7, &lo, &hi);
+	CHECK(isinf(hi) && hi > 0, "values above the range clip to the last level");
+	for (int level = 0; level < 5; level++)
+	{
+		gc_marginal_to_latent(&m, level, &lo, &hi);
+		CHECK(gc_marginal_from_latent(&m, (isinf(lo) ? hi - 1 : isinf(hi) ? lo + 1 : (lo + hi) / 2)) == level,
+			  "level %d round-trips through the latent space", level);
+	}
+
+	/* compressed knots stay within the budget and keep the extremes */
+	K = gc_build_knots(cont, 100, 16, x, cum, mult, &exact);
+	CHECK(K <= 16 && !exact && x[0] == 0 && x[K - 1] == 49.5 && cum[K - 1] == 100,
+		  "100 distinct values compress to %d <= 16 knots with both extremes", K);
+	m.type = GC_CONTINUOUS;
+	m.nknots = K;
+	m.exact = exact;
+	gc_marginal_prepare(&m);
+	CHECK(gc_marginal_check(&m) == NULL, "compressed marginal is consistent");
+	CHECK_CLOSE(gc_marginal_ecdf(&m, 24.75), 0.5, 0.03, "interpolated ECDF near the median");
+	CHECK_CLOSE(gc_marginal_from_latent(&m, 0), 24.75, 1.0, "inverse at z=0 is near the median");
+
+	/* lower truncation: the minimum is an interval, other values are points */
+	K = gc_build_knots(lower, 100, 128, x, cum, mult, &exact);
+	m.type = GC_LOWER_TRUNCATED;
+	m.nknots = K;
+	m.exact = exact;
+	gc_marginal_prepare(&m);
+	CHECK(gc_marginal_check(&m) == NULL, "truncated marginal is consistent");
+	CHECK(gc_marginal_to_latent(&m, 0, &lo, &hi) == 1 && isinf(lo) && fabs(hi - gc_norm_ppf(0.3)) < 1e-15,
+		  "truncation point maps to (-inf, ppf(0.3)]");
+	CHECK(gc_marginal_to_latent(&m, 50, &lo, &hi) == 0 && lo == hi && lo > gc_norm_ppf(0.3),
+		  "a value above the truncation point is a point above the bound");
+	CHECK(gc_marginal_from_latent(&m, gc_norm_ppf(0.1)) == 0, "low latent values map to the truncation point");
+	CHECK(gc_marginal_from_latent(&m, 3) > 90, "high latent values map to high observed values");
+	return UNIT_DONE();
+}

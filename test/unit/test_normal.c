@@ -1,0 +1,74 @@
+/* Unit tests: standard normal CDF/quantile and truncated-normal moments (src/core/normal.c). */
+#include <math.h>
+
+#include "normal.h"
+#include "unit.h"
+
+/* E and Var of N(mu, s²) truncated to (lo, hi) by brute-force midpoint integration */
+static void
+Integrate(double mu, double s, double lo, double hi, double *m, double *v)
+{
+	double		a = fmax(lo, mu - 12 * s),
+				b = fmin(hi, mu + 12 * s);
+	int			n = 200000;
+	double		h = (b - a) / n,
+				z = 0,
+				m1 = 0,
+				m2 = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		double		x = a + (i + 0.5) * h;
+		double		w = gc_norm_pdf((x - mu) / s);
+
+		z += w;
+		m1 += w * x;
+		m2 += w * x * x;
+	}
+	*m = m1 / z;
+	*v = m2 / z - (*m) * (*m);
+}
+
+int
+main(void)
+{
+	double		m,
+				v,
+				em,
+				ev;
+	double		worst = 0;
+
+	CHECK_CLOSE(gc_norm_ppf(0.975), 1.959963984540054, 1e-14, "ppf(0.975)");
+	CHECK_CLOSE(gc_norm_ppf(0.5), 0.0, 1e-15, "ppf(0.5)");
+	CHECK_CLOSE(gc_norm_ppf(1e-10), -6.361340902404056, 1e-12, "ppf(1e-10)");
+	CHECK(isinf(gc_norm_ppf(0)) && gc_norm_ppf(0) < 0, "ppf(0) = -inf");
+	CHECK(isinf(gc_norm_ppf(1)) && gc_norm_ppf(1) > 0, "ppf(1) = +inf");
+	CHECK(isnan(gc_norm_ppf(-0.1)) && isnan(gc_norm_ppf(1.1)), "ppf outside [0,1] is NaN");
+	for (double p = 1e-300; p < 1; p = p < 1e-3 ? p * 10 : p + 0.0137)
+	{
+		double		r = fabs(gc_norm_cdf(gc_norm_ppf(p)) - p) / p;
+
+		if (r > worst)
+			worst = r;
+	}
+	/* the deep tail is ill-conditioned (dΦ/Φ grows like x·dx), so allow a few hundred ulps */
+	CHECK(worst < 1e-12, "cdf(ppf(p)) = p to relative 1e-12 from 1e-300 to 1 (worst %.3g)", worst);
+	CHECK_CLOSE(gc_norm_interval(8, 9), gc_norm_cdf(-8) - gc_norm_cdf(-9), 1e-25, "upper-tail interval without cancellation");
+
+	/* truncated moments against numerical integration */
+	CHECK(gc_truncnorm_moments(0, 1, -HUGE_VAL, 0, &m, &v) == 0, "half-normal has mass");
+	CHECK_CLOSE(m, -sqrt(2 / M_PI), 1e-12, "half-normal mean");
+	CHECK_CLOSE(v, 1 - 2 / M_PI, 1e-12, "half-normal variance");
+	CHECK(gc_truncnorm_moments(0.3, 0.7, -0.2, 1.1, &m, &v) == 0, "interval has mass");
+	Integrate(0.3, 0.7, -0.2, 1.1, &em, &ev);
+	CHECK_CLOSE(m, em, 1e-8, "interval mean");
+	CHECK_CLOSE(v, ev, 1e-8, "interval variance");
+	CHECK(gc_truncnorm_moments(-1, 2, 0.5, HUGE_VAL, &m, &v) == 0, "upper tail has mass");
+	Integrate(-1, 2, 0.5, HUGE_VAL, &em, &ev);
+	CHECK_CLOSE(m, em, 1e-7, "upper tail mean");
+	CHECK_CLOSE(v, ev, 1e-7, "upper tail variance");
+	m = 123;
+	CHECK(gc_truncnorm_moments(0, 1, 9, 10, &m, &v) == 1 && m == 123,
+		  "an interval without mass reports failure and leaves the mean alone");
+	return UNIT_DONE();
+}
