@@ -106,20 +106,13 @@ CREATE POLICY gc_dead_letters_owner ON gc_dead_letters
 	USING (EXISTS (SELECT 1 FROM gc_streams s WHERE s.name = stream));
 GRANT SELECT, DELETE ON gc_dead_letters TO PUBLIC;
 
--- The models table: imputation models by name, read by stream workers.  (TEMPORARY guard
--- until the core's gcmodel type is merged.)
-DO $do$
-BEGIN
-	IF to_regtype('gcmodel') IS NOT NULL THEN
-		CREATE TABLE gc_models (
-			name		text PRIMARY KEY,
-			model		gcmodel NOT NULL,
-			updated_at	timestamptz NOT NULL DEFAULT now()
-		);
-		COMMENT ON TABLE gc_models IS 'named Gaussian copula models; a stream imputes with the model its "model" option names';
-	END IF;
-END
-$do$;
+-- The models table: imputation models by name, read by stream workers.
+CREATE TABLE gc_models (
+	name		text PRIMARY KEY,
+	model		gcmodel NOT NULL,
+	updated_at	timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE gc_models IS 'named Gaussian copula models; a stream imputes with the model its "model" option names';
 
 -- ---------------------------------------------------------------------------
 -- C helpers

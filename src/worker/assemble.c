@@ -266,11 +266,31 @@ AssembleMessage(StreamWorker *w, int32 partition, int64 offset,
 		return;
 	}
 
+	/* the message identity: required when duplicates are dropped */
+	if (!error && cfg->dedup)
+	{
+		int			fp = cfg->f_publisher,
+					fd = cfg->f_data;
+
+		if (d->kind[fp] != FK_STRING && d->kind[fp] != FK_NUMBER)
+			error = psprintf("field \"%s\" (the publisher id) is missing or not a string", cfg->fields[fp]);
+		else if (d->kind[fd] != FK_NUMBER && d->kind[fd] != FK_STRING)
+			error = psprintf("field \"%s\" (the data id) is missing or not a number", cfg->fields[fd]);
+		else if (d->kind[fd] == FK_NUMBER && strspn(d->val[fd], "0123456789") != strlen(d->val[fd]))
+			error = psprintf("field \"%s\" (the data id) is not a non-negative integer: %.40s", cfg->fields[fd], d->val[fd]);
+		else if (strlen(d->val[fp]) + strlen(d->val[fd]) >= 250)
+			error = psprintf("fields \"%s\" and \"%s\" are too long", cfg->fields[fp], cfg->fields[fd]);
+	}
+	if (error)
+	{
+		AddDeadLetter(w, partition, offset, payload, len, error);
+		pfree(vals);
+		pfree(have);
+		return;
+	}
+
 	/* duplicate-instance rule on (publisher_id, data_id) */
-	if (cfg->dedup && cfg->f_publisher >= 0 && cfg->f_data >= 0 &&
-		(d->kind[cfg->f_publisher] == FK_STRING || d->kind[cfg->f_publisher] == FK_NUMBER) &&
-		(d->kind[cfg->f_data] == FK_STRING || d->kind[cfg->f_data] == FK_NUMBER) &&
-		strlen(d->val[cfg->f_publisher]) + strlen(d->val[cfg->f_data]) < 250)
+	if (cfg->dedup)
 	{
 		snprintf(dkey, sizeof(dkey), "%s\x1f%s", d->val[cfg->f_publisher], d->val[cfg->f_data]);
 		has_key = true;
@@ -340,9 +360,11 @@ AssembleMessage(StreamWorker *w, int32 partition, int64 offset,
 			strlcpy(e->row->hkey, hkey, sizeof(e->row->hkey));
 			e->row->entity = pstrdup(entity);
 			e->row->win_start = ws;
+			e->row->event_us = event_us;
 			e->row->late = (ws + win_us + LatenessUs(w) <= EffectiveTime(w, now_us));
 		}
 		r = e->row;
+		r->event_us = Min(r->event_us, event_us);
 		/* a late row stays here so that other late pieces merge into it */
 	}
 

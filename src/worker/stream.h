@@ -121,6 +121,7 @@ typedef struct PendingRow
 	char		hkey[128];		/* hash key: window start + entity */
 	char	   *entity;
 	int64		win_start;		/* microseconds since the Unix epoch */
+	int64		event_us;		/* earliest event time of its messages: the time column */
 	double	   *vals;
 	bool	   *have;
 	bool	   *imp;			/* filled by the model at write time */

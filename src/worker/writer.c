@@ -219,7 +219,7 @@ FormatRow(StreamWorker *w, PendingRow *r, StringInfo s)
 				AppendCopyText(s, r->entity);
 				break;
 			case ROLE_TIME:
-				AppendTime(s, col->type, r->win_start);
+				AppendTime(s, col->type, r->event_us);
 				break;
 			case ROLE_KEY:
 				if (r->kkey)
@@ -379,18 +379,22 @@ LateSub(void *arg)
 				tbuf;
 	StreamColumn *ec = &cfg->cols[cfg->c_entity],
 			   *tc = &cfg->cols[cfg->c_time];
-	Datum		args[2];
-	Oid			argtypes[2] = {TEXTOID, TEXTOID};
+	Datum		args[3];
+	Oid			argtypes[3] = {TEXTOID, TEXTOID, TEXTOID};
 	int			ret,
 				nv = cfg->nvalues;
 	double	   *cur;
 	bool	   *curnull;
 	bool	   *curimp;
+	Datum		ctid;
 
 	initStringInfo(&tbuf);
 	AppendTime(&tbuf, tc->type, r->win_start);
 	args[0] = CStringGetTextDatum(r->entity);
 	args[1] = CStringGetTextDatum(tbuf.data);
+	resetStringInfo(&tbuf);
+	AppendTime(&tbuf, tc->type, r->win_start + (int64) (w->window * 1e6));
+	args[2] = CStringGetTextDatum(tbuf.data);
 
 	initStringInfo(&sql);
 	appendStringInfoString(&sql, "SELECT ");
@@ -401,11 +405,15 @@ LateSub(void *arg)
 		appendStringInfo(&sql, "%s", quote_identifier(cfg->cols[cfg->c_imputed].name));
 	else
 		appendStringInfoString(&sql, "NULL::bool[]");
-	appendStringInfo(&sql, " FROM %s WHERE %s = CAST($1 AS %s) AND %s = CAST($2 AS %s) LIMIT 1 FOR UPDATE",
+	/* the row of the window: its time column lies in [window start, window end) */
+	appendStringInfo(&sql, ", ctid FROM %s WHERE %s = CAST($1 AS %s) AND %s >= CAST($2 AS %s) AND %s < CAST($3 AS %s) "
+					 "ORDER BY %s LIMIT 1 FOR UPDATE",
 					 cfg->target_sql,
 					 quote_identifier(ec->name), format_type_be(ec->type),
-					 quote_identifier(tc->name), format_type_be(tc->type));
-	ret = SPI_execute_with_args(sql.data, 2, argtypes, args, NULL, false, 1);
+					 quote_identifier(tc->name), format_type_be(tc->type),
+					 quote_identifier(tc->name), format_type_be(tc->type),
+					 quote_identifier(tc->name));
+	ret = SPI_execute_with_args(sql.data, 3, argtypes, args, NULL, false, 1);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "late row lookup failed: %d", ret);
 	if (SPI_processed == 0)
@@ -414,6 +422,11 @@ LateSub(void *arg)
 		return;
 	}
 	a->found = true;
+	{
+		bool		isnull;
+
+		ctid = datumCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, nv + 2, &isnull), false, 6);
+	}
 	cur = palloc(sizeof(double) * nv);
 	curnull = palloc(sizeof(bool) * nv);
 	curimp = palloc0(sizeof(bool) * nv);
@@ -508,10 +521,13 @@ LateSub(void *arg)
 			first = false;
 		}
 	}
-	appendStringInfo(&sql, " WHERE %s = CAST($1 AS %s) AND %s = CAST($2 AS %s)",
-					 quote_identifier(ec->name), format_type_be(ec->type),
-					 quote_identifier(tc->name), format_type_be(tc->type));
-	ret = SPI_execute_with_args(sql.data, 2, argtypes, args, NULL, false, 0);
+	appendStringInfo(&sql, " WHERE ctid = $4");
+	{
+		Oid			ut[4] = {TEXTOID, TEXTOID, TEXTOID, TIDOID};
+		Datum		ua[4] = {args[0], args[1], args[2], ctid};
+
+		ret = SPI_execute_with_args(sql.data, 4, ut, ua, NULL, false, 0);
+	}
 	if (ret != SPI_OK_UPDATE)
 		elog(ERROR, "late row update failed: %d", ret);
 	w->late_updates++;
