@@ -44,7 +44,7 @@ CREATE TABLE gc_stream_dedup (
 CREATE INDEX ON gc_stream_dedup (stream_id, at);
 COMMENT ON TABLE gc_stream_dedup IS 'durable (publisher_id, data_id) keys of written messages, one row per committed batch; pruned after the stream''s dedup_retention';
 
-CREATE VIEW gc_stream_dedup_keys AS
+CREATE VIEW gc_stream_dedup_keys WITH (security_invoker = true) AS
 	SELECT d.stream_id, d.at,
 		   split_part(k, E'\x1f', 1) AS publisher_id,
 		   split_part(k, E'\x1f', 2) AS data_id
@@ -529,7 +529,7 @@ END
 $fn$;
 COMMENT ON FUNCTION gc_stream_drop(text) IS 'drop a stream with its offsets and dedup keys (its dead letters are kept)';
 
-CREATE VIEW gc_stream_status AS
+CREATE VIEW gc_stream_status WITH (security_invoker = true) AS
 	SELECT s.name, s.topic, s.target, s.owner,
 		   CASE WHEN e.state IS NOT NULL THEN e.state
 				WHEN NOT s.enabled THEN 'stopped'
