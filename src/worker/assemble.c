@@ -249,8 +249,8 @@ AssembleMessage(StreamWorker *w, int32 partition, int64 offset,
 	}
 	if (!error && cfg->assemble)
 	{
-		if (d->kind[cfg->f_entity] != FK_STRING && d->kind[cfg->f_entity] != FK_NUMBER)
-			error = psprintf("entity field \"%s\" is missing or not a string or number", cfg->fields[cfg->f_entity]);
+		if (d->kind[cfg->f_entity] != FK_STRING && !(cfg->csv && d->kind[cfg->f_entity] == FK_NUMBER))
+			error = psprintf("entity field \"%s\" is missing or not a string", cfg->fields[cfg->f_entity]);
 		else if (strlen(d->val[cfg->f_entity]) > 100)
 			error = psprintf("entity field \"%s\" is longer than 100 bytes", cfg->fields[cfg->f_entity]);
 		else
@@ -272,11 +272,12 @@ AssembleMessage(StreamWorker *w, int32 partition, int64 offset,
 		int			fp = cfg->f_publisher,
 					fd = cfg->f_data;
 
-		if (d->kind[fp] != FK_STRING && d->kind[fp] != FK_NUMBER)
+		/* JSON has types: a string publisher and an integer data id; CSV has none */
+		if (d->kind[fp] != FK_STRING && !(cfg->csv && d->kind[fp] == FK_NUMBER))
 			error = psprintf("field \"%s\" (the publisher id) is missing or not a string", cfg->fields[fp]);
-		else if (d->kind[fd] != FK_NUMBER && d->kind[fd] != FK_STRING)
+		else if (d->kind[fd] != FK_NUMBER)
 			error = psprintf("field \"%s\" (the data id) is missing or not a number", cfg->fields[fd]);
-		else if (d->kind[fd] == FK_NUMBER && strspn(d->val[fd], "0123456789") != strlen(d->val[fd]))
+		else if (strspn(d->val[fd], "0123456789") != strlen(d->val[fd]))
 			error = psprintf("field \"%s\" (the data id) is not a non-negative integer: %.40s", cfg->fields[fd], d->val[fd]);
 		else if (strlen(d->val[fp]) + strlen(d->val[fd]) >= 250)
 			error = psprintf("fields \"%s\" and \"%s\" are too long", cfg->fields[fp], cfg->fields[fd]);
