@@ -689,6 +689,15 @@ WriterFlush(StreamWorker *w)
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, "gcimpute: writing a batch");
+	if (GcExtensionSchema() == NULL)
+	{
+		/* DROP EXTENSION: nothing left to write to */
+		w->stop = true;
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		return false;
+	}
 	PG_TRY();
 	{
 		Relation	rel;
