@@ -31,10 +31,11 @@ CREATE TABLE gc_stream_offsets (
 	stream_id	integer NOT NULL REFERENCES gc_streams (id) ON DELETE CASCADE,
 	partition	integer NOT NULL,
 	next_offset bigint NOT NULL,
+	seen_offset bigint NOT NULL DEFAULT 0,	/* below it every message was handled once */
 	updated_at	timestamptz NOT NULL DEFAULT now(),
 	PRIMARY KEY (stream_id, partition)
 );
-COMMENT ON TABLE gc_stream_offsets IS 'next Kafka offset to consume per stream and partition, written in the same transaction as the rows the consumed messages produced';
+COMMENT ON TABLE gc_stream_offsets IS 'next Kafka offset to consume per stream and partition, written in the same transaction as the rows the consumed messages produced; messages from next_offset to seen_offset are replayed after a restart (rows still being assembled), without repeating their dead letters';
 
 CREATE TABLE gc_stream_dedup (
 	stream_id	integer NOT NULL REFERENCES gc_streams (id) ON DELETE CASCADE,

@@ -172,6 +172,15 @@ LatenessUs(StreamWorker *w)
 	return (int64) (w->lateness * 1e6);
 }
 
+/* A replayed message that was handled before the restart (its dead letter is written). */
+static bool
+SeenBefore(StreamWorker *w, int32 partition, int64 offset)
+{
+	int			i = PartIndex(w, partition);
+
+	return i >= 0 && offset < w->seen[i];
+}
+
 static void
 MarkProcessed(StreamWorker *w, int32 partition, int64 offset)
 {
@@ -204,7 +213,8 @@ AssembleMessage(StreamWorker *w, int32 partition, int64 offset,
 	resetStringInfo(&w->scratch);
 	if (!DecodeMessage(cfg, payload, len, d, &w->scratch, &error))
 	{
-		AddDeadLetter(w, partition, offset, payload, len, error);
+		if (!SeenBefore(w, partition, offset))
+			AddDeadLetter(w, partition, offset, payload, len, error);
 		return;
 	}
 
@@ -260,7 +270,8 @@ AssembleMessage(StreamWorker *w, int32 partition, int64 offset,
 	}
 	if (error)
 	{
-		AddDeadLetter(w, partition, offset, payload, len, error);
+		if (!SeenBefore(w, partition, offset))
+			AddDeadLetter(w, partition, offset, payload, len, error);
 		pfree(vals);
 		pfree(have);
 		return;
@@ -284,7 +295,8 @@ AssembleMessage(StreamWorker *w, int32 partition, int64 offset,
 	}
 	if (error)
 	{
-		AddDeadLetter(w, partition, offset, payload, len, error);
+		if (!SeenBefore(w, partition, offset))
+			AddDeadLetter(w, partition, offset, payload, len, error);
 		pfree(vals);
 		pfree(have);
 		return;
@@ -304,7 +316,8 @@ AssembleMessage(StreamWorker *w, int32 partition, int64 offset,
 	}
 	if (has_key && DedupSeen(w->dedup, dkey, now_us))
 	{
-		w->duplicates++;
+		if (!SeenBefore(w, partition, offset))
+			w->duplicates++;
 		pfree(vals);
 		pfree(have);
 		return;

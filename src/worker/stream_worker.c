@@ -291,7 +291,7 @@ StreamLoadOffsets(StreamWorker *w)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	AsSuperuser(true);
 	a1[0] = Int32GetDatum(w->cfg->id);
-	ret = SPI_execute_with_args(psprintf("SELECT partition, next_offset FROM %s.gc_stream_offsets WHERE stream_id = $1", w->cfg->ext_schema),
+	ret = SPI_execute_with_args(psprintf("SELECT partition, next_offset, seen_offset FROM %s.gc_stream_offsets WHERE stream_id = $1", w->cfg->ext_schema),
 								1, t1, a1, NULL, true, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not read offsets: %d", ret);
@@ -305,6 +305,7 @@ StreamLoadOffsets(StreamWorker *w)
 			{
 				w->pos[i] = strtoll(GetText(r, 2), NULL, 10);
 				w->committed[i] = w->pos[i];
+				w->seen[i] = strtoll(GetText(r, 3), NULL, 10);
 			}
 	}
 	AsSuperuser(false);
@@ -563,7 +564,7 @@ gc_stream_worker_main(Datum arg)
 				}
 			}
 		}
-		else if (TimestampDifferenceExceeds(w->last_flush, now, 5000))
+		else if (TimestampDifferenceExceeds(w->last_flush, now, 1000))
 			(void) WriterFlush(w);	/* checks that the stream is enabled and its target exists */
 		if (w->stop)
 			break;

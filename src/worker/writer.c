@@ -704,8 +704,8 @@ WriterFlush(StreamWorker *w)
 		StringInfoData buf;
 		ListCell   *lc;
 		char	   *err;
-		Oid			types[3] = {INT4OID, INT4ARRAYOID, INT8ARRAYOID};
-		Datum		args[3];
+		Oid			types[4] = {INT4OID, INT4ARRAYOID, INT8ARRAYOID, INT8ARRAYOID};
+		Datum		args[4];
 		int			ret;
 		bool		enabled = false;
 		List	   *keys = NIL;
@@ -856,13 +856,15 @@ WriterFlush(StreamWorker *w)
 			{
 				Datum	   *pd = palloc(sizeof(Datum) * (w->nparts + 1));
 				Datum	   *od = palloc(sizeof(Datum) * (w->nparts + 1));
+				Datum	   *sd = palloc(sizeof(Datum) * (w->nparts + 1));
 				int			n = 0;
 
 				for (int i = 0; i < w->nparts; i++)
-					if (next[i] >= 0 && next[i] != w->committed[i])
+					if (next[i] >= 0 && (next[i] != w->committed[i] || w->pos[i] > w->seen[i]))
 					{
 						pd[n] = Int32GetDatum(w->parts[i]);
 						od[n] = Int64GetDatum(next[i]);
+						sd[n] = Int64GetDatum(Max(w->pos[i], w->seen[i]));
 						n++;
 					}
 				if (n > 0)
@@ -870,12 +872,13 @@ WriterFlush(StreamWorker *w)
 					args[0] = Int32GetDatum(cfg->id);
 					args[1] = PointerGetDatum(construct_array(pd, n, INT4OID, 4, true, TYPALIGN_INT));
 					args[2] = PointerGetDatum(construct_array(od, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-					ret = SPI_execute_with_args(psprintf("INSERT INTO %s.gc_stream_offsets AS o (stream_id, partition, next_offset) "
-														 "SELECT $1, p, n FROM unnest($2::int4[], $3::int8[]) AS u(p, n) "
+					args[3] = PointerGetDatum(construct_array(sd, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+					ret = SPI_execute_with_args(psprintf("INSERT INTO %s.gc_stream_offsets AS o (stream_id, partition, next_offset, seen_offset) "
+														 "SELECT $1, p, n, s FROM unnest($2::int4[], $3::int8[], $4::int8[]) AS u(p, n, s) "
 														 "ON CONFLICT (stream_id, partition) DO UPDATE "
-														 "SET next_offset = excluded.next_offset, updated_at = now()",
+														 "SET next_offset = excluded.next_offset, seen_offset = excluded.seen_offset, updated_at = now()",
 														 cfg->ext_schema),
-												3, types, args, NULL, false, 0);
+												4, types, args, NULL, false, 0);
 					if (ret != SPI_OK_INSERT)
 						elog(ERROR, "could not store offsets: %d", ret);
 				}
@@ -915,7 +918,10 @@ WriterFlush(StreamWorker *w)
 		w->failures = 0;
 		for (int i = 0; i < w->nparts; i++)
 			if (next[i] >= 0)
+			{
 				w->committed[i] = next[i];
+				w->seen[i] = Max(w->seen[i], w->pos[i]);
+			}
 		UpdateStatus(w, w->ready);
 		foreach(lc, w->ready)
 			FreeRow(lfirst(lc));

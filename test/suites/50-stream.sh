@@ -281,7 +281,7 @@ t0=$(date +%s.%N)
 q -c "DROP EXTENSION gcimpute CASCADE" 2>/dev/null
 dt=$(echo "$(date +%s.%N) - $t0" | bc)
 check "DROP EXTENSION with running workers is not blocked (${dt} s)" test "$(echo "$dt < 10" | bc)" = 1
-sleep 2
+for i in $(seq 1 25); do [ -z "$(workers j1)$(workers k1)" ] && break; sleep 0.2; done
 check "DROP EXTENSION: the workers exit" test -z "$(workers j1)$(workers k1)"
 q -c "CREATE EXTENSION gcimpute; CREATE TABLE d1 (entity text, ts timestamptz, temp float8)"
 q -c "SELECT gc_stream_create('d1', '$BS', 'j1', 'd1', '{\"entity_column\": \"entity\", \"time_column\": \"ts\", \"window\": 1}');
