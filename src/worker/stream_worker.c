@@ -491,6 +491,7 @@ gc_stream_worker_main(Datum arg)
 		int64		now_us;
 		int			got = 0;
 		bool		drained = true;
+		bool		empty = !w->assigned;
 		long		timeout;
 		int			rc;
 
@@ -518,7 +519,10 @@ gc_stream_worker_main(Datum arg)
 			rd_kafka_message_t *m = rd_kafka_consumer_poll(w->rk, 0);
 
 			if (m == NULL)
+			{
+				empty = true;
 				break;
+			}
 			now_us = NowUnixUs();
 			if (m->err)
 			{
@@ -545,7 +549,8 @@ gc_stream_worker_main(Datum arg)
 					break;
 			}
 		}
-		drained = (got < w->cfg->batch_size);
+		/* only an empty queue may be waited on: its pipe event fires on the next message */
+		drained = empty;
 		now_us = NowUnixUs();
 		AssembleCloseWindows(w, now_us, false);
 

@@ -617,7 +617,8 @@ LoadModel(StreamWorker *w)
 		{
 			MemoryContext old = MemoryContextSwitchTo(w->batch_cxt);
 
-			w->model = datumCopy(m, false, -1);
+			/* detoast once: gc_impute would otherwise decompress it for every row */
+			w->model = PointerGetDatum(PG_DETOAST_DATUM_COPY(m));
 			MemoryContextSwitchTo(old);
 			w->have_model = true;
 		}
