@@ -42,6 +42,8 @@ CREATE TABLE gc_stream_dedup (
 	at			timestamptz NOT NULL DEFAULT now(),
 	keys		text[] NOT NULL
 );
+-- the keys are short and random: compressing them costs more than it saves
+ALTER TABLE gc_stream_dedup ALTER COLUMN keys SET STORAGE EXTERNAL;
 CREATE INDEX ON gc_stream_dedup (stream_id, at);
 COMMENT ON TABLE gc_stream_dedup IS 'durable (publisher_id, data_id) keys of written messages, one row per committed batch; pruned after the stream''s dedup_retention';
 

@@ -29,9 +29,44 @@ static int
 FieldIndex(StreamConfig *cfg, const char *name, size_t len)
 {
 	for (int i = 0; i < cfg->nfields; i++)
-		if (strncmp(cfg->fields[i], name, len) == 0 && cfg->fields[i][len] == '\0')
+		if (cfg->fields[i][0] == name[0] && memcmp(cfg->fields[i], name, len) == 0 &&
+			cfg->fields[i][len] == '\0')
 			return i;
 	return -1;
+}
+
+/* RFC 8259 number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
+static bool
+IsJsonNumber(const char *p)
+{
+	if (*p == '-')
+		p++;
+	if (*p == '0')
+		p++;
+	else if (*p >= '1' && *p <= '9')
+		while (isdigit((unsigned char) *p))
+			p++;
+	else
+		return false;
+	if (*p == '.')
+	{
+		p++;
+		if (!isdigit((unsigned char) *p))
+			return false;
+		while (isdigit((unsigned char) *p))
+			p++;
+	}
+	if (*p == 'e' || *p == 'E')
+	{
+		p++;
+		if (*p == '+' || *p == '-')
+			p++;
+		if (!isdigit((unsigned char) *p))
+			return false;
+		while (isdigit((unsigned char) *p))
+			p++;
+	}
+	return *p == '\0';
 }
 
 typedef struct Scan
@@ -350,9 +385,8 @@ DecodeJson(StreamConfig *cfg, const char *payload, size_t len, Decoded *d,
 						d->kind[f] = FK_BOOL;
 					else
 					{
-						double		dummy;
-
-						if (!ParseNumber(scratch->data + off, &dummy))
+						/* grammar only: the value is converted once, by the assembler */
+						if (!IsJsonNumber(scratch->data + off))
 						{
 							*error = "invalid JSON value";
 							return false;

@@ -47,6 +47,7 @@ typedef struct StreamConfig
 	char	   *ext_schema;		/* quoted schema of the extension */
 	bool		csv;
 	char		delim;
+	bool		binary;			/* every column has a type the binary COPY writer knows */
 	int			ncols;
 	StreamColumn *cols;
 	int			nvalues;

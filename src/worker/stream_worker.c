@@ -262,6 +262,43 @@ StreamLoadConfig(StreamWorker *w, int32 stream_id)
 		}
 	}
 
+	/* rows go to COPY in binary when every column type allows it (no float text round trip) */
+	cfg->binary = true;
+	for (int c = 0; c < cfg->ncols; c++)
+	{
+		Oid			t = cfg->cols[c].type;
+		bool		num = (t == FLOAT8OID || t == FLOAT4OID || t == INT2OID || t == INT4OID || t == INT8OID);
+		bool		txt = (t == TEXTOID || t == VARCHAROID);
+		bool		okb;
+
+		switch (cfg->cols[c].role)
+		{
+			case ROLE_VALUE:
+				okb = num;
+				break;
+			case ROLE_TEXT:
+				okb = num || txt;
+				break;
+			case ROLE_ENTITY:
+			case ROLE_KEY:
+				okb = txt;
+				break;
+			case ROLE_TIME:
+				okb = (t == TIMESTAMPTZOID || t == TIMESTAMPOID || t == FLOAT8OID || t == INT8OID);
+				break;
+			case ROLE_PARTITION:
+			case ROLE_OFFSET:
+				okb = (t == INT4OID || t == INT8OID);
+				break;
+			case ROLE_TIMESTAMP:
+				okb = (t == TIMESTAMPTZOID || t == TIMESTAMPOID);
+				break;
+			default:
+				okb = true;		/* bool[] and float8[] */
+		}
+		cfg->binary &= okb;
+	}
+
 	/* imputation through the SQL-level function, looked up once */
 	if (cfg->model)
 	{

@@ -21,6 +21,8 @@
 #include "catalog/pg_type.h"
 #include "commands/copy.h"
 #include "common/shortest_dec.h"
+#include "nodes/makefuncs.h"
+#include "port/pg_bswap.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "parser/parse_node.h"
@@ -263,7 +265,231 @@ FormatRow(StreamWorker *w, PendingRow *r, StringInfo s)
 	appendStringInfoChar(s, '\n');
 }
 
+/* ---- binary COPY rows ---- */
+
+static const char copy_signature[11] = "PGCOPY\n\377\r\n\0";
+
+static inline void
+PutInt16(StringInfo s, int16 v)
+{
+	uint16		n = pg_hton16((uint16) v);
+
+	appendBinaryStringInfo(s, (char *) &n, 2);
+}
+
+static inline void
+PutInt32(StringInfo s, int32 v)
+{
+	uint32		n = pg_hton32((uint32) v);
+
+	appendBinaryStringInfo(s, (char *) &n, 4);
+}
+
+static inline void
+PutInt64(StringInfo s, int64 v)
+{
+	uint64		n = pg_hton64((uint64) v);
+
+	appendBinaryStringInfo(s, (char *) &n, 8);
+}
+
+static inline void
+PutFloat8(StringInfo s, double v)
+{
+	uint64		u;
+
+	memcpy(&u, &v, 8);
+	PutInt64(s, (int64) u);
+}
+
+static void
+PutBytes(StringInfo s, const char *v, int len)
+{
+	PutInt32(s, len);
+	appendBinaryStringInfo(s, v, len);
+}
+
+/* A number into an integer or float column; bad text makes the receive function fail. */
+static void
+PutNumber(StringInfo s, Oid type, double v)
+{
+	switch (type)
+	{
+		case FLOAT8OID:
+			PutInt32(s, 8);
+			PutFloat8(s, v);
+			break;
+		case FLOAT4OID:
+			{
+				float4		f = (float4) v;
+				uint32		u;
+
+				memcpy(&u, &f, 4);
+				PutInt32(s, 4);
+				PutInt32(s, (int32) u);
+				break;
+			}
+		case INT2OID:
+			PutInt32(s, 2);
+			PutInt16(s, (int16) llrint(v));
+			break;
+		case INT4OID:
+			PutInt32(s, 4);
+			PutInt32(s, (int32) llrint(v));
+			break;
+		default:
+			PutInt32(s, 8);
+			PutInt64(s, (int64) llrint(v));
+	}
+}
+
+static void
+PutTime(StringInfo s, Oid type, int64 unix_us)
+{
+	if (type == FLOAT8OID)
+	{
+		PutInt32(s, 8);
+		PutFloat8(s, unix_us / 1e6);
+	}
+	else if (type == INT8OID)
+	{
+		PutInt32(s, 8);
+		PutInt64(s, unix_us / 1000);
+	}
+	else
+	{
+		PutInt32(s, 8);
+		PutInt64(s, unix_us - (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY);
+	}
+}
+
+static void
+CopyBinaryHeader(StringInfo s)
+{
+	appendBinaryStringInfo(s, copy_signature, 11);
+	PutInt32(s, 0);
+	PutInt32(s, 0);
+}
+
+static void
+CopyBinaryTrailer(StringInfo s)
+{
+	PutInt16(s, -1);
+}
+
+/* One binary COPY tuple for a row (after imputation). */
+static void
+FormatRowBinary(StreamWorker *w, PendingRow *r, StringInfo s)
+{
+	StreamConfig *cfg = w->cfg;
+	int			nv = cfg->nvalues;
+
+	PutInt16(s, (int16) cfg->ncols);
+	for (int c = 0; c < cfg->ncols; c++)
+	{
+		StreamColumn *col = &cfg->cols[c];
+
+		switch (col->role)
+		{
+			case ROLE_VALUE:
+				if (r->have[col->value] || r->imp[col->value])
+					PutNumber(s, col->type, r->vals[col->value]);
+				else
+					PutInt32(s, -1);
+				break;
+			case ROLE_TEXT:
+				if (r->texts[c] == NULL)
+					PutInt32(s, -1);
+				else if (col->type == TEXTOID || col->type == VARCHAROID)
+					PutBytes(s, r->texts[c], strlen(r->texts[c]));
+				else
+				{
+					double		v;
+
+					if (ParseNumber(r->texts[c], &v) &&
+						(!col->integral || (v == rint(v) && fabs(v) < 9.2e18)))
+						PutNumber(s, col->type, v);
+					else		/* wrong length: the column's receive function rejects it */
+						PutBytes(s, r->texts[c], strlen(r->texts[c]) == 8 ? 7 : strlen(r->texts[c]));
+				}
+				break;
+			case ROLE_ENTITY:
+				PutBytes(s, r->entity, strlen(r->entity));
+				break;
+			case ROLE_TIME:
+				PutTime(s, col->type, r->event_us);
+				break;
+			case ROLE_KEY:
+				if (r->kkey)
+					PutBytes(s, r->kkey, strlen(r->kkey));
+				else
+					PutInt32(s, -1);
+				break;
+			case ROLE_PARTITION:
+				PutNumber(s, col->type, r->partition);
+				break;
+			case ROLE_OFFSET:
+				if (col->type == INT8OID)
+				{
+					PutInt32(s, 8);
+					PutInt64(s, r->offset);
+				}
+				else
+					PutNumber(s, col->type, (double) r->offset);
+				break;
+			case ROLE_TIMESTAMP:
+				if (r->kafka_ts_ms > 0)
+					PutTime(s, col->type, r->kafka_ts_ms * 1000);
+				else
+					PutInt32(s, -1);
+				break;
+			case ROLE_IMPUTED:
+				PutInt32(s, 20 + 5 * nv);
+				PutInt32(s, 1);		/* ndim */
+				PutInt32(s, 0);		/* no nulls */
+				PutInt32(s, BOOLOID);
+				PutInt32(s, nv);
+				PutInt32(s, 1);		/* lower bound */
+				for (int v = 0; v < nv; v++)
+				{
+					PutInt32(s, 1);
+					appendStringInfoChar(s, r->imp[v] ? 1 : 0);
+				}
+				break;
+			case ROLE_RAW:
+				{
+					int			len = 20,
+								nulls = 0;
+
+					for (int v = 0; v < nv; v++)
+					{
+						len += r->have[v] ? 12 : 4;
+						nulls += !r->have[v];
+					}
+					PutInt32(s, len);
+					PutInt32(s, 1);
+					PutInt32(s, nulls > 0);
+					PutInt32(s, FLOAT8OID);
+					PutInt32(s, nv);
+					PutInt32(s, 1);
+					for (int v = 0; v < nv; v++)
+					{
+						if (r->have[v])
+						{
+							PutInt32(s, 8);
+							PutFloat8(s, r->vals[v]);
+						}
+						else
+							PutInt32(s, -1);
+					}
+					break;
+				}
+		}
+	}
+}
+
 static List *copy_attnames = NIL;
+static List *copy_options = NIL;
 
 /* The COPY column list: every planned column, in table order. */
 void
@@ -274,6 +500,7 @@ WriterSetColumns(StreamConfig *cfg)
 	copy_attnames = NIL;
 	for (int c = 0; c < cfg->ncols; c++)
 		copy_attnames = lappend(copy_attnames, makeString(pstrdup(cfg->cols[c].name)));
+	copy_options = cfg->binary ? list_make1(makeDefElem("format", (Node *) makeString("binary"), -1)) : NIL;
 	MemoryContextSwitchTo(old);
 }
 
@@ -289,7 +516,7 @@ RunCopy(Relation rel, const char *data, int len)
 	copy_pos = 0;
 	/* CopyFrom builds its executor state from the parse state's range table */
 	addRangeTableEntryForRelation(pstate, rel, RowExclusiveLock, NULL, false, false);
-	cstate = BeginCopyFrom(pstate, rel, NULL, NULL, false, CopyReadCb, copy_attnames, NIL);
+	cstate = BeginCopyFrom(pstate, rel, NULL, NULL, false, CopyReadCb, copy_attnames, copy_options);
 	n = CopyFrom(cstate);
 	EndCopyFrom(cstate);
 	free_parsestate(pstate);
@@ -781,8 +1008,16 @@ WriterFlush(StreamWorker *w)
 				copy_rows = lappend(copy_rows, r);
 			}
 			resetStringInfo(&buf);
-			foreach(lc, copy_rows)
-				FormatRow(w, lfirst(lc), &buf);
+			if (cfg->binary)
+			{
+				CopyBinaryHeader(&buf);
+				foreach(lc, copy_rows)
+					FormatRowBinary(w, lfirst(lc), &buf);
+				CopyBinaryTrailer(&buf);
+			}
+			else
+				foreach(lc, copy_rows)
+					FormatRow(w, lfirst(lc), &buf);
 			if (copy_rows != NIL)
 			{
 				CopyArg		ca = {rel, buf.data, buf.len};
@@ -804,7 +1039,14 @@ WriterFlush(StreamWorker *w)
 						CopyArg		c1;
 
 						resetStringInfo(&one);
-						FormatRow(w, r, &one);
+						if (cfg->binary)
+						{
+							CopyBinaryHeader(&one);
+							FormatRowBinary(w, r, &one);
+							CopyBinaryTrailer(&one);
+						}
+						else
+							FormatRow(w, r, &one);
 						c1.rel = rel;
 						c1.data = one.data;
 						c1.len = one.len;
@@ -819,7 +1061,12 @@ WriterFlush(StreamWorker *w)
 							if (r->payload)
 								InsertDeadLetter(w, r->partition, r->offset, r->payload, r->payload_len, err);
 							else
+							{
+								/* an assembled row: its text form */
+								resetStringInfo(&one);
+								FormatRow(w, r, &one);
 								InsertDeadLetter(w, r->partition, r->offset, one.data, one.len, err);
+							}
 							AsSuperuser(false);
 						}
 					}
