@@ -610,6 +610,14 @@ gc_stream_worker_main(Datum arg)
 			(void) WriterFlush(w);	/* checks that the stream is enabled and its target exists */
 		if (w->stop)
 			break;
+		if (w->cfg->model && w->cfg->model_refresh > 0 && !w->stop &&
+			TimestampDifferenceExceeds(w->last_model_refresh, now, (int) (w->cfg->model_refresh * 1000)))
+		{
+			if (w->last_model_refresh == 0)
+				w->last_model_refresh = now;	/* first refit one period after start */
+			else
+				WriterRefreshModel(w);
+		}
 		if (TimestampDifferenceExceeds(w->last_prune, now, 60000))
 		{
 			DedupLoadOrPrune(w, false);

@@ -1184,3 +1184,91 @@ WriterFlush(StreamWorker *w)
 	w->last_flush = GetCurrentTimestamp();
 	return ok;
 }
+
+/*
+ * WriterRefreshModel: refit the stream's model on the latest model_window rows of the
+ * target, using only the values that were received (raw column, or cells not flagged
+ * imputed), and store it in gc_models.  A refit with gc_fit: the core has no online
+ * gc_update yet (TODO: use it when it exists).  The target is read as the stream's owner;
+ * gc_models is written as superuser.
+ */
+void
+WriterRefreshModel(StreamWorker *w)
+{
+	StreamConfig *cfg = w->cfg;
+	MemoryContext outer = CurrentMemoryContext;
+	StringInfoData sql;
+	int			v = 0;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT %s.gc_fit(ARRAY[", cfg->ext_schema);
+	for (int c = 0; c < cfg->ncols; c++)
+	{
+		StreamColumn *col = &cfg->cols[c];
+
+		if (col->role != ROLE_VALUE)
+			continue;
+		if (v++)
+			appendStringInfoString(&sql, ", ");
+		if (cfg->c_raw >= 0)
+			appendStringInfo(&sql, "%s[%d]", quote_identifier(cfg->cols[cfg->c_raw].name), col->value + 1);
+		else if (cfg->c_imputed >= 0)
+			appendStringInfo(&sql, "CASE WHEN %s[%d] THEN NULL ELSE %s::float8 END",
+							 quote_identifier(cfg->cols[cfg->c_imputed].name), col->value + 1,
+							 quote_identifier(col->name));
+		else
+			appendStringInfo(&sql, "%s::float8", quote_identifier(col->name));
+	}
+	appendStringInfo(&sql, "]) FROM (SELECT * FROM %s", cfg->target_sql);
+	if (cfg->c_time >= 0)
+		appendStringInfo(&sql, " ORDER BY %s DESC", quote_identifier(cfg->cols[cfg->c_time].name));
+	appendStringInfo(&sql, " LIMIT %d) t", cfg->model_window);
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, "gcimpute: refreshing the model");
+	PG_TRY();
+	{
+		int			ret = SPI_execute(sql.data, true, 1);
+		bool		isnull = true;
+		Datum		m = (Datum) 0;
+
+		if (ret == SPI_OK_SELECT && SPI_processed == 1)
+			m = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		if (!isnull)
+		{
+			Oid			types[2] = {TEXTOID, SPI_gettypeid(SPI_tuptable->tupdesc, 1)};
+			Datum		args[2] = {CStringGetTextDatum(cfg->model), m};
+
+			AsSuperuser(true);
+			ret = SPI_execute_with_args(psprintf("INSERT INTO %s.gc_models (name, model) VALUES ($1, $2) "
+												 "ON CONFLICT (name) DO UPDATE SET model = excluded.model, updated_at = now()",
+												 cfg->ext_schema), 2, types, args, NULL, false, 0);
+			AsSuperuser(false);
+			if (ret != SPI_OK_INSERT)
+				elog(ERROR, "could not store the refreshed model: %d", ret);
+			ereport(LOG, (errmsg("stream \"%s\": model \"%s\" refitted on the latest %d rows of %s",
+								 cfg->name, cfg->model, cfg->model_window, cfg->target_sql)));
+		}
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *ed;
+
+		MemoryContextSwitchTo(outer);
+		ed = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		snprintf(w->last_error, GC_ERRLEN, "model refresh failed: %s", ed->message);
+		ereport(LOG, (errmsg("stream \"%s\": %s", cfg->name, w->last_error)));
+		FreeErrorData(ed);
+	}
+	PG_END_TRY();
+	pgstat_report_activity(STATE_IDLE, NULL);
+	w->last_model_refresh = GetCurrentTimestamp();
+}

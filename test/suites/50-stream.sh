@@ -143,6 +143,18 @@ q -c "CREATE MATERIALIZED VIEW j1_hourly AS SELECT entity, avg(temp) AS temp, co
 		sum((SELECT count(*) FROM unnest(imputed) x WHERE x)) AS imputed FROM j1 GROUP BY entity"
 check "materialized view over the imputed table" test "$(q -c "SELECT sum(n) FROM j1_hourly")" = "$(q -c "SELECT count(*) FROM j1")"
 
+# The model is refreshed from the stream: a second stream on j1 refits its own model.
+mktable r1
+q -c "INSERT INTO gc_models SELECT 'r1model', model FROM gc_models WHERE name = 'sensors'"
+before=$(q -c "SELECT md5(model::text) FROM gc_models WHERE name = 'r1model'")
+q -c "SELECT gc_stream_create('r1', '$BS', 'j1', 'r1', '{$STREAMOPT, \"model\": \"r1model\",
+		\"model_refresh\": 1, \"model_window\": 500}'); SELECT gc_stream_start('r1')" >/dev/null
+wait_done r1 "$total" 60 >/dev/null
+sleep 2.5
+check "model refresh: the stream refits its model from the rows it wrote" test \
+	"$(q -c "SELECT md5(model::text) <> '$before' AND updated_at > now() - interval '30 s' FROM gc_models WHERE name = 'r1model'")" = t
+q -c "SELECT gc_stream_drop('r1')" >/dev/null
+
 # ---- 2. CSV, no model: missing cells stay NULL -------------------------------------------
 bash test/kafka/broker.sh topic c1 2 "$KDIR" >/dev/null
 $SIM "${SIMOPT[@]}" --topic c1 --format csv --count 2000 --seed 8 --start-time 2026-11-22T01:00:00Z \
