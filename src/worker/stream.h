@@ -206,6 +206,8 @@ typedef struct StreamWorker
 	FmgrInfo	impute_fn;
 	Datum		model;
 	bool		have_model;
+	MemoryContext model_cxt;	/* holds the detoasted model across batches */
+	char		model_version[64];
 	TimestampTz last_model_refresh;
 	/* counters since start */
 	int64		messages;

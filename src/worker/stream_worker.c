@@ -36,6 +36,9 @@
 #include "stream.h"
 
 
+/* identities kept in memory at most (16-byte hashes: about 50 bytes each with the table) */
+#define GC_DEDUP_MAX_KEYS 8000000
+
 static int	my_slot = -1;
 
 static void
@@ -617,6 +620,20 @@ gc_stream_worker_main(Datum arg)
 				w->last_model_refresh = now;	/* first refit one period after start */
 			else
 				WriterRefreshModel(w);
+		}
+		if (DedupCount(w->dedup) > GC_DEDUP_MAX_KEYS)
+		{
+			/* bound memory at high rates: forget the oldest half of the retention, repeatedly */
+			int64		now_us = NowUnixUs();
+			int64		cutoff = now_us - (int64) (w->cfg->dedup_retention * 1e6);
+
+			while (DedupCount(w->dedup) > GC_DEDUP_MAX_KEYS / 2 && cutoff < now_us)
+			{
+				cutoff += Max((now_us - cutoff) / 2, 1);
+				DedupPrune(w->dedup, cutoff);
+			}
+			ereport(LOG, (errmsg("stream \"%s\": dedup memory full, forgot message identities older than %.1f s",
+								 w->cfg->name, (now_us - cutoff) / 1e6)));
 		}
 		if (TimestampDifferenceExceeds(w->last_prune, now, 60000))
 		{

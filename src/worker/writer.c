@@ -832,23 +832,34 @@ LoadModel(StreamWorker *w)
 	w->have_model = false;
 	if (w->cfg->model == NULL || !w->have_impute)
 		return;
-	sql = psprintf("SELECT model FROM %s.gc_models WHERE name = $1", w->cfg->ext_schema);
+	/* the row version (xmin, ctid) tells whether the model changed since the last batch */
+	sql = psprintf("SELECT xmin::text || ctid::text, model FROM %s.gc_models WHERE name = $1", w->cfg->ext_schema);
 	args[0] = CStringGetTextDatum(w->cfg->model);
 	ret = SPI_execute_with_args(sql, 1, types, args, NULL, true, 1);
 	if (ret == SPI_OK_SELECT && SPI_processed == 1)
 	{
 		bool		isnull;
-		Datum		m = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		char	   *version = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		Datum		m = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
 
-		if (!isnull)
+		if (isnull)
+			return;
+		if (w->model_cxt == NULL || strcmp(version, w->model_version) != 0)
 		{
-			MemoryContext old = MemoryContextSwitchTo(w->batch_cxt);
+			MemoryContext old;
 
+			if (w->model_cxt == NULL)
+				w->model_cxt = AllocSetContextCreate(TopMemoryContext, "gcimpute stream model",
+													 ALLOCSET_DEFAULT_SIZES);
+			else
+				MemoryContextReset(w->model_cxt);
+			old = MemoryContextSwitchTo(w->model_cxt);
 			/* detoast once: gc_impute would otherwise decompress it for every row */
 			w->model = PointerGetDatum(PG_DETOAST_DATUM_COPY(m));
+			strlcpy(w->model_version, version, sizeof(w->model_version));
 			MemoryContextSwitchTo(old);
-			w->have_model = true;
 		}
+		w->have_model = true;
 	}
 	else
 		snprintf(w->last_error, GC_ERRLEN, "model \"%s\" not found in gc_models: missing values are written as NULL", w->cfg->model);
