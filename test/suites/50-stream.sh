@@ -155,6 +155,17 @@ check "model refresh: the stream refits its model from the rows it wrote" test \
 	"$(q -c "SELECT md5(model::text) <> '$before' AND updated_at > now() - interval '30 s' FROM gc_models WHERE name = 'r1model'")" = t
 q -c "SELECT gc_stream_drop('r1')" >/dev/null
 
+# window and lateness "auto": the arrival period (1 s per entity) and a lognormal fit of the
+# delays give the same rows
+mktable a1
+q -c "SELECT gc_stream_create('a1', '$BS', 'j1', 'a1', '{\"entity_column\": \"entity\", \"time_column\": \"ts\",
+		\"window\": \"auto\", \"lateness\": \"auto\", \"max_message_bytes\": 65536, \"model\": \"sensors\"}');
+	  SELECT gc_stream_start('a1')" >/dev/null
+check "auto window and lateness: all messages committed" wait_done a1 "$total" 60
+check "auto window and lateness: the same rows as with a fixed window" table_matches a1 "$W/j1.expected" --imputed
+check "auto window: 1 s derived from the arrival period" grep -q 'stream "a1": auto window is 1 s' "$PGD/server.log"
+q -c "SELECT gc_stream_drop('a1')" >/dev/null
+
 # ---- 2. CSV, no model: missing cells stay NULL -------------------------------------------
 bash test/kafka/broker.sh topic c1 2 "$KDIR" >/dev/null
 $SIM "${SIMOPT[@]}" --topic c1 --format csv --count 2000 --seed 8 --start-time 2026-11-22T01:00:00Z \
