@@ -181,8 +181,6 @@ typedef struct StreamWorker
 	HTAB	   *pending;		/* PendingRow by hkey */
 	List	   *ready;			/* PendingRow *: to write at the next flush */
 	List	   *dead;			/* DeadLetter * */
-	List	   *msg_ts;			/* not used */
-	int			nready_msgs;
 	Decoded    *dec;
 	StringInfoData scratch;
 	/* event-time progress */

@@ -715,12 +715,6 @@ LateSub(void *arg)
 			}
 			else
 			{
-				/* reuse the COPY formatting of the arrays */
-				StringInfoData line;
-				int			save = cfg->ncols;
-
-				initStringInfo(&line);
-				(void) save;
 				if (col->role == ROLE_IMPUTED)
 				{
 					appendStringInfoChar(&val, '{');

@@ -297,7 +297,24 @@ check "dropped target: the stream is in the error state with last_error" test \
 sleep 1
 check "dropped target: the worker exited and is not restarted" test -z "$(workers b1)"
 
-# ---- 10. DROP EXTENSION, DROP DATABASE, stop -m fast -----------------------------------
+# ---- 10. hot standby: nothing starts --------------------------------------------------------
+SB=$W/standby
+SPORT=$((PORT + 1))
+mkdir -p "$SB" && chown "$PGUSER_OS" "$SB"
+if as_pg "$PG_BINDIR/pg_basebackup" -h "$PGD" -p "$PORT" -U postgres -D "$SB/data" -R -X stream >/dev/null 2>&1; then
+	sed -i -e "s/^port = .*/port = $SPORT/" -e "s|^unix_socket_directories = .*|unix_socket_directories = '$SB'|" "$SB/data/postgresql.conf"
+	as_pg "$PG_BINDIR/pg_ctl" -D "$SB/data" -l "$SB/server.log" -w start >/dev/null
+	sleep 3
+	spid=$(head -1 "$SB/data/postmaster.pid")
+	check "hot standby: in recovery, no gcimpute launcher, manager or worker" bash -c \
+		"[ \"\$('$PG_BINDIR/psql' -h '$SB' -p $SPORT -U postgres -d $DB -XAtc 'SELECT pg_is_in_recovery()')\" = t ] &&
+		 ! ps -o args= --ppid $spid | grep -q gcimpute"
+	as_pg "$PG_BINDIR/pg_ctl" -D "$SB/data" -m fast -w stop >/dev/null
+else
+	notok "hot standby: pg_basebackup"
+fi
+
+# ---- 11. DROP EXTENSION, DROP DATABASE, stop -m fast -----------------------------------
 QDB=postgres q -c "CREATE DATABASE gcother"
 QDB=gcother q -c "CREATE EXTENSION gcimpute"
 t0=$(date +%s.%N)
