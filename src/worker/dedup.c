@@ -42,7 +42,7 @@ DedupCreate(MemoryContext mcxt)
 	ctl.keysize = sizeof(DedupKey);
 	ctl.entrysize = sizeof(DedupEntry);
 	ctl.hcxt = mcxt;
-	ds->h = hash_create("gcimpute dedup", 65536, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	ds->h = hash_create("gcimpute dedup", 1 << 20, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	return ds;
 }
 
