@@ -156,7 +156,7 @@ CREATE FUNCTION gc_stream_plan(target regclass, options jsonb) RETURNS jsonb
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $fn$
 DECLARE
 	valid text[] := ARRAY['format', 'csv_fields', 'csv_delimiter', 'columns',
-		'entity_column', 'time_column', 'time_unit', 'window', 'lateness',
+		'entity_column', 'time_column', 'time_unit', 'window', 'lateness', 'row_time',
 		'publisher_id_field', 'data_id_field', 'dedup', 'dedup_retention',
 		'key_column', 'partition_column', 'offset_column', 'timestamp_column',
 		'imputed_column', 'raw_column', 'start', 'batch_size', 'flush_interval',
@@ -222,6 +222,14 @@ BEGIN
 		END IF;
 		o := o || jsonb_build_object(k, v);
 	END LOOP;
+
+	v := coalesce(options->'row_time', '"first"');
+	IF v NOT IN ('"first"', '"window"') THEN
+		RAISE EXCEPTION 'invalid value for stream option "row_time": %', v
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Valid values are "first" (earliest event time of the row''s messages) and "window" (start of its window).';
+	END IF;
+	o := o || jsonb_build_object('row_time', v);
 
 	v := coalesce(options->'time_unit', '"s"');
 	IF v NOT IN ('"s"', '"ms"', '"us"') THEN

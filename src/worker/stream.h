@@ -64,6 +64,7 @@ typedef struct StreamConfig
 	int			c_imputed;
 	int			c_raw;
 	bool		assemble;
+	bool		row_time_window;	/* time column = window start (else earliest event) */
 	double		window;			/* seconds; 0 = auto */
 	double		lateness;		/* seconds */
 	bool		lateness_auto;

@@ -143,7 +143,8 @@ StreamLoadConfig(StreamWorker *w, int32 stream_id)
 	ret = SPI_execute_with_args("SELECT o->>'format', o->>'csv_delimiter', o->>'entity_column', o->>'time_column', "
 								"o->>'time_unit', o->>'window', o->>'lateness', o->>'publisher_id_field', o->>'data_id_field', "
 								"o->>'dedup', o->>'dedup_retention', o->>'batch_size', o->>'flush_interval', "
-								"o->>'max_message_bytes', o->>'start', o->>'model', o->>'model_refresh', o->>'model_window' "
+								"o->>'max_message_bytes', o->>'start', o->>'model', o->>'model_refresh', o->>'model_window', "
+								"o->>'row_time' "
 								"FROM (SELECT $1::jsonb AS o) x", 1, tj, aj, NULL, true, 1);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not read options of stream %d", stream_id);
@@ -167,6 +168,7 @@ StreamLoadConfig(StreamWorker *w, int32 stream_id)
 	cfg->model = GetText(0, 16);
 	cfg->model_refresh = strtod(GetText(0, 17), NULL);
 	cfg->model_window = atoi(GetText(0, 18));
+	cfg->row_time_window = strcmp(GetText(0, 19), "window") == 0;
 	cfg->fields = CfgAlloc(sizeof(char *));
 	{
 		char	   *pub = GetText(0, 8),

@@ -221,7 +221,7 @@ FormatRow(StreamWorker *w, PendingRow *r, StringInfo s)
 				AppendCopyText(s, r->entity);
 				break;
 			case ROLE_TIME:
-				AppendTime(s, col->type, r->event_us);
+				AppendTime(s, col->type, cfg->row_time_window ? r->win_start : r->event_us);
 				break;
 			case ROLE_KEY:
 				if (r->kkey)
@@ -417,7 +417,7 @@ FormatRowBinary(StreamWorker *w, PendingRow *r, StringInfo s)
 				PutBytes(s, r->entity, strlen(r->entity));
 				break;
 			case ROLE_TIME:
-				PutTime(s, col->type, r->event_us);
+				PutTime(s, col->type, cfg->row_time_window ? r->win_start : r->event_us);
 				break;
 			case ROLE_KEY:
 				if (r->kkey)
