@@ -79,6 +79,6 @@ SELECT copy_binary_payload(substring(gcmodel_send(m) FROM 1 FOR 60)) FROM io;
 SELECT copy_binary_payload(gcmodel_send(m) || '\x00'::bytea) FROM io;
 SELECT copy_binary_payload('\x0002'::bytea || substring(gcmodel_send(m) FROM 3)) FROM io;
 SELECT copy_binary_payload(substring(gcmodel_send(m) FROM 1 FOR 4) || int4send(100000) || substring(gcmodel_send(m) FROM 9)) FROM io;
-SELECT copy_binary_payload(overlay(gcmodel_send(m) PLACING '\xffffffff'::bytea FROM 69 FOR 4)) FROM io;
+SELECT copy_binary_payload(overlay(gcmodel_send(m) PLACING '\xffffffff'::bytea FROM 73 FOR 4)) FROM io;
 SELECT copy_binary_payload('\x00'::bytea) FROM io;
 \set VERBOSITY default

@@ -143,6 +143,10 @@ gcmodel_check(const GcModel *m)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid gcmodel: rank %d for %d columns", m->rank, p),
 				 errdetail("A low-rank model has 1 <= rank < columns.")));
+	if (m->training < GC_TRAIN_STANDARD || m->training > GC_TRAIN_MINIBATCH_ONLINE)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid gcmodel: unknown training mode %d", m->training)));
 	if (m->nrows < 0 || m->n_iter < 0 || m->max_iter < 0 || m->ridge_steps < 0 ||
 		!(m->tol >= 0) || isnan(m->delta) || isnan(m->loglik))
 		ereport(ERROR,
@@ -262,6 +266,7 @@ gcmodel_pack(const GcModel *m)
 	d->max_iter = m->max_iter;
 	d->flags = m->converged ? GCMODEL_FLAG_CONVERGED : 0;
 	d->ridge_steps = m->ridge_steps;
+	d->training = m->training;
 	d->nrows = m->nrows;
 	d->tol = m->tol;
 	d->delta = m->delta;
@@ -318,6 +323,7 @@ gcmodel_unpack(const GcModelData *d)
 	m->max_iter = d->max_iter;
 	m->converged = (d->flags & GCMODEL_FLAG_CONVERGED) != 0;
 	m->ridge_steps = d->ridge_steps;
+	m->training = d->training;
 	m->tol = d->tol;
 	m->delta = d->delta;
 	m->loglik = d->loglik;
@@ -395,6 +401,7 @@ gcmodel_out(PG_FUNCTION_ARGS)
 	AppendDouble(&buf, m->delta);
 	appendStringInfoString(&buf, ", \"loglik\": ");
 	AppendDouble(&buf, m->loglik);
+	appendStringInfo(&buf, ", \"training\": \"%s\"", gc_training_name(m->training));
 	if (m->kind == GC_MODEL_LOWRANK)
 	{
 		appendStringInfoString(&buf, ", \"sigma\": ");
@@ -589,6 +596,19 @@ gcmodel_in(PG_FUNCTION_ARGS)
 	m->tol = NumVal(GetKey(root, "tol", true), "tol");
 	m->delta = NumVal(GetKey(root, "delta", true), "delta");
 	m->loglik = NumVal(GetKey(root, "loglik", true), "loglik");
+	v = GetKey(root, "training", false);
+	m->training = GC_TRAIN_STANDARD;
+	if (v != NULL)
+	{
+		char	   *tr;
+
+		if (v->type != jbvString)
+			BadText("%s", "\"training\" must be a string.");
+		tr = pnstrdup(v->val.string.val, v->val.string.len);
+		m->training = gc_training_from_name(tr);
+		if (m->training < 0)
+			BadText("Unknown training mode \"%s\".", tr);
+	}
 
 	cols = GetKey(root, "columns", true);
 	if (cols->type != jbvBinary || !JsonContainerIsArray(cols->val.binary.data) ||
@@ -664,6 +684,7 @@ gcmodel_send(PG_FUNCTION_ARGS)
 	pq_sendint32(&buf, m->max_iter);
 	pq_sendint32(&buf, d->flags);
 	pq_sendint32(&buf, m->ridge_steps);
+	pq_sendint32(&buf, m->training);
 	pq_sendint64(&buf, m->nrows);
 	pq_sendfloat8(&buf, m->tol);
 	pq_sendfloat8(&buf, m->delta);
@@ -710,7 +731,7 @@ gcmodel_recv(PG_FUNCTION_ARGS)
 				p;
 	uint32		flags;
 
-	NeedBytes(buf, 4 * 1 + 6 * 4 + 8 * 5);
+	NeedBytes(buf, 2 * 2 + 7 * 4 + 8 * 5);
 	version = pq_getmsgint(buf, 2);
 	if (version != GCMODEL_VERSION)
 		ereport(ERROR,
@@ -724,6 +745,7 @@ gcmodel_recv(PG_FUNCTION_ARGS)
 	flags = (uint32) pq_getmsgint(buf, 4);
 	m->converged = (flags & GCMODEL_FLAG_CONVERGED) != 0;
 	m->ridge_steps = pq_getmsgint(buf, 4);
+	m->training = pq_getmsgint(buf, 4);
 	m->nrows = pq_getmsgint64(buf);
 	m->tol = pq_getmsgfloat8(buf);
 	m->delta = pq_getmsgfloat8(buf);
@@ -812,6 +834,7 @@ gc_model_info(PG_FUNCTION_ARGS)
 	AppendDouble(&buf, m->delta);
 	appendStringInfoString(&buf, ", \"loglik\": ");
 	AppendDouble(&buf, m->loglik);
+	appendStringInfo(&buf, ", \"training\": \"%s\"", gc_training_name(m->training));
 	appendStringInfoString(&buf, ", \"types\": [");
 	for (int j = 0; j < m->p; j++)
 		appendStringInfo(&buf, "%s\"%s\"", j ? ", " : "", gc_vartype_name(m->marg[j].type));

@@ -35,8 +35,8 @@ typedef struct GcModelData
 	int32		max_iter;
 	uint32		flags;
 	int32		ridge_steps;
+	int32		training;		/* GC_TRAIN_* the model was fitted with */
 	int32		reserved;		/* zero */
-	int32		reserved2;		/* zero */
 	int64		nrows;
 	float8		tol;
 	float8		delta;

@@ -14,6 +14,36 @@
 
 #include "cond.h"
 #include "normal.h"
+#include "rng.h"
+
+/*
+ * Solve (L Lᵀ) x = b in place for a lower Cholesky factor L (n×n, column-major). Both
+ * sweeps run down the columns of L, which are contiguous.
+ */
+static void
+CholSolve(const double *L, int n, double *b)
+{
+	/* L y = b: column-oriented forward substitution */
+	for (int j = 0; j < n; j++)
+	{
+		const double *col = L + (size_t) j * n;
+		double		y = b[j] / col[j];
+
+		b[j] = y;
+		for (int i = j + 1; i < n; i++)
+			b[i] -= col[i] * y;
+	}
+	/* Lᵀ x = y: each x_i is a dot product with column i of L */
+	for (int i = n - 1; i >= 0; i--)
+	{
+		const double *col = L + (size_t) i * n;
+		double		s = b[i];
+
+		for (int k = i + 1; k < n; k++)
+			s -= col[k] * b[k];
+		b[i] = s / col[i];
+	}
+}
 
 GcStatus
 gc_cond_init(GcCond *c, int q, const double *Lam, const GcAlloc *alloc)
@@ -53,26 +83,121 @@ gc_cond_free(GcCond *c, const GcAlloc *alloc)
 	memset(c, 0, sizeof(*c));
 }
 
-/* Solve (L Lᵀ) x = b in place for a lower Cholesky factor L (n×n, column-major). */
-static void
-CholSolve(const double *L, int n, double *b)
+
+/*
+ * Cholesky factor (lower) of the n×n column-major A in place; returns 0, or k > 0 when
+ * the leading k×k block is not positive definite, like dpotrf. Blocks up to 32 rows are
+ * factored here (left-looking, contiguous column updates), larger ones by LAPACK.
+ */
+static lapack_int
+SmallCholesky(double *A, int n)
 {
-	for (int i = 0; i < n; i++)
+	if (n > 32)
+		return LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', n, A, n);
+	for (int j = 0; j < n; j++)
 	{
-		double		s = b[i];
+		double	   *cj = A + (size_t) j * n;
+		double		d;
 
-		for (int k = 0; k < i; k++)
-			s -= L[i + (size_t) k * n] * b[k];
-		b[i] = s / L[i + (size_t) i * n];
+		/* column j minus the contributions of the columns already factored */
+		for (int k = 0; k < j; k++)
+		{
+			const double *ck = A + (size_t) k * n;
+			double		f = ck[j];
+
+			for (int i = j; i < n; i++)
+				cj[i] -= f * ck[i];
+		}
+		d = cj[j];
+		if (!(d > 0) || !isfinite(d))
+			return j + 1;
+		d = sqrt(d);
+		cj[j] = d;
+		for (int i = j + 1; i < n; i++)
+			cj[i] /= d;
 	}
-	for (int i = n - 1; i >= 0; i--)
+	return 0;
+}
+
+/*
+ * B ← (L Lᵀ)⁻¹ B for nrhs columns. The blocks of one row are tiny (a handful of missing
+ * entries): there LAPACK's dpotrs costs thousands of instructions of call, packing and
+ * buffer overhead for a few hundred flops, so small systems use the same two triangular
+ * solves as the conditional mean; larger ones go to LAPACK.
+ */
+static lapack_int
+SolveColumns(const double *L, int n, double *B, int nrhs)
+{
+	if (n > 32)
+		return LAPACKE_dpotrs(LAPACK_COL_MAJOR, 'L', n, nrhs, L, n, B, n);
+	for (int k = 0; k < nrhs; k++)
+		CholSolve(L, n, B + (size_t) k * n);
+	return 0;
+}
+
+/* Λ_MM⁻¹ = Cov[z_M | z_O], by two triangular solves against the identity. */
+static lapack_int
+ComputeSM(GcCond *c)
+{
+	int			mm = c->mm;
+	double	   *X = c->SM;
+
+	if (mm > 32)
 	{
-		double		s = b[i];
+		lapack_int	info;
 
-		for (int k = i + 1; k < n; k++)
-			s -= L[k + (size_t) i * n] * b[k];
-		b[i] = s / L[i + (size_t) i * n];
+		memcpy(X, c->LM, sizeof(double) * mm * mm);
+		info = LAPACKE_dpotri(LAPACK_COL_MAJOR, 'L', mm, X, mm);
+		for (int b = 0; b < mm; b++)
+			for (int a = 0; a < b; a++)
+				X[a + (size_t) b * mm] = X[b + (size_t) a * mm];
+		c->sm_valid = (info == 0);
+		return info;
 	}
+
+	/*
+	 * Small blocks: L⁻¹ column by column (lower triangular, so each column starts at its
+	 * diagonal), then Λ_MM⁻¹ = L⁻ᵀL⁻¹ from dot products of those columns: about mm³/3
+	 * flops without LAPACK's per-call overhead. L⁻¹ goes into the lower triangle of SM,
+	 * the product into the upper one, then it is mirrored.
+	 */
+	for (int k = 0; k < mm; k++)
+	{
+		double	   *x = X + (size_t) k * mm;
+
+		for (int i = k; i < mm; i++)
+			x[i] = (i == k);
+		for (int j = k; j < mm; j++)
+		{
+			const double *col = c->LM + (size_t) j * mm;
+			double		y = x[j] / col[j];
+
+			x[j] = y;
+			for (int i = j + 1; i < mm; i++)
+				x[i] -= col[i] * y;
+		}
+	}
+	/*
+	 * Entry (a, b), a <= b, is Σ_{k>=b} X[k,a] X[k,b]; it is written to row a of column b.
+	 * For a < b that is the unused upper triangle; the diagonal X[b,b] is read for the last
+	 * time by the a = b term itself, so it can be overwritten there.
+	 */
+	for (int b = 0; b < mm; b++)
+		for (int a = 0; a <= b; a++)
+		{
+			const double *xa = X + (size_t) a * mm,
+					   *xb = X + (size_t) b * mm;
+			double		s = 0;
+
+			for (int k = b; k < mm; k++)
+				s += xa[k] * xb[k];
+			X[a + (size_t) b * mm] = s;
+		}
+	for (int b = 0; b < mm; b++)
+		for (int a = 0; a < b; a++)
+			X[b + (size_t) a * mm] = X[a + (size_t) b * mm];
+	c->sm_valid = 1;
+	return 0;
 }
 
 GcStatus
@@ -107,7 +232,7 @@ gc_cond_pattern(GcCond *c, const uint8_t *observed, const uint8_t *may_interval)
 		for (int b = 0; b < mm; b++)
 			for (int a = 0; a < mm; a++)
 				c->LM[a + (size_t) b * mm] = Lam[c->M[a] + (size_t) c->M[b] * q];
-		info = LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', mm, c->LM, mm);
+		info = SmallCholesky(c->LM, mm);
 		if (info > 0)
 			return GC_ENOTPD;
 		if (info < 0)
@@ -115,15 +240,8 @@ gc_cond_pattern(GcCond *c, const uint8_t *observed, const uint8_t *may_interval)
 		for (int a = 0; a < mm; a++)
 			c->logdet_lmm += 2 * log(c->LM[a + (size_t) a * mm]);
 
-		/*
-		 * Λ_MM⁻¹ by two triangular solves against the identity: for the small blocks of a
-		 * typical row this is two level-3 calls instead of potri's many level-2 ones.
-		 */
-		memset(c->SM, 0, sizeof(double) * mm * mm);
-		for (int a = 0; a < mm; a++)
-			c->SM[a + (size_t) a * mm] = 1.0;
-		info = LAPACKE_dpotrs(LAPACK_COL_MAJOR, 'L', mm, mm, c->LM, mm, c->SM, mm);
-		if (info != 0)
+		c->sm_valid = 0;
+		if (!c->lazy_sm && (info = ComputeSM(c)) != 0)
 			return GC_ELAPACK;
 
 		if (nj > 0)
@@ -131,7 +249,7 @@ gc_cond_pattern(GcCond *c, const uint8_t *observed, const uint8_t *may_interval)
 			for (int b = 0; b < nj; b++)
 				for (int a = 0; a < mm; a++)
 					c->GJ[a + (size_t) b * mm] = Lam[c->M[a] + (size_t) c->Jp[b] * q];
-			info = LAPACKE_dpotrs(LAPACK_COL_MAJOR, 'L', mm, nj, c->LM, mm, c->GJ, mm);
+			info = SolveColumns(c->LM, mm, c->GJ, nj);
 			if (info != 0)
 				return GC_ELAPACK;
 		}
@@ -168,6 +286,18 @@ CondMean(GcCond *c, double *z)
 			s += col[c->O[b]] * z[c->O[b]];
 		c->r[a] = s;
 	}
+	CholSolve(c->LM, mm, c->r);
+	for (int a = 0; a < mm; a++)
+		z[c->M[a]] = -c->r[a];
+}
+
+void
+gc_cond_mean_from(GcCond *c, double *z, const double *t)
+{
+	int			mm = c->mm;
+
+	for (int a = 0; a < mm; a++)
+		c->r[a] = t[c->M[a]];
 	CholSolve(c->LM, mm, c->r);
 	for (int a = 0; a < mm; a++)
 		z[c->M[a]] = -c->r[a];
@@ -241,4 +371,120 @@ gc_cond_quadform(const GcCond *c, const double *z)
 		s += t * z[j];
 	}
 	return s;
+}
+
+/* a draw from N(mu, s²) truncated to (lo, hi) by inversion, in the tail that keeps precision */
+static double
+DrawTruncated(double mu, double s, double lo, double hi, GcRng *rng)
+{
+	double		a = (lo - mu) / s,
+				b = (hi - mu) / s,
+				u = gc_rng_uniform(rng),
+				x;
+
+	if (a > 0)
+	{
+		/* upper tail: work with upper-tail probabilities */
+		double		qa = gc_norm_cdf(-a),
+					qb = gc_norm_cdf(-b);
+
+		x = -gc_norm_ppf(qb + u * (qa - qb));
+	}
+	else
+	{
+		double		pa = gc_norm_cdf(a),
+					pb = gc_norm_cdf(b);
+
+		x = gc_norm_ppf(pa + u * (pb - pa));
+	}
+	if (!isfinite(x))
+		x = isfinite(a) ? a : b;
+	return mu + s * fmin(fmax(x, a), b);
+}
+
+void
+gc_cond_gibbs(GcCond *c, double *z, const double *lo, const double *hi,
+			  const uint8_t *isint, int sweeps, GcRng *rng)
+{
+	int			q = c->q;
+
+	if (c->mo < 2)
+	{
+		/* nothing to condition on: each interval entry from its marginal N(0,1) */
+		for (int b = 0; b < c->nj; b++)
+		{
+			int			j = c->Jp[b];
+
+			if (isint[j])
+				z[j] = DrawTruncated(0, 1, lo[j], hi[j], rng);
+		}
+		return;
+	}
+	for (int s = 0; s < sweeps; s++)
+		for (int b = 0; b < c->nj; b++)
+		{
+			int			j = c->Jp[b];
+			const double *col = c->Lam + (size_t) j * q;
+			double		w = 0,
+						s2;
+
+			if (!isint[j])
+				continue;
+			CondMean(c, z);
+			for (int k = 0; k < q; k++)
+				w += col[k] * z[k];
+			s2 = 1.0 / c->dJ[b];
+			z[j] = DrawTruncated(z[j] - s2 * w, sqrt(s2), lo[j], hi[j], rng);
+		}
+}
+
+void
+gc_cond_draw_missing(GcCond *c, double *z, GcRng *rng)
+{
+	int			mm = c->mm;
+
+	CondMean(c, z);
+	if (mm == 0)
+		return;
+	/* x = L⁻ᵀ ε has covariance (L Lᵀ)⁻¹ = Λ_MM⁻¹ */
+	for (int a = 0; a < mm; a++)
+		c->r[a] = gc_rng_normal(rng);
+	for (int i = mm - 1; i >= 0; i--)
+	{
+		double		s = c->r[i];
+
+		for (int k = i + 1; k < mm; k++)
+			s -= c->LM[k + (size_t) i * mm] * c->r[k];
+		c->r[i] = s / c->LM[i + (size_t) i * mm];
+	}
+	for (int a = 0; a < mm; a++)
+		z[c->M[a]] += c->r[a];
+}
+
+void
+gc_cond_missing_variance(GcCond *c, const double *v, double *var)
+{
+	int			mm = c->mm;
+
+	memset(var, 0, sizeof(double) * c->q);
+	if (mm > 0 && !c->sm_valid && ComputeSM(c) != 0)
+	{
+		for (int a = 0; a < mm; a++)
+			var[c->M[a]] = NAN;
+		return;
+	}
+	for (int a = 0; a < mm; a++)
+	{
+		double		s = c->SM[a + (size_t) a * mm];
+
+		/* B[j, m] = −GJ[m, j]: the ordinal term Σ_j v_j B_jm² */
+		if (v)
+			for (int b = 0; b < c->nj; b++)
+			{
+				double		g = c->GJ[a + (size_t) b * mm];
+
+				s += v[c->Jp[b]] * g * g;
+			}
+		var[c->M[a]] = s;
+	}
 }

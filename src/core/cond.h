@@ -30,6 +30,8 @@ typedef struct GcCond
 	double	   *GJ;				/* Λ_MM⁻¹ Λ_{M,Jp} (mm×nj) */
 	double	   *dJ;				/* (Σ_OO⁻¹)_jj for j in Jp */
 	double		logdet_lmm;		/* log det Λ_MM */
+	int			lazy_sm;		/* compute SM only when asked for (imputation) */
+	int			sm_valid;
 	double	   *r;				/* scratch: mm */
 	double	   *w;				/* scratch: nj */
 	double	   *znew;			/* scratch: nj */
@@ -56,6 +58,31 @@ extern GcStatus gc_cond_pattern(GcCond *c, const uint8_t *observed, const uint8_
  */
 extern int	gc_cond_row(GcCond *c, double *z, const double *lo, const double *hi,
 						const uint8_t *isint, int num_ord_updates, double *v);
+
+/*
+ * Gibbs sweeps over the row's interval entries: each is redrawn from its conditional
+ * N(μ_j, s_j²) given the other observed entries, truncated to its interval. Used to
+ * sample the latent position of ordinal observations for multiple imputation.
+ */
+struct GcRng;
+extern void gc_cond_gibbs(GcCond *c, double *z, const double *lo, const double *hi,
+						  const uint8_t *isint, int sweeps, struct GcRng *rng);
+
+/* Replace z_M by a draw from N(E[z_M | z_O], Λ_MM⁻¹). */
+extern void gc_cond_draw_missing(GcCond *c, double *z, struct GcRng *rng);
+
+/*
+ * Conditional variance of each missing entry (spec §1.12): (Λ_MM⁻¹)_mm plus the ordinal
+ * term Σ_j v_j B_jm² with B = Σ_OO⁻¹Σ_OM; var receives q values (0 at observed entries).
+ */
+extern void gc_cond_missing_variance(GcCond *c, const double *v, double *var);
+
+/*
+ * For a row without interval entries: fill z_M with the conditional mean given
+ * t = Λ z₀ (z₀ = the row with zeros at missing entries), computed beforehand for many
+ * rows at once with one dgemm, since (Λ z₀)_M = Λ_MO z_O.
+ */
+extern void gc_cond_mean_from(GcCond *c, double *z, const double *t);
 
 /* z̃ᵀ Λ z̃ for a completed row: equals z_Oᵀ Σ_OO⁻¹ z_O. */
 extern double gc_cond_quadform(const GcCond *c, const double *z);

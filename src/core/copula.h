@@ -54,10 +54,22 @@ typedef struct GcModel
 	double		tol;
 	int			max_iter;
 	int			ridge_steps;	/* times Σ had to be regularised to stay positive definite */
+	int			training;		/* GC_TRAIN_* the model was fitted with */
 } GcModel;
+
+#define GC_TRAIN_STANDARD 0
+#define GC_TRAIN_MINIBATCH_OFFLINE 1
+#define GC_TRAIN_MINIBATCH_ONLINE 2
 
 typedef struct GcFitOptions
 {
+	int			training;		/* GC_TRAIN_* */
+	int			batch_size;		/* mini-batch modes: rows per batch, 100 */
+	int			num_pass;		/* mini-batch offline: passes over the data, 2 */
+	double		stepsize_c;		/* step η_t = c/(c+t), c = 5 */
+	double		stepsize;		/* online: constant step if > 0 */
+	double		decay;			/* online: forgetting factor of the marginals per batch, 0 */
+	uint64_t	seed;			/* mini-batch permutation */
 	int			max_iter;		/* default 50 */
 	double		tol;			/* stop when ‖ΔΣ‖_F/‖Σ_new‖_F < tol */
 	double		min_ord_ratio;	/* type detection threshold, 0.1 */
@@ -73,6 +85,10 @@ typedef struct GcFitOptions
 
 extern void gc_fit_options_default(GcFitOptions *opt);
 
+/* training mode names ("standard", "minibatch-offline", "minibatch-online"); -1 if unknown */
+extern int	gc_training_from_name(const char *name);
+extern const char *gc_training_name(int training);
+
 /*
  * Fit a full Gaussian copula by EM (spec §1.4–1.7) to the n×p row-major matrix X with NaN
  * marking missing entries. On success *model is allocated with alloc. errmsg (size
@@ -81,6 +97,18 @@ extern void gc_fit_options_default(GcFitOptions *opt);
 extern GcStatus gc_fit_standard(const double *X, size_t n, int p, const GcFitOptions *opt,
 								const GcAlloc *alloc, GcModel **model,
 								char *errmsg, size_t errlen);
+
+/*
+ * Fit a low-rank Gaussian copula Σ = WWᵀ + σI (‖W_j‖² + σ = 1) of the given rank by the EM
+ * of spec §1.11 (Woodbury E-step per row, per-column M-step; stops when
+ * ‖W_new − W_old‖_F/‖W_new‖_F < tol). Constant columns are outside the copula (zero rows of W,
+ * identity rows of corr); 1 <= rank < number of non-constant columns, else GC_EINVAL.
+ * The model has kind GC_MODEL_LOWRANK, W (p×rank), sigma, and corr = WWᵀ + σI materialised
+ * (unit diagonal, exactly symmetric), so gc_imputer_create works on it unchanged.
+ */
+extern GcStatus gc_fit_lowrank(const double *X, size_t n, int p, int rank,
+							   const GcFitOptions *opt, const GcAlloc *alloc, GcModel **model,
+							   char *errmsg, size_t errlen);
 
 /*
  * An imputer holds what imputation needs of a model, precomputed once:
@@ -100,5 +128,23 @@ extern void gc_imputer_free(GcImputer *imp);
  */
 extern GcStatus gc_impute_row(GcImputer *imp, const double *row, double *out,
 							  int num_ord_updates);
+
+struct GcRng;
+
+/*
+ * One draw of a row's missing entries from their conditional distribution (multiple
+ * imputation): interval entries (ordinal observations) are first drawn by Gibbs sweeps
+ * within their intervals, then z_M ~ N(E[z_M | z_O], Cov[z_M | z_O]), through the marginals.
+ */
+extern GcStatus gc_impute_row_draw(GcImputer *imp, const double *row, double *out,
+								   struct GcRng *rng);
+
+/*
+ * Single imputation with analytical intervals (spec §1.12): est, lower, upper receive p
+ * values; for observed entries lower/upper are NaN and est is the observed value.
+ * level is the coverage, e.g. 0.95.
+ */
+extern GcStatus gc_impute_row_interval(GcImputer *imp, const double *row, double level,
+									   double *est, double *lower, double *upper);
 
 #endif

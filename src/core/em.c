@@ -16,10 +16,13 @@
 #include <lapacke.h>
 
 #include "cond.h"
+#include "estep.h"
+#include "rng.h"
 #include "copula.h"
 #include "normal.h"
 #include "precision.h"
 #include "sort.h"
+#include "fit_internal.h"
 
 static void *
 MallocAlloc(void *ctx, size_t size)
@@ -44,26 +47,30 @@ gc_fit_options_default(GcFitOptions *opt)
 	opt->min_ord_ratio = 0.1;
 	opt->max_knots = 1024;
 	opt->num_ord_updates = 1;
+	opt->training = GC_TRAIN_STANDARD;
+	opt->batch_size = 100;
+	opt->num_pass = 2;
+	opt->stepsize_c = 5;
+	opt->stepsize = 0;
+	opt->decay = 0;
+	opt->seed = 101;
 }
 
-typedef struct PatternSort
-{
-	const uint64_t *masks;
-	int			nw;
-} PatternSort;
+static const char *const training_names[] = {"standard", "minibatch-offline", "minibatch-online"};
 
-static int
-CmpPattern(const void *a, const void *b, void *arg)
+int
+gc_training_from_name(const char *name)
 {
-	const PatternSort *ps = arg;
-	size_t		i = *(const size_t *) a,
-				j = *(const size_t *) b;
-	int			c = memcmp(ps->masks + i * ps->nw, ps->masks + j * ps->nw,
-						   sizeof(uint64_t) * ps->nw);
+	for (int i = 0; i < 3; i++)
+		if (strcmp(name, training_names[i]) == 0)
+			return i;
+	return -1;
+}
 
-	if (c != 0)
-		return c;
-	return (i > j) - (i < j);
+const char *
+gc_training_name(int training)
+{
+	return training >= 0 && training < 3 ? training_names[training] : "invalid";
 }
 
 #define ALLOC(ptr, count) \
@@ -79,8 +86,8 @@ CmpPattern(const void *a, const void *b, void *arg)
  * ECDF z = Φ⁻¹(F̂(x)·n/(n+1)) (spec §1.2) even when the stored marginal is compressed.
  * Z, LO, HI, ISINT are n×p row-major; missing entries are NaN in Z.
  */
-static GcStatus
-BuildColumns(const double *X, size_t n, int p, const GcFitOptions *opt,
+GcStatus
+gc_fit_build_columns(const double *X, size_t n, int p, const GcFitOptions *opt,
 			 const GcAlloc *alloc, GcModel *model, double *Z, double *LO, double *HI,
 			 uint8_t *ISINT, char *errmsg, size_t errlen)
 {
@@ -90,6 +97,10 @@ BuildColumns(const double *X, size_t n, int p, const GcFitOptions *opt,
 	uint32_t   *idx = NULL,
 			   *tmpi = NULL;
 
+	/* everything starts missing, written row-major in one pass (not column by column) */
+	for (size_t k = 0; k < n * (size_t) p; k++)
+		Z[k] = NAN;
+	memset(ISINT, 0, n * (size_t) p);
 	ALLOC(vals, n);
 	ALLOC(tmpv, n);
 	ALLOC(idx, n);
@@ -110,8 +121,6 @@ BuildColumns(const double *X, size_t n, int p, const GcFitOptions *opt,
 		{
 			double		v = X[i * p + j];
 
-			Z[i * p + j] = NAN;
-			ISINT[i * p + j] = 0;
 			if (!isnan(v))
 			{
 				vals[nobs] = v;
@@ -216,6 +225,12 @@ done:
 	return status;
 }
 
+/*
+ * Standard EM (every iteration sweeps all rows) or mini-batch offline EM (spec §1.9:
+ * each step sweeps one batch of a seeded permutation and moves Σ towards the batch
+ * estimate by η_t = c/(c+t); unlike the reference it never stops before every row has
+ * been visited once).
+ */
 GcStatus
 gc_fit_standard(const double *X, size_t n, int p, const GcFitOptions *opt,
 				const GcAlloc *alloc, GcModel **model_out,
@@ -228,25 +243,25 @@ gc_fit_standard(const double *X, size_t n, int p, const GcFitOptions *opt,
 	double	   *Z = NULL,
 			   *LO = NULL,
 			   *HI = NULL,
-			   *ZH = NULL,
 			   *Sig = NULL,
-			   *Snew = NULL,
-			   *Cbar = NULL,
-			   *mean = NULL,
-			   *v = NULL;
+			   *Snew = NULL;
 	uint8_t    *ISINT = NULL,
-			   *obs = NULL,
 			   *mayint = NULL;
 	uint64_t   *masks = NULL;
-	size_t	   *order = NULL;
+	size_t	   *order = NULL,
+			   *batch = NULL;
 	GcPrecision prec;
-	GcCond		cond;
+	GcEStep		es;
 	int			nw;
+	int			minibatch = (opt->training == GC_TRAIN_MINIBATCH_OFFLINE);
+	size_t		bsize = minibatch ? (size_t) opt->batch_size : n;
+	int			max_iter = opt->max_iter;
+	size_t		full_pass = 1;
 
 	/* inputs are validated here; LAPACKE's NaN scans would only cost time */
 	LAPACKE_set_nancheck(0);
 	memset(&prec, 0, sizeof(prec));
-	memset(&cond, 0, sizeof(cond));
+	memset(&es, 0, sizeof(es));
 	*model_out = NULL;
 	if (errlen > 0)
 		errmsg[0] = '\0';
@@ -265,6 +280,20 @@ gc_fit_standard(const double *X, size_t n, int p, const GcFitOptions *opt,
 		snprintf(errmsg, errlen, "rows must have at least one column");
 		return GC_EINVAL;
 	}
+	if (minibatch)
+	{
+		if (bsize < 2)
+		{
+			snprintf(errmsg, errlen, "batch_size must be at least 2");
+			return GC_EINVAL;
+		}
+		if (bsize > n)
+			bsize = n;
+		full_pass = (n + bsize - 1) / bsize;
+		max_iter = (int) (full_pass * (size_t) (opt->num_pass > 0 ? opt->num_pass : 1));
+		if (opt->num_pass <= 0)
+			max_iter = opt->max_iter > (int) full_pass ? opt->max_iter : (int) full_pass;
+	}
 
 	ALLOC(model, 1);
 	memset(model, 0, sizeof(*model));
@@ -272,7 +301,8 @@ gc_fit_standard(const double *X, size_t n, int p, const GcFitOptions *opt,
 	model->kind = GC_MODEL_FULL;
 	model->nrows = (int64_t) n;
 	model->tol = opt->tol;
-	model->max_iter = opt->max_iter;
+	model->max_iter = max_iter;
+	model->training = opt->training;
 	ALLOC(model->marg, p);
 	memset(model->marg, 0, sizeof(GcMarginal) * p);
 	ALLOC(model->corr, (size_t) p * p);
@@ -280,7 +310,7 @@ gc_fit_standard(const double *X, size_t n, int p, const GcFitOptions *opt,
 	ALLOC(LO, n * p);
 	ALLOC(HI, n * p);
 	ALLOC(ISINT, n * p);
-	status = BuildColumns(X, n, p, opt, alloc, model, Z, LO, HI, ISINT, errmsg, errlen);
+	status = gc_fit_build_columns(X, n, p, opt, alloc, model, Z, LO, HI, ISINT, errmsg, errlen);
 	if (status != GC_OK)
 		goto done;
 
@@ -309,7 +339,6 @@ gc_fit_standard(const double *X, size_t n, int p, const GcFitOptions *opt,
 				HI[i * q + a] = HI[i * p + act[a]];
 				ISINT[i * q + a] = ISINT[i * p + act[a]];
 			}
-	ALLOC(ZH, n * q);
 	ALLOC(mayint, q);
 	for (int a = 0; a < q; a++)
 		mayint[a] = (model->marg[act[a]].type != GC_CONTINUOUS);
@@ -317,15 +346,21 @@ gc_fit_standard(const double *X, size_t n, int p, const GcFitOptions *opt,
 	/* Σ₀ = corrcoef of the zero-filled latent matrix (spec §1.4 step 2) */
 	ALLOC(Sig, (size_t) q * q);
 	ALLOC(Snew, (size_t) q * q);
-	ALLOC(Cbar, (size_t) q * q);
-	ALLOC(mean, q);
-	ALLOC(v, q);
-	for (size_t k = 0; k < n * q; k++)
-		ZH[k] = isnan(Z[k]) ? 0.0 : Z[k];
-	gc_cov_rows(ZH, n, q, Sig, mean, NULL, NULL);
-	gc_cov_to_corr(Sig, q, 1);
+	{
+		double	   *Z0,
+				   *mean;
 
-	/* Missingness patterns: sort rows so each pattern's rows are contiguous. */
+		ALLOC(Z0, n * q);
+		ALLOC(mean, q);
+		for (size_t k = 0; k < n * q; k++)
+			Z0[k] = isnan(Z[k]) ? 0.0 : Z[k];
+		gc_cov_rows(Z0, n, q, Sig, mean, NULL, NULL);
+		gc_cov_to_corr(Sig, q, 1);
+		alloc->dealloc(alloc->ctx, Z0);
+		alloc->dealloc(alloc->ctx, mean);
+	}
+
+	/* Missingness patterns */
 	nw = (q + 63) / 64;
 	ALLOC(masks, n * nw);
 	ALLOC(order, n);
@@ -337,27 +372,38 @@ gc_fit_standard(const double *X, size_t n, int p, const GcFitOptions *opt,
 			if (!isnan(Z[i * q + a]))
 				masks[i * nw + a / 64] |= (uint64_t) 1 << (a % 64);
 	}
+	if (minibatch)
 	{
-		PatternSort ps = {masks, nw};
+		/* a seeded permutation (Fisher–Yates) */
+		GcRng		rng;
 
-		qsort_r(order, n, sizeof(size_t), CmpPattern, &ps);
+		gc_rng_seed(&rng, opt->seed);
+		for (size_t i = n - 1; i > 0; i--)
+		{
+			size_t		j = (size_t) gc_rng_below(&rng, i + 1);
+			size_t		t = order[i];
+
+			order[i] = order[j];
+			order[j] = t;
+		}
+		ALLOC(batch, bsize);
 	}
-	ALLOC(obs, q);
+	else
+		gc_sort_by_pattern(order, n, masks, nw);
 
 	status = gc_precision_init(&prec, q, alloc);
 	if (status != GC_OK)
 		goto done;
-	status = gc_cond_init(&cond, q, prec.Lam, alloc);
+	status = gc_estep_init(&es, q, bsize, prec.Lam, alloc);
 	if (status != GC_OK)
 		goto done;
 
-	for (int iter = 1; iter <= opt->max_iter; iter++)
+	for (int iter = 1; iter <= max_iter; iter++)
 	{
 		double		ll = 0,
-					quad = 0,
 					delta;
-		size_t		start = 0,
-					ticked = 0;
+		const size_t *rows = order;
+		size_t		cnt = n;
 
 		/* Λ = Σ⁻¹ once per iteration (regularised if Σ lost positive definiteness) */
 		status = gc_precision_set(&prec, Sig, &model->ridge_steps);
@@ -366,112 +412,37 @@ gc_fit_standard(const double *X, size_t n, int p, const GcFitOptions *opt,
 			snprintf(errmsg, errlen, "the correlation matrix is not positive definite at iteration %d", iter);
 			goto done;
 		}
-		memset(Cbar, 0, sizeof(double) * q * q);
-
-		/* E-step, one missingness pattern at a time */
-		while (start < n)
+		if (minibatch)
 		{
-			size_t		end = start + 1;
-			size_t		i0 = order[start];
+			/* batch iter-1 of the permutation, wrapping around */
+			size_t		lo = ((size_t) (iter - 1) * bsize) % n;
 
-			if (opt->tick && start - ticked >= 4096)
-			{
-				opt->tick(opt->progress_arg);
-				ticked = start;
-			}
-
-			while (end < n && memcmp(masks + order[end] * nw, masks + i0 * nw,
-									 sizeof(uint64_t) * nw) == 0)
-				end++;
-			for (int a = 0; a < q; a++)
-				obs[a] = !isnan(Z[i0 * q + a]);
-			status = gc_cond_pattern(&cond, obs, mayint);
-			if (status != GC_OK)
-			{
-				snprintf(errmsg, errlen, "conditional precision not positive definite at iteration %d", iter);
-				goto done;
-			}
-			/* C̄[M,M] += rows × Cov[z_M | z_O] */
-			for (int b = 0; b < cond.mm; b++)
-				for (int a = 0; a < cond.mm; a++)
-					Cbar[cond.M[a] + (size_t) cond.M[b] * q] +=
-						(double) (end - start) * cond.SM[a + (size_t) b * cond.mm];
-
-			for (size_t s = start; s < end; s++)
-			{
-				size_t		i = order[s];
-				double	   *zh = ZH + i * q;
-				double	   *z = Z + i * q;
-				int			nint;
-
-				memcpy(zh, z, sizeof(double) * q);
-				nint = gc_cond_row(&cond, zh, LO + i * q, HI + i * q, ISINT + i * q,
-								   opt->num_ord_updates, v);
-				/* the updated interval entries persist (warm start next iteration) */
-				if (nint > 0)
-					for (int b = 0; b < cond.nj; b++)
-						z[cond.Jp[b]] = zh[cond.Jp[b]];
-				/* ℓ_i without its quadratic term z̃ᵀΛz̃, added from the Gram matrix below */
-				ll += -0.5 * (prec.logdet + cond.logdet_lmm + cond.mo * GC_LOG2PI);
-
-				/* C_i: diag(v), and the ordinal terms K = B_Jᵀ diag(v_J) (spec §1.5 step 5) */
-				if (nint > 0)
-				{
-					for (int b = 0; b < cond.nj; b++)
-					{
-						int			j = cond.Jp[b];
-						double		vj = v[j];
-
-						if (vj == 0)
-							continue;
-						Cbar[j + (size_t) j * q] += vj;
-						if (cond.mm == 0)
-							continue;
-						/* B[j, m] = −GJ[m, b] */
-						for (int a = 0; a < cond.mm; a++)
-						{
-							double		kma = -cond.GJ[a + (size_t) b * cond.mm] * vj;
-							int			m = cond.M[a];
-
-							Cbar[m + (size_t) j * q] += kma;
-							Cbar[j + (size_t) m * q] += kma;
-							for (int a2 = 0; a2 < cond.mm; a2++)
-								Cbar[m + (size_t) cond.M[a2] * q] +=
-									-kma * cond.GJ[a2 + (size_t) b * cond.mm];
-						}
-					}
-				}
-			}
-			start = end;
+			for (size_t k = 0; k < bsize; k++)
+				batch[k] = order[(lo + k) % n];
+			gc_sort_by_pattern(batch, bsize, masks, nw);
+			rows = batch;
+			cnt = bsize;
 		}
-
-		/* M-step: S = cov(Ẑ) (divisor n−1) + C̄/n, rescaled to a correlation matrix */
-		gc_cov_rows(ZH, n, q, Snew, mean, prec.Lam, &quad);
-		ll += -0.5 * quad;
-		/* C̄ is symmetric in exact arithmetic; make it so in floating point too */
-		for (int b = 0; b < q; b++)
-			for (int a = b; a < q; a++)
-			{
-				double		c = 0.5 * (Cbar[a + (size_t) b * q] + Cbar[b + (size_t) a * q]) / (double) n;
-
-				Snew[a + (size_t) b * q] += c;
-				if (a != b)
-					Snew[b + (size_t) a * q] += c;
-			}
-		if (gc_cov_to_corr(Snew, q, 0) != 0)
-		{
-			snprintf(errmsg, errlen, "a latent variable has zero variance at iteration %d", iter);
-			status = GC_EDEGENERATE;
+		status = gc_estep_sweep(&es, &prec, Z, LO, HI, ISINT, mayint, rows, cnt, masks, nw,
+								opt->num_ord_updates, opt->tick, opt->progress_arg,
+								Snew, &ll, errmsg, errlen);
+		if (status != GC_OK)
 			goto done;
+		if (minibatch)
+		{
+			double		eta = opt->stepsize_c / (opt->stepsize_c + iter);
+
+			for (size_t k = 0; k < (size_t) q * q; k++)
+				Snew[k] = eta * Snew[k] + (1 - eta) * Sig[k];
 		}
 		delta = gc_rel_change(Sig, Snew, q);
 		memcpy(Sig, Snew, sizeof(double) * q * q);
 		model->n_iter = iter;
 		model->delta = delta;
-		model->loglik = ll / (double) n;
+		model->loglik = ll;
 		if (opt->progress)
 			opt->progress(opt->progress_arg, iter, delta, model->loglik);
-		if (delta < opt->tol)
+		if (delta < opt->tol && (size_t) iter >= full_pass)
 		{
 			model->converged = 1;
 			break;
@@ -483,11 +454,10 @@ gc_fit_standard(const double *X, size_t n, int p, const GcFitOptions *opt,
 			model->corr[act[a] + (size_t) act[b] * p] = Sig[a + (size_t) b * q];
 
 done:
-	gc_cond_free(&cond, alloc);
+	gc_estep_free(&es, alloc);
 	gc_precision_free(&prec, alloc);
 	{
-		void	   *ptrs[] = {act, Z, LO, HI, ZH, Sig, Snew, Cbar, mean, v, ISINT, obs,
-		mayint, masks, order};
+		void	   *ptrs[] = {act, Z, LO, HI, Sig, Snew, ISINT, mayint, masks, order, batch};
 
 		for (size_t k = 0; k < sizeof(ptrs) / sizeof(ptrs[0]); k++)
 			if (ptrs[k])

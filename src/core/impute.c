@@ -10,9 +10,11 @@
 #include <string.h>
 
 #include "cond.h"
+#include "cond_lowrank.h"
 #include "copula.h"
 #include "normal.h"
 #include "precision.h"
+#include "rng.h"
 
 struct GcImputer
 {
@@ -26,11 +28,14 @@ struct GcImputer
 	double	   *z,
 			   *lo,
 			   *hi;
+	double	   *v,
+			   *var;
 	uint8_t    *isint,
 			   *obs,
 			   *mayint,
 			   *last_obs;
 	int			have_pattern;
+	GcLrCond   *lr;				/* low-rank model: Woodbury single imputation, or NULL */
 };
 
 GcStatus
@@ -65,11 +70,14 @@ gc_imputer_create(const GcModel *model, const GcAlloc *alloc, GcImputer **imp_ou
 	imp->z = alloc->alloc(alloc->ctx, sizeof(double) * qi);
 	imp->lo = alloc->alloc(alloc->ctx, sizeof(double) * qi);
 	imp->hi = alloc->alloc(alloc->ctx, sizeof(double) * qi);
+	imp->v = alloc->alloc(alloc->ctx, sizeof(double) * qi);
+	imp->var = alloc->alloc(alloc->ctx, sizeof(double) * qi);
 	imp->isint = alloc->alloc(alloc->ctx, qi);
 	imp->obs = alloc->alloc(alloc->ctx, qi);
 	imp->mayint = alloc->alloc(alloc->ctx, qi);
 	imp->last_obs = alloc->alloc(alloc->ctx, qi);
-	if (!imp->Sig || !imp->z || !imp->lo || !imp->hi || !imp->isint || !imp->obs ||
+	if (!imp->Sig || !imp->z || !imp->lo || !imp->hi || !imp->v || !imp->var ||
+		!imp->isint || !imp->obs ||
 		!imp->mayint || !imp->last_obs)
 	{
 		gc_imputer_free(imp);
@@ -86,6 +94,9 @@ gc_imputer_create(const GcModel *model, const GcAlloc *alloc, GcImputer **imp_ou
 		status = gc_precision_set(&imp->prec, imp->Sig, NULL);
 	if (status == GC_OK)
 		status = gc_cond_init(&imp->cond, q, imp->prec.Lam, alloc);
+	imp->cond.lazy_sm = 1;		/* only intervals need Cov[z_M | z_O] */
+	if (status == GC_OK)
+		status = gc_lrcond_from_model(model, alloc, &imp->lr);
 	if (status != GC_OK)
 	{
 		snprintf(errmsg, errlen, "the model's correlation matrix is not positive definite");
@@ -100,11 +111,13 @@ void
 gc_imputer_free(GcImputer *imp)
 {
 	GcAlloc		alloc = imp->alloc;
-	void	   *ptrs[] = {imp->act, imp->Sig, imp->z, imp->lo, imp->hi, imp->isint,
+	void	   *ptrs[] = {imp->act, imp->Sig, imp->z, imp->lo, imp->hi, imp->v, imp->var, imp->isint,
 	imp->obs, imp->mayint, imp->last_obs};
 
 	gc_cond_free(&imp->cond, &alloc);
 	gc_precision_free(&imp->prec, &alloc);
+	if (imp->lr)
+		gc_lrcond_destroy(imp->lr, &alloc);
 	for (size_t k = 0; k < sizeof(ptrs) / sizeof(ptrs[0]); k++)
 		if (ptrs[k])
 			alloc.dealloc(alloc.ctx, ptrs[k]);
@@ -169,6 +182,9 @@ gc_impute_row(GcImputer *imp, const double *row, double *out, int num_ord_update
 	int			p = model->p;
 	GcStatus	st;
 
+	/* a low-rank model: O(|O| k²) per row by Woodbury instead of O(|M|³) */
+	if (imp->lr)
+		return gc_lrcond_impute_row(imp->lr, model, row, out, num_ord_updates);
 	if (imp->q > 0)
 	{
 		st = LatentRow(imp, row);
@@ -184,5 +200,68 @@ gc_impute_row(GcImputer *imp, const double *row, double *out, int num_ord_update
 	for (int j = 0; j < p; j++)
 		if (isnan(row[j]) && model->marg[j].type == GC_CONSTANT)
 			out[j] = model->marg[j].x[0];
+	return GC_OK;
+}
+
+GcStatus
+gc_impute_row_draw(GcImputer *imp, const double *row, double *out, GcRng *rng)
+{
+	const GcModel *model = imp->model;
+	int			p = model->p;
+	GcStatus	st;
+
+	if (imp->q > 0)
+	{
+		st = LatentRow(imp, row);
+		if (st != GC_OK)
+			return st;
+		/* start the chain at the deterministic estimate, then sample */
+		gc_cond_row(&imp->cond, imp->z, imp->lo, imp->hi, imp->isint, 1, NULL);
+		gc_cond_gibbs(&imp->cond, imp->z, imp->lo, imp->hi, imp->isint, 3, rng);
+		gc_cond_draw_missing(&imp->cond, imp->z, rng);
+	}
+	for (int j = 0; j < p; j++)
+		out[j] = isnan(row[j]) && model->marg[j].type == GC_CONSTANT ? model->marg[j].x[0] : row[j];
+	for (int a = 0; a < imp->q; a++)
+		if (!imp->obs[a])
+			out[imp->act[a]] = gc_marginal_from_latent(&model->marg[imp->act[a]], imp->z[a]);
+	return GC_OK;
+}
+
+GcStatus
+gc_impute_row_interval(GcImputer *imp, const double *row, double level,
+					   double *est, double *lower, double *upper)
+{
+	const GcModel *model = imp->model;
+	int			p = model->p;
+	double		zq = gc_norm_ppf(0.5 + level / 2);
+	GcStatus	st;
+
+	for (int j = 0; j < p; j++)
+	{
+		est[j] = row[j];
+		lower[j] = upper[j] = NAN;
+		if (isnan(row[j]) && model->marg[j].type == GC_CONSTANT)
+			est[j] = lower[j] = upper[j] = model->marg[j].x[0];
+	}
+	if (imp->q == 0)
+		return GC_OK;
+	st = LatentRow(imp, row);
+	if (st != GC_OK)
+		return st;
+	gc_cond_row(&imp->cond, imp->z, imp->lo, imp->hi, imp->isint, 2, imp->v);
+	gc_cond_missing_variance(&imp->cond, imp->v, imp->var);
+	for (int a = 0; a < imp->q; a++)
+	{
+		const GcMarginal *m = &model->marg[imp->act[a]];
+		double		sd;
+
+		if (imp->obs[a])
+			continue;
+		sd = sqrt(fmax(imp->var[a], 0));
+		est[imp->act[a]] = gc_marginal_from_latent(m, imp->z[a]);
+		lower[imp->act[a]] = gc_marginal_from_latent(m, imp->z[a] - zq * sd);
+		upper[imp->act[a]] = gc_marginal_from_latent(m, imp->z[a] + zq * sd);
+	}
 	return GC_OK;
 }

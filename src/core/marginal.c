@@ -240,23 +240,26 @@ gc_marginal_check(const GcMarginal *m)
 	return NULL;
 }
 
-/* index of the first knot with x[k] > v (K if none) */
+/*
+ * index of the first knot with x[k] > v (K if none); branch-free halving, since this is
+ * the innermost step of every observed → latent transform
+ */
 static int
 UpperBound(const GcMarginal *m, double v)
 {
-	int			lo = 0,
-				hi = m->nknots;
+	const double *b = m->x;
+	int			len = m->nknots;
 
-	while (lo < hi)
+	if (len == 0)
+		return 0;
+	while (len > 1)
 	{
-		int			mid = (lo + hi) / 2;
+		int			half = len / 2;
 
-		if (m->x[mid] > v)
-			hi = mid;
-		else
-			lo = mid + 1;
+		b += (b[half] <= v) ? half : 0;
+		len -= half;
 	}
-	return lo;
+	return (int) (b - m->x) + (*b <= v);
 }
 
 /* #obs ≤ v: exact at knots, linear in the gaps of a compressed marginal */

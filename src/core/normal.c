@@ -91,15 +91,6 @@ gc_norm_interval(double a, double b)
 	return 0.5 * (erfc(-b / GC_SQRT2) - erfc(-a / GC_SQRT2));
 }
 
-/* x·φ(x), with the limit 0 at ±∞. */
-static double
-XPdf(double x)
-{
-	if (isinf(x))
-		return 0.0;
-	return x * gc_norm_pdf(x);
-}
-
 /*
  * Truncated normal moments (Johnson, Kotz & Balakrishnan, Continuous Univariate
  * Distributions vol. 1, §13.10): with α=(lo−μ)/s, β=(hi−μ)/s and Z=Φ(β)−Φ(α),
@@ -124,8 +115,14 @@ gc_truncnorm_moments(double mu, double s, double lo, double hi,
 	z = gc_norm_interval(alpha, beta);
 	if (!(z > 1e-6))
 		return 1;
-	r1 = (gc_norm_pdf(beta) - gc_norm_pdf(alpha)) / z;
-	r2 = (XPdf(beta) - XPdf(alpha)) / z;
+	{
+		/* each density once (x·φ(x) reuses it; the limit at ±∞ is 0) */
+		double		pb = isinf(beta) ? 0 : gc_norm_pdf(beta),
+					pa = isinf(alpha) ? 0 : gc_norm_pdf(alpha);
+
+		r1 = (pb - pa) / z;
+		r2 = ((isinf(beta) ? 0 : beta * pb) - (isinf(alpha) ? 0 : alpha * pa)) / z;
+	}
 	*mean = mu - s * r1;
 	v = s * s * (1.0 - r2 - r1 * r1);
 	*var = v > 0 ? v : 0.0;

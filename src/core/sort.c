@@ -2,8 +2,11 @@
  * sort.c — radix sort for the marginals: the fit sorts every column of the training data,
  * and a comparison sort with a function-pointer comparator dominated the set-up time.
  */
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "rng.h"
 #include "sort.h"
 
 /* order-preserving map of an IEEE double onto an unsigned integer */
@@ -61,4 +64,141 @@ gc_radix_sort(double *vals, uint32_t *idx, size_t n, double *tmpv, uint32_t *tmp
 		memcpy(vals, sv, sizeof(double) * n);
 		memcpy(idx, si, sizeof(uint32_t) * n);
 	}
+}
+
+void
+gc_radix_sort_u64(uint64_t *keys, uint32_t *idx, size_t n, uint64_t *tmpk, uint32_t *tmpi)
+{
+	uint64_t   *sk = keys,
+			   *dk = tmpk;
+	uint32_t   *si = idx,
+			   *di = tmpi;
+
+	for (int shift = 0; shift < 64; shift += 8)
+	{
+		size_t		count[257];
+		int			trivial = 0;
+
+		memset(count, 0, sizeof(count));
+		for (size_t i = 0; i < n; i++)
+			count[((sk[i] >> shift) & 0xff) + 1]++;
+		for (int b = 0; b < 256; b++)
+			if (count[b + 1] == n)
+				trivial = 1;
+		if (trivial)
+			continue;
+		for (int b = 0; b < 256; b++)
+			count[b + 1] += count[b];
+		for (size_t i = 0; i < n; i++)
+		{
+			size_t		pos = count[(sk[i] >> shift) & 0xff]++;
+
+			dk[pos] = sk[i];
+			di[pos] = si[i];
+		}
+		{
+			uint64_t   *t = sk;
+			uint32_t   *ti = si;
+
+			sk = dk;
+			dk = t;
+			si = di;
+			di = ti;
+		}
+	}
+	if (sk != keys)
+	{
+		memcpy(keys, sk, sizeof(uint64_t) * n);
+		memcpy(idx, si, sizeof(uint32_t) * n);
+	}
+}
+
+static uint64_t
+RowHash(const double *row, int p)
+{
+	uint64_t	h = 0x243f6a8885a308d3ULL;
+
+	for (int j = 0; j < p; j++)
+	{
+		uint64_t	u;
+		double		v = isnan(row[j]) ? NAN : row[j];
+
+		if (v == 0)
+			v = 0;				/* -0 and +0 are the same value */
+		memcpy(&u, &v, sizeof(u));
+		h = gc_mix64(h ^ u);
+	}
+	return h;
+}
+
+static int
+CmpRowValues(const double *x, const double *y, int p)
+{
+	for (int j = 0; j < p; j++)
+	{
+		double		u = x[j],
+					v = y[j];
+
+		if (isnan(u) || isnan(v))
+		{
+			if (isnan(u) && isnan(v))
+				continue;
+			return isnan(u) ? 1 : -1;
+		}
+		if (u != v)
+			return u < v ? -1 : 1;
+	}
+	return 0;
+}
+
+int
+gc_canonical_order(const double *X, size_t n, int p, uint32_t *perm, const GcAlloc *alloc)
+{
+	size_t		n1 = n ? n : 1;
+	uint64_t   *keys = alloc->alloc(alloc->ctx, sizeof(uint64_t) * n1);
+	uint64_t   *tmpk = alloc->alloc(alloc->ctx, sizeof(uint64_t) * n1);
+	uint32_t   *tmpi = alloc->alloc(alloc->ctx, sizeof(uint32_t) * n1);
+
+	if (!keys || !tmpk || !tmpi)
+	{
+		if (keys)
+			alloc->dealloc(alloc->ctx, keys);
+		if (tmpk)
+			alloc->dealloc(alloc->ctx, tmpk);
+		if (tmpi)
+			alloc->dealloc(alloc->ctx, tmpi);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++)
+	{
+		keys[i] = RowHash(X + i * p, p);
+		perm[i] = (uint32_t) i;
+	}
+	gc_radix_sort_u64(keys, perm, n, tmpk, tmpi);
+
+	/* equal hashes: identical rows (order irrelevant) or a collision, ordered by value */
+	for (size_t i = 0; i + 1 < n;)
+	{
+		size_t		e = i + 1;
+
+		while (e < n && keys[e] == keys[i])
+			e++;
+		for (size_t a = i + 1; a < e; a++)	/* insertion sort: runs are tiny */
+		{
+			uint32_t	t = perm[a];
+			size_t		b = a;
+
+			while (b > i && CmpRowValues(X + (size_t) perm[b - 1] * p, X + (size_t) t * p, p) > 0)
+			{
+				perm[b] = perm[b - 1];
+				b--;
+			}
+			perm[b] = t;
+		}
+		i = e;
+	}
+	alloc->dealloc(alloc->ctx, keys);
+	alloc->dealloc(alloc->ctx, tmpk);
+	alloc->dealloc(alloc->ctx, tmpi);
+	return 0;
 }

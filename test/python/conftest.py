@@ -7,6 +7,8 @@ import os
 import subprocess
 import warnings
 
+import sys
+
 import psycopg
 import pytest
 
@@ -14,6 +16,10 @@ TOP = os.environ.get("TOP") or os.path.abspath(os.path.join(os.path.dirname(__fi
 TMP = os.environ.get("GC_TEST_TMP", "/tmp/gcimpute-pytest")
 PORT = int(os.environ.get("GC_PY_PORT", "54392"))
 DATA = os.path.join(TOP, "test", "data")
+
+# The extension's gcimpute.so in the repository root would shadow the Python reference
+# package `gcimpute` if the root (or the current directory, '') is on sys.path.
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.getcwd()) != os.path.abspath(TOP)]
 
 
 def _pg(cmd):

@@ -19,6 +19,7 @@ Exit status 0 when everything matches, 1 otherwise (the mismatches are printed).
 """
 import argparse
 import csv
+import datetime
 import io
 import json
 import math
@@ -27,6 +28,12 @@ import sys
 
 TS_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$")
 REQUIRED = ("publisher_id", "data_id", "entity", "ts")
+
+
+def ts_ms(s):
+    """Milliseconds since the epoch of an RFC 3339 time."""
+    d = datetime.datetime.fromisoformat(s.replace("Z", "+00:00"))
+    return int(round(d.timestamp() * 1000))
 
 
 def unescape(s):
@@ -130,6 +137,9 @@ def main():
     ap.add_argument("--max-bytes", type=int, default=65536,
                     help="payloads longer than this are dead letters (oversize)")
     ap.add_argument("--expected", help="write the assembled rows here (CSV)")
+    ap.add_argument("--window", type=int, default=0,
+                    help="assemble rows per (entity, event-time window of this many ms, aligned "
+                         "to the epoch) instead of per exact ts (use with gc_sensor_sim --ts-jitter)")
     a = ap.parse_args()
 
     with open(a.report) as f:
@@ -175,17 +185,29 @@ def main():
         expect("malformed_" + k, n, rep["malformed_" + k])
     expect("valid_sent", len(seen), rep["valid_sent"])
     expect("duplicates", dups, rep["duplicates"])
-    expect("rows_announced", len(rows), rep["rows_announced"])
 
+    def key(ent, ts):
+        return (ent, ts) if a.window <= 0 else (ent, ts_ms(ts) // a.window)
+
+    if a.window > 0:
+        merged = {}
+        for (ent, ts), row in rows.items():
+            m = merged.setdefault(key(ent, ts), {})
+            for c, v in row.items():
+                if c in m:
+                    errors.append("cell %s of entity %s arrives twice in window of %s" % (c, ent, ts))
+                m[c] = v
+        rows = merged
+    expect("rows_announced", len(rows), rep["rows_announced"])
     truth_keys = set()
     for t in truth:
         ent, ts, nmsg, mask = t[0], t[1], int(t[2]), t[3]
         if nmsg == 0:
-            if (ent, ts) in rows:
+            if key(ent, ts) in rows:
                 errors.append("row %s %s exists but the simulator lost all its messages" % (ent, ts))
             continue
-        truth_keys.add((ent, ts))
-        row = rows.get((ent, ts))
+        truth_keys.add(key(ent, ts))
+        row = rows.get(key(ent, ts))
         if row is None:
             errors.append("row %s %s missing" % (ent, ts))
             continue
@@ -206,6 +228,9 @@ def main():
             w = csv.writer(f)
             w.writerow(["entity", "ts", "observed"] + columns)
             for (ent, ts), row in sorted(rows.items()):
+                if a.window > 0:  # the start of the window
+                    ts = datetime.datetime.fromtimestamp(ts * a.window / 1000, datetime.timezone.utc) \
+                        .strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
                 w.writerow([ent, ts, "".join("1" if c in row else "0" for c in columns)]
                            + [("%r" % row[c]) if c in row else "" for c in columns])
 

@@ -136,6 +136,7 @@ RngNormal(Rng *r)
 enum
 {
 	RNG_VALUES, RNG_DROP, RNG_SPLIT, RNG_LOSE, RNG_DUP, RNG_MALFORMED, RNG_DELAY, RNG_CORR,
+	RNG_JITTER,
 	RNG_COUNT
 };
 
@@ -186,6 +187,7 @@ static struct
 				dup,
 				malformed,
 				split;
+	double		ts_jitter_ms;	/* event time of a message: row time + U[0, jitter) */
 	double		delay_mu,
 				delay_sigma,
 				delay_scale,
@@ -232,7 +234,12 @@ static struct
 	long long	failed;
 	long long	bytes;
 	uint64_t	digest;
+	double		lag_max;			/* real time: latest send behind schedule, s */
+	double		lag_sum;
 } cnt;
+
+static double run_t0;			/* real time: monotonic start of the run */
+static double Now(void);
 
 static volatile sig_atomic_t stop_requested = 0;
 
@@ -785,6 +792,14 @@ Produce(Pending *p, long long start_ms)
 	rd_kafka_resp_err_t err;
 
 	EntityName(key, sizeof(key), p->entity);
+	if (opt.rate > 0)
+	{
+		double		lag = Now() - run_t0 - p->send;
+
+		if (lag > cnt.lag_max)
+			cnt.lag_max = lag;
+		cnt.lag_sum += lag > 0 ? lag : 0;
+	}
 	cnt.digest = Fnv(cnt.digest, key, strlen(key) + 1);
 	cnt.digest = Fnv(cnt.digest, p->payload, p->len);
 	cnt.bytes += (long long) p->len;
@@ -1163,20 +1178,44 @@ SleepUntil(double t0, double at)
 	{
 		double		left = at - (Now() - t0);
 
+		struct timespec ts;
+
 		if (left <= 0 || stop_requested)
 			return;
-		if (opt.dry_run)
-		{
-			struct timespec ts;
+		/* serve delivery reports, then sleep precisely (poll's timeout is in ms) */
+		if (!opt.dry_run)
+			rd_kafka_poll(rk, 0);
+		if (left > 0.05)
+			left = 0.05;
+		ts.tv_sec = (time_t) left;
+		ts.tv_nsec = (long) ((left - ts.tv_sec) * 1e9);
+		nanosleep(&ts, NULL);
+	}
+}
 
-			if (left > 0.05)
-				left = 0.05;
-			ts.tv_sec = (time_t) left;
-			ts.tv_nsec = (long) ((left - ts.tv_sec) * 1e9);
-			nanosleep(&ts, NULL);
+/*
+ * Real time: until "at" (seconds after t0), send every pending message when its
+ * delivery time comes, not only at step boundaries, so that delays are not rounded up
+ * to the step interval.
+ */
+static void
+RunUntil(double t0, double at)
+{
+	while (!stop_requested)
+	{
+		double		now = Now() - t0;
+		double		next;
+
+		while (heap_len > 0 && heap[0].send <= now && heap[0].send <= at)
+		{
+			Pending		p = HeapPop();
+
+			Produce(&p, opt.start_ms);
 		}
-		else
-			rd_kafka_poll(rk, left > 0.05 ? 50 : (int) (left * 1000) + 1);
+		if (now >= at)
+			return;
+		next = heap_len > 0 && heap[0].send < at ? heap[0].send : at;
+		SleepUntil(t0, next);
 	}
 }
 
@@ -1224,6 +1263,7 @@ Usage(FILE *f)
 			"  --start-time T         event time of the first row, RFC 3339 UTC or epoch ms\n"
 			"                         (default now)\n"
 			"  --data-id-base N       first data_id of every publisher (default 1)\n"
+			"  --ts-jitter MS         each message's ts = row time + uniform [0, MS) ms (default 0)\n"
 			"  --print-truth FILE     write the true full rows as CSV\n"
 			"  --print-sigma FILE     write the correlation matrix as CSV\n"
 			"  --out FILE             also write every message (key TAB escaped payload)\n"
@@ -1241,7 +1281,7 @@ main(int argc, char **argv)
 		O_BROKERS = 256, O_TOPIC, O_ENTITIES, O_FIRST, O_PREFIX, O_COLUMNS, O_CORR, O_RATE,
 		O_PERIOD, O_COUNT, O_DURATION, O_SEED, O_DROP, O_NULLDROP, O_SPLIT, O_LOSE, O_DUP,
 		O_MALFORMED, O_KINDS, O_OVERSIZE, O_MU, O_SIGMA, O_DSCALE, O_DMAX, O_FORMAT,
-		O_DECIMALS, O_START, O_DIDBASE, O_TRUTH, O_SIGMAOUT, O_OUT, O_DRY, O_QUIET, O_HELP
+		O_DECIMALS, O_START, O_DIDBASE, O_JITTER, O_TRUTH, O_SIGMAOUT, O_OUT, O_DRY, O_QUIET, O_HELP
 	};
 	static const struct option longopts[] = {
 		{"brokers", required_argument, NULL, O_BROKERS},
@@ -1272,6 +1312,7 @@ main(int argc, char **argv)
 		{"decimals", required_argument, NULL, O_DECIMALS},
 		{"start-time", required_argument, NULL, O_START},
 		{"data-id-base", required_argument, NULL, O_DIDBASE},
+		{"ts-jitter", required_argument, NULL, O_JITTER},
 		{"print-truth", required_argument, NULL, O_TRUTH},
 		{"print-sigma", required_argument, NULL, O_SIGMAOUT},
 		{"out", required_argument, NULL, O_OUT},
@@ -1358,6 +1399,7 @@ main(int argc, char **argv)
 			case O_DECIMALS: opt.decimals = (int) ParseInt(optarg, "--decimals", 0, 12); break;
 			case O_START: opt.start_ms = ParseStart(optarg); break;
 			case O_DIDBASE: opt.data_id_base = ParseInt(optarg, "--data-id-base", 0, (long long) 1e15); break;
+			case O_JITTER: opt.ts_jitter_ms = ParseDouble(optarg, "--ts-jitter", 0, 1e9); break;
 			case O_TRUTH: opt.truth_path = optarg; break;
 			case O_SIGMAOUT: opt.sigma_path = optarg; break;
 			case O_OUT: opt.out_path = optarg; break;
@@ -1379,6 +1421,10 @@ main(int argc, char **argv)
 			Fatal("give --count or --duration, not both");
 		opt.count = (long long) ceil(opt.duration * opt.rate);
 	}
+	if (opt.ts_jitter_ms > 0 &&
+		opt.ts_jitter_ms >= (opt.rate > 0 ? 1000.0 * opt.entities / opt.rate : opt.period_ms))
+		Fatal("--ts-jitter must be shorter than the time step (%g ms)",
+			  opt.rate > 0 ? 1000.0 * opt.entities / opt.rate : opt.period_ms);
 	if (opt.oversize > 1000000 && !opt.dry_run)
 		fprintf(stderr, "gc_sensor_sim: warning: --oversize-bytes above the producer's message.max.bytes (1000000) are rejected unless raised with -X\n");
 	if (opt.start_ms < 0)
@@ -1435,6 +1481,7 @@ main(int argc, char **argv)
 	/* seconds of event time (and, with --rate, of wall time) between two steps */
 	interval = opt.rate > 0 ? opt.entities / opt.rate : opt.period_ms / 1000.0;
 	t0 = Now();
+	run_t0 = t0;
 
 	for (long long row = 0; row < opt.count && !stop_requested; row++)
 	{
@@ -1458,7 +1505,7 @@ main(int argc, char **argv)
 
 		/* emit everything due before this step's generation time */
 		if (opt.rate > 0)
-			SleepUntil(t0, tgen);
+			RunUntil(t0, tgen);
 		while (heap_len > 0 && heap[0].send <= tgen)
 		{
 			Pending		p = HeapPop();
@@ -1497,7 +1544,9 @@ main(int argc, char **argv)
 		for (int part = 0; part < nparts; part++)
 		{
 			bool		take[MAX_COLS];
-			double		delay;
+			double		delay,
+						jitter;
+			char		pts[80];
 			Pending		p;
 
 			/* malformed messages are extra messages, placed before this one */
@@ -1518,7 +1567,17 @@ main(int argc, char **argv)
 
 			for (int j = 0; j < opt.ncols; j++)
 				take[j] = !dropped[j] && part_of[j] == part;
-			BuildValid(&buf, entity, next_id[e]++, ts, x, take, dropped);
+			/* the parts of a row need not carry the same time stamp: the consumer
+			 * has to assemble rows by event-time window, not by equal ts */
+			jitter = 0;
+			if (opt.ts_jitter_ms > 0)
+			{
+				jitter = floor(RngUniform(&rng[RNG_JITTER]) * opt.ts_jitter_ms) / 1000.0;
+				FormatTs(pts, sizeof(pts), ts_ms + (long long) llround(jitter * 1000.0));
+			}
+			else
+				strcpy(pts, ts);
+			BuildValid(&buf, entity, next_id[e]++, pts, x, take, dropped);
 			cnt.valid_messages++;
 			/* draw every random number whether or not it is used, so that the
 			 * other decisions do not depend on e.g. --lose */
@@ -1538,7 +1597,7 @@ main(int argc, char **argv)
 					observed[j] = true;
 					cnt.cells_observed++;
 				}
-			p.send = tgen + delay;
+			p.send = tgen + jitter + delay;
 			p.seq = seq++;
 			p.entity = e;
 			p.payload = CopyBuf(&buf);
@@ -1551,7 +1610,7 @@ main(int argc, char **argv)
 
 				if (opt.delay_max > 0 && again > opt.delay_max)
 					again = opt.delay_max;
-				p.send = tgen + delay + again;
+				p.send = tgen + jitter + delay + again;
 				p.seq = seq++;
 				p.payload = CopyBuf(&buf);
 				HeapPush(p);
@@ -1624,6 +1683,8 @@ main(int argc, char **argv)
 	printf("bytes=%lld\n", cnt.bytes);
 	printf("seconds=%.3f\n", elapsed);
 	printf("msgs_per_sec=%.0f\n", elapsed > 0 ? cnt.produced / elapsed : 0.0);
+	printf("send_lag_max_ms=%.1f\n", cnt.lag_max * 1000);
+	printf("send_lag_mean_ms=%.3f\n", cnt.produced ? cnt.lag_sum * 1000 / cnt.produced : 0.0);
 	printf("digest=%016" PRIx64 "\n", cnt.digest);
 	printf("interrupted=%d\n", stop_requested ? 1 : 0);
 

@@ -3,8 +3,10 @@
 # statistical accuracy of sketches and latency fits, anything that needs numpy around SQL.
 # They share one throwaway cluster started by test/python/conftest.py.
 set -uo pipefail
-cd "$TOP"
-out=$("$VENV/bin/python" -m pytest -q -p no:cacheprovider test/python 2>&1)
+# Not from the repository root: there `import gcimpute` (the Python reference) would find the
+# extension's gcimpute.so in the current directory instead.
+cd "$GC_TEST_TMP"
+out=$("$VENV/bin/python" -m pytest -q -p no:cacheprovider --rootdir="$TOP/test/python" "$TOP/test/python" 2>&1)
 rc=$?
 echo "$out"
 last=$(tail -n 1 <<<"$out")

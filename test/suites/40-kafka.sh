@@ -59,6 +59,14 @@ check "bad options are refused" bash -c \
 	"! $SIM --dry-run --drop 2 2>/dev/null && ! $SIM --dry-run --columns 'a:foo(1)' 2>/dev/null &&
 	 ! $SIM --dry-run --corr 1.5 2>/dev/null && ! $SIM --dry-run --corr -0.9 --columns 3 2>/dev/null"
 
+# Split rows with jittered time stamps must be assembled by event-time window.
+$SIM --dry-run --quiet --entities 5 --count 2000 --seed 9 --split 0.5 --drop 0.1 --dup 0.1 --lose 0.05 \
+	--malformed 0.03 --ts-jitter 400 --start-time 2026-11-22T03:00:00Z --delay-scale 0.01 \
+	--print-truth "$W/jt.csv" --out "$W/jo.txt" >"$W/jr.txt"
+check "jittered split rows assemble per 1 s window (and not per exact ts)" bash -c \
+	"'$PY' test/sim/check_stream.py --window 1000 --dump '$W/jo.txt' --truth '$W/jt.csv' --report '$W/jr.txt' &&
+	 ! '$PY' test/sim/check_stream.py --dump '$W/jo.txt' --truth '$W/jt.csv' --report '$W/jr.txt' >/dev/null"
+
 # Statistics of a large dry run: damage rates and the copula's correlation.
 $SIM --dry-run --quiet --entities 50 --count 40000 --columns 'a:normal(0,1),b:normal(5,2),c:exp(1),d:uniform(0,1),e:ordinal(4)' \
 	--corr random --seed 3 --drop 0.2 --lose 0.1 --dup 0.15 --malformed 0.1 --split 0.25 \

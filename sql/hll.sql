@@ -1,0 +1,177 @@
+-- gc_hll: HyperLogLog distinct counts.
+SET extra_float_digits = 0;
+
+-- small sets are exact (sparse form); NULLs are skipped
+SELECT gc_hll_count(gc_hll_agg(x)) AS c100,
+       gc_approx_count_distinct(x) AS a100
+FROM (SELECT CASE WHEN g % 10 = 0 THEN NULL ELSE g END AS x
+      FROM generate_series(1, 110) g) s;
+SELECT gc_hll_count(gc_hll_agg(g % 7)) FROM generate_series(1, 1000) g;
+
+-- no rows: the sketch is NULL, the convenience count is 0; only NULLs: empty sketch
+SELECT gc_hll_agg(g) IS NULL AS null_sketch, gc_approx_count_distinct(g) AS zero
+FROM generate_series(1, 0) g;
+SELECT gc_hll_count(gc_hll_agg(NULL::int)) FROM generate_series(1, 5);
+SELECT gc_hll_agg(NULL::int) FROM generate_series(1, 5);
+
+-- equal values hash equally whatever their type or storage
+SELECT gc_hll_agg(g::int2)::text = gc_hll_agg(g::int8)::text AS int2_int8,
+       gc_hll_agg(g::int4)::text = gc_hll_agg(g::int8)::text AS int4_int8
+FROM generate_series(-50, 50) g;
+SELECT gc_hll_agg(md5(g::text)::varchar)::text = gc_hll_agg(md5(g::text))::text AS varchar_text,
+       gc_hll_agg(md5(g::text) COLLATE "C")::text = gc_hll_agg(md5(g::text))::text AS c_default,
+       gc_hll_agg(decode(md5(g::text), 'hex'))::text <> gc_hll_agg(md5(g::text))::text AS bytea_differs
+FROM generate_series(1, 1000) g;
+-- a nondeterministic collation hashes equal strings equally
+CREATE COLLATION hll_ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
+SELECT gc_hll_count(gc_hll_agg(x COLLATE hll_ci)) AS case_insensitive, gc_hll_count(gc_hll_agg(x)) AS case_sensitive
+FROM (VALUES ('abc'), ('ABC'), ('Abc'), ('abd')) v(x);
+DROP COLLATION hll_ci;
+CREATE TABLE hll_toast (v text);
+ALTER TABLE hll_toast ALTER COLUMN v SET STORAGE external;
+INSERT INTO hll_toast SELECT repeat(md5(g::text), 200) FROM generate_series(1, 20) g;
+SELECT (SELECT gc_hll_agg(v)::text FROM hll_toast) =
+       (SELECT gc_hll_agg(repeat(md5(g::text), 200))::text FROM generate_series(1, 20) g) AS toasted_same;
+
+-- accuracy: within 3 standard errors (1.04/sqrt(m)) across the sparse->dense switch
+SELECT n, log2m,
+       abs(gc_hll_count(gc_hll_agg(g, log2m)) - n)::float8 / n <= 3 * 1.04 / sqrt(2 ^ log2m) AS within
+FROM (VALUES (700, 12), (800, 12), (5000, 12), (100000, 12), (100000, 10), (300000, 16), (40, 4)) p(n, log2m),
+     LATERAL generate_series(1, n) g
+GROUP BY n, log2m ORDER BY log2m, n;
+
+-- representation and size
+SELECT gc_hll_info(gc_hll_agg(g)) FROM generate_series(1, 3) g;
+SELECT gc_hll_info(gc_hll_agg(g, 10)) - 'estimate' FROM generate_series(1, 10000) g;
+
+-- log2m is checked
+SELECT gc_hll_agg(g, 3) FROM generate_series(1, 3) g;
+SELECT gc_hll_agg(g, 19) FROM generate_series(1, 3) g;
+SELECT gc_hll_agg(g, NULL) FROM generate_series(1, 3) g;
+
+-- union: of sketches equals the sketch of the union (byte for byte), sparse and dense
+SELECT gc_hll_union(a, b)::text = u::text AS union_equal, gc_hll_count(gc_hll_union(a, b)) AS n
+FROM (SELECT gc_hll_agg(g) FILTER (WHERE g <= 300) AS a,
+             gc_hll_agg(g) FILTER (WHERE g > 200) AS b,
+             gc_hll_agg(g) AS u
+      FROM generate_series(1, 500) g) s;
+SELECT gc_hll_union(a, b)::text = u::text AS union_equal
+FROM (SELECT gc_hll_agg(g) FILTER (WHERE g <= 60000) AS a,
+             gc_hll_agg(g) FILTER (WHERE g > 20000) AS b,
+             gc_hll_agg(g) AS u
+      FROM generate_series(1, 100000) g) s;
+SELECT gc_hll_count(gc_hll_union(NULL, gc_hll_agg(g))) FROM generate_series(1, 9) g;
+SELECT gc_hll_union(NULL, NULL) IS NULL AS both_null;
+
+-- per-minute sketches rolled up to hours: same as sketching the hour directly
+CREATE TABLE hll_events (ts timestamptz, user_id int);
+INSERT INTO hll_events
+SELECT '2026-01-01 00:00+00'::timestamptz + (g % 7200) * interval '1 second', (g * 7919) % 5000
+FROM generate_series(1, 40000) g;
+CREATE TABLE hll_minutes AS
+SELECT date_trunc('minute', ts) AS minute, gc_hll_agg(user_id) AS users
+FROM hll_events GROUP BY 1;
+SELECT r.hour, gc_hll_count(r.users) AS approx, d.exact, r.users::text = d.direct::text AS same_sketch
+FROM (SELECT date_trunc('hour', minute) AS hour, gc_hll_union_agg(users) AS users
+      FROM hll_minutes GROUP BY 1) r
+JOIN (SELECT date_trunc('hour', ts) AS hour, count(DISTINCT user_id) AS exact, gc_hll_agg(user_id) AS direct
+      FROM hll_events GROUP BY 1) d USING (hour)
+ORDER BY 1;
+-- sliding window of 30 minutes over the per-minute sketches, against exact counts
+SELECT count(*) AS windows,
+       bool_and(abs(w.approx - (SELECT count(DISTINCT user_id) FROM hll_events e
+                                WHERE e.ts >= w.minute - interval '29 minutes'
+                                  AND e.ts < w.minute + interval '1 minute'))
+                <= 3 * 0.01625 * w.approx) AS within_3_sigma
+FROM (SELECT minute, gc_hll_count(gc_hll_union_agg(users) OVER (ORDER BY minute ROWS 29 PRECEDING)) AS approx
+      FROM hll_minutes) w;
+
+-- different log2m cannot be combined: the error names both
+SELECT gc_hll_union(gc_hll_agg(1, 10), gc_hll_agg(1, 12));
+SELECT gc_hll_union_agg(h) FROM (SELECT gc_hll_agg(1, 10) h UNION ALL SELECT gc_hll_agg(1, 11)) s;
+
+-- text I/O round trip and validation
+SELECT gc_hll_agg(g)::text::gc_hll::text = gc_hll_agg(g)::text AS text_roundtrip
+FROM generate_series(1, 20000) g;
+SELECT gc_hll_count('\x01010c0100000000');
+SELECT 'abc'::gc_hll;
+SELECT '\x01010c01000000'::gc_hll;
+SELECT '\x02010c0100000000'::gc_hll;
+SELECT '\x01010c0100000001'::gc_hll;
+SELECT '\x01011f0100000000'::gc_hll;
+SELECT '\x01030c0100000000'::gc_hll;
+SELECT '\x01020401000000000000'::gc_hll;
+SELECT '\x0102040100000000ffffffffffffffffffffffff'::gc_hll;
+SELECT '\x01010c01000000020000014300000143'::gc_hll;
+SELECT '\x0101zz0100000000'::gc_hll;
+
+-- binary COPY round trip (send/recv) through a per-backend file
+CREATE TABLE hll_copy (id int, h gc_hll);
+INSERT INTO hll_copy
+SELECT n, gc_hll_agg(g) FROM (VALUES (0), (5), (2000), (50000)) v(n), LATERAL generate_series(1, n) g GROUP BY n;
+INSERT INTO hll_copy VALUES (-1, NULL);
+CREATE TABLE hll_copy2 (LIKE hll_copy);
+DO $$
+DECLARE f text := '/tmp/gc_hll_regress_' || current_setting('port') || '_' || pg_backend_pid() || '.bin';
+BEGIN
+	EXECUTE format('COPY hll_copy TO PROGRAM %L WITH (FORMAT binary)', 'cat > ' || f);
+	EXECUTE format('COPY hll_copy2 FROM PROGRAM %L WITH (FORMAT binary)', 'cat ' || f);
+	EXECUTE format('COPY (SELECT 1) TO PROGRAM %L', 'cat > /dev/null; rm -f ' || f);
+END $$;
+SELECT a.id, a.h::text IS NOT DISTINCT FROM b.h::text AS same, gc_hll_count(b.h)
+FROM hll_copy a JOIN hll_copy2 b USING (id) ORDER BY id;
+-- garbage bytes through binary input are refused
+CREATE TABLE hll_bad (h gc_hll);
+DO $$
+DECLARE
+	f text := '/tmp/gc_hll_bad_' || current_setting('port') || '_' || pg_backend_pid() || '.bin';
+	bad text;
+	msg text;
+	detail text;
+BEGIN
+	FOREACH bad IN ARRAY ARRAY['\x01010c0100000005', '\x0101', '\x01020c0100000000ff'] LOOP
+		EXECUTE format('COPY (SELECT %L::bytea) TO PROGRAM %L WITH (FORMAT binary)', bad, 'cat > ' || f);
+		BEGIN
+			EXECUTE format('COPY hll_bad FROM PROGRAM %L WITH (FORMAT binary)', 'cat ' || f);
+		EXCEPTION WHEN others THEN
+			GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, detail = PG_EXCEPTION_DETAIL;
+			RAISE NOTICE '% refused (%): % %', bad, SQLSTATE, msg, detail;
+		END;
+	END LOOP;
+	EXECUTE format('COPY (SELECT 1) TO PROGRAM %L', 'cat > /dev/null; rm -f ' || f);
+END $$;
+SELECT count(*) AS loaded FROM hll_bad;
+
+-- forced parallel aggregation: partial aggregates combine to the same sketch
+CREATE TABLE hll_par AS SELECT g AS v FROM generate_series(1, 200000) g;
+ANALYZE hll_par;
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SET max_parallel_workers_per_gather = 2;
+EXPLAIN (COSTS OFF) SELECT gc_hll_agg(v), gc_approx_count_distinct(v) FROM hll_par;
+EXPLAIN (COSTS OFF) SELECT gc_hll_union_agg(users) FROM hll_minutes;
+CREATE TEMP TABLE hll_par_res AS SELECT gc_hll_agg(v) AS h, gc_approx_count_distinct(v) AS c FROM hll_par;
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
+SET max_parallel_workers_per_gather = 0;
+SELECT r.h::text = s.h::text AS same_sketch, r.c = s.c AS same_count, abs(r.c - 200000) < 3 * 0.01625 * 200000 AS accurate
+FROM hll_par_res r, (SELECT gc_hll_agg(v) AS h, gc_approx_count_distinct(v) AS c FROM hll_par) s;
+RESET max_parallel_workers_per_gather;
+
+-- any hashable type: arrays, named composites, numeric (1.0, 1.00 and 1 are one value), domains
+CREATE TYPE hll_pair AS (a int, b text);
+CREATE DOMAIN hll_dom AS bigint;
+SELECT gc_hll_count(gc_hll_agg(ARRAY[g, g + 1])) AS arrays,
+       gc_hll_count(gc_hll_agg((g, g::text)::hll_pair)) AS composites,
+       (SELECT gc_hll_count(gc_hll_agg(x)) FROM (VALUES (1.0), (1.00), (1::numeric)) v(x)) AS numeric_scales,
+       gc_hll_agg(g::hll_dom)::text = gc_hll_agg(g)::text AS domain_is_base
+FROM generate_series(1, 1000) g;
+DROP TYPE hll_pair;
+DROP DOMAIN hll_dom;
+-- types without an extended hash function are refused clearly
+SELECT gc_hll_agg(point(1, 2));
+SELECT gc_hll_agg(ROW(1, 2));
+
+DROP TABLE hll_toast, hll_events, hll_minutes, hll_copy, hll_copy2, hll_bad, hll_par;

@@ -1,0 +1,93 @@
+/*
+ * cond_lowrank.h — the conditional distribution of a row's latent entries under a low-rank
+ * copula Σ = WWᵀ + σI, through the Woodbury identity (spec §1.11). With the thin SVD
+ * W = U diag(d) Vᵀ and, for a row with observed set O,
+ *
+ *   M = U_OᵀU_O + σD⁻²,  A = M⁻¹,  s = A U_Oᵀ z_O,
+ *   Σ_OO⁻¹ y = (y − U_O A U_Oᵀ y)/σ,  (Σ_OO⁻¹)_jj = (1 − u_jᵀ A u_j)/σ,  E[z_M | z_O] = U_M s,
+ *
+ * a row costs O(|O| k²) with k the rank, whatever its number of missing entries. Shared by
+ * the low-rank EM (em_lowrank.c) and by single imputation with a low-rank model (impute.c).
+ */
+#ifndef GC_COND_LOWRANK_H
+#define GC_COND_LOWRANK_H
+
+#include <stdint.h>
+
+#include "copula.h"
+
+typedef struct GcLrCond
+{
+	int			q;				/* active columns */
+	int			k;				/* rank */
+	double		sigma;
+	double	   *Ur;				/* q×k row-major: U of the thin SVD of W */
+	double	   *d;				/* k singular values (kept > 0) */
+	double	   *Vt;				/* k×k: Vᵀ */
+	double		logdet_d2;		/* Σ log d_c² */
+	/* the last row: observed columns, interval entries (positions in O), results */
+	int			mo,
+				nj;
+	int		   *O,
+			   *J;
+	double	   *UO;				/* k×|O|: column o is u_{O[o]} */
+	double	   *zO;				/* |O|: observed latent values (intervals updated) */
+	double	   *vJ;				/* |J|: conditional variances of the interval entries */
+	double	   *L;				/* k×k: Cholesky factor of M (lower) */
+	double	   *A;				/* k×k: M⁻¹, full */
+	double	   *s;				/* k: A U_Oᵀ z_O */
+	double		logdetM;
+	/* scratch; after a row with the ordinal update, column t of Y is A u_{O[J[t]]} */
+	double	   *P,
+			   *Y;				/* k×q */
+	double	   *t,
+			   *w;				/* k */
+	double	   *znew,
+			   *ajj;			/* q */
+	double	   *svd_u,
+			   *svd_a;			/* q×k, for the SVD */
+	/* single imputation: a latent row */
+	double	   *z,
+			   *lo,
+			   *hi;
+	uint8_t    *isint;
+	int		   *act;			/* q: model column of each active column (imputation) */
+} GcLrCond;
+
+extern GcStatus gc_lrcond_init(GcLrCond *c, int q, int k, const GcAlloc *alloc);
+extern void gc_lrcond_free(GcLrCond *c, const GcAlloc *alloc);
+
+/*
+ * Set the parameters: W (q×k column-major) and σ; computes the thin SVD of W (dgesdd).
+ * GC_EDEGENERATE if the SVD does not converge.
+ */
+extern GcStatus gc_lrcond_set(GcLrCond *c, const double *W, double sigma);
+
+/*
+ * One row: z holds q latent values (NaN = missing; interval entries hold their current
+ * estimate), lo/hi/isint describe the observed interval entries. Factors M, forms A, runs
+ * num_ord_updates Jacobi steps of the ordinal update (§1.5 step 2, when |O| >= 2 and the row
+ * has interval entries; z's interval entries are updated in place), and leaves s, A, vJ and
+ * log det M in c. A row with nothing observed gets s = 0 (c->mo == 0).
+ */
+extern GcStatus gc_lrcond_row(GcLrCond *c, double *z, const double *lo, const double *hi,
+							  const uint8_t *isint, int num_ord_updates);
+
+/*
+ * For imputation with a fitted low-rank model: a GcLrCond for its active columns. Returns
+ * GC_OK with *out = NULL when the Woodbury path does not apply (rank not below the number of
+ * active columns, or model->corr is not WWᵀ + σI, e.g. a hand-edited model): the caller then
+ * works from model->corr.
+ */
+extern GcStatus gc_lrcond_from_model(const GcModel *model, const GcAlloc *alloc, GcLrCond **out);
+extern void gc_lrcond_destroy(GcLrCond *c, const GcAlloc *alloc);
+
+/*
+ * Single imputation of one row (p values, NaN = missing) into out, like gc_impute_row:
+ * latent initialisation from the marginals, num_ord_updates Jacobi steps, conditional mean
+ * U_M s, inverse marginals; observed entries are copied unchanged.
+ */
+extern GcStatus gc_lrcond_impute_row(GcLrCond *c, const GcModel *model, const double *row,
+									 double *out, int num_ord_updates);
+
+#endif

@@ -1,0 +1,862 @@
+/*
+ * online.c — online EM for the Gaussian copula with mergeable marginal sketches.
+ *
+ * The online EM step follows gcimpute's minibatch-online mode (spec §1.10: E-step of a
+ * batch with the current Σ, Σ ← η Σ_b + (1−η) Σ), but the marginals are weighted ECDF
+ * sketches instead of a 200-value window initialised from an unseeded RNG: with decay 0
+ * they are the ECDF of every row seen so far (bounded to max_knots knots), with decay d
+ * each batch multiplies the old weights by 1−d, which tracks drifting streams.
+ * The default step is η_t = max(c/(c+t), 0.02): decreasing, so a stationary stream
+ * converges, but never so small that the model stops adapting.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "estep.h"
+#include "normal.h"
+#include "online.h"
+#include "precision.h"
+#include "sort.h"
+
+#define MIN_STEP 0.02
+#define MIN_INIT_ROWS 500
+
+static int
+CmpD(const void *a, const void *b)
+{
+	double		x = *(const double *) a,
+				y = *(const double *) b;
+
+	return (x > y) - (x < y);
+}
+
+static void *
+Alloc(const GcAlloc *a, size_t size)
+{
+	return a->alloc(a->ctx, size > 0 ? size : 1);
+}
+
+GcStatus
+gc_sketch_reserve(GcSketch *sk, int k, const GcAlloc *alloc)
+{
+	double	   *x,
+			   *cum,
+			   *mult;
+
+	if (k <= sk->cap)
+		return GC_OK;
+	x = Alloc(alloc, sizeof(double) * k);
+	cum = Alloc(alloc, sizeof(double) * k);
+	mult = Alloc(alloc, sizeof(double) * k);
+	if (!x || !cum || !mult)
+		return GC_ENOMEM;
+	if (sk->nk > 0)
+	{
+		memcpy(x, sk->x, sizeof(double) * sk->nk);
+		memcpy(cum, sk->cum, sizeof(double) * sk->nk);
+		memcpy(mult, sk->mult, sizeof(double) * sk->nk);
+	}
+	if (sk->x)
+	{
+		alloc->dealloc(alloc->ctx, sk->x);
+		alloc->dealloc(alloc->ctx, sk->cum);
+		alloc->dealloc(alloc->ctx, sk->mult);
+	}
+	sk->x = x;
+	sk->cum = cum;
+	sk->mult = mult;
+	sk->cap = k;
+	return GC_OK;
+}
+
+GcStatus
+gc_sketch_reserve_pending(GcSketch *sk, int k, const GcAlloc *alloc)
+{
+	double	   *p;
+
+	if (k <= sk->pendcap)
+		return GC_OK;
+	p = Alloc(alloc, sizeof(double) * k);
+	if (!p)
+		return GC_ENOMEM;
+	if (sk->npend > 0)
+		memcpy(p, sk->pend, sizeof(double) * sk->npend);
+	if (sk->pend)
+		alloc->dealloc(alloc->ctx, sk->pend);
+	sk->pend = p;
+	sk->pendcap = k;
+	return GC_OK;
+}
+
+/* A sketch viewed as a marginal (for the ECDF and the latent maps). */
+static GcMarginal
+AsMarginal(const GcSketch *sk, int type)
+{
+	GcMarginal	m;
+
+	m.type = type;
+	m.nknots = sk->nk;
+	m.exact = sk->exact;
+	m.n = sk->n;
+	m.x = sk->x;
+	m.cum = sk->cum;
+	m.mult = sk->mult;
+	m.halfgap = 0.5;
+	/* only the ordinal map uses the smallest gap */
+	if (type == GC_ORDINAL || type == GC_BINARY)
+		gc_marginal_prepare(&m);
+	return m;
+}
+
+/*
+ * Cumulative weight ≤ t and weight at t of a sketch, for t visited in ascending order:
+ * *pos is the caller's cursor (index of the last knot ≤ the previous t, or -1), so a
+ * whole merge is one linear walk. Exact at knots, linear in the gaps (as the marginal).
+ */
+static void
+SketchAt(const GcSketch *s, double t, int *pos, double *cumle, double *mult)
+{
+	int			k = *pos;
+
+	while (k + 1 < s->nk && s->x[k + 1] <= t)
+		k++;
+	*pos = k;
+	*mult = 0;
+	if (k < 0)
+	{
+		*cumle = 0;
+		return;
+	}
+	if (s->x[k] == t)
+	{
+		*cumle = s->cum[k];
+		*mult = s->mult[k];
+		return;
+	}
+	if (k == s->nk - 1)
+	{
+		*cumle = s->cum[k];
+		return;
+	}
+	*cumle = s->cum[k] + (s->cum[k + 1] - s->mult[k + 1] - s->cum[k]) *
+		(t - s->x[k]) / (s->x[k + 1] - s->x[k]);
+}
+
+/*
+ * a ← a ∪ b: knots at the union of both knot sets, cumulative weights added (each side
+ * interpolated in its own gaps), then compressed to max_knots if needed.
+ */
+static GcStatus
+SketchMerge(GcSketch *a, const GcSketch *b, int max_knots, const GcAlloc *alloc)
+{
+	int			na = a->nk,
+				nb = b->nk,
+				k = 0,
+				i = 0,
+				j = 0,
+				pa = -1,
+				pb = -1;
+	GcSketch	u;
+
+	if (nb == 0)
+		return GC_OK;
+	memset(&u, 0, sizeof(u));
+	if (gc_sketch_reserve(&u, na + nb, alloc) != GC_OK)
+		return GC_ENOMEM;
+	while (i < na || j < nb)
+	{
+		double		t;
+
+		if (j >= nb || (i < na && a->x[i] < b->x[j]))
+			t = a->x[i++];
+		else if (i >= na || b->x[j] < a->x[i])
+			t = b->x[j++];
+		else
+		{
+			t = a->x[i++];
+			j++;
+		}
+		{
+			double		ca,
+						ma,
+						cb,
+						mb;
+
+			SketchAt(a, t, &pa, &ca, &ma);
+			SketchAt(b, t, &pb, &cb, &mb);
+			u.x[k] = t;
+			u.cum[k] = ca + cb;
+			u.mult[k] = ma + mb;
+		}
+		k++;
+	}
+	u.nk = k;
+	u.n = a->n + b->n;
+	u.cum[k - 1] = u.n;
+	u.exact = a->exact && b->exact;
+
+	if (k > max_knots)
+	{
+		/* compress: extremes, heavy atoms and an even grid of cumulative weight */
+		double		heavy = u.n / (max_knots / 4);
+		int			nheavy = 0,
+					out = 0;
+		double		step,
+					next;
+
+		for (int t = 0; t < k; t++)
+			if (u.mult[t] >= heavy)
+				nheavy++;
+		step = u.n / (max_knots - 2 - nheavy > 1 ? max_knots - 2 - nheavy : 1);
+		next = step;
+		for (int t = 0; t < k; t++)
+		{
+			int			last = (t == k - 1);
+
+			if (t == 0 || last || u.mult[t] >= heavy || u.cum[t] >= next)
+			{
+				if (out == max_knots - 1 && !last)
+					continue;
+				u.x[out] = u.x[t];
+				u.cum[out] = u.cum[t];
+				u.mult[out] = u.mult[t];
+				out++;
+				while (next <= u.cum[t])
+					next += step;
+			}
+		}
+		u.nk = out;
+		u.exact = 0;
+	}
+	if (a->x)
+	{
+		alloc->dealloc(alloc->ctx, a->x);
+		alloc->dealloc(alloc->ctx, a->cum);
+		alloc->dealloc(alloc->ctx, a->mult);
+	}
+	u.pend = a->pend;
+	u.npend = a->npend;
+	u.pendcap = a->pendcap;
+	*a = u;
+	return GC_OK;
+}
+
+static void
+SketchScale(GcSketch *s, double f)
+{
+	for (int k = 0; k < s->nk; k++)
+	{
+		s->cum[k] *= f;
+		s->mult[k] *= f;
+	}
+	s->n *= f;
+}
+
+static GcStatus
+InitState(int p, const GcFitOptions *opt, const GcAlloc *alloc, GcOnline **out)
+{
+	GcOnline   *s = Alloc(alloc, sizeof(GcOnline));
+
+	*out = NULL;
+	if (!s)
+		return GC_ENOMEM;
+	memset(s, 0, sizeof(*s));
+	s->alloc = *alloc;
+	s->opt = *opt;
+	s->p = p;
+	s->types = Alloc(alloc, sizeof(int) * p);
+	s->sk = Alloc(alloc, sizeof(GcSketch) * p);
+	s->Sig = Alloc(alloc, sizeof(double) * p * p);
+	s->init_rows = opt->batch_size > MIN_INIT_ROWS ? opt->batch_size : MIN_INIT_ROWS;
+	s->bufcap = s->init_rows;
+	s->buf = Alloc(alloc, sizeof(double) * p * s->bufcap);
+	if (!s->types || !s->sk || !s->Sig || !s->buf)
+	{
+		gc_online_free(s);
+		return GC_ENOMEM;
+	}
+	memset(s->sk, 0, sizeof(GcSketch) * p);
+	for (int j = 0; j < p; j++)
+	{
+		s->types[j] = opt->types ? opt->types[j] : GC_AUTO;
+		for (int k = 0; k < p; k++)
+			s->Sig[j + (size_t) k * p] = (j == k);
+	}
+	s->opt.types = s->types;
+	*out = s;
+	return GC_OK;
+}
+
+GcStatus
+gc_online_create(int p, const GcFitOptions *opt, const GcAlloc *alloc, GcOnline **out)
+{
+	return InitState(p, opt, alloc, out);
+}
+
+GcStatus
+gc_online_from_model(const GcModel *model, const GcFitOptions *opt, const GcAlloc *alloc,
+					 GcOnline **out, char *errmsg, size_t errlen)
+{
+	GcOnline   *s;
+	GcStatus	st = InitState(model->p, opt, alloc, out);
+	int			p = model->p;
+
+	if (st != GC_OK)
+		return st;
+	s = *out;
+	s->initialized = 1;
+	s->bufcap = opt->batch_size;	/* no detection block: the model has types */
+	s->nrows = model->nrows;
+	/* continue the step schedule as if the model's rows had come in batches */
+	s->steps = model->training == GC_TRAIN_MINIBATCH_ONLINE ? model->n_iter
+		: (model->nrows + opt->batch_size - 1) / opt->batch_size;
+	memcpy(s->Sig, model->corr, sizeof(double) * p * p);
+	for (int j = 0; j < p; j++)
+	{
+		const GcMarginal *m = &model->marg[j];
+		GcSketch   *sk = &s->sk[j];
+
+		s->types[j] = m->type;
+		if (gc_sketch_reserve(sk, m->nknots, alloc) != GC_OK)
+			return GC_ENOMEM;
+		memcpy(sk->x, m->x, sizeof(double) * m->nknots);
+		memcpy(sk->cum, m->cum, sizeof(double) * m->nknots);
+		memcpy(sk->mult, m->mult, sizeof(double) * m->nknots);
+		sk->nk = m->nknots;
+		sk->n = m->n;
+		sk->exact = m->exact;
+	}
+	(void) errmsg;
+	(void) errlen;
+	return GC_OK;
+}
+
+void
+gc_online_free(GcOnline *s)
+{
+	GcAlloc		a = s->alloc;
+
+	if (s->sk)
+		for (int j = 0; j < s->p; j++)
+		{
+			if (s->sk[j].x)
+			{
+				a.dealloc(a.ctx, s->sk[j].x);
+				a.dealloc(a.ctx, s->sk[j].cum);
+				a.dealloc(a.ctx, s->sk[j].mult);
+			}
+			if (s->sk[j].pend)
+				a.dealloc(a.ctx, s->sk[j].pend);
+		}
+	if (s->types)
+		a.dealloc(a.ctx, s->types);
+	if (s->sk)
+		a.dealloc(a.ctx, s->sk);
+	if (s->Sig)
+		a.dealloc(a.ctx, s->Sig);
+	if (s->buf)
+		a.dealloc(a.ctx, s->buf);
+	a.dealloc(a.ctx, s);
+}
+
+GcStatus
+gc_online_copy(const GcOnline *s, const GcAlloc *alloc, GcOnline **out)
+{
+	GcOnline   *c;
+	GcStatus	st = InitState(s->p, &s->opt, alloc, out);
+	int			p = s->p;
+
+	if (st != GC_OK)
+		return st;
+	c = *out;
+	c->initialized = s->initialized;
+	memcpy(c->types, s->types, sizeof(int) * p);
+	memcpy(c->Sig, s->Sig, sizeof(double) * p * p);
+	c->nrows = s->nrows;
+	c->steps = s->steps;
+	c->delta = s->delta;
+	c->loglik = s->loglik;
+	c->ridge_steps = s->ridge_steps;
+	c->init_rows = s->init_rows;
+	if (s->bufcap > c->bufcap)
+	{
+		alloc->dealloc(alloc->ctx, c->buf);
+		c->buf = Alloc(alloc, sizeof(double) * p * s->bufcap);
+		if (!c->buf)
+			return GC_ENOMEM;
+	}
+	c->bufcap = s->bufcap;
+	c->nbuf = s->nbuf;
+	memcpy(c->buf, s->buf, sizeof(double) * p * s->nbuf);
+	for (int j = 0; j < p; j++)
+	{
+		if (gc_sketch_reserve(&c->sk[j], s->sk[j].nk > 0 ? s->sk[j].nk : 1, alloc) != GC_OK)
+			return GC_ENOMEM;
+		c->sk[j].nk = s->sk[j].nk;
+		c->sk[j].n = s->sk[j].n;
+		c->sk[j].exact = s->sk[j].exact;
+		memcpy(c->sk[j].x, s->sk[j].x, sizeof(double) * s->sk[j].nk);
+		memcpy(c->sk[j].cum, s->sk[j].cum, sizeof(double) * s->sk[j].nk);
+		memcpy(c->sk[j].mult, s->sk[j].mult, sizeof(double) * s->sk[j].nk);
+		if (gc_sketch_reserve_pending(&c->sk[j], s->sk[j].npend, alloc) != GC_OK)
+			return GC_ENOMEM;
+		c->sk[j].npend = s->sk[j].npend;
+		if (s->sk[j].npend > 0)
+			memcpy(c->sk[j].pend, s->sk[j].pend, sizeof(double) * s->sk[j].npend);
+	}
+	return GC_OK;
+}
+
+/* Merge a sketch's pending values into its knots (with the decay applied to the old part). */
+static GcStatus
+FlushPending(GcOnline *s, GcSketch *sk)
+{
+	const GcAlloc *alloc = &s->alloc;
+	GcSketch	b;
+	int			nv = sk->npend;
+	GcStatus	st;
+
+	if (nv == 0)
+		return GC_OK;
+	qsort(sk->pend, nv, sizeof(double), CmpD);
+	memset(&b, 0, sizeof(b));
+	if (gc_sketch_reserve(&b, nv, alloc) != GC_OK)
+		return GC_ENOMEM;
+	for (int i = 0; i < nv; i++)
+	{
+		if (b.nk > 0 && b.x[b.nk - 1] == sk->pend[i])
+			b.mult[b.nk - 1] += 1;
+		else
+		{
+			b.x[b.nk] = sk->pend[i];
+			b.mult[b.nk] = 1;
+			b.nk++;
+		}
+		b.cum[b.nk - 1] = i + 1;
+	}
+	b.n = nv;
+	b.exact = 1;
+	sk->npend = 0;
+	st = SketchMerge(sk, &b, s->opt.max_knots, alloc);
+	alloc->dealloc(alloc->ctx, b.x);
+	alloc->dealloc(alloc->ctx, b.cum);
+	alloc->dealloc(alloc->ctx, b.mult);
+	return st;
+}
+
+/*
+ * Fold the observed values of a batch into the marginal sketches. While a sketch is
+ * small (exact) every batch is merged at once; a full sketch collects max_knots/4 values
+ * before it is rebuilt, so its ECDF lags the stream by at most that many values.
+ */
+static GcStatus
+UpdateMarginals(GcOnline *s, const double *rows, int nrows)
+{
+	const GcAlloc *alloc = &s->alloc;
+
+	for (int j = 0; j < s->p; j++)
+	{
+		GcSketch   *sk = &s->sk[j];
+		int			nv = 0;
+		GcStatus	st;
+
+		/* a constant column keeps its single level (its later values are ignored) */
+		if (s->types[j] == GC_CONSTANT && sk->nk > 0)
+			continue;
+		if (gc_sketch_reserve_pending(sk, sk->npend + nrows, alloc) != GC_OK)
+			return GC_ENOMEM;
+		for (int i = 0; i < nrows; i++)
+		{
+			double		v = rows[(size_t) i * s->p + j];
+
+			if (!isnan(v))
+			{
+				sk->pend[sk->npend++] = v;
+				nv++;
+			}
+		}
+		if (nv > 0 && s->opt.decay > 0 && sk->nk > 0)
+		{
+			SketchScale(sk, 1 - s->opt.decay);
+			sk->exact = 0;
+		}
+		if (sk->nk + sk->npend <= s->opt.max_knots || sk->npend >= s->opt.max_knots / 4 ||
+			sk->nk == 0)
+		{
+			st = FlushPending(s, sk);
+			if (st != GC_OK)
+				return st;
+		}
+	}
+	return GC_OK;
+}
+
+/* Decide the column types on the first block (declared types win; detection otherwise). */
+static GcStatus
+DetectTypes(GcOnline *s, const double *rows, int nrows, char *errmsg, size_t errlen)
+{
+	double	   *vals = Alloc(&s->alloc, sizeof(double) * (nrows > 0 ? nrows : 1));
+
+	if (!vals)
+		return GC_ENOMEM;
+	for (int j = 0; j < s->p; j++)
+	{
+		int			nv = 0,
+					det;
+
+		for (int i = 0; i < nrows; i++)
+			if (!isnan(rows[(size_t) i * s->p + j]))
+				vals[nv++] = rows[(size_t) i * s->p + j];
+		if (nv == 0)
+		{
+			snprintf(errmsg, errlen, "column %d has no observed values in the first %d rows", j + 1, nrows);
+			s->alloc.dealloc(s->alloc.ctx, vals);
+			return GC_EINVAL;
+		}
+		qsort(vals, nv, sizeof(double), CmpD);
+		det = gc_detect_type(vals, nv, s->opt.min_ord_ratio);
+		if (det == GC_CONSTANT)
+			s->types[j] = GC_CONSTANT;
+		else if (s->types[j] == GC_AUTO)
+			s->types[j] = det;
+		else if (s->types[j] == GC_ORDINAL && gc_count_distinct(vals, nv) == 2)
+			s->types[j] = GC_BINARY;
+	}
+	s->alloc.dealloc(s->alloc.ctx, vals);
+	return GC_OK;
+}
+
+/* One online EM step on rows[0..nrows). */
+static GcStatus
+Step(GcOnline *s, const double *rows, int nrows, char *errmsg, size_t errlen)
+{
+	const GcAlloc *alloc = &s->alloc;
+	int			p = s->p,
+				q = 0,
+				nw;
+	int		   *act = NULL;
+	double	   *Z = NULL,
+			   *LO = NULL,
+			   *HI = NULL,
+			   *Sq = NULL,
+			   *Sb = NULL;
+	uint8_t    *ISINT = NULL,
+			   *mayint = NULL;
+	uint64_t   *masks = NULL;
+	size_t	   *idx = NULL;
+	GcPrecision prec;
+	GcEStep		es;
+	GcMarginal *marg = NULL;
+	GcStatus	st = GC_OK;
+	double		ll = 0,
+				eta;
+
+	memset(&prec, 0, sizeof(prec));
+	memset(&es, 0, sizeof(es));
+	if (!s->initialized)
+	{
+		st = DetectTypes(s, rows, nrows, errmsg, errlen);
+		if (st != GC_OK)
+			return st;
+		s->initialized = 1;
+	}
+	st = UpdateMarginals(s, rows, nrows);
+	if (st != GC_OK)
+		return st;
+	s->nrows += nrows;
+
+	act = Alloc(alloc, sizeof(int) * p);
+	marg = Alloc(alloc, sizeof(GcMarginal) * p);
+	if (!act || !marg)
+	{
+		st = GC_ENOMEM;
+		goto done;
+	}
+	for (int j = 0; j < p; j++)
+	{
+		if (s->types[j] != GC_CONSTANT)
+			act[q++] = j;
+		marg[j] = AsMarginal(&s->sk[j], s->types[j]);
+	}
+	if (q == 0 || nrows < 2)
+		goto done;
+
+	Z = Alloc(alloc, sizeof(double) * nrows * q);
+	LO = Alloc(alloc, sizeof(double) * nrows * q);
+	HI = Alloc(alloc, sizeof(double) * nrows * q);
+	ISINT = Alloc(alloc, (size_t) nrows * q);
+	mayint = Alloc(alloc, q);
+	nw = (q + 63) / 64;
+	masks = Alloc(alloc, sizeof(uint64_t) * nrows * nw);
+	idx = Alloc(alloc, sizeof(size_t) * nrows);
+	Sq = Alloc(alloc, sizeof(double) * q * q);
+	Sb = Alloc(alloc, sizeof(double) * q * q);
+	if (!Z || !LO || !HI || !ISINT || !mayint || !masks || !idx || !Sq || !Sb)
+	{
+		st = GC_ENOMEM;
+		goto done;
+	}
+	memset(masks, 0, sizeof(uint64_t) * nrows * nw);
+	for (int a = 0; a < q; a++)
+		mayint[a] = s->types[act[a]] != GC_CONTINUOUS;
+	for (int i = 0; i < nrows; i++)
+	{
+		idx[i] = i;
+		for (int a = 0; a < q; a++)
+		{
+			double		x = rows[(size_t) i * p + act[a]];
+			size_t		k = (size_t) i * q + a;
+
+			ISINT[k] = 0;
+			if (isnan(x))
+			{
+				Z[k] = LO[k] = HI[k] = NAN;
+				continue;
+			}
+			masks[(size_t) i * nw + a / 64] |= (uint64_t) 1 << (a % 64);
+			ISINT[k] = (uint8_t) gc_marginal_to_latent(&marg[act[a]], x, &LO[k], &HI[k]);
+			Z[k] = LO[k];
+			if (ISINT[k])
+			{
+				double		var;
+
+				if (gc_truncnorm_moments(0.0, 1.0, LO[k], HI[k], &Z[k], &var) != 0)
+					Z[k] = isfinite(LO[k]) ? LO[k] : HI[k];
+			}
+		}
+	}
+	gc_sort_by_pattern(idx, nrows, masks, nw);
+	for (int b = 0; b < q; b++)
+		for (int a = 0; a < q; a++)
+			Sq[a + (size_t) b * q] = s->Sig[act[a] + (size_t) act[b] * p];
+
+	st = gc_precision_init(&prec, q, alloc);
+	if (st == GC_OK)
+		st = gc_precision_set(&prec, Sq, &s->ridge_steps);
+	if (st == GC_OK)
+		st = gc_estep_init(&es, q, nrows, prec.Lam, alloc);
+	if (st == GC_OK)
+		st = gc_estep_sweep(&es, &prec, Z, LO, HI, ISINT, mayint, idx, nrows, masks, nw,
+							s->opt.num_ord_updates, s->opt.tick, s->opt.progress_arg,
+							Sb, &ll, errmsg, errlen);
+	if (st != GC_OK)
+		goto done;
+
+	/* Σ ← η Σ_b + (1 − η) Σ; the very first step takes the batch estimate (η = 1) */
+	s->steps++;
+	if (s->steps == 1)
+		eta = 1;
+	else if (s->opt.stepsize > 0)
+		eta = s->opt.stepsize;
+	else
+	{
+		eta = s->opt.stepsize_c / (s->opt.stepsize_c + s->steps);
+		if (eta < MIN_STEP)
+			eta = MIN_STEP;
+	}
+	for (int k = 0; k < q * q; k++)
+		Sb[k] = eta * Sb[k] + (1 - eta) * Sq[k];
+	s->delta = gc_rel_change(Sq, Sb, q);
+	s->loglik = ll;
+	for (int b = 0; b < q; b++)
+		for (int a = 0; a < q; a++)
+			s->Sig[act[a] + (size_t) act[b] * p] = Sb[a + (size_t) b * q];
+	if (s->opt.progress)
+		s->opt.progress(s->opt.progress_arg, (int) s->steps, s->delta, ll);
+
+done:
+	gc_estep_free(&es, alloc);
+	gc_precision_free(&prec, alloc);
+	{
+		void	   *ptrs[] = {act, marg, Z, LO, HI, ISINT, mayint, masks, idx, Sq, Sb};
+
+		for (size_t k = 0; k < sizeof(ptrs) / sizeof(ptrs[0]); k++)
+			if (ptrs[k])
+				alloc->dealloc(alloc->ctx, ptrs[k]);
+	}
+	return st;
+}
+
+GcStatus
+gc_online_add(GcOnline *s, const double *row, char *errmsg, size_t errlen)
+{
+	GcStatus	st;
+	int			need = s->initialized ? s->opt.batch_size : s->init_rows;
+
+	memcpy(s->buf + (size_t) s->nbuf * s->p, row, sizeof(double) * s->p);
+	s->nbuf++;
+	if (s->nbuf < need)
+		return GC_OK;
+	st = Step(s, s->buf, s->nbuf, errmsg, errlen);
+	s->nbuf = 0;
+	return st;
+}
+
+GcStatus
+gc_online_flush(GcOnline *s, char *errmsg, size_t errlen)
+{
+	GcStatus	st;
+
+	if (s->nbuf == 0)
+		return GC_OK;
+	st = Step(s, s->buf, s->nbuf, errmsg, errlen);
+	s->nbuf = 0;
+	return st;
+}
+
+GcStatus
+gc_online_merge(GcOnline *a, const GcOnline *b, char *errmsg, size_t errlen)
+{
+	int			p = a->p;
+	GcStatus	st;
+
+	if (b->p != p)
+	{
+		snprintf(errmsg, errlen, "cannot merge online states of %d and %d columns", p, b->p);
+		return GC_EINVAL;
+	}
+	/* b's buffered rows go through a's batches */
+	for (int i = 0; i < b->nbuf; i++)
+	{
+		st = gc_online_add(a, b->buf + (size_t) i * p, errmsg, errlen);
+		if (st != GC_OK)
+			return st;
+	}
+	if (!b->initialized || b->nrows == 0)
+		return GC_OK;
+	if (!a->initialized || a->nrows == 0)
+	{
+		/* a has seen no batch yet: take b's model, keep a's buffer */
+		memcpy(a->types, b->types, sizeof(int) * p);
+		memcpy(a->Sig, b->Sig, sizeof(double) * p * p);
+		a->initialized = 1;
+	}
+	else
+	{
+		double		wa = (double) a->nrows / (double) (a->nrows + b->nrows);
+
+		for (int j = 0; j < p; j++)
+			if (a->types[j] != b->types[j])
+			{
+				snprintf(errmsg, errlen, "column %d has type %s in one partial state and %s in the other",
+						 j + 1, gc_vartype_name(a->types[j]), gc_vartype_name(b->types[j]));
+				return GC_EINVAL;
+			}
+		for (int k = 0; k < p * p; k++)
+			a->Sig[k] = wa * a->Sig[k] + (1 - wa) * b->Sig[k];
+	}
+	for (int j = 0; j < p; j++)
+	{
+		st = SketchMerge(&a->sk[j], &b->sk[j], a->opt.max_knots, &a->alloc);
+		if (st != GC_OK)
+			return st;
+		if (b->sk[j].npend > 0)
+		{
+			if (gc_sketch_reserve_pending(&a->sk[j], a->sk[j].npend + b->sk[j].npend, &a->alloc) != GC_OK)
+				return GC_ENOMEM;
+			memcpy(a->sk[j].pend + a->sk[j].npend, b->sk[j].pend, sizeof(double) * b->sk[j].npend);
+			a->sk[j].npend += b->sk[j].npend;
+		}
+	}
+	a->nrows += b->nrows;
+	a->steps += b->steps;
+	return GC_OK;
+}
+
+GcStatus
+gc_online_model(const GcOnline *s0, const GcAlloc *alloc, GcModel **out,
+				char *errmsg, size_t errlen)
+{
+	GcOnline   *s;
+	GcModel    *m;
+	GcStatus	st;
+	int			p = s0->p;
+
+	*out = NULL;
+	st = gc_online_copy(s0, alloc, &s);
+	if (st != GC_OK)
+		return st;
+	st = gc_online_flush(s, errmsg, errlen);
+	for (int j = 0; j < p && st == GC_OK; j++)
+		st = FlushPending(s, &s->sk[j]);
+	if (st != GC_OK)
+	{
+		gc_online_free(s);
+		return st;
+	}
+	if (!s->initialized || s->nrows == 0)
+	{
+		snprintf(errmsg, errlen, "no rows to fit");
+		gc_online_free(s);
+		return GC_EINVAL;
+	}
+	m = Alloc(alloc, sizeof(GcModel));
+	if (!m)
+	{
+		gc_online_free(s);
+		return GC_ENOMEM;
+	}
+	memset(m, 0, sizeof(*m));
+	m->p = p;
+	m->kind = GC_MODEL_FULL;
+	m->nrows = s->nrows;
+	m->n_iter = (int) s->steps;
+	m->max_iter = (int) s->steps;
+	m->converged = 0;
+	m->delta = s->delta;
+	m->loglik = s->loglik;
+	m->tol = s->opt.tol;
+	m->ridge_steps = s->ridge_steps;
+	m->training = GC_TRAIN_MINIBATCH_ONLINE;
+	m->marg = Alloc(alloc, sizeof(GcMarginal) * p);
+	m->corr = Alloc(alloc, sizeof(double) * p * p);
+	if (!m->marg || !m->corr)
+	{
+		gc_online_free(s);
+		return GC_ENOMEM;
+	}
+	memset(m->marg, 0, sizeof(GcMarginal) * p);
+	memcpy(m->corr, s->Sig, sizeof(double) * p * p);
+	for (int j = 0; j < p; j++)
+	{
+		GcSketch   *sk = &s->sk[j];
+		double	   *x = Alloc(alloc, sizeof(double) * (sk->nk > 0 ? sk->nk : 1)),
+				   *cum = Alloc(alloc, sizeof(double) * (sk->nk > 0 ? sk->nk : 1)),
+				   *mult = Alloc(alloc, sizeof(double) * (sk->nk > 0 ? sk->nk : 1));
+
+		if (!x || !cum || !mult)
+		{
+			gc_online_free(s);
+			return GC_ENOMEM;
+		}
+		memcpy(x, sk->x, sizeof(double) * sk->nk);
+		memcpy(cum, sk->cum, sizeof(double) * sk->nk);
+		memcpy(mult, sk->mult, sizeof(double) * sk->nk);
+		m->marg[j].type = s->types[j];
+		m->marg[j].nknots = sk->nk;
+		m->marg[j].exact = sk->exact;
+		m->marg[j].n = sk->n;
+		m->marg[j].x = x;
+		m->marg[j].cum = cum;
+		m->marg[j].mult = mult;
+		gc_marginal_prepare(&m->marg[j]);
+		/* a column whose distinct values shrank to one (heavy decay) is constant now */
+		if (sk->nk == 1 && m->marg[j].type != GC_CONSTANT)
+		{
+			snprintf(errmsg, errlen, "column %d has a single observed value in the stream", j + 1);
+			gc_online_free(s);
+			return GC_EDEGENERATE;
+		}
+		if (sk->nk == 0)
+		{
+			snprintf(errmsg, errlen, "column %d has no observed values", j + 1);
+			gc_online_free(s);
+			return GC_EINVAL;
+		}
+	}
+	gc_online_free(s);
+	*out = m;
+	return GC_OK;
+}

@@ -1,0 +1,163 @@
+/*
+ * sketch_hash.c — hashing SQL values for the sketches, and the hex text form of
+ * sketch values.  See sketch_hash.h.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_collation.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/typcache.h"
+
+#include "sketch_hash.h"
+#include "sketch_util.h"
+
+GcValueHasher *
+GcBuildHasher(FunctionCallInfo fcinfo, int argno)
+{
+	GcValueHasher *h;
+	Oid			typid = get_fn_expr_argtype(fcinfo->flinfo, argno);
+
+	/* a domain hashes as its base type */
+	if (OidIsValid(typid))
+		typid = getBaseType(typid);
+
+	if (!OidIsValid(typid))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("could not determine the data type of the value to hash")));
+	h = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(GcValueHasher));
+	{
+		TypeCacheEntry *tce = lookup_type_cache(typid, TYPECACHE_HASH_EXTENDED_PROC_FINFO);
+
+		if (!OidIsValid(tce->hash_extended_proc))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_FUNCTION),
+					 errmsg("could not identify an extended hash function for type %s",
+							format_type_be(typid)),
+					 errdetail("Sketches hash every value with its type's 64-bit hash support function."),
+					 errhint("Cast the value to a hashable type such as text.")));
+		fmgr_info_copy(&h->hashproc, &tce->hash_extended_proc_finfo, fcinfo->flinfo->fn_mcxt);
+	}
+	h->typid = typid;
+	switch (h->hashproc.fn_oid)
+	{
+		case F_HASHINT8EXTENDED:
+			h->kind = GC_HASH_INT8;
+			break;
+		case F_HASHINT4EXTENDED:
+			h->kind = GC_HASH_INT4;
+			break;
+		case F_HASHINT2EXTENDED:
+			h->kind = GC_HASH_INT2;
+			break;
+		case F_HASHVARLENAEXTENDED:
+			h->kind = GC_HASH_BYTES;
+			break;
+		default:
+			h->kind = GC_HASH_FMGR;
+	}
+	h->collation = PG_GET_COLLATION();
+	if (!OidIsValid(h->collation) && type_is_collatable(typid))
+		h->collation = DEFAULT_COLLATION_OID;
+	/* a deterministic collation hashes text by its bytes (see hashtextextended) */
+	if (h->hashproc.fn_oid == F_HASHTEXTEXTENDED && OidIsValid(h->collation) &&
+		get_collation_isdeterministic(h->collation))
+		h->kind = GC_HASH_BYTES;
+	InitFunctionCallInfoData(h->call.fcinfo, &h->hashproc, 2, h->collation, NULL, NULL);
+	h->call.fcinfo.args[1].value = Int64GetDatum(0);	/* seed */
+	h->call.fcinfo.args[1].isnull = false;
+	h->call.fcinfo.args[0].isnull = false;
+	fcinfo->flinfo->fn_extra = h;
+	return h;
+}
+
+uint64
+GcHashDatumFmgr(GcValueHasher *h, Datum value)
+{
+	FunctionCallInfo fc = &h->call.fcinfo;
+	Datum		d;
+
+	fc->args[0].value = value;
+	fc->isnull = false;
+	d = h->hashproc.fn_addr(fc);
+	if (unlikely(fc->isnull))
+		elog(ERROR, "hash function %u returned NULL", h->hashproc.fn_oid);
+	return gc_sketch_mix64(DatumGetUInt64(d));
+}
+
+char *
+GcValueText(FunctionCallInfo fcinfo, GcValueHasher *h, Datum value)
+{
+	if (!h->have_out)
+	{
+		Oid			outfn;
+		bool		varlena;
+
+		getTypeOutputInfo(h->typid, &outfn, &varlena);
+		fmgr_info_cxt(outfn, &h->outproc, fcinfo->flinfo->fn_mcxt);
+		h->have_out = true;
+	}
+	return OutputFunctionCall(&h->outproc, value);
+}
+
+char *
+GcBytesToHex(const uint8 *buf, size_t len)
+{
+	static const char digits[] = "0123456789abcdef";
+	char	   *out = palloc(2 * len + 3);
+	char	   *p = out;
+
+	*p++ = '\\';
+	*p++ = 'x';
+	for (size_t i = 0; i < len; i++)
+	{
+		*p++ = digits[buf[i] >> 4];
+		*p++ = digits[buf[i] & 15];
+	}
+	*p = '\0';
+	return out;
+}
+
+static int
+HexValue(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+uint8 *
+GcHexToBytes(const char *str, size_t *len, const char *typname)
+{
+	size_t		n = strlen(str);
+	uint8	   *out;
+
+	if (n < 2 || str[0] != '\\' || str[1] != 'x' || (n - 2) % 2 != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("invalid input syntax for type %s", typname),
+				 errdetail("A %s value is written as \\x followed by an even number of hexadecimal digits.",
+						   typname)));
+	*len = (n - 2) / 2;
+	out = palloc(*len + 1);
+	for (size_t i = 0; i < *len; i++)
+	{
+		int			hi = HexValue(str[2 + 2 * i]);
+		int			lo = HexValue(str[3 + 2 * i]);
+
+		if (hi < 0 || lo < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+					 errmsg("invalid input syntax for type %s", typname),
+					 errdetail("\"%c%c\" at position %zu is not a hexadecimal byte.",
+							   str[2 + 2 * i], str[3 + 2 * i], 2 + 2 * i)));
+		out[i] = (uint8) (hi << 4 | lo);
+	}
+	return out;
+}
