@@ -43,6 +43,7 @@ SELECT gc_stream_create('st2', 'h:1', 't', 'st_target', '{"start": "middle"}');
 SELECT gc_stream_create('st2', 'h:1', 't', 'st_target', '{"start": -5}');
 SELECT gc_stream_create('st2', 'h:1', 't', 'st_target', '{"dedup": "yes"}');
 SELECT gc_stream_create('st2', 'h:1', 't', 'st_target', '{"time_unit": "h"}');
+SELECT gc_stream_create('st2', 'h:1', 't', 'st_target', '{"row_time": "last"}');
 SELECT gc_stream_create('st2', 'h:1', 't', 'st_target', '{"csv_delimiter": ";;"}');
 SELECT gc_stream_create('st2', 'h:1', 't', 'st_target', '{"csv_fields": "a,b"}');
 SELECT gc_stream_create('st2', 'h:1', 't', 'st_target', '{"publisher_id_field": ""}');

@@ -13,8 +13,8 @@
  * window "auto": the median gap between an entity's consecutive readings over the first
  * messages (seeds/001 finds latency lowest when the window equals the arrival period),
  * rounded to 1, 2 or 5 times a power of ten milliseconds so that a restart re-derives
- * the same grid.  lateness "auto": the 0.99 quantile of a lognormal fitted to the
- * producer delays (Kafka timestamp minus event time), as in seeds/001 Algorithm 3.
+ * the same grid.  lateness "auto": from the best of lognormal, gamma and Weibull fitted to
+ * the producer delays (Kafka timestamp minus event time), as in seeds/001 Algorithm 3.
  */
 #include "postgres.h"
 
@@ -22,6 +22,8 @@
 
 #include "catalog/pg_type.h"
 #include "utils/memutils.h"
+
+#include "latency.h"
 
 #include "stream.h"
 
@@ -158,16 +160,37 @@ EffectiveTime(StreamWorker *w, int64 now_us)
 	return w->eff_high;
 }
 
+/*
+ * The allowed lateness.  "auto": the latency distribution that fits the recent producer
+ * delays best (lognormal, gamma or Weibull by AIC, src/core/latency.h, seeds/001
+ * Algorithm 3), and the wait after a window's end until 99% of its readings have arrived;
+ * refitted every 200 new delays.
+ */
 static int64
 LatenessUs(StreamWorker *w)
 {
-	if (w->cfg->lateness_auto && w->ld_n >= 30)
+	if (w->cfg->lateness_auto && w->ndelays >= 30 && w->ndelays - w->delays_at_fit >= 200)
 	{
-		double		mu = w->ld_sum / w->ld_n;
-		double		var = Max(w->ld_sumsq / w->ld_n - mu * mu, 0);
-		double		q = exp(mu + 2.326 * sqrt(var));	/* z(0.99) */
+		int			n = Min(w->ndelays, (int) lengthof(w->delays));
+		double		x[lengthof(w->delays)];
+		gc_latency_fit_result r;
 
-		w->lateness = Min(Max(q, 0.0), 3600.0);
+		memcpy(x, w->delays, sizeof(double) * n);	/* the fit sorts its input */
+		if (gc_latency_fit(x, n, &r, NULL) == GC_LAT_OK)
+		{
+			double		q = gc_latency_allowed_lateness(&r.fits[r.best], 0.99, w->window);
+
+			if (isfinite(q))
+			{
+				if (w->delays_at_fit == 0)
+					ereport(LOG,
+							(errmsg("stream \"%s\": auto lateness %.3f s (%s fit of %d delays)",
+									w->cfg->name, Min(Max(q, 0.0), 3600.0),
+									gc_latency_family_name(r.fits[r.best].family), n)));
+				w->lateness = Min(Max(q, 0.0), 3600.0);
+			}
+		}
+		w->delays_at_fit = w->ndelays;
 	}
 	return (int64) (w->lateness * 1e6);
 }
@@ -345,12 +368,8 @@ AssembleMessage(StreamWorker *w, int32 partition, int64 offset,
 		{
 			double		delay = kafka_ts_ms / 1e3 - event_us / 1e6;
 
-			if (delay > 1e-4)
-			{
-				w->ld_n += 1;
-				w->ld_sum += log(delay);
-				w->ld_sumsq += log(delay) * log(delay);
-			}
+			if (delay > 1e-4 && delay < 1e6)
+				w->delays[w->ndelays++ % lengthof(w->delays)] = delay;
 		}
 		if (event_us > w->max_event_us || w->max_event_us == 0)
 			w->max_event_us = Max(event_us, w->max_event_us);

@@ -195,10 +195,10 @@ typedef struct StreamWorker
 	double	   *gaps;
 	int			ngaps;
 	List	   *warmup;			/* copies of rd_kafka messages waiting for the window */
-	/* auto lateness: log-delay moments */
-	double		ld_n,
-				ld_sum,
-				ld_sumsq;
+	/* auto lateness: recent producer delays (s), refitted every GC_DELAY_REFIT samples */
+	double		delays[512];
+	int			ndelays;		/* samples seen in total */
+	int			delays_at_fit;
 	double		lateness;
 	/* model */
 	bool		have_impute;

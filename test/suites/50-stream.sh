@@ -164,6 +164,7 @@ q -c "SELECT gc_stream_create('a1', '$BS', 'j1', 'a1', '{\"entity_column\": \"en
 check "auto window and lateness: all messages committed" wait_done a1 "$total" 60
 check "auto window and lateness: the same rows as with a fixed window" table_matches a1 "$W/j1.expected" --imputed
 check "auto window: 1 s derived from the arrival period" grep -q 'stream "a1": auto window is 1 s' "$PGD/server.log"
+check "auto lateness: fitted to the producer delays" grep -qE 'stream "a1": auto lateness [0-9.]+ s \((lognormal|gamma|weibull) fit' "$PGD/server.log"
 q -c "SELECT gc_stream_drop('a1')" >/dev/null
 
 # ---- 2. CSV, no model: missing cells stay NULL -------------------------------------------
