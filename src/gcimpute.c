@@ -8,12 +8,17 @@
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "miscadmin.h"
 
 #include "gcimpute.h"
+#include "worker/worker.h"
 
 PG_MODULE_MAGIC;
 
 void
 _PG_init(void)
 {
+	/* stream ingest: GUCs, shared memory and the launcher need shared_preload_libraries */
+	if (process_shared_preload_libraries_in_progress)
+		gc_worker_init();
 }

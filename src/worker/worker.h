@@ -1,0 +1,81 @@
+/*
+ * worker.h — shared declarations of the stream ingest background workers.
+ *
+ * Process tree: a static launcher (no database) starts one manager per configured
+ * database; the manager starts one stream worker per enabled stream of gc_streams.
+ * Status flows back through the shared-memory slots declared here.
+ */
+#ifndef GC_WORKER_H
+#define GC_WORKER_H
+
+#include "postgres.h"
+
+#include "datatype/timestamp.h"
+#include "lib/stringinfo.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+
+#define GC_STREAM_MAX_PARTS 128
+#define GC_LAT_BUCKETS 96
+#define GC_ERRLEN 256
+
+/* One running (or starting) stream worker. */
+typedef struct GcStreamSlot
+{
+	bool		in_use;
+	Oid			dboid;
+	int32		stream_id;
+	pid_t		pid;
+	Latch	   *latch;
+	TimestampTz started_at;
+	char		state[16];
+	int64		messages;
+	int64		rows_written;
+	int64		duplicates;
+	int64		dead_letters;
+	int64		imputed_cells;
+	int64		late_updates;
+	int32		pending_rows;
+	double		rows_per_s;
+	char		last_error[GC_ERRLEN];
+	int			nparts;
+	int32		parts[GC_STREAM_MAX_PARTS];
+	int64		high_watermark[GC_STREAM_MAX_PARTS];
+	/* end-to-end latency histogram, bucket b covers [2^(b/4) - 1, 2^((b+1)/4) - 1) ms */
+	double		lat_hist[GC_LAT_BUCKETS];
+} GcStreamSlot;
+
+typedef struct GcStreamShared
+{
+	LWLock	   *lock;
+	pid_t		launcher_pid;
+	Latch	   *launcher_latch;
+	pid_t		manager_pid;
+	Latch	   *manager_latch;
+	Oid			manager_db;
+	int			nslots;
+	GcStreamSlot slots[FLEXIBLE_ARRAY_MEMBER];
+} GcStreamShared;
+
+/* GUCs (launcher.c) */
+extern int	gc_max_streams;
+extern int	gc_launcher_naptime;
+extern char *gc_database;
+
+/* stream_shmem.c */
+extern GcStreamShared *GcShared;
+extern void GcShmemRequest(void);
+extern void GcShmemStartup(void);
+extern int	GcLatencyBucket(double ms);
+extern double GcLatencyQuantile(const double *hist, double q);
+extern char *GcExtensionSchema(void);
+
+/* launcher.c */
+extern void gc_worker_init(void);
+extern PGDLLEXPORT void gc_launcher_main(Datum arg);
+extern PGDLLEXPORT void gc_manager_main(Datum arg);
+
+/* stream_worker.c */
+extern PGDLLEXPORT void gc_stream_worker_main(Datum arg);
+
+#endif

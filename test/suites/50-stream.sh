@@ -1,0 +1,346 @@
+#!/usr/bin/env bash
+# Stream ingest integration tests: a server with shared_preload_libraries=gcimpute and a real
+# single-node Kafka broker (test/kafka/broker.sh). The sensor simulator (test/sim) produces
+# readings with dropped fields, split rows, lost messages, duplicates and malformed messages;
+# check_stream.py turns what is on the topic into the rows the table must hold, and
+# test/stream/compare.py compares the target table with them cell by cell. Then faults:
+# kill -9 of the worker mid-stream, pg_ctl stop -m immediate, a broker restart, partitions
+# added to a live topic, an idle topic, a dropped target table, out of stream slots,
+# DROP EXTENSION and DROP DATABASE with running workers, pg_ctl stop -m fast.
+# Ports: GC_STREAM_PORT (PostgreSQL, default GC_REGRESS_PORT+2), KAFKA_PORT (+1).
+set -uo pipefail
+TOP=${TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
+cd "$TOP"
+. test/pg.sh
+GC_TEST_TMP=${GC_TEST_TMP:-/tmp/gcimpute-test-$$}
+VENV=${VENV:-$TOP/.venv}
+PY=$VENV/bin/python
+[ -x "$PY" ] || PY=/usr/bin/python3
+export KAFKA_PORT=${KAFKA_PORT:-19092}
+export KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-$((KAFKA_PORT + 1))}
+PORT=${GC_STREAM_PORT:-$((${GC_REGRESS_PORT:-54391} + 2))}
+BS=127.0.0.1:$KAFKA_PORT
+W=$GC_TEST_TMP/stream-suite
+KDIR=$W/broker
+PGD=$W/pg
+rm -rf "$W"
+mkdir -p "$W" && chmod 777 "$W"
+SIM=test/sim/bin/gc_sensor_sim
+KDUMP=test/kafka/bin/kdump
+TOOL=$W/kafka_tool
+DB=gcstream
+pass=0 fail=0
+ok() { echo "ok - $*"; pass=$((pass + 1)); }
+notok() { echo "not ok - $*"; fail=$((fail + 1)); }
+check() {
+	local d=$1
+	shift
+	if "$@"; then ok "$d"; else notok "$d"; fi
+}
+val() { sed -n "s/^$1=//p" "$2"; }
+q() { "$PG_BINDIR/psql" -h "$PGD" -p "$PORT" -U postgres -d "${QDB:-$DB}" -XAtq -v ON_ERROR_STOP=1 "$@"; }
+cleanup() {
+	pg_stop "$PGD"
+	bash test/kafka/broker.sh stop "$KDIR" >/dev/null 2>&1
+}
+trap cleanup EXIT
+finish() {
+	echo "SUITE passed=$pass failed=$fail"
+	exit $([ "$fail" -eq 0 ] && echo 0 || echo 1)
+}
+
+# ---- build and start --------------------------------------------------------------------
+if make -s -C test/sim >/dev/null && make -s -C test/kafka >/dev/null &&
+	gcc -O2 -Wall -Werror -o "$TOOL" test/stream/kafka_tool.c -lrdkafka; then
+	ok "build simulator, kdump, kafka_tool"
+else
+	notok "build simulator, kdump, kafka_tool"
+	finish
+fi
+if ! bash test/kafka/broker.sh start "$KDIR" >"$W/broker.out" 2>&1; then
+	notok "broker starts"
+	tail -5 "$W/broker.out"
+	finish
+fi
+ok "broker starts"
+conf=("shared_preload_libraries = 'gcimpute'" "gcimpute.database = '$DB'" "gcimpute.launcher_naptime = 200"
+	"gcimpute.max_streams = 6")
+pg_start "$PGD" "$PORT" "${conf[@]}"
+QDB=postgres q -c "CREATE DATABASE $DB" && q -c "CREATE EXTENSION gcimpute"
+workers() { ps -o pid=,args= -u "$PGUSER_OS" | grep -E "postgres: gcimpute stream $1( |$)" | awk '{print $1}'; }
+launcher_up() { ps -o args= -u "$PGUSER_OS" | grep -q "gcimpute stream launcher"; }
+check "launcher and manager run" bash -c "sleep 1; ps -o args= -u $PGUSER_OS | grep -q 'gcimpute stream manager'"
+
+# wait_done STREAM TOTAL [SECONDS]: all TOTAL messages committed and no row pending.
+wait_done() {
+	local s=$1 total=$2 limit=${3:-60} i
+	for ((i = 0; i < limit * 5; i++)); do
+		local r
+		r=$(q -c "SELECT coalesce((SELECT sum(x) FROM unnest(committed_offsets) x), 0) || ' ' || coalesce(pending_rows, 0)
+				  FROM gc_stream_status WHERE name = '$s'" 2>/dev/null)
+		[ "$r" = "$total 0" ] && return 0
+		sleep 0.2
+	done
+	echo "  $s: committed/pending = $r, want $total 0"
+	q -c "SELECT state, last_error FROM gc_stream_status WHERE name = '$s'"
+	return 1
+}
+# expected_rows TOPIC FORMAT TRUTH REPORT OUT: the rows the topic must produce.
+expected_rows() {
+	$KDUMP -b "$BS" "$1" >"$W/$1.dump" 2>/dev/null &&
+		"$PY" test/sim/check_stream.py --format "$2" --dump "$W/$1.dump" --truth "$3" --report "$4" \
+			--expected "$5" >"$W/$1.check"
+}
+# table_matches TABLE EXPECTED [--imputed]
+table_matches() {
+	q -c "\\copy (SELECT entity, extract(epoch FROM ts), temp, hum, pres, light, co2, noise, vib, door, imputed FROM $1) TO '$W/$1.csv' CSV" &&
+		"$PY" test/stream/compare.py "$2" "$W/$1.csv" "${@:3}"
+}
+mktable() {
+	q -c "CREATE TABLE $1 (entity text, ts timestamptz, temp float8, hum float8, pres float8, light float8,
+			co2 float8, noise float8, vib float8, door float8, imputed bool[], raw float8[])"
+}
+SIMOPT=(--brokers "$BS" --entities 20 --drop 0.15 --split 0.2 --lose 0.05 --dup 0.1 --malformed 0.05
+	--delay-scale 0.002 --quiet)
+STREAMOPT='"entity_column": "entity", "time_column": "ts", "window": 1, "lateness": 0.5, "max_message_bytes": 65536'
+
+# ---- 1. JSON with every kind of damage, imputed by a model --------------------------------
+bash test/kafka/broker.sh topic j1 3 "$KDIR" >/dev/null
+$SIM "${SIMOPT[@]}" --topic j1 --count 4000 --seed 7 --start-time 2026-11-22T00:00:00Z \
+	--print-truth "$W/j1.truth" >"$W/j1.rep"
+mktable j1
+q -c "CREATE TEMP TABLE truth (entity text, ts timestamptz, messages int, observed text, temp float8, hum float8,
+		pres float8, light float8, co2 float8, noise float8, vib float8, door float8)" \
+	-c "\\copy truth FROM '$W/j1.truth' CSV HEADER" \
+	-c "INSERT INTO gc_models SELECT 'sensors', gc_fit(ARRAY[temp, hum, pres, light, co2, noise, vib, door]) FROM truth"
+q -c "SELECT gc_stream_create('j1', '$BS', 'j1', 'j1', '{$STREAMOPT, \"model\": \"sensors\"}'); SELECT gc_stream_start('j1')" >/dev/null
+total=$(val total_sent "$W/j1.rep")
+check "json: all $total messages committed" wait_done j1 "$total"
+expected_rows j1 json "$W/j1.truth" "$W/j1.rep" "$W/j1.expected"
+check "json: the table holds exactly the unique valid rows, observed cells as sent, gaps imputed" \
+	table_matches j1 "$W/j1.expected" --imputed
+check "json: one dead letter per malformed message ($(val malformed "$W/j1.rep"))" test \
+	"$(q -c "SELECT count(*) FROM gc_dead_letters WHERE stream = 'j1'")" = "$(val malformed "$W/j1.rep")"
+check "json: dead letters keep payload, error, topic, partition and offset" test \
+	"$(q -c "SELECT count(*) FROM gc_dead_letters WHERE stream = 'j1' AND topic = 'j1' AND partition >= 0
+			AND \"offset\" >= 0 AND error <> '' AND payload IS NOT NULL")" = "$(val malformed "$W/j1.rep")"
+check "json: duplicates counted ($(val duplicates "$W/j1.rep"))" test \
+	"$(q -c "SELECT duplicates FROM gc_stream_status WHERE name = 'j1'")" = "$(val duplicates "$W/j1.rep")"
+check "json: imputed cells reported" test "$(q -c "SELECT imputed_cells > 0 AND latency_p99_ms >= latency_p50_ms
+		FROM gc_stream_status WHERE name = 'j1'")" = t
+check "json: raw column keeps NULL where a cell was imputed" test "$(q -c "SELECT count(*) FROM j1, generate_subscripts(imputed, 1) i
+		WHERE imputed[i] <> (raw[i] IS NULL)")" = 0
+check "json: committed offsets equal the high watermarks (lag 0)" test "$(q -c "SELECT lag FROM gc_stream_status WHERE name = 'j1'")" = 0
+# the comparison can fail: hide one row
+q -c "CREATE TABLE j1_bad AS SELECT * FROM j1; DELETE FROM j1_bad WHERE ctid = (SELECT min(ctid) FROM j1_bad)"
+if table_matches j1_bad "$W/j1.expected" --imputed >/dev/null 2>&1; then
+	notok "compare.py detects a missing row"
+else
+	ok "compare.py detects a missing row"
+fi
+# A materialized view over the imputed table.
+q -c "CREATE MATERIALIZED VIEW j1_hourly AS SELECT entity, avg(temp) AS temp, count(*) AS n,
+		sum((SELECT count(*) FROM unnest(imputed) x WHERE x)) AS imputed FROM j1 GROUP BY entity"
+check "materialized view over the imputed table" test "$(q -c "SELECT sum(n) FROM j1_hourly")" = "$(q -c "SELECT count(*) FROM j1")"
+
+# The model is refreshed from the stream: a second stream on j1 refits its own model.
+mktable r1
+q -c "INSERT INTO gc_models SELECT 'r1model', model FROM gc_models WHERE name = 'sensors'"
+before=$(q -c "SELECT md5(model::text) FROM gc_models WHERE name = 'r1model'")
+q -c "SELECT gc_stream_create('r1', '$BS', 'j1', 'r1', '{$STREAMOPT, \"model\": \"r1model\",
+		\"model_refresh\": 1, \"model_window\": 500}'); SELECT gc_stream_start('r1')" >/dev/null
+wait_done r1 "$total" 60 >/dev/null
+sleep 2.5
+check "model refresh: the stream refits its model from the rows it wrote" test \
+	"$(q -c "SELECT md5(model::text) <> '$before' AND updated_at > now() - interval '30 s' FROM gc_models WHERE name = 'r1model'")" = t
+q -c "SELECT gc_stream_drop('r1')" >/dev/null
+
+# window and lateness "auto": the arrival period (1 s per entity) and a lognormal fit of the
+# delays give the same rows
+mktable a1
+q -c "SELECT gc_stream_create('a1', '$BS', 'j1', 'a1', '{\"entity_column\": \"entity\", \"time_column\": \"ts\",
+		\"window\": \"auto\", \"lateness\": \"auto\", \"max_message_bytes\": 65536, \"model\": \"sensors\"}');
+	  SELECT gc_stream_start('a1')" >/dev/null
+check "auto window and lateness: all messages committed" wait_done a1 "$total" 60
+check "auto window and lateness: the same rows as with a fixed window" table_matches a1 "$W/j1.expected" --imputed
+check "auto window: 1 s derived from the arrival period" grep -q 'stream "a1": auto window is 1 s' "$PGD/server.log"
+check "auto lateness: fitted to the producer delays" grep -qE 'stream "a1": auto lateness [0-9.]+ s \((lognormal|gamma|weibull) fit' "$PGD/server.log"
+q -c "SELECT gc_stream_drop('a1')" >/dev/null
+
+# ---- 2. CSV, no model: missing cells stay NULL -------------------------------------------
+bash test/kafka/broker.sh topic c1 2 "$KDIR" >/dev/null
+$SIM "${SIMOPT[@]}" --topic c1 --format csv --count 2000 --seed 8 --start-time 2026-11-22T01:00:00Z \
+	--print-truth "$W/c1.truth" >"$W/c1.rep"
+mktable c1
+q -c "SELECT gc_stream_create('c1', '$BS', 'c1', 'c1', '{$STREAMOPT, \"format\": \"csv\",
+		\"csv_fields\": [\"publisher_id\", \"data_id\", \"entity\", \"ts\", \"temp\", \"hum\", \"pres\", \"light\", \"co2\", \"noise\", \"vib\", \"door\"]}');
+	  SELECT gc_stream_start('c1')" >/dev/null
+check "csv: all messages committed" wait_done c1 "$(val total_sent "$W/c1.rep")"
+expected_rows c1 csv "$W/c1.truth" "$W/c1.rep" "$W/c1.expected"
+check "csv: the table holds exactly the unique valid rows" table_matches c1 "$W/c1.expected"
+check "csv: one dead letter per malformed message" test \
+	"$(q -c "SELECT count(*) FROM gc_dead_letters WHERE stream = 'c1'")" = "$(val malformed "$W/c1.rep")"
+
+# ---- 3. crashes and restarts mid-stream: nothing lost, nothing twice ---------------------
+# A real-time simulator feeds k1 for 6 s; during that the worker is killed with -9 (the
+# postmaster then restarts every process), and the server is stopped -m immediate.
+bash test/kafka/broker.sh topic k1 2 "$KDIR" >/dev/null
+mktable k1
+q -c "SELECT gc_stream_create('k1', '$BS', 'k1', 'k1', '{\"entity_column\": \"entity\", \"time_column\": \"ts\",
+		\"window\": 0.05, \"lateness\": 0.1, \"max_message_bytes\": 65536, \"model\": \"sensors\"}'); SELECT gc_stream_start('k1')" >/dev/null
+# 100 entities at 1000 rows/s: one reading per entity every 0.1 s, windows of 0.05 s
+$SIM "${SIMOPT[@]}" --entities 100 --topic k1 --rate 1000 --duration 6 --seed 9 --delay-max 1 \
+	--print-truth "$W/k1.truth" >"$W/k1.rep" &
+spid=$!
+sleep 2
+wpid=$(workers k1)
+if [ -n "$wpid" ] && kill -9 "$wpid"; then ok "kill -9 of the k1 worker mid-stream (pid $wpid)"; else notok "kill -9 of the k1 worker"; fi
+sleep 2
+for i in $(seq 1 50); do pg_isready -q -h "$PGD" -p "$PORT" 2>/dev/null && break; sleep 0.2; done
+as_pg "$PG_BINDIR/pg_ctl" -D "$PGD/data" -m immediate -w stop >/dev/null 2>&1
+sleep 1
+as_pg "$PG_BINDIR/pg_ctl" -D "$PGD/data" -l "$PGD/server2.log" -w start >/dev/null
+ok "pg_ctl stop -m immediate mid-stream, then start"
+wait $spid
+check "crash: the simulator delivered everything" test "$(val failed "$W/k1.rep")" = 0
+check "crash: every stream resumed and committed all messages" wait_done k1 "$(val total_sent "$W/k1.rep")" 90
+expected_rows k1 json "$W/k1.truth" "$W/k1.rep" "$W/k1.expected"
+check "crash: exactly the unique valid rows, none lost, none written twice" table_matches k1 "$W/k1.expected" --imputed
+check "crash: dead letters not duplicated by the replay" test \
+	"$(q -c "SELECT count(*) FROM gc_dead_letters WHERE stream = 'k1'")" = "$(val malformed "$W/k1.rep")"
+check "crash: the other streams are untouched" table_matches j1 "$W/j1.expected" --imputed
+
+# ---- 4. broker restart -----------------------------------------------------------------
+bash test/kafka/broker.sh topic b1 2 "$KDIR" >/dev/null
+mktable b1
+q -c "SELECT gc_stream_create('b1', '$BS', 'b1', 'b1', '{$STREAMOPT}'); SELECT gc_stream_start('b1')" >/dev/null
+$SIM "${SIMOPT[@]}" --topic b1 --count 1000 --seed 10 --start-time 2026-11-22T02:00:00Z --print-truth "$W/b1a.truth" >"$W/b1a.rep"
+t1=$(val total_sent "$W/b1a.rep")
+wait_done b1 "$t1" 60 >/dev/null
+bash test/kafka/broker.sh stop "$KDIR" >/dev/null 2>&1
+sleep 3
+check "broker down: the worker keeps running" test -n "$(workers b1)"
+bash test/kafka/broker.sh start "$KDIR" >/dev/null 2>&1
+$SIM "${SIMOPT[@]}" --topic b1 --count 1000 --seed 10 --first-entity 21 --start-time 2026-11-22T02:00:00Z \
+	--print-truth "$W/b1b.truth" >"$W/b1b.rep"
+t2=$(val total_sent "$W/b1b.rep")
+check "broker restart: the stream reconnects and commits everything" wait_done b1 "$((t1 + t2))" 90
+{ cat "$W/b1a.truth"; tail -n +2 "$W/b1b.truth"; } >"$W/b1.truth"
+"$PY" - "$W/b1a.rep" "$W/b1b.rep" >"$W/b1.rep" <<'EOF'
+import sys
+a = [dict(l.strip().split("=", 1) for l in open(f) if "=" in l) for f in sys.argv[1:]]
+for k in a[0]:
+    try:
+        print("%s=%d" % (k, int(a[0][k]) + int(a[1][k])))
+    except ValueError:
+        print("%s=%s" % (k, a[0][k]))
+EOF
+expected_rows b1 json "$W/b1.truth" "$W/b1.rep" "$W/b1.expected"
+check "broker restart: exactly the unique valid rows" table_matches b1 "$W/b1.expected"
+
+# ---- 5. partitions added to a live topic; two streams on one topic -----------------------
+bash test/kafka/broker.sh topic p1 1 "$KDIR" >/dev/null
+mktable p1
+mktable p1b
+q -c "SELECT gc_stream_create('p1', '$BS', 'p1', 'p1', '{$STREAMOPT}'); SELECT gc_stream_start('p1');
+	  SELECT gc_stream_create('p1b', '$BS', 'p1', 'p1b', '{$STREAMOPT}'); SELECT gc_stream_start('p1b')" >/dev/null
+$SIM "${SIMOPT[@]}" --topic p1 --count 600 --seed 11 --start-time 2026-11-22T03:00:00Z --print-truth "$W/p1a.truth" >"$W/p1a.rep"
+"$TOOL" partitions "$BS" p1 3 2>/dev/null
+$SIM "${SIMOPT[@]}" --topic p1 --count 600 --seed 11 --first-entity 21 --start-time 2026-11-22T03:00:00Z \
+	--print-truth "$W/p1b.truth" >"$W/p1b.rep"
+pt=$(($(val total_sent "$W/p1a.rep") + $(val total_sent "$W/p1b.rep")))
+check "new partitions are picked up (3 partitions, $pt messages)" wait_done p1 "$pt" 60
+check "two streams on one topic each get every message" wait_done p1b "$pt" 30
+check "new partitions: all three partitions have committed offsets" test \
+	"$(q -c "SELECT array_length(committed_offsets, 1) FROM gc_stream_status WHERE name = 'p1'")" = 3
+check "two streams on one topic hold the same rows" test \
+	"$(q -c "SELECT count(*) FROM (SELECT entity, ts, temp FROM p1 EXCEPT SELECT entity, ts, temp FROM p1b) x")" = 0
+
+# ---- 6. idle topic -----------------------------------------------------------------------
+q -c "SELECT gc_stream_drop('p1b')" >/dev/null
+bash test/kafka/broker.sh topic idle 2 "$KDIR" >/dev/null
+mktable idle
+q -c "SELECT gc_stream_create('idle', '$BS', 'idle', 'idle', '{$STREAMOPT}'); SELECT gc_stream_start('idle')" >/dev/null
+sleep 3
+ipid=$(workers idle)
+cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+if [ -n "$ipid" ]; then
+	c0=$(cpu "$ipid")
+	sleep 5
+	c1=$(cpu "$ipid")
+	check "idle topic: the worker sleeps ($((c1 - c0)) ticks of CPU in 5 s)" test $((c1 - c0)) -lt 50
+else
+	notok "idle topic: worker running"
+fi
+check "idle topic: state running" test "$(q -c "SELECT state FROM gc_stream_status WHERE name = 'idle'")" = running
+
+# ---- 7. out of stream slots (gcimpute.max_streams = 6; j1 c1 k1 b1 p1 idle run) ------------
+mktable extra
+q -c "SELECT gc_stream_create('extra', '$BS', 'idle', 'extra', '{$STREAMOPT}'); SELECT gc_stream_start('extra')" >/dev/null
+sleep 2
+check "out of slots: a clear WARNING in the log" grep -q 'stream "extra" cannot start: all 6 gcimpute stream slots are in use' "$PGD/server2.log"
+check "out of slots: the 7th stream does not run" test -z "$(workers extra)"
+check "out of slots: it shows as starting" test "$(q -c "SELECT state FROM gc_stream_status WHERE name = 'extra'")" = starting
+
+# ---- 8. stop frees the slot --------------------------------------------------------------
+q -c "SELECT gc_stream_stop('idle')" >/dev/null
+sleep 3
+check "gc_stream_stop ends the worker" test -z "$(workers idle)"
+check "a stopped stream shows stopped" test "$(q -c "SELECT state FROM gc_stream_status WHERE name = 'idle'")" = stopped
+check "a freed slot is used by the waiting stream" test -n "$(workers extra)"
+
+# ---- 9. dropped target table ---------------------------------------------------------------
+q -c "DROP TABLE b1"
+$SIM "${SIMOPT[@]}" --topic b1 --count 100 --seed 12 --first-entity 41 >/dev/null
+for i in $(seq 1 50); do [ "$(q -c "SELECT state FROM gc_stream_status WHERE name = 'b1'")" = error ] && break; sleep 0.2; done
+check "dropped target: the stream is in the error state with last_error" test \
+	"$(q -c "SELECT state || ': ' || last_error FROM gc_stream_status WHERE name = 'b1'" | grep -c 'error: .*no longer exists')" = 1
+sleep 1
+check "dropped target: the worker exited and is not restarted" test -z "$(workers b1)"
+
+# ---- 10. hot standby: nothing starts --------------------------------------------------------
+SB=$W/standby
+SPORT=$((PORT + 1))
+mkdir -p "$SB" && chown "$PGUSER_OS" "$SB"
+if as_pg "$PG_BINDIR/pg_basebackup" -h "$PGD" -p "$PORT" -U postgres -D "$SB/data" -R -X stream >/dev/null 2>&1; then
+	sed -i -e "s/^port = .*/port = $SPORT/" -e "s|^unix_socket_directories = .*|unix_socket_directories = '$SB'|" "$SB/data/postgresql.conf"
+	as_pg "$PG_BINDIR/pg_ctl" -D "$SB/data" -l "$SB/server.log" -w start >/dev/null
+	sleep 3
+	spid=$(head -1 "$SB/data/postmaster.pid")
+	check "hot standby: in recovery, no gcimpute launcher, manager or worker" bash -c \
+		"[ \"\$('$PG_BINDIR/psql' -h '$SB' -p $SPORT -U postgres -d $DB -XAtc 'SELECT pg_is_in_recovery()')\" = t ] &&
+		 ! ps -o args= --ppid $spid | grep -q gcimpute"
+	as_pg "$PG_BINDIR/pg_ctl" -D "$SB/data" -m fast -w stop >/dev/null
+else
+	notok "hot standby: pg_basebackup"
+fi
+
+# ---- 11. DROP EXTENSION, DROP DATABASE, stop -m fast -----------------------------------
+QDB=postgres q -c "CREATE DATABASE gcother"
+QDB=gcother q -c "CREATE EXTENSION gcimpute"
+t0=$(date +%s.%N)
+q -c "DROP EXTENSION gcimpute CASCADE" 2>/dev/null
+dt=$(echo "$(date +%s.%N) - $t0" | bc)
+check "DROP EXTENSION with running workers is not blocked (${dt} s)" test "$(echo "$dt < 10" | bc)" = 1
+for i in $(seq 1 25); do [ -z "$(workers j1)$(workers k1)" ] && break; sleep 0.2; done
+check "DROP EXTENSION: the workers exit" test -z "$(workers j1)$(workers k1)"
+q -c "CREATE EXTENSION gcimpute; CREATE TABLE d1 (entity text, ts timestamptz, temp float8)"
+q -c "SELECT gc_stream_create('d1', '$BS', 'j1', 'd1', '{\"entity_column\": \"entity\", \"time_column\": \"ts\", \"window\": 1}');
+	  SELECT gc_stream_start('d1')" >/dev/null
+sleep 2
+check "a stream runs in the database before it is dropped" test -n "$(workers d1)"
+t0=$(date +%s.%N)
+QDB=postgres q -c "DROP DATABASE $DB WITH (FORCE)"
+rc=$?
+dt=$(echo "$(date +%s.%N) - $t0" | bc)
+check "DROP DATABASE with running workers completes (rc $rc, ${dt} s)" test "$rc" = 0 -a "$(echo "$dt < 15" | bc)" = 1
+sleep 2
+check "DROP DATABASE: no worker left, launcher still up, no restart loop" bash -c \
+	"[ -z \"\$(ps -o args= -u $PGUSER_OS | grep 'gcimpute stream d1')\" ] && ps -o args= -u $PGUSER_OS | grep -q 'gcimpute stream launcher' &&
+	 [ \$(grep -c 'database \"$DB\" does not exist' '$PGD/server2.log') -le 1 ]"
+t0=$(date +%s.%N)
+as_pg "$PG_BINDIR/pg_ctl" -D "$PGD/data" -m fast -w -t 30 stop >/dev/null
+dt=$(echo "$(date +%s.%N) - $t0" | bc)
+check "pg_ctl stop -m fast is prompt (${dt} s)" test "$(echo "$dt < 10" | bc)" = 1
+check "no worker crashed during the suite" bash -c "! grep -qE 'terminated by signal (11|6|7)' '$PGD/server.log' '$PGD/server2.log'"
+finish
