@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# The main job, end to end on a fresh machine: install what is needed, build and install
-# gcimpute, start a throwaway PostgreSQL, load the 2014 General Social Survey extract
-# (2538 respondents x 18 questions, 25% of answers missing), hide 10% more answers, fit a
-# Gaussian copula with gc_fit, impute with gc_impute, and show accuracy and imputed rows.
+# The main job, live, on a fresh machine: install what is needed, build gcimpute, start a
+# real Apache Kafka broker (KRaft, jars from Maven Central) and a throwaway PostgreSQL with
+# the ingest worker, fit a copula on sensor history, then stream readings from 20 simulated
+# sensors — with dropped fields, split and lost messages, duplicates, malformed messages and
+# lognormal delivery delays — and watch rows arrive, complete, exactly once, gaps imputed.
+#
+#   bash test/demo.sh           (bash test/demo_gss.sh: the offline demo on survey data)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -10,58 +13,94 @@ bash test/setup.sh
 export PG_CONFIG=${PG_CONFIG:-pg_config}
 . test/pg.sh
 gc_build "$top"
+make -s -C test/sim >/dev/null
 
-dir=${GC_DEMO_DIR:-/tmp/gcimpute-demo} port=${GC_DEMO_PORT:-54399}
-pg_start "$dir" "$port"
-trap 'pg_stop "$dir"' EXIT
-cp test/data/GSS_2014_18var.csv "$dir/gss.csv" && chmod 644 "$dir/gss.csv"
+dir=${GC_DEMO_DIR:-/tmp/gcimpute-demo}
+port=${GC_DEMO_PORT:-54399}
+export KAFKA_PORT=${GC_DEMO_KAFKA_PORT:-19292}
+export KAFKA_CONTROLLER_PORT=$((KAFKA_PORT + 1))
+bs=127.0.0.1:$KAFKA_PORT
+rm -rf "$dir"
+mkdir -p "$dir" && chmod 777 "$dir"
+cleanup() {
+	pg_stop "$dir/pg"
+	bash test/kafka/broker.sh stop "$dir/kafka" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
 
-psql_() { as_pg psql -X -q -h "$dir" -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 "$@"; }
+echo "== starting a Kafka broker (KRaft) on $bs"
+bash test/kafka/broker.sh start "$dir/kafka" >"$dir/broker.log" 2>&1 || { tail -20 "$dir/broker.log"; exit 1; }
+bash test/kafka/broker.sh topic sensors 2 "$dir/kafka" >/dev/null
+echo "== starting PostgreSQL with shared_preload_libraries = gcimpute"
+pg_start "$dir/pg" "$port" "shared_preload_libraries = 'gcimpute'" "gcimpute.database = 'demo'" \
+	"gcimpute.launcher_naptime = 200"
+psql_() { as_pg psql -X -q -h "$dir/pg" -p "$port" -U postgres -d demo -v ON_ERROR_STOP=1 "$@"; }
+as_pg psql -X -q -h "$dir/pg" -p "$port" -U postgres -d postgres -c "CREATE DATABASE demo"
+
+# a day of complete history from the same sensors (same correlation) to fit the model on
+sim=test/sim/bin/gc_sensor_sim
+$sim --dry-run --quiet --entities 20 --count 4000 --seed 11 --drop 0 --start-time 2026-11-21T00:00:00Z \
+	--print-truth "$dir/history.csv" --print-sigma "$dir/sigma.csv" >/dev/null
+tail -n +2 "$dir/sigma.csv" >"$dir/corr.csv"	# the correlation without its header row
+chmod 644 "$dir"/*.csv
+
 psql_ <<SQL
 CREATE EXTENSION gcimpute;
-CREATE TABLE gss_raw (id text, degree float8, peocntct float8, stress float8, slpprblm float8,
-  wksmooth float8, unemp float8, satfin float8, class float8, satjob float8, weekswrk float8,
-  life float8, health float8, happy float8, rincome float8, incom16 float8, sexfreq float8,
-  socbar float8, age float8);
-\copy gss_raw FROM '$dir/gss.csv' WITH (FORMAT csv, HEADER, NULL 'NA')
+CREATE TABLE history (entity text, ts timestamptz, messages int, observed text, temp float8, hum float8,
+  pres float8, light float8, co2 float8, noise float8, vib float8, door float8);
+\copy history FROM '$dir/history.csv' CSV HEADER
+INSERT INTO gc_models SELECT 'sensors', gc_fit(ARRAY[temp, hum, pres, light, co2, noise, vib, door]) FROM history;
 
--- one row per respondent as an array; the survey's own gaps are NULL
-CREATE TABLE gss AS
-SELECT id::int AS id, ARRAY[age, degree, rincome, class, satjob, weekswrk, happy, health] AS answers
-FROM gss_raw;
-
+CREATE TABLE readings (entity text, ts timestamptz,
+  temp float8, hum float8, pres float8, light float8, co2 float8, noise float8, vib float8, door float8,
+  imputed bool[], raw float8[]);
+SELECT gc_stream_create('sensors', '$bs', 'sensors', 'readings',
+  '{"entity_column": "entity", "time_column": "ts", "window": 1, "lateness": "auto", "model": "sensors"}');
+SELECT gc_stream_start('sensors');
 \echo
-\echo '== the data: 2538 respondents, 8 questions, answers missing per question'
-SELECT (SELECT count(*) FROM gss) AS respondents,
-       string_agg(format('%s %s%%', q, pct), ', ' ORDER BY j) AS missing_per_question
-FROM (SELECT j, (ARRAY['age','degree','rincome','class','satjob','weekswrk','happy','health'])[j] AS q,
-             round(100.0 * count(*) FILTER (WHERE answers[j] IS NULL) / count(*)) AS pct
-      FROM gss, generate_series(1, 8) j GROUP BY j) s;
-
-\echo
-\echo '== hide 10% of the known answers (seeded), fit on what is left, impute everything'
-CREATE TABLE masked AS SELECT id, answers, gc_mask_mcar(answers, 0.1, 101) AS seen FROM gss;
-\timing on
-CREATE TABLE model AS SELECT gc_fit(seen) AS m FROM masked;
-\timing off
-SELECT gc_model_info(m) -> 'types' AS detected_types, gc_model_info(m) -> 'iterations' AS em_iterations FROM model;
-
-\echo
-\echo '== accuracy on the hidden answers: scaled MAE per question (< 1 beats guessing the median)'
-SELECT array(SELECT round(v::numeric, 3) FROM unnest(gc_smae(gc_impute(m, seen), answers, seen)) v) AS smae_per_question,
-       round((SELECT avg(v) FROM unnest(gc_smae(gc_impute(m, seen), answers, seen)) v)::numeric, 4) AS smae_mean
-FROM masked, model;
-
-\echo
-\echo '== a few respondents: what they answered (NULL = missing) and the completed rows'
-SELECT id, seen AS answered, gc_impute(m, seen) AS completed
-FROM masked, model WHERE array_position(seen, NULL) IS NOT NULL ORDER BY id LIMIT 6;
-
-\echo
-\echo '== the strongest dependencies the copula found (latent correlations)'
-SELECT a.name || ' ~ ' || b.name AS pair, round((gc_correlation(m))[a.i][b.i]::numeric, 3) AS correlation
-FROM model,
-     unnest('{age,degree,rincome,class,satjob,weekswrk,happy,health}'::text[]) WITH ORDINALITY a(name, i),
-     unnest('{age,degree,rincome,class,satjob,weekswrk,happy,health}'::text[]) WITH ORDINALITY b(name, i)
-WHERE a.i < b.i ORDER BY abs((gc_correlation(m))[a.i][b.i]) DESC LIMIT 4;
+\echo '== model fitted on 4000 rows of history:'
+SELECT gc_model_info(model) -> 'types' AS types FROM gc_models WHERE name = 'sensors';
 SQL
+
+echo
+echo "== 20 sensors publish one reading per second each for 15 s: 20% of fields dropped,"
+echo "   20% of rows split over several messages, 2% of messages lost, 5% sent twice,"
+echo "   2% malformed, lognormal delays"
+$sim --brokers "$bs" --topic sensors --quiet --entities 20 --rate 20 --duration 15 --seed 12 \
+	--corr "file:$dir/corr.csv" --drop 0.2 --split 0.2 --lose 0.02 --dup 0.05 --malformed 0.02 \
+	--delay-scale 0.05 --delay-max 5 --print-truth "$dir/live.csv" >"$dir/sim.report" &
+simpid=$!
+for t in 3 6 9 12 15; do
+	sleep 3
+	psql_ -c "SELECT '${t}s' AS at, state, (SELECT count(*) FROM readings) AS rows_written, duplicates,
+	                 dead_letters, imputed_cells, pending_rows, round(latency_p50_ms) AS p50_ms, round(latency_p99_ms) AS p99_ms
+	          FROM gc_stream_status WHERE name = 'sensors'"
+done
+wait "$simpid"
+chmod 644 "$dir/live.csv"
+sleep 8		# the allowed lateness of the last windows
+
+psql_ <<SQL
+\echo '== the latest rows: * marks an imputed cell (the raw column keeps what arrived)'
+SELECT entity, to_char(ts, 'HH24:MI:SS') AS ts,
+       (SELECT string_agg(round(v::numeric, 1) || CASE WHEN imputed[i] THEN '*' ELSE '' END, '  ' ORDER BY i)
+        FROM unnest(ARRAY[temp, hum, pres, light, co2, noise, vib, door]) WITH ORDINALITY AS u(v, i)) AS "temp hum pres light co2 noise vib door"
+FROM readings WHERE true = ANY (imputed) ORDER BY ts DESC, entity LIMIT 8;
+
+\echo '== stream status'
+SELECT name, state, lag, duplicates, dead_letters, imputed_cells, round(latency_p50_ms) AS p50_ms, round(latency_p99_ms) AS p99_ms FROM gc_stream_status;
+\echo '== dead letters (malformed messages), never stalling the partition'
+SELECT partition, "offset", left(error, 60) AS error FROM gc_dead_letters ORDER BY "offset" LIMIT 5;
+
+\echo '== accuracy of the imputed cells against the simulator''s true values'
+CREATE TEMP TABLE truth (entity text, ts timestamptz, messages int, observed text, temp float8, hum float8,
+  pres float8, light float8, co2 float8, noise float8, vib float8, door float8);
+\copy truth FROM '$dir/live.csv' CSV HEADER
+SELECT count(*) AS rows_compared,
+       round((SELECT avg(v) FROM unnest(gc_smae(ARRAY[r.temp, r.hum, r.pres, r.light, r.co2, r.noise, r.vib, r.door],
+                                              ARRAY[t.temp, t.hum, t.pres, t.light, t.co2, t.noise, t.vib, t.door], r.raw)) v)::numeric, 3)
+         AS smae_mean_below_1_beats_median
+FROM readings r JOIN truth t USING (entity, ts);
+SQL
+echo
+grep -E "^(total_sent|rows|duplicates|malformed|lost)=" "$dir/sim.report" | tr '\n' ' '; echo
