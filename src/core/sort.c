@@ -19,50 +19,34 @@ Key(double v)
 	return (u & 0x8000000000000000ULL) ? ~u : (u | 0x8000000000000000ULL);
 }
 
+/* inverse of Key */
+static inline double
+Unkey(uint64_t k)
+{
+	uint64_t	u = (k & 0x8000000000000000ULL) ? (k & ~0x8000000000000000ULL) : ~k;
+	double		v;
+
+	memcpy(&v, &u, sizeof(v));
+	return v;
+}
+
 void
 gc_radix_sort(double *vals, uint32_t *idx, size_t n, double *tmpv, uint32_t *tmpi)
 {
-	double	   *sv = vals,
-			   *dv = tmpv;
-	uint32_t   *si = idx,
-			   *di = tmpi;
-
-	for (int shift = 0; shift < 64; shift += 8)
+	/* sort the order-preserving integer images in place of the values, then map back */
+	for (size_t i = 0; i < n; i++)
 	{
-		size_t		count[257];
-		int			trivial = 0;
+		uint64_t	k = Key(vals[i]);
 
-		memset(count, 0, sizeof(count));
-		for (size_t i = 0; i < n; i++)
-			count[((Key(sv[i]) >> shift) & 0xff) + 1]++;
-		for (int b = 0; b < 256; b++)
-			if (count[b + 1] == n)
-				trivial = 1;
-		if (trivial)
-			continue;			/* every key has the same byte here: nothing moves */
-		for (int b = 0; b < 256; b++)
-			count[b + 1] += count[b];
-		for (size_t i = 0; i < n; i++)
-		{
-			size_t		pos = count[(Key(sv[i]) >> shift) & 0xff]++;
-
-			dv[pos] = sv[i];
-			di[pos] = si[i];
-		}
-		{
-			double	   *t = sv;
-			uint32_t   *ti = si;
-
-			sv = dv;
-			dv = t;
-			si = di;
-			di = ti;
-		}
+		memcpy(&vals[i], &k, sizeof(k));
 	}
-	if (sv != vals)
+	gc_radix_sort_u64((uint64_t *) vals, idx, n, (uint64_t *) tmpv, tmpi);
+	for (size_t i = 0; i < n; i++)
 	{
-		memcpy(vals, sv, sizeof(double) * n);
-		memcpy(idx, si, sizeof(uint32_t) * n);
+		uint64_t	k;
+
+		memcpy(&k, &vals[i], sizeof(k));
+		vals[i] = Unkey(k);
 	}
 }
 
