@@ -420,7 +420,21 @@ FlushPending(GcOnline *s, GcSketch *sk)
 
 	if (nv == 0)
 		return GC_OK;
-	qsort(sk->pend, nv, sizeof(double), CmpD);
+	{
+		/* radix sort (the index array is not needed, but the sort carries one) */
+		double	   *tv = Alloc(alloc, sizeof(double) * nv);
+		uint32_t   *ix = Alloc(alloc, sizeof(uint32_t) * nv);
+		uint32_t   *ti = Alloc(alloc, sizeof(uint32_t) * nv);
+
+		if (!tv || !ix || !ti)
+			return GC_ENOMEM;
+		for (int i = 0; i < nv; i++)
+			ix[i] = (uint32_t) i;
+		gc_radix_sort(sk->pend, ix, nv, tv, ti);
+		alloc->dealloc(alloc->ctx, tv);
+		alloc->dealloc(alloc->ctx, ix);
+		alloc->dealloc(alloc->ctx, ti);
+	}
 	memset(&b, 0, sizeof(b));
 	if (gc_sketch_reserve(&b, nv, alloc) != GC_OK)
 		return GC_ENOMEM;
@@ -448,8 +462,9 @@ FlushPending(GcOnline *s, GcSketch *sk)
 
 /*
  * Fold the observed values of a batch into the marginal sketches. While a sketch is
- * small (exact) every batch is merged at once; a full sketch collects max_knots/4 values
- * before it is rebuilt, so its ECDF lags the stream by at most that many values.
+ * small (exact) every batch is merged at once; a full sketch collects max_knots values
+ * before it is rebuilt (a merge costs O(max_knots)), so its ECDF lags the stream by at
+ * most that many values.
  */
 static GcStatus
 UpdateMarginals(GcOnline *s, const double *rows, int nrows)
@@ -482,7 +497,7 @@ UpdateMarginals(GcOnline *s, const double *rows, int nrows)
 			SketchScale(sk, 1 - s->opt.decay);
 			sk->exact = 0;
 		}
-		if (sk->nk + sk->npend <= s->opt.max_knots || sk->npend >= s->opt.max_knots / 4 ||
+		if (sk->nk + sk->npend <= s->opt.max_knots || sk->npend >= s->opt.max_knots ||
 			sk->nk == 0)
 		{
 			st = FlushPending(s, sk);
