@@ -187,13 +187,9 @@ gc_cms_in(PG_FUNCTION_ARGS)
 	char	   *str = PG_GETARG_CSTRING(0);
 	size_t		len;
 	uint8	   *bytes = GcHexToBytes(str, &len, "gc_cms");
-	bytea	   *out;
 
 	(void) StateFromBytes(CurrentMemoryContext, bytes, len, ERRCODE_INVALID_TEXT_REPRESENTATION);
-	out = palloc(VARHDRSZ + len);
-	SET_VARSIZE(out, VARHDRSZ + len);
-	memcpy(VARDATA(out), bytes, len);
-	PG_RETURN_BYTEA_P(out);
+	PG_RETURN_BYTEA_P(GcSketchVarlena(bytes, len));
 }
 
 Datum
@@ -210,35 +206,16 @@ gc_cms_recv(PG_FUNCTION_ARGS)
 	StringInfo	buf = (StringInfo) PG_GETARG_POINTER(0);
 	int			len = buf->len - buf->cursor;
 	const char *bytes = pq_getmsgbytes(buf, len);
-	bytea	   *out;
 
 	(void) StateFromBytes(CurrentMemoryContext, (const uint8 *) bytes, len,
 						  ERRCODE_INVALID_BINARY_REPRESENTATION);
-	out = palloc(VARHDRSZ + len);
-	SET_VARSIZE(out, VARHDRSZ + len);
-	memcpy(VARDATA(out), bytes, len);
-	PG_RETURN_BYTEA_P(out);
+	PG_RETURN_BYTEA_P(GcSketchVarlena(bytes, len));
 }
 
 Datum
 gc_cms_send(PG_FUNCTION_ARGS)
 {
-	bytea	   *v = PG_GETARG_BYTEA_PP(0);
-	StringInfoData buf;
-
-	pq_begintypsend(&buf);
-	pq_sendbytes(&buf, VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v));
-	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
-}
-
-static MemoryContext
-AggContext(FunctionCallInfo fcinfo, const char *fname)
-{
-	MemoryContext cxt;
-
-	if (!AggCheckCallContext(fcinfo, &cxt))
-		elog(ERROR, "%s called in non-aggregate context", fname);
-	return cxt;
+	PG_RETURN_BYTEA_P(GcSketchSend(PG_GETARG_BYTEA_PP(0)));
 }
 
 static double
@@ -289,7 +266,7 @@ GetState(FunctionCallInfo fcinfo, MemoryContext cxt)
 Datum
 gc_cms_agg_trans(PG_FUNCTION_ARGS)
 {
-	MemoryContext cxt = AggContext(fcinfo, "gc_cms_agg_trans");
+	MemoryContext cxt = GcAggContext(fcinfo, "gc_cms_agg_trans");
 	CmsState   *s = GetState(fcinfo, cxt);
 	GcValueHasher *hasher;
 	uint64		h;
@@ -318,7 +295,7 @@ gc_cms_agg_trans(PG_FUNCTION_ARGS)
 Datum
 gc_cms_agg_inv(PG_FUNCTION_ARGS)
 {
-	MemoryContext cxt = AggContext(fcinfo, "gc_cms_agg_inv");
+	MemoryContext cxt = GcAggContext(fcinfo, "gc_cms_agg_inv");
 	CmsState   *s = GetState(fcinfo, cxt);
 
 	if (PG_ARGISNULL(1))
@@ -331,7 +308,7 @@ gc_cms_agg_inv(PG_FUNCTION_ARGS)
 Datum
 gc_cms_union_trans(PG_FUNCTION_ARGS)
 {
-	MemoryContext cxt = AggContext(fcinfo, "gc_cms_union_trans");
+	MemoryContext cxt = GcAggContext(fcinfo, "gc_cms_union_trans");
 	CmsState   *s = PG_ARGISNULL(0) ? NULL : (CmsState *) PG_GETARG_POINTER(0);
 	CmsState   *in;
 
@@ -357,7 +334,7 @@ gc_cms_agg_final(PG_FUNCTION_ARGS)
 Datum
 gc_cms_combine(PG_FUNCTION_ARGS)
 {
-	MemoryContext cxt = AggContext(fcinfo, "gc_cms_combine");
+	MemoryContext cxt = GcAggContext(fcinfo, "gc_cms_combine");
 	CmsState   *a = PG_ARGISNULL(0) ? NULL : (CmsState *) PG_GETARG_POINTER(0);
 	CmsState   *b = PG_ARGISNULL(1) ? NULL : (CmsState *) PG_GETARG_POINTER(1);
 
@@ -373,7 +350,7 @@ gc_cms_combine(PG_FUNCTION_ARGS)
 Datum
 gc_cms_serial(PG_FUNCTION_ARGS)
 {
-	(void) AggContext(fcinfo, "gc_cms_serial");
+	(void) GcAggContext(fcinfo, "gc_cms_serial");
 	PG_RETURN_BYTEA_P(StateToVarlena((CmsState *) PG_GETARG_POINTER(0)));
 }
 
@@ -382,7 +359,7 @@ gc_cms_deserial(PG_FUNCTION_ARGS)
 {
 	bytea	   *v = PG_GETARG_BYTEA_PP(0);
 
-	(void) AggContext(fcinfo, "gc_cms_deserial");
+	(void) GcAggContext(fcinfo, "gc_cms_deserial");
 	PG_RETURN_POINTER(StateFromBytes(CurrentMemoryContext, (uint8 *) VARDATA_ANY(v),
 									 VARSIZE_ANY_EXHDR(v), ERRCODE_DATA_CORRUPTED));
 }

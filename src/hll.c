@@ -153,14 +153,10 @@ gc_hll_in(PG_FUNCTION_ARGS)
 	char	   *str = PG_GETARG_CSTRING(0);
 	size_t		len;
 	uint8	   *bytes = GcHexToBytes(str, &len, "gc_hll");
-	bytea	   *out;
 
 	/* validate exactly as receive does */
 	(void) StateFromBytes(CurrentMemoryContext, bytes, len, ERRCODE_INVALID_TEXT_REPRESENTATION);
-	out = palloc(VARHDRSZ + len);
-	SET_VARSIZE(out, VARHDRSZ + len);
-	memcpy(VARDATA(out), bytes, len);
-	PG_RETURN_BYTEA_P(out);
+	PG_RETURN_BYTEA_P(GcSketchVarlena(bytes, len));
 }
 
 Datum
@@ -177,42 +173,23 @@ gc_hll_recv(PG_FUNCTION_ARGS)
 	StringInfo	buf = (StringInfo) PG_GETARG_POINTER(0);
 	int			len = buf->len - buf->cursor;
 	const char *bytes = pq_getmsgbytes(buf, len);
-	bytea	   *out;
 
 	(void) StateFromBytes(CurrentMemoryContext, (const uint8 *) bytes, len,
 						  ERRCODE_INVALID_BINARY_REPRESENTATION);
-	out = palloc(VARHDRSZ + len);
-	SET_VARSIZE(out, VARHDRSZ + len);
-	memcpy(VARDATA(out), bytes, len);
-	PG_RETURN_BYTEA_P(out);
+	PG_RETURN_BYTEA_P(GcSketchVarlena(bytes, len));
 }
 
 Datum
 gc_hll_send(PG_FUNCTION_ARGS)
 {
-	bytea	   *v = PG_GETARG_BYTEA_PP(0);
-	StringInfoData buf;
-
-	pq_begintypsend(&buf);
-	pq_sendbytes(&buf, VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v));
-	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
-}
-
-static MemoryContext
-AggContext(FunctionCallInfo fcinfo, const char *fname)
-{
-	MemoryContext cxt;
-
-	if (!AggCheckCallContext(fcinfo, &cxt))
-		elog(ERROR, "%s called in non-aggregate context", fname);
-	return cxt;
+	PG_RETURN_BYTEA_P(GcSketchSend(PG_GETARG_BYTEA_PP(0)));
 }
 
 /* gc_hll_agg(anyelement [, log2m]): hash each non-null value into the sketch. */
 Datum
 gc_hll_agg_trans(PG_FUNCTION_ARGS)
 {
-	MemoryContext cxt = AggContext(fcinfo, "gc_hll_agg_trans");
+	MemoryContext cxt = GcAggContext(fcinfo, "gc_hll_agg_trans");
 	HllState   *s = PG_ARGISNULL(0) ? NULL : (HllState *) PG_GETARG_POINTER(0);
 	int			log2m = GC_HLL_DEFAULT_LOG2M;
 	GcValueHasher *hasher;
@@ -244,7 +221,7 @@ gc_hll_agg_trans(PG_FUNCTION_ARGS)
 Datum
 gc_hll_union_trans(PG_FUNCTION_ARGS)
 {
-	MemoryContext cxt = AggContext(fcinfo, "gc_hll_union_trans");
+	MemoryContext cxt = GcAggContext(fcinfo, "gc_hll_union_trans");
 	HllState   *s = PG_ARGISNULL(0) ? NULL : (HllState *) PG_GETARG_POINTER(0);
 	HllState   *in;
 
@@ -279,7 +256,7 @@ gc_hll_count_final(PG_FUNCTION_ARGS)
 Datum
 gc_hll_combine(PG_FUNCTION_ARGS)
 {
-	MemoryContext cxt = AggContext(fcinfo, "gc_hll_combine");
+	MemoryContext cxt = GcAggContext(fcinfo, "gc_hll_combine");
 	HllState   *a = PG_ARGISNULL(0) ? NULL : (HllState *) PG_GETARG_POINTER(0);
 	HllState   *b = PG_ARGISNULL(1) ? NULL : (HllState *) PG_GETARG_POINTER(1);
 
@@ -295,7 +272,7 @@ gc_hll_combine(PG_FUNCTION_ARGS)
 Datum
 gc_hll_serial(PG_FUNCTION_ARGS)
 {
-	(void) AggContext(fcinfo, "gc_hll_serial");
+	(void) GcAggContext(fcinfo, "gc_hll_serial");
 	PG_RETURN_BYTEA_P(StateToVarlena((HllState *) PG_GETARG_POINTER(0)));
 }
 
@@ -304,7 +281,7 @@ gc_hll_deserial(PG_FUNCTION_ARGS)
 {
 	bytea	   *v = PG_GETARG_BYTEA_PP(0);
 
-	(void) AggContext(fcinfo, "gc_hll_deserial");
+	(void) GcAggContext(fcinfo, "gc_hll_deserial");
 	PG_RETURN_POINTER(StateFromBytes(CurrentMemoryContext, (uint8 *) VARDATA_ANY(v),
 									 VARSIZE_ANY_EXHDR(v), ERRCODE_DATA_CORRUPTED));
 }

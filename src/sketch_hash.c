@@ -4,6 +4,8 @@
  */
 #include "postgres.h"
 
+#include "libpq/pqformat.h"
+
 #include "catalog/pg_collation.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -160,4 +162,34 @@ GcHexToBytes(const char *str, size_t *len, const char *typname)
 		out[i] = (uint8) (hi << 4 | lo);
 	}
 	return out;
+}
+
+bytea *
+GcSketchVarlena(const void *bytes, size_t len)
+{
+	bytea	   *out = palloc(VARHDRSZ + len);
+
+	SET_VARSIZE(out, VARHDRSZ + len);
+	memcpy(VARDATA(out), bytes, len);
+	return out;
+}
+
+bytea *
+GcSketchSend(bytea *v)
+{
+	StringInfoData buf;
+
+	pq_begintypsend(&buf);
+	pq_sendbytes(&buf, VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v));
+	return pq_endtypsend(&buf);
+}
+
+MemoryContext
+GcAggContext(FunctionCallInfo fcinfo, const char *fname)
+{
+	MemoryContext cxt;
+
+	if (!AggCheckCallContext(fcinfo, &cxt))
+		elog(ERROR, "%s called in non-aggregate context", fname);
+	return cxt;
 }

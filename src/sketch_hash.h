@@ -112,4 +112,13 @@ extern char *GcBytesToHex(const uint8 *buf, size_t len);
  */
 extern uint8 *GcHexToBytes(const char *str, size_t *len, const char *typname);
 
+/* A bytea holding a copy of len (already validated) bytes: the sketch types' varlena. */
+extern bytea *GcSketchVarlena(const void *bytes, size_t len);
+
+/* The binary send form of a sketch: its bytes as they are. */
+extern bytea *GcSketchSend(bytea *v);
+
+/* The aggregate memory context, or an error naming the function. */
+extern MemoryContext GcAggContext(FunctionCallInfo fcinfo, const char *fname);
+
 #endif							/* GC_SKETCH_HASH_H */
