@@ -38,6 +38,273 @@ Alloc(const GcAlloc *a, size_t size)
 	return a->alloc(a->ctx, size > 0 ? size : 1);
 }
 
+/*
+ * A search index over a sketch's knots: nb equal-width buckets over [x_0, x_K-1] and the
+ * number of knots in the buckets before each one. A value's bucket is monotone in the
+ * value (knots and queries go through the same Bucket()), so the first knot above v is
+ * among the knots of v's bucket: the search halves over those few instead of all K.
+ * Exact whatever the data; heavy tails only make some buckets longer.
+ */
+typedef struct KnotIndex
+{
+	int			valid;
+	int			nb;				/* 0: no index (few knots, no range): plain search */
+	double		base,
+				scale;
+	int32_t    *start;			/* nb + 1 */
+	int			cap;
+} KnotIndex;
+
+/* caches and scratch space of a state: rebuilt on demand, never serialised */
+typedef struct GcOnlineWork
+{
+	KnotIndex  *ix;				/* p, one per sketch */
+	int			ucap;			/* union of knots and pending values */
+	double	   *ux,
+			   *ucum,
+			   *umult;
+	int			vcap;			/* pending values */
+	double	   *vals,
+			   *tv;
+	int32_t    *gap;
+	uint32_t   *ri,
+			   *rti;
+	int			gcap;			/* knots */
+	int32_t    *gstart;
+	double	   *hit;
+} GcOnlineWork;
+
+/* a scratch array of n elements (old contents dropped) */
+static int
+Regrow(const GcAlloc *a, void **p, size_t elem, size_t n)
+{
+	if (*p)
+		a->dealloc(a->ctx, *p);
+	*p = Alloc(a, elem * n);
+	return *p != NULL;
+}
+
+static GcOnlineWork *
+GetWork(GcOnline *s)
+{
+	GcOnlineWork *w;
+
+	if (s->work)
+		return s->work;
+	w = Alloc(&s->alloc, sizeof(GcOnlineWork));
+	if (!w)
+		return NULL;
+	memset(w, 0, sizeof(*w));
+	w->ix = Alloc(&s->alloc, sizeof(KnotIndex) * s->p);
+	if (!w->ix)
+	{
+		s->alloc.dealloc(s->alloc.ctx, w);
+		return NULL;
+	}
+	memset(w->ix, 0, sizeof(KnotIndex) * s->p);
+	s->work = w;
+	return w;
+}
+
+static void
+FreeWork(GcOnline *s)
+{
+	GcOnlineWork *w = s->work;
+	GcAlloc		a = s->alloc;
+
+	if (!w)
+		return;
+	for (int j = 0; j < s->p; j++)
+		if (w->ix[j].start)
+			a.dealloc(a.ctx, w->ix[j].start);
+	{
+		void	   *ptrs[] = {w->ix, w->ux, w->ucum, w->umult, w->vals, w->tv, w->gap,
+		w->ri, w->rti, w->gstart, w->hit};
+
+		for (size_t k = 0; k < sizeof(ptrs) / sizeof(ptrs[0]); k++)
+			if (ptrs[k])
+				a.dealloc(a.ctx, ptrs[k]);
+	}
+	a.dealloc(a.ctx, w);
+	s->work = NULL;
+}
+
+/* the knots of sketch j changed */
+static void
+Invalidate(GcOnline *s, int j)
+{
+	if (s->work)
+		s->work->ix[j].valid = 0;
+}
+
+static inline int
+Bucket(const KnotIndex *ix, double v)
+{
+	double		t = (v - ix->base) * ix->scale;
+
+	if (!(t > 0))
+		return 0;
+	if (t >= ix->nb - 1)
+		return ix->nb - 1;
+	return (int) t;
+}
+
+/* the index of sketch j, built if its knots changed; NULL when out of memory */
+static const KnotIndex *
+IndexFor(GcOnline *s, int j)
+{
+	GcOnlineWork *w = GetWork(s);
+	const GcSketch *sk = &s->sk[j];
+	KnotIndex  *ix;
+	int			K = sk->nk,
+				nb = 2 * K;
+	double		range;
+
+	if (!w)
+		return NULL;
+	ix = &w->ix[j];
+	if (ix->valid)
+		return ix;
+	ix->nb = 0;
+	range = K > 0 ? sk->x[K - 1] - sk->x[0] : 0;
+	if (K >= 8 && range > 0 && isfinite(range) && isfinite(nb / range))
+	{
+		if (nb + 1 > ix->cap)
+		{
+			if (!Regrow(&s->alloc, (void **) &ix->start, sizeof(int32_t), nb + 1))
+			{
+				ix->cap = 0;
+				return NULL;
+			}
+			ix->cap = nb + 1;
+		}
+		ix->nb = nb;
+		ix->base = sk->x[0];
+		ix->scale = nb / range;
+		memset(ix->start, 0, sizeof(int32_t) * (nb + 1));
+		for (int k = 0; k < K; k++)
+			ix->start[Bucket(ix, sk->x[k]) + 1]++;
+		for (int b = 0; b < nb; b++)
+			ix->start[b + 1] += ix->start[b];
+	}
+	ix->valid = 1;
+	return ix;
+}
+
+/* #{k : x[k] <= v}: the index of the first knot above v (K if none) */
+static inline int
+UpperIx(const GcSketch *sk, const KnotIndex *ix, double v)
+{
+	const double *p;
+	int			len;
+
+	if (ix->nb > 0)
+	{
+		int			b = Bucket(ix, v);
+
+		p = sk->x + ix->start[b];
+		len = ix->start[b + 1] - ix->start[b];
+	}
+	else
+	{
+		p = sk->x;
+		len = sk->nk;
+	}
+	if (len == 0)
+		return (int) (p - sk->x);
+	while (len > 1)
+	{
+		int			half = len / 2;
+
+		p += (p[half] <= v) ? half : 0;
+		len -= half;
+	}
+	return (int) (p - sk->x) + (*p <= v);
+}
+
+/* weight ≤ v: exact at knots, linear in the gaps (the marginal's CountLE) */
+static inline double
+CountLEIx(const GcSketch *sk, const KnotIndex *ix, double v)
+{
+	int			k = UpperIx(sk, ix, v) - 1;
+	double		below;
+
+	if (k < 0)
+		return 0;
+	if (k == sk->nk - 1 || v == sk->x[k])
+		return sk->cum[k];
+	below = sk->cum[k + 1] - sk->mult[k + 1];
+	return sk->cum[k] + (below - sk->cum[k]) * (v - sk->x[k]) / (sk->x[k + 1] - sk->x[k]);
+}
+
+/* np.isclose(a, b) with its default tolerances (as the marginal's truncation test) */
+static inline int
+IsClose(double a, double b)
+{
+	return fabs(a - b) <= 1e-8 + 1e-5 * fabs(b);
+}
+
+/*
+ * The observed → latent map of gc_marginal_to_latent for continuous and truncated
+ * columns, through the knot index and the unrefined AS 241 quantile (both exact to
+ * rounding); returns -1 for the other types, which take the shared map.
+ */
+static inline int
+ToLatentFast(const GcSketch *sk, const KnotIndex *ix, int type, double x,
+			 double *lo, double *hi)
+{
+	double		n = sk->n;
+	int			K = sk->nk;
+
+	switch (type)
+	{
+		case GC_CONTINUOUS:
+			{
+				double		q = CountLEIx(sk, ix, x) / n * (n / (n + 1));
+
+				if (q <= 0)
+					q = 1.0 / (2 * (n + 1));
+				*lo = *hi = gc_norm_ppf_fast(q);
+				return 0;
+			}
+		case GC_LOWER_TRUNCATED:
+		case GC_UPPER_TRUNCATED:
+		case GC_TWOSIDED_TRUNCATED:
+			{
+				int			lower = type != GC_UPPER_TRUNCATED,
+							upper = type != GC_LOWER_TRUNCATED;
+				double		qlo = lower ? sk->mult[0] / n : 0;
+				double		qhi = upper ? sk->mult[K - 1] / n : 0;
+				double		nt = n - qlo * n - qhi * n;
+				double		fnt,
+							q;
+
+				if (lower && (x <= sk->x[0] || IsClose(x, sk->x[0])))
+				{
+					*lo = -HUGE_VAL;
+					*hi = gc_norm_ppf_fast(qlo);
+					return 1;
+				}
+				if (upper && (x >= sk->x[K - 1] || IsClose(x, sk->x[K - 1])))
+				{
+					*lo = gc_norm_ppf_fast(1 - qhi);
+					*hi = HUGE_VAL;
+					return 1;
+				}
+				fnt = (CountLEIx(sk, ix, x) - qlo * n) / nt;
+				fnt = fmin(fmax(fnt, 0), 1);
+				if (fnt <= 0)
+					q = qlo + (1 - qlo - qhi) / (2 * (nt + 1));
+				else
+					q = qlo + (1 - qlo - qhi) * fnt * (nt / (nt + 1));
+				*lo = *hi = gc_norm_ppf_fast(q);
+				return 0;
+			}
+		default:
+			return -1;
+	}
+}
+
 GcStatus
 gc_sketch_reserve(GcSketch *sk, int k, const GcAlloc *alloc)
 {
@@ -145,6 +412,43 @@ SketchAt(const GcSketch *s, double t, int *pos, double *cumle, double *mult)
 }
 
 /*
+ * Compress k union knots (total weight n) to at most max_knots, in place: the extremes,
+ * the heavy atoms and an even grid of cumulative weight. Returns the new count.
+ */
+static int
+Compress(double *x, double *cum, double *mult, int k, double n, int max_knots)
+{
+	double		heavy = n / (max_knots / 4);
+	int			nheavy = 0,
+				out = 0;
+	double		step,
+				next;
+
+	for (int t = 0; t < k; t++)
+		if (mult[t] >= heavy)
+			nheavy++;
+	step = n / (max_knots - 2 - nheavy > 1 ? max_knots - 2 - nheavy : 1);
+	next = step;
+	for (int t = 0; t < k; t++)
+	{
+		int			last = (t == k - 1);
+
+		if (t == 0 || last || mult[t] >= heavy || cum[t] >= next)
+		{
+			if (out == max_knots - 1 && !last)
+				continue;
+			x[out] = x[t];
+			cum[out] = cum[t];
+			mult[out] = mult[t];
+			out++;
+			while (next <= cum[t])
+				next += step;
+		}
+	}
+	return out;
+}
+
+/*
  * a ← a ∪ b: knots at the union of both knot sets, cumulative weights added (each side
  * interpolated in its own gaps), then compressed to max_knots if needed.
  */
@@ -199,35 +503,7 @@ SketchMerge(GcSketch *a, const GcSketch *b, int max_knots, const GcAlloc *alloc)
 
 	if (k > max_knots)
 	{
-		/* compress: extremes, heavy atoms and an even grid of cumulative weight */
-		double		heavy = u.n / (max_knots / 4);
-		int			nheavy = 0,
-					out = 0;
-		double		step,
-					next;
-
-		for (int t = 0; t < k; t++)
-			if (u.mult[t] >= heavy)
-				nheavy++;
-		step = u.n / (max_knots - 2 - nheavy > 1 ? max_knots - 2 - nheavy : 1);
-		next = step;
-		for (int t = 0; t < k; t++)
-		{
-			int			last = (t == k - 1);
-
-			if (t == 0 || last || u.mult[t] >= heavy || u.cum[t] >= next)
-			{
-				if (out == max_knots - 1 && !last)
-					continue;
-				u.x[out] = u.x[t];
-				u.cum[out] = u.cum[t];
-				u.mult[out] = u.mult[t];
-				out++;
-				while (next <= u.cum[t])
-					next += step;
-			}
-		}
-		u.nk = out;
+		u.nk = Compress(u.x, u.cum, u.mult, k, u.n, max_knots);
 		u.exact = 0;
 	}
 	if (a->x)
@@ -338,6 +614,7 @@ gc_online_free(GcOnline *s)
 {
 	GcAlloc		a = s->alloc;
 
+	FreeWork(s);
 	if (s->sk)
 		for (int j = 0; j < s->p; j++)
 		{
@@ -409,55 +686,209 @@ gc_online_copy(const GcOnline *s, const GcAlloc *alloc, GcOnline **out)
 	return GC_OK;
 }
 
-/* Merge a sketch's pending values into its knots (with the decay applied to the old part). */
+/* small runs: insertion sort; long ones (a drifting stream piles values in one gap): radix */
+static void
+SortRun(double *v, int n, GcOnlineWork *w)
+{
+	if (n <= 32)
+	{
+		for (int i = 1; i < n; i++)
+		{
+			double		t = v[i];
+			int			k = i;
+
+			while (k > 0 && v[k - 1] > t)
+			{
+				v[k] = v[k - 1];
+				k--;
+			}
+			v[k] = t;
+		}
+		return;
+	}
+	for (int i = 0; i < n; i++)
+		w->ri[i] = (uint32_t) i;
+	gc_radix_sort(v, w->ri, n, w->tv, w->rti);
+}
+
+/*
+ * Merge sketch j's pending values (an exact sketch) into its knots; the decay has been
+ * applied to the old part already. The same union as SketchMerge, but the pending side
+ * needs no interpolation and no comparison sort: each value is placed in its gap between
+ * the current knots by the knot index, the gaps are laid out by a counting pass, and only
+ * the few values inside one gap are sorted. O(K + M) for K knots and M values.
+ */
 static GcStatus
-FlushPending(GcOnline *s, GcSketch *sk)
+FlushPending(GcOnline *s, int j)
 {
 	const GcAlloc *alloc = &s->alloc;
-	GcSketch	b;
-	int			nv = sk->npend;
-	GcStatus	st;
+	GcSketch   *sk = &s->sk[j];
+	GcOnlineWork *w = GetWork(s);
+	int			M = sk->npend,
+				K = sk->nk,
+				k = 0;
+	double		n;
 
-	if (nv == 0)
+	if (M == 0)
 		return GC_OK;
-	{
-		/* radix sort (the index array is not needed, but the sort carries one) */
-		double	   *tv = Alloc(alloc, sizeof(double) * nv);
-		uint32_t   *ix = Alloc(alloc, sizeof(uint32_t) * nv);
-		uint32_t   *ti = Alloc(alloc, sizeof(uint32_t) * nv);
-
-		if (!tv || !ix || !ti)
-			return GC_ENOMEM;
-		for (int i = 0; i < nv; i++)
-			ix[i] = (uint32_t) i;
-		gc_radix_sort(sk->pend, ix, nv, tv, ti);
-		alloc->dealloc(alloc->ctx, tv);
-		alloc->dealloc(alloc->ctx, ix);
-		alloc->dealloc(alloc->ctx, ti);
-	}
-	memset(&b, 0, sizeof(b));
-	if (gc_sketch_reserve(&b, nv, alloc) != GC_OK)
+	if (!w)
 		return GC_ENOMEM;
-	for (int i = 0; i < nv; i++)
+	if (K + M > w->ucap)
 	{
-		if (b.nk > 0 && b.x[b.nk - 1] == sk->pend[i])
-			b.mult[b.nk - 1] += 1;
-		else
+		int			cap = K + M > 2 * w->ucap ? K + M : 2 * w->ucap;
+
+		if (!Regrow(alloc, (void **) &w->ux, sizeof(double), cap) ||
+			!Regrow(alloc, (void **) &w->ucum, sizeof(double), cap) ||
+			!Regrow(alloc, (void **) &w->umult, sizeof(double), cap))
 		{
-			b.x[b.nk] = sk->pend[i];
-			b.mult[b.nk] = 1;
-			b.nk++;
+			w->ucap = 0;
+			return GC_ENOMEM;
 		}
-		b.cum[b.nk - 1] = i + 1;
+		w->ucap = cap;
 	}
-	b.n = nv;
-	b.exact = 1;
+	if (M > w->vcap)
+	{
+		int			cap = M > 2 * w->vcap ? M : 2 * w->vcap;
+
+		if (!Regrow(alloc, (void **) &w->vals, sizeof(double), cap) ||
+			!Regrow(alloc, (void **) &w->tv, sizeof(double), cap) ||
+			!Regrow(alloc, (void **) &w->gap, sizeof(int32_t), cap) ||
+			!Regrow(alloc, (void **) &w->ri, sizeof(uint32_t), cap) ||
+			!Regrow(alloc, (void **) &w->rti, sizeof(uint32_t), cap))
+		{
+			w->vcap = 0;
+			return GC_ENOMEM;
+		}
+		w->vcap = cap;
+	}
+	if (K + 2 > w->gcap)
+	{
+		int			cap = K + 2 > 2 * w->gcap ? K + 2 : 2 * w->gcap;
+
+		if (!Regrow(alloc, (void **) &w->gstart, sizeof(int32_t), cap) ||
+			!Regrow(alloc, (void **) &w->hit, sizeof(double), cap))
+		{
+			w->gcap = 0;
+			return GC_ENOMEM;
+		}
+		w->gcap = cap;
+	}
+
+	if (K == 0)
+	{
+		/* the first values: sorted, equal ones counted */
+		memcpy(w->vals, sk->pend, sizeof(double) * M);
+		SortRun(w->vals, M, w);
+		for (int i = 0; i < M; i++)
+		{
+			if (k > 0 && w->ux[k - 1] == w->vals[i])
+				w->umult[k - 1] += 1;
+			else
+			{
+				w->ux[k] = w->vals[i];
+				w->umult[k] = 1;
+				k++;
+			}
+			w->ucum[k - 1] = i + 1;
+		}
+	}
+	else
+	{
+		const KnotIndex *ix = IndexFor(s, j);
+		const double *x = sk->x,
+				   *cum = sk->cum,
+				   *mult = sk->mult;
+		int32_t    *gs = w->gstart;
+		double		cb = 0;
+
+		if (!ix)
+			return GC_ENOMEM;
+		/* gap g holds the values strictly between knots g-1 and g; a value at a knot is a hit */
+		memset(gs, 0, sizeof(int32_t) * (K + 2));
+		memset(w->hit, 0, sizeof(double) * K);
+		for (int i = 0; i < M; i++)
+		{
+			double		v = sk->pend[i];
+			int			g = UpperIx(sk, ix, v);
+
+			if (g > 0 && x[g - 1] == v)
+			{
+				w->hit[g - 1] += 1;
+				w->gap[i] = -1;
+			}
+			else
+			{
+				w->gap[i] = g;
+				gs[g + 1]++;
+			}
+		}
+		for (int g = 0; g <= K; g++)
+			gs[g + 1] += gs[g];
+		/* lay the values out by gap (gs[g] moves to the end of gap g), then restore */
+		for (int i = 0; i < M; i++)
+			if (w->gap[i] >= 0)
+				w->vals[gs[w->gap[i]]++] = sk->pend[i];
+		for (int g = K; g > 0; g--)
+			gs[g] = gs[g - 1];
+		gs[0] = 0;
+
+		for (int g = 0; g <= K; g++)
+		{
+			double	   *v = w->vals + gs[g];
+			int			len = gs[g + 1] - gs[g];
+
+			if (len > 1)
+				SortRun(v, len, w);
+			for (int i = 0; i < len;)
+			{
+				double		t = v[i],
+							ca;
+				int			e = i + 1;
+
+				while (e < len && v[e] == t)
+					e++;
+				cb += e - i;
+				/* the old sketch's weight ≤ t, interpolated in its gap (SketchAt) */
+				if (g == 0)
+					ca = 0;
+				else if (g == K)
+					ca = cum[K - 1];
+				else
+					ca = cum[g - 1] + (cum[g] - mult[g] - cum[g - 1]) *
+						(t - x[g - 1]) / (x[g] - x[g - 1]);
+				w->ux[k] = t;
+				w->ucum[k] = ca + cb;
+				w->umult[k] = e - i;
+				k++;
+				i = e;
+			}
+			if (g < K)
+			{
+				cb += w->hit[g];
+				w->ux[k] = x[g];
+				w->ucum[k] = cum[g] + cb;
+				w->umult[k] = mult[g] + w->hit[g];
+				k++;
+			}
+		}
+	}
+	n = sk->n + M;
+	w->ucum[k - 1] = n;
+	if (k > s->opt.max_knots)
+	{
+		k = Compress(w->ux, w->ucum, w->umult, k, n, s->opt.max_knots);
+		sk->exact = 0;
+	}
+	if (gc_sketch_reserve(sk, k, alloc) != GC_OK)
+		return GC_ENOMEM;
+	memcpy(sk->x, w->ux, sizeof(double) * k);
+	memcpy(sk->cum, w->ucum, sizeof(double) * k);
+	memcpy(sk->mult, w->umult, sizeof(double) * k);
+	sk->nk = k;
+	sk->n = n;
 	sk->npend = 0;
-	st = SketchMerge(sk, &b, s->opt.max_knots, alloc);
-	alloc->dealloc(alloc->ctx, b.x);
-	alloc->dealloc(alloc->ctx, b.cum);
-	alloc->dealloc(alloc->ctx, b.mult);
-	return st;
+	Invalidate(s, j);
+	return GC_OK;
 }
 
 /*
@@ -500,7 +931,7 @@ UpdateMarginals(GcOnline *s, const double *rows, int nrows)
 		if (sk->nk + sk->npend <= s->opt.max_knots || sk->npend >= s->opt.max_knots ||
 			sk->nk == 0)
 		{
-			st = FlushPending(s, sk);
+			st = FlushPending(s, j);
 			if (st != GC_OK)
 				return st;
 		}
@@ -617,11 +1048,26 @@ Step(GcOnline *s, const double *rows, int nrows, char *errmsg, size_t errlen)
 	for (int a = 0; a < q; a++)
 		mayint[a] = s->types[act[a]] != GC_CONTINUOUS;
 	for (int i = 0; i < nrows; i++)
-	{
 		idx[i] = i;
-		for (int a = 0; a < q; a++)
+	/* column by column, so one sketch and its index stay in cache */
+	for (int a = 0; a < q; a++)
+	{
+		int			j = act[a];
+		const KnotIndex *ix = IndexFor(s, j);
+		const GcSketch *sk = &s->sk[j];
+		int			type = s->types[j];
+		int			fast = type == GC_CONTINUOUS || type == GC_LOWER_TRUNCATED ||
+			type == GC_UPPER_TRUNCATED || type == GC_TWOSIDED_TRUNCATED;
+		uint64_t	bit = (uint64_t) 1 << (a % 64);
+
+		if (!ix)
 		{
-			double		x = rows[(size_t) i * p + act[a]];
+			st = GC_ENOMEM;
+			goto done;
+		}
+		for (int i = 0; i < nrows; i++)
+		{
+			double		x = rows[(size_t) i * p + j];
 			size_t		k = (size_t) i * q + a;
 
 			ISINT[k] = 0;
@@ -630,8 +1076,11 @@ Step(GcOnline *s, const double *rows, int nrows, char *errmsg, size_t errlen)
 				Z[k] = LO[k] = HI[k] = NAN;
 				continue;
 			}
-			masks[(size_t) i * nw + a / 64] |= (uint64_t) 1 << (a % 64);
-			ISINT[k] = (uint8_t) gc_marginal_to_latent(&marg[act[a]], x, &LO[k], &HI[k]);
+			masks[(size_t) i * nw + a / 64] |= bit;
+			if (fast)
+				ISINT[k] = (uint8_t) ToLatentFast(sk, ix, type, x, &LO[k], &HI[k]);
+			else
+				ISINT[k] = (uint8_t) gc_marginal_to_latent(&marg[j], x, &LO[k], &HI[k]);
 			Z[k] = LO[k];
 			if (ISINT[k])
 			{
@@ -767,6 +1216,7 @@ gc_online_merge(GcOnline *a, const GcOnline *b, char *errmsg, size_t errlen)
 		st = SketchMerge(&a->sk[j], &b->sk[j], a->opt.max_knots, &a->alloc);
 		if (st != GC_OK)
 			return st;
+		Invalidate(a, j);
 		if (b->sk[j].npend > 0)
 		{
 			if (gc_sketch_reserve_pending(&a->sk[j], a->sk[j].npend + b->sk[j].npend, &a->alloc) != GC_OK)
@@ -795,7 +1245,7 @@ gc_online_model(const GcOnline *s0, const GcAlloc *alloc, GcModel **out,
 		return st;
 	st = gc_online_flush(s, errmsg, errlen);
 	for (int j = 0; j < p && st == GC_OK; j++)
-		st = FlushPending(s, &s->sk[j]);
+		st = FlushPending(s, j);
 	if (st != GC_OK)
 	{
 		gc_online_free(s);

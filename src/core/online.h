@@ -29,6 +29,9 @@ typedef struct GcSketch
 	double	   *pend;
 } GcSketch;
 
+/* per-column search indexes and merge buffers (online.c; built lazily, never serialised) */
+struct GcOnlineWork;
+
 typedef struct GcOnline
 {
 	GcAlloc		alloc;
@@ -47,6 +50,7 @@ typedef struct GcOnline
 	int			bufcap,
 				nbuf;
 	double	   *buf;			/* bufcap×p rows waiting for a batch */
+	struct GcOnlineWork *work;	/* NULL until the first step; caches only */
 } GcOnline;
 
 /* A fresh state for rows of width p (types from opt->types, or detected on the first block). */
