@@ -59,6 +59,15 @@ typedef struct KnotIndex
 typedef struct GcOnlineWork
 {
 	KnotIndex  *ix;				/* p, one per sketch */
+	/*
+	 * The map of a batch finds each value's gap among the knots; pending values keep
+	 * it for the flush, as long as the knots do not change: pgap[j][0..npgap[j]) are
+	 * valid, and bstart[j] is where this batch's values start in pend (-1: flushed).
+	 */
+	int32_t   **pgap;
+	int		   *pgcap,
+			   *npgap,
+			   *bstart;
 	int			ucap;			/* union of knots and pending values */
 	double	   *ux,
 			   *ucum,
@@ -84,6 +93,8 @@ Regrow(const GcAlloc *a, void **p, size_t elem, size_t n)
 	return *p != NULL;
 }
 
+static void FreeWork(GcOnline *s);
+
 static GcOnlineWork *
 GetWork(GcOnline *s)
 {
@@ -102,6 +113,18 @@ GetWork(GcOnline *s)
 		return NULL;
 	}
 	memset(w->ix, 0, sizeof(KnotIndex) * s->p);
+	w->pgap = Alloc(&s->alloc, sizeof(int32_t *) * s->p);
+	w->pgcap = Alloc(&s->alloc, sizeof(int) * s->p * 3);
+	if (!w->pgap || !w->pgcap)
+	{
+		s->work = w;
+		FreeWork(s);
+		return NULL;
+	}
+	memset(w->pgap, 0, sizeof(int32_t *) * s->p);
+	memset(w->pgcap, 0, sizeof(int) * s->p * 3);
+	w->npgap = w->pgcap + s->p;
+	w->bstart = w->pgcap + 2 * s->p;
 	s->work = w;
 	return w;
 }
@@ -115,10 +138,14 @@ FreeWork(GcOnline *s)
 	if (!w)
 		return;
 	for (int j = 0; j < s->p; j++)
+	{
 		if (w->ix[j].start)
 			a.dealloc(a.ctx, w->ix[j].start);
+		if (w->pgap && w->pgap[j])
+			a.dealloc(a.ctx, w->pgap[j]);
+	}
 	{
-		void	   *ptrs[] = {w->ix, w->ux, w->ucum, w->umult, w->vals, w->tv, w->gap,
+		void	   *ptrs[] = {w->ix, w->pgap, w->pgcap, w->ux, w->ucum, w->umult, w->vals, w->tv, w->gap,
 		w->ri, w->rti, w->gstart, w->hit};
 
 		for (size_t k = 0; k < sizeof(ptrs) / sizeof(ptrs[0]); k++)
@@ -134,7 +161,10 @@ static void
 Invalidate(GcOnline *s, int j)
 {
 	if (s->work)
+	{
 		s->work->ix[j].valid = 0;
+		s->work->npgap[j] = 0;
+	}
 }
 
 static inline int
@@ -222,11 +252,11 @@ UpperIx(const GcSketch *sk, const KnotIndex *ix, double v)
 	return (int) (p - sk->x) + (*p <= v);
 }
 
-/* weight ≤ v: exact at knots, linear in the gaps (the marginal's CountLE) */
+/* weight ≤ v, given g = UpperIx(v): exact at knots, linear in the gaps (the marginal's CountLE) */
 static inline double
-CountLEIx(const GcSketch *sk, const KnotIndex *ix, double v)
+CountAt(const GcSketch *sk, int g, double v)
 {
-	int			k = UpperIx(sk, ix, v) - 1;
+	int			k = g - 1;
 	double		below;
 
 	if (k < 0)
@@ -246,12 +276,11 @@ IsClose(double a, double b)
 
 /*
  * The observed → latent map of gc_marginal_to_latent for continuous and truncated
- * columns, through the knot index and the unrefined AS 241 quantile (both exact to
- * rounding); returns -1 for the other types, which take the shared map.
+ * columns, given x's gap g = UpperIx(x) from the knot index, with the unrefined AS 241
+ * quantile (exact to rounding); returns -1 for the other types, which take the shared map.
  */
 static inline int
-ToLatentFast(const GcSketch *sk, const KnotIndex *ix, int type, double x,
-			 double *lo, double *hi)
+ToLatentFast(const GcSketch *sk, int g, int type, double x, double *lo, double *hi)
 {
 	double		n = sk->n;
 	int			K = sk->nk;
@@ -260,7 +289,7 @@ ToLatentFast(const GcSketch *sk, const KnotIndex *ix, int type, double x,
 	{
 		case GC_CONTINUOUS:
 			{
-				double		q = CountLEIx(sk, ix, x) / n * (n / (n + 1));
+				double		q = CountAt(sk, g, x) / n * (n / (n + 1));
 
 				if (q <= 0)
 					q = 1.0 / (2 * (n + 1));
@@ -291,7 +320,7 @@ ToLatentFast(const GcSketch *sk, const KnotIndex *ix, int type, double x,
 					*hi = HUGE_VAL;
 					return 1;
 				}
-				fnt = (CountLEIx(sk, ix, x) - qlo * n) / nt;
+				fnt = (CountAt(sk, g, x) - qlo * n) / nt;
 				fnt = fmin(fmax(fnt, 0), 1);
 				if (fnt <= 0)
 					q = qlo + (1 - qlo - qhi) / (2 * (nt + 1));
@@ -425,25 +454,31 @@ Compress(double *x, double *cum, double *mult, int k, double n, int max_knots)
 				next;
 
 	for (int t = 0; t < k; t++)
-		if (mult[t] >= heavy)
-			nheavy++;
+		nheavy += mult[t] >= heavy;
 	step = n / (max_knots - 2 - nheavy > 1 ? max_knots - 2 - nheavy : 1);
 	next = step;
+
+	/*
+	 * Branch-free: every knot is written at the output position, which only advances for
+	 * a kept one (out <= t, so nothing unread is overwritten). The last slot is kept for
+	 * the maximum.
+	 */
 	for (int t = 0; t < k; t++)
 	{
+		double		c = cum[t],
+					m = mult[t];
 		int			last = (t == k - 1);
+		int			keep = (t == 0) | last | (m >= heavy) | (c >= next);
 
-		if (t == 0 || last || mult[t] >= heavy || cum[t] >= next)
-		{
-			if (out == max_knots - 1 && !last)
-				continue;
-			x[out] = x[t];
-			cum[out] = cum[t];
-			mult[out] = mult[t];
-			out++;
-			while (next <= cum[t])
-				next += step;
-		}
+		x[out] = x[t];
+		cum[out] = c;
+		mult[out] = m;
+		keep &= (out != max_knots - 1) | last;
+		out += keep;
+		/* the grid point after c (a knot not kept has c < next: no change) */
+		next += (next <= c) ? step : 0;
+		while (next <= c)
+			next += step;
 	}
 	return out;
 }
@@ -809,7 +844,7 @@ FlushPending(GcOnline *s, int j)
 		for (int i = 0; i < M; i++)
 		{
 			double		v = sk->pend[i];
-			int			g = UpperIx(sk, ix, v);
+			int			g = i < w->npgap[j] ? w->pgap[j][i] : UpperIx(sk, ix, v);
 
 			if (g > 0 && x[g - 1] == v)
 			{
@@ -901,12 +936,17 @@ static GcStatus
 UpdateMarginals(GcOnline *s, const double *rows, int nrows)
 {
 	const GcAlloc *alloc = &s->alloc;
+	GcOnlineWork *w = GetWork(s);
 
+	if (!w)
+		return GC_ENOMEM;
 	for (int j = 0; j < s->p; j++)
 	{
 		GcSketch   *sk = &s->sk[j];
 		int			nv = 0;
 		GcStatus	st;
+
+		w->bstart[j] = -1;
 
 		/* a constant column keeps its single level (its later values are ignored) */
 		if (s->types[j] == GC_CONSTANT && sk->nk > 0)
@@ -935,6 +975,8 @@ UpdateMarginals(GcOnline *s, const double *rows, int nrows)
 			if (st != GC_OK)
 				return st;
 		}
+		else
+			w->bstart[j] = sk->npend - nv;
 	}
 	return GC_OK;
 }
@@ -1059,11 +1101,36 @@ Step(GcOnline *s, const double *rows, int nrows, char *errmsg, size_t errlen)
 		int			fast = type == GC_CONTINUOUS || type == GC_LOWER_TRUNCATED ||
 			type == GC_UPPER_TRUNCATED || type == GC_TWOSIDED_TRUNCATED;
 		uint64_t	bit = (uint64_t) 1 << (a % 64);
+		GcOnlineWork *w = s->work;
+		int32_t    *gsave = NULL;
 
 		if (!ix)
 		{
 			st = GC_ENOMEM;
 			goto done;
+		}
+		/* keep the gaps of this batch's (pending) values for the flush */
+		if (fast && w->bstart[j] >= 0 && w->npgap[j] == w->bstart[j])
+		{
+			if (sk->npend > w->pgcap[j])
+			{
+				int32_t    *ng = Alloc(alloc, sizeof(int32_t) * sk->pendcap);
+
+				if (!ng)
+				{
+					st = GC_ENOMEM;
+					goto done;
+				}
+				if (w->pgap[j])
+				{
+					memcpy(ng, w->pgap[j], sizeof(int32_t) * w->npgap[j]);
+					alloc->dealloc(alloc->ctx, w->pgap[j]);
+				}
+				w->pgap[j] = ng;
+				w->pgcap[j] = sk->pendcap;
+			}
+			gsave = w->pgap[j] + w->bstart[j];
+			w->npgap[j] = sk->npend;
 		}
 		for (int i = 0; i < nrows; i++)
 		{
@@ -1078,7 +1145,13 @@ Step(GcOnline *s, const double *rows, int nrows, char *errmsg, size_t errlen)
 			}
 			masks[(size_t) i * nw + a / 64] |= bit;
 			if (fast)
-				ISINT[k] = (uint8_t) ToLatentFast(sk, ix, type, x, &LO[k], &HI[k]);
+			{
+				int			g = UpperIx(sk, ix, x);
+
+				if (gsave)
+					*gsave++ = g;
+				ISINT[k] = (uint8_t) ToLatentFast(sk, g, type, x, &LO[k], &HI[k]);
+			}
 			else
 				ISINT[k] = (uint8_t) gc_marginal_to_latent(&marg[j], x, &LO[k], &HI[k]);
 			Z[k] = LO[k];
