@@ -53,6 +53,14 @@ typedef struct KnotIndex
 				scale;
 	int32_t    *start;			/* nb + 1 */
 	int			cap;
+	/*
+	 * the ECDF in fractions of the total weight: frac[k] = cum[k]/n at knot k and the
+	 * slope towards the next knot's lower edge, so the map needs no division (both are
+	 * unchanged by the decay, which scales cum and n alike)
+	 */
+	double	   *frac,
+			   *slope;
+	int			fcap;
 } KnotIndex;
 
 /* caches and scratch space of a state: rebuilt on demand, never serialised */
@@ -141,6 +149,11 @@ FreeWork(GcOnline *s)
 	{
 		if (w->ix[j].start)
 			a.dealloc(a.ctx, w->ix[j].start);
+		if (w->ix[j].frac)
+		{
+			a.dealloc(a.ctx, w->ix[j].frac);
+			a.dealloc(a.ctx, w->ix[j].slope);
+		}
 		if (w->pgap && w->pgap[j])
 			a.dealloc(a.ctx, w->pgap[j]);
 	}
@@ -195,6 +208,22 @@ IndexFor(GcOnline *s, int j)
 	ix = &w->ix[j];
 	if (ix->valid)
 		return ix;
+	if (K > ix->fcap)
+	{
+		if (!Regrow(&s->alloc, (void **) &ix->frac, sizeof(double), K) ||
+			!Regrow(&s->alloc, (void **) &ix->slope, sizeof(double), K))
+		{
+			ix->fcap = 0;
+			return NULL;
+		}
+		ix->fcap = K;
+	}
+	for (int k = 0; k < K; k++)
+	{
+		ix->frac[k] = sk->cum[k] / sk->n;
+		ix->slope[k] = k + 1 < K ?
+			(sk->cum[k + 1] - sk->mult[k + 1] - sk->cum[k]) / (sk->n * (sk->x[k + 1] - sk->x[k])) : 0;
+	}
 	ix->nb = 0;
 	range = K > 0 ? sk->x[K - 1] - sk->x[0] : 0;
 	if (K >= 8 && range > 0 && isfinite(range) && isfinite(nb / range))
@@ -275,63 +304,43 @@ IsClose(double a, double b)
 }
 
 /*
- * The observed → latent map of gc_marginal_to_latent for continuous and truncated
- * columns, given x's gap g = UpperIx(x) from the knot index, with the unrefined AS 241
- * quantile (exact to rounding); returns -1 for the other types, which take the shared map.
+ * The observed → latent map of gc_marginal_to_latent for a truncated column, given x's
+ * gap g = UpperIx(x) from the knot index, with the unrefined AS 241 quantile (exact to
+ * rounding). Returns 1 for an interval (x at a truncation point), 0 for a point.
  */
 static inline int
-ToLatentFast(const GcSketch *sk, int g, int type, double x, double *lo, double *hi)
+TruncatedToLatent(const GcSketch *sk, int g, int type, double x, double *lo, double *hi)
 {
 	double		n = sk->n;
 	int			K = sk->nk;
+	int			lower = type != GC_UPPER_TRUNCATED,
+				upper = type != GC_LOWER_TRUNCATED;
+	double		qlo = lower ? sk->mult[0] / n : 0;
+	double		qhi = upper ? sk->mult[K - 1] / n : 0;
+	double		nt = n - qlo * n - qhi * n;
+	double		fnt,
+				q;
 
-	switch (type)
+	if (lower && (x <= sk->x[0] || IsClose(x, sk->x[0])))
 	{
-		case GC_CONTINUOUS:
-			{
-				double		q = CountAt(sk, g, x) / n * (n / (n + 1));
-
-				if (q <= 0)
-					q = 1.0 / (2 * (n + 1));
-				*lo = *hi = gc_norm_ppf_fast(q);
-				return 0;
-			}
-		case GC_LOWER_TRUNCATED:
-		case GC_UPPER_TRUNCATED:
-		case GC_TWOSIDED_TRUNCATED:
-			{
-				int			lower = type != GC_UPPER_TRUNCATED,
-							upper = type != GC_LOWER_TRUNCATED;
-				double		qlo = lower ? sk->mult[0] / n : 0;
-				double		qhi = upper ? sk->mult[K - 1] / n : 0;
-				double		nt = n - qlo * n - qhi * n;
-				double		fnt,
-							q;
-
-				if (lower && (x <= sk->x[0] || IsClose(x, sk->x[0])))
-				{
-					*lo = -HUGE_VAL;
-					*hi = gc_norm_ppf_fast(qlo);
-					return 1;
-				}
-				if (upper && (x >= sk->x[K - 1] || IsClose(x, sk->x[K - 1])))
-				{
-					*lo = gc_norm_ppf_fast(1 - qhi);
-					*hi = HUGE_VAL;
-					return 1;
-				}
-				fnt = (CountAt(sk, g, x) - qlo * n) / nt;
-				fnt = fmin(fmax(fnt, 0), 1);
-				if (fnt <= 0)
-					q = qlo + (1 - qlo - qhi) / (2 * (nt + 1));
-				else
-					q = qlo + (1 - qlo - qhi) * fnt * (nt / (nt + 1));
-				*lo = *hi = gc_norm_ppf_fast(q);
-				return 0;
-			}
-		default:
-			return -1;
+		*lo = -HUGE_VAL;
+		*hi = gc_norm_ppf_fast(qlo);
+		return 1;
 	}
+	if (upper && (x >= sk->x[K - 1] || IsClose(x, sk->x[K - 1])))
+	{
+		*lo = gc_norm_ppf_fast(1 - qhi);
+		*hi = HUGE_VAL;
+		return 1;
+	}
+	fnt = (CountAt(sk, g, x) - qlo * n) / nt;
+	fnt = fmin(fmax(fnt, 0), 1);
+	if (fnt <= 0)
+		q = qlo + (1 - qlo - qhi) / (2 * (nt + 1));
+	else
+		q = qlo + (1 - qlo - qhi) * fnt * (nt / (nt + 1));
+	*lo = *hi = gc_norm_ppf_fast(q);
+	return 0;
 }
 
 GcStatus
@@ -1016,6 +1025,104 @@ DetectTypes(GcOnline *s, const double *rows, int nrows, char *errmsg, size_t err
 	return GC_OK;
 }
 
+/*
+ * The latent points (or intervals) of column a (sketch j) of a batch, written with stride
+ * q into Z/LO/HI/ISINT, its bit set in the missingness masks. gsave, if not NULL,
+ * receives the knot gap of each observed value (for the flush).
+ */
+static void
+MapColumn(GcOnline *s, int j, const KnotIndex *ix, const GcMarginal *marg,
+		  const double *rows, int nrows, int a, int q, int32_t *gsave,
+		  double *Z, double *LO, double *HI, uint8_t *ISINT, uint64_t *masks, int nw)
+{
+	const GcSketch *sk = &s->sk[j];
+	int			type = s->types[j],
+				p = s->p;
+	uint64_t	bit = (uint64_t) 1 << (a % 64);
+
+	if (type == GC_CONTINUOUS)
+	{
+		/*
+		 * two passes: the ECDF fractions first (search and interpolation), then the
+		 * quantiles, so neither waits on the other's latency
+		 */
+		const double *x = sk->x,
+				   *frac = ix->frac,
+				   *slope = ix->slope;
+		int			K = sk->nk;
+		double		n = sk->n,
+					shrink = n / (n + 1),
+					qmin = 1.0 / (2 * (n + 1));
+
+		for (int i = 0; i < nrows; i++)
+		{
+			double		v = rows[(size_t) i * p + j];
+			size_t		k = (size_t) i * q + a;
+			int			g;
+			double		f;
+
+			ISINT[k] = 0;
+			if (isnan(v))
+			{
+				Z[k] = LO[k] = HI[k] = NAN;
+				continue;
+			}
+			masks[(size_t) i * nw + a / 64] |= bit;
+			g = UpperIx(sk, ix, v);
+			if (gsave)
+				*gsave++ = g;
+			if (g == 0)
+				f = 0;
+			else if (g == K || v == x[g - 1])
+				f = frac[g - 1];
+			else
+				f = frac[g - 1] + slope[g - 1] * (v - x[g - 1]);
+			f *= shrink;
+			Z[k] = f > 0 ? f : qmin;
+		}
+		for (int i = 0; i < nrows; i++)
+		{
+			size_t		k = (size_t) i * q + a;
+
+			if (!isnan(Z[k]))
+				Z[k] = LO[k] = HI[k] = gc_norm_ppf_fast(Z[k]);
+		}
+		return;
+	}
+	for (int i = 0; i < nrows; i++)
+	{
+		double		v = rows[(size_t) i * p + j];
+		size_t		k = (size_t) i * q + a;
+
+		ISINT[k] = 0;
+		if (isnan(v))
+		{
+			Z[k] = LO[k] = HI[k] = NAN;
+			continue;
+		}
+		masks[(size_t) i * nw + a / 64] |= bit;
+		if (type == GC_LOWER_TRUNCATED || type == GC_UPPER_TRUNCATED ||
+			type == GC_TWOSIDED_TRUNCATED)
+		{
+			int			g = UpperIx(sk, ix, v);
+
+			if (gsave)
+				*gsave++ = g;
+			ISINT[k] = (uint8_t) TruncatedToLatent(sk, g, type, v, &LO[k], &HI[k]);
+		}
+		else
+			ISINT[k] = (uint8_t) gc_marginal_to_latent(marg, v, &LO[k], &HI[k]);
+		Z[k] = LO[k];
+		if (ISINT[k])
+		{
+			double		var;
+
+			if (gc_truncnorm_moments(0.0, 1.0, LO[k], HI[k], &Z[k], &var) != 0)
+				Z[k] = isfinite(LO[k]) ? LO[k] : HI[k];
+		}
+	}
+}
+
 /* One online EM step on rows[0..nrows). */
 static GcStatus
 Step(GcOnline *s, const double *rows, int nrows, char *errmsg, size_t errlen)
@@ -1100,7 +1207,6 @@ Step(GcOnline *s, const double *rows, int nrows, char *errmsg, size_t errlen)
 		int			type = s->types[j];
 		int			fast = type == GC_CONTINUOUS || type == GC_LOWER_TRUNCATED ||
 			type == GC_UPPER_TRUNCATED || type == GC_TWOSIDED_TRUNCATED;
-		uint64_t	bit = (uint64_t) 1 << (a % 64);
 		GcOnlineWork *w = s->work;
 		int32_t    *gsave = NULL;
 
@@ -1132,37 +1238,7 @@ Step(GcOnline *s, const double *rows, int nrows, char *errmsg, size_t errlen)
 			gsave = w->pgap[j] + w->bstart[j];
 			w->npgap[j] = sk->npend;
 		}
-		for (int i = 0; i < nrows; i++)
-		{
-			double		x = rows[(size_t) i * p + j];
-			size_t		k = (size_t) i * q + a;
-
-			ISINT[k] = 0;
-			if (isnan(x))
-			{
-				Z[k] = LO[k] = HI[k] = NAN;
-				continue;
-			}
-			masks[(size_t) i * nw + a / 64] |= bit;
-			if (fast)
-			{
-				int			g = UpperIx(sk, ix, x);
-
-				if (gsave)
-					*gsave++ = g;
-				ISINT[k] = (uint8_t) ToLatentFast(sk, g, type, x, &LO[k], &HI[k]);
-			}
-			else
-				ISINT[k] = (uint8_t) gc_marginal_to_latent(&marg[j], x, &LO[k], &HI[k]);
-			Z[k] = LO[k];
-			if (ISINT[k])
-			{
-				double		var;
-
-				if (gc_truncnorm_moments(0.0, 1.0, LO[k], HI[k], &Z[k], &var) != 0)
-					Z[k] = isfinite(LO[k]) ? LO[k] : HI[k];
-			}
-		}
+		MapColumn(s, j, ix, &marg[j], rows, nrows, a, q, gsave, Z, LO, HI, ISINT, masks, nw);
 	}
 	gc_sort_by_pattern(idx, nrows, masks, nw);
 	for (int b = 0; b < q; b++)
