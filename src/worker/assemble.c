@@ -94,13 +94,9 @@ FreeRow(PendingRow *r)
 {
 	if (r->entity)
 		pfree(r->entity);
-	pfree(r->vals);
-	pfree(r->have);
-	pfree(r->imp);
 	for (int i = 0; i < r->ncols; i++)
 		if (r->texts[i])
 			pfree(r->texts[i]);
-	pfree(r->texts);
 	if (r->kkey)
 		pfree(r->kkey);
 	if (r->payload)
@@ -112,13 +108,19 @@ FreeRow(PendingRow *r)
 static PendingRow *
 NewRow(StreamWorker *w)
 {
-	PendingRow *r = palloc0(sizeof(PendingRow));
+	/* one allocation per row: the row, then its values, text pointers and flags */
+	int			nv = Max(w->cfg->nvalues, 1);
+	Size		base = MAXALIGN(sizeof(PendingRow));
+	Size		tpos = base + MAXALIGN(sizeof(double) * nv);
+	Size		fpos = tpos + MAXALIGN(sizeof(char *) * Max(w->cfg->ncols, 1));
+	char	   *mem = palloc0(fpos + 2 * nv);
+	PendingRow *r = (PendingRow *) mem;
 
-	r->vals = palloc0(sizeof(double) * Max(w->cfg->nvalues, 1));
-	r->have = palloc0(sizeof(bool) * Max(w->cfg->nvalues, 1));
-	r->texts = palloc0(sizeof(char *) * w->cfg->ncols);
+	r->vals = (double *) (mem + base);
+	r->texts = (char **) (mem + tpos);
+	r->have = (bool *) (mem + fpos);
+	r->imp = r->have + nv;
 	r->ncols = w->cfg->ncols;
-	r->imp = palloc0(sizeof(bool) * Max(w->cfg->nvalues, 1));
 	return r;
 }
 
@@ -241,8 +243,15 @@ AssembleMessage(StreamWorker *w, int32 partition, int64 offset,
 		return;
 	}
 
-	vals = palloc(sizeof(double) * Max(cfg->nvalues, 1));
-	have = palloc0(sizeof(bool) * Max(cfg->nvalues, 1));
+	/* per-message scratch, allocated once */
+	if (w->msg_vals == NULL)
+	{
+		w->msg_vals = MemoryContextAlloc(TopMemoryContext, sizeof(double) * Max(cfg->nvalues, 1));
+		w->msg_have = MemoryContextAlloc(TopMemoryContext, sizeof(bool) * Max(cfg->nvalues, 1));
+	}
+	vals = w->msg_vals;
+	have = w->msg_have;
+	memset(have, 0, sizeof(bool) * Max(cfg->nvalues, 1));
 	for (int c = 0; c < cfg->ncols; c++)
 	{
 		StreamColumn *col = &cfg->cols[c];
@@ -295,8 +304,6 @@ AssembleMessage(StreamWorker *w, int32 partition, int64 offset,
 	{
 		if (!SeenBefore(w, partition, offset))
 			AddDeadLetter(w, partition, offset, payload, len, error);
-		pfree(vals);
-		pfree(have);
 		return;
 	}
 
@@ -320,15 +327,19 @@ AssembleMessage(StreamWorker *w, int32 partition, int64 offset,
 	{
 		if (!SeenBefore(w, partition, offset))
 			AddDeadLetter(w, partition, offset, payload, len, error);
-		pfree(vals);
-		pfree(have);
 		return;
 	}
 
 	/* duplicate-instance rule on (publisher_id, data_id) */
 	if (cfg->dedup)
 	{
-		snprintf(dkey, sizeof(dkey), "%s\x1f%s", d->val[cfg->f_publisher], d->val[cfg->f_data]);
+		/* publisher, unit separator, data id (lengths checked above) */
+		size_t		lp = strlen(d->val[cfg->f_publisher]),
+					ld = strlen(d->val[cfg->f_data]);
+
+		memcpy(dkey, d->val[cfg->f_publisher], lp);
+		dkey[lp] = '\x1f';
+		memcpy(dkey + lp + 1, d->val[cfg->f_data], ld + 1);
 		has_key = true;
 	}
 	else if (cfg->assemble)
@@ -341,8 +352,6 @@ AssembleMessage(StreamWorker *w, int32 partition, int64 offset,
 	{
 		if (!SeenBefore(w, partition, offset))
 			w->duplicates++;
-		pfree(vals);
-		pfree(have);
 		return;
 	}
 
@@ -449,8 +458,6 @@ AssembleMessage(StreamWorker *w, int32 partition, int64 offset,
 		r->keys = lappend(r->keys, pstrdup(dkey));
 	r->nmsgs++;
 	MemoryContextSwitchTo(old);
-	pfree(vals);
-	pfree(have);
 }
 
 static int

@@ -32,6 +32,13 @@ struct DedupSet
 	HTAB	   *h;
 };
 
+/* the key is already a strong hash: its first word is the table's hash value */
+static uint32
+DedupHash(const void *key, Size keysize)
+{
+	return (uint32) ((const DedupKey *) key)->h1;
+}
+
 DedupSet *
 DedupCreate(MemoryContext mcxt)
 {
@@ -41,8 +48,9 @@ DedupCreate(MemoryContext mcxt)
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = sizeof(DedupKey);
 	ctl.entrysize = sizeof(DedupEntry);
+	ctl.hash = DedupHash;
 	ctl.hcxt = mcxt;
-	ds->h = hash_create("gcimpute dedup", 1 << 20, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	ds->h = hash_create("gcimpute dedup", 1 << 20, &ctl, HASH_ELEM | HASH_FUNCTION | HASH_CONTEXT);
 	return ds;
 }
 

@@ -94,6 +94,7 @@ typedef struct Decoded
 	int			nfields;
 	char	   *kind;
 	char	  **val;			/* NUL-terminated copies in scratch memory */
+	StringInfoData key;			/* the current object key (reused) */
 } Decoded;
 
 /* decode.c */
@@ -184,6 +185,8 @@ typedef struct StreamWorker
 	List	   *dead;			/* DeadLetter * */
 	Decoded    *dec;
 	StringInfoData scratch;
+	double	   *msg_vals;		/* one message's values (scratch) */
+	bool	   *msg_have;
 	/* event-time progress */
 	int64		max_event_us;
 	int64		eff_high;		/* highest event time used to close windows */

@@ -269,12 +269,26 @@ FormatRow(StreamWorker *w, PendingRow *r, StringInfo s)
 
 static const char copy_signature[11] = "PGCOPY\n\377\r\n\0";
 
+/*
+ * Binary COPY output, appended in place: these run for every field of every row, so
+ * they grow the buffer only when needed and copy without a function call per field.
+ */
+static inline void
+PutRaw(StringInfo s, const void *p, int n)
+{
+	if (s->len + n >= s->maxlen)
+		enlargeStringInfo(s, n);
+	memcpy(s->data + s->len, p, n);
+	s->len += n;
+	s->data[s->len] = '\0';
+}
+
 static inline void
 PutInt16(StringInfo s, int16 v)
 {
 	uint16		n = pg_hton16((uint16) v);
 
-	appendBinaryStringInfo(s, (char *) &n, 2);
+	PutRaw(s, &n, 2);
 }
 
 static inline void
@@ -282,7 +296,7 @@ PutInt32(StringInfo s, int32 v)
 {
 	uint32		n = pg_hton32((uint32) v);
 
-	appendBinaryStringInfo(s, (char *) &n, 4);
+	PutRaw(s, &n, 4);
 }
 
 static inline void
@@ -290,7 +304,7 @@ PutInt64(StringInfo s, int64 v)
 {
 	uint64		n = pg_hton64((uint64) v);
 
-	appendBinaryStringInfo(s, (char *) &n, 8);
+	PutRaw(s, &n, 8);
 }
 
 static inline void
@@ -302,15 +316,15 @@ PutFloat8(StringInfo s, double v)
 	PutInt64(s, (int64) u);
 }
 
-static void
+static inline void
 PutBytes(StringInfo s, const char *v, int len)
 {
 	PutInt32(s, len);
-	appendBinaryStringInfo(s, v, len);
+	PutRaw(s, v, len);
 }
 
 /* A number into an integer or float column; bad text makes the receive function fail. */
-static void
+static inline void
 PutNumber(StringInfo s, Oid type, double v)
 {
 	switch (type)
@@ -452,8 +466,9 @@ FormatRowBinary(StreamWorker *w, PendingRow *r, StringInfo s)
 				PutInt32(s, 1);		/* lower bound */
 				for (int v = 0; v < nv; v++)
 				{
-					PutInt32(s, 1);
-					appendStringInfoChar(s, r->imp[v] ? 1 : 0);
+					char		e[5] = {0, 0, 0, 1, r->imp[v] ? 1 : 0};
+
+					PutRaw(s, e, 5);
 				}
 				break;
 			case ROLE_RAW:
@@ -901,6 +916,32 @@ UpdateStatus(StreamWorker *w, List *written)
 }
 
 /*
+ * The batch's COPY data, kept across batches: a batch of 20,000 rows is a few MB, and
+ * building it in fresh transaction memory each time costs page faults and regrowth.
+ * A buffer grown past 64 MB by an unusual batch is given back.
+ */
+static StringInfo
+CopyBuffer(void)
+{
+	static StringInfoData b;
+
+	if (b.data != NULL && b.maxlen > 64 * 1024 * 1024)
+	{
+		pfree(b.data);
+		b.data = NULL;
+	}
+	if (b.data == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		initStringInfo(&b);
+		MemoryContextSwitchTo(old);
+	}
+	resetStringInfo(&b);
+	return &b;
+}
+
+/*
  * WriterFlush: write everything ready in one transaction.  Returns false if the
  * transaction failed (everything stays queued and is retried).
  */
@@ -934,7 +975,7 @@ WriterFlush(StreamWorker *w)
 	PG_TRY();
 	{
 		Relation	rel;
-		StringInfoData buf;
+		StringInfo	buf = CopyBuffer();
 		ListCell   *lc;
 		char	   *err;
 		Oid			types[4] = {INT4OID, INT4ARRAYOID, INT8ARRAYOID, INT8ARRAYOID};
@@ -986,7 +1027,6 @@ WriterFlush(StreamWorker *w)
 			phase = 2;
 
 			/* phase 2: rows, each imputed; late rows update in place */
-			initStringInfo(&buf);
 			foreach(lc, rows)
 			{
 				PendingRow *r = lfirst(lc);
@@ -997,9 +1037,9 @@ WriterFlush(StreamWorker *w)
 
 					if (!InSubxact(LateSub, &la, &err))
 					{
-						resetStringInfo(&buf);
-						FormatRow(w, r, &buf);
-						InsertDeadLetter(w, r->partition, r->offset, buf.data, buf.len, err);
+						resetStringInfo(buf);
+						FormatRow(w, r, buf);
+						InsertDeadLetter(w, r->partition, r->offset, buf->data, buf->len, err);
 						continue;
 					}
 					if (la.found)
@@ -1012,20 +1052,20 @@ WriterFlush(StreamWorker *w)
 				ImputeRow(w, r);
 				copy_rows = lappend(copy_rows, r);
 			}
-			resetStringInfo(&buf);
+			resetStringInfo(buf);
 			if (cfg->binary)
 			{
-				CopyBinaryHeader(&buf);
+				CopyBinaryHeader(buf);
 				foreach(lc, copy_rows)
-					FormatRowBinary(w, lfirst(lc), &buf);
-				CopyBinaryTrailer(&buf);
+					FormatRowBinary(w, lfirst(lc), buf);
+				CopyBinaryTrailer(buf);
 			}
 			else
 				foreach(lc, copy_rows)
-					FormatRow(w, lfirst(lc), &buf);
+					FormatRow(w, lfirst(lc), buf);
 			if (copy_rows != NIL)
 			{
-				CopyArg		ca = {rel, buf.data, buf.len};
+				CopyArg		ca = {rel, buf->data, buf->len};
 
 				if (InSubxact(CopySub, &ca, &err))
 				{

@@ -64,6 +64,8 @@ def main():
     ap.add_argument("--port", type=int, default=int(os.environ.get("GC_BENCH_PORT", 55604)))
     ap.add_argument("--figures", default=None, help="directory for the PNG figures")
     ap.add_argument("--json", default=None, help="write the results as JSON")
+    ap.add_argument("--perf", default=None, help="perf record -g the stream worker(s) during the throughput run into this file")
+    ap.add_argument("--skip-latency", action="store_true", help="throughput and COPY only")
     a = ap.parse_args()
 
     kport = int(os.environ.get("KAFKA_PORT", 19194))
@@ -115,7 +117,18 @@ def main():
         samples = []
         t0 = time.time()
         conn.execute("SELECT gc_stream_start('ingest')")
+        perf = None
+        if a.perf:
+            pids = []
+            while not pids:
+                pids = [r[0] for r in conn.execute("SELECT pid FROM gc_stream_status WHERE name = 'ingest' AND pid IS NOT NULL")]
+                time.sleep(0.01)
+            perf = subprocess.Popen(["perf", "record", "-g", "-o", a.perf, "-p", ",".join(map(str, pids))],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         t1 = wait_committed(conn, "ingest", a.rows, 600, samples)
+        if perf:
+            perf.send_signal(2)
+            perf.wait()
         secs = t1 - t0
         n, imputed, dups = conn.execute("""SELECT (SELECT count(*) FROM ingest), imputed_cells, duplicates
                                            FROM gc_stream_status WHERE name = 'ingest'""").fetchone()
@@ -143,6 +156,10 @@ def main():
               f"(steady {steady:,.0f} msg/s), {imputed} cells imputed", flush=True)
         print(f"COPY:   {a.rows} rows in {copy_secs:.2f}s = {a.rows / copy_secs:,.0f} rows/s; "
               f"stream/COPY = {results['stream_vs_copy']:.2f}", flush=True)
+
+        if a.skip_latency:
+            print(json.dumps(results))
+            return
 
         # end-to-end latency at a paced rate
         conn.execute("CREATE TABLE lat (publisher_id text, data_id bigint, " + cols
