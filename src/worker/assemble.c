@@ -266,7 +266,9 @@ AssembleMessage(StreamWorker *w, int32 partition, int64 offset,
 				break;
 			case FK_NUMBER:
 			case FK_STRING:
-				if (!ParseNumber(d->val[f], &vals[col->value]))
+				if (d->numok[f])
+					vals[col->value] = d->num[f];
+				else if (!ParseNumber(d->val[f], &vals[col->value]))
 				{
 					error = psprintf("field \"%s\" of column \"%s\" is not a number: %.40s",
 									 cfg->fields[f], col->name, d->val[f]);

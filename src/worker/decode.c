@@ -22,6 +22,12 @@ DecodedCreate(StreamConfig *cfg)
 	d->nfields = cfg->nfields;
 	d->kind = palloc0(Max(cfg->nfields, 1));
 	d->val = palloc0(sizeof(char *) * Max(cfg->nfields, 1));
+	d->num = palloc0(sizeof(double) * Max(cfg->nfields, 1));
+	d->numok = palloc0(sizeof(bool) * Max(cfg->nfields, 1));
+	d->hint = 0;
+	d->hintlen = palloc0(sizeof(int) * Max(cfg->nfields, 1));
+	for (int i = 0; i < cfg->nfields; i++)
+		d->hintlen[i] = strlen(cfg->fields[i]);
 	initStringInfo(&d->key);
 	return d;
 }
@@ -68,6 +74,65 @@ IsJsonNumber(const char *p)
 			p++;
 	}
 	return *p == '\0';
+}
+
+/*
+ * The same grammar check as IsJsonNumber, and in the same pass the value when it is a
+ * plain decimal that FastDecimal's exact path covers (at most 15 significant digits, no
+ * exponent).  Returns -1 for bad grammar, 1 with *v set, 0 for a valid number whose
+ * value ParseNumber must compute.
+ */
+static int
+ScanJsonNumber(const char *p, double *v)
+{
+	static const double p10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
+	1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+	const char *start = p;
+	bool		neg = false;
+	uint64		m = 0;
+	int			digits = 0,
+				frac = 0;
+
+	if (*p == '-')
+	{
+		neg = true;
+		p++;
+	}
+	if (*p == '0')
+		p++;
+	else if (*p >= '1' && *p <= '9')
+		while (*p >= '0' && *p <= '9')
+		{
+			digits++;
+			if (digits > 15)
+				return IsJsonNumber(start) ? 0 : -1;
+			m = m * 10 + (*p++ - '0');
+		}
+	else
+		return -1;
+	if (*p == '.')
+	{
+		p++;
+		if (!(*p >= '0' && *p <= '9'))
+			return -1;
+		while (*p >= '0' && *p <= '9')
+		{
+			if (m != 0 || *p != '0')
+				digits++;
+			m = m * 10 + (*p++ - '0');
+			frac++;
+			if (digits > 15 || frac > 22)
+				return IsJsonNumber(start) ? 0 : -1;
+		}
+	}
+	if (*p == 'e' || *p == 'E')
+		return IsJsonNumber(start) ? 0 : -1;
+	if (*p != '\0')
+		return -1;
+	*v = frac ? (double) m / p10[frac] : (double) m;
+	if (neg)
+		*v = -*v;
+	return 1;
 }
 
 typedef struct Scan
@@ -365,7 +430,12 @@ DecodeJson(StreamConfig *cfg, const char *payload, size_t len, Decoded *d,
 			}
 			s.p++;
 			SkipWs(&s);
-			f = FieldIndex(cfg, key->data, key->len);
+			/* messages of a stream usually list their fields in one order: try the next first */
+			f = d->hint < cfg->nfields && key->len == d->hintlen[d->hint] &&
+				memcmp(cfg->fields[d->hint], key->data, key->len) == 0
+				? d->hint : FieldIndex(cfg, key->data, key->len);
+			if (f >= 0)
+				d->hint = f + 1;
 			vstart = s.p;
 			if (f >= 0 && s.p < s.end && *s.p == '"')
 			{
@@ -398,12 +468,15 @@ DecodeJson(StreamConfig *cfg, const char *payload, size_t len, Decoded *d,
 						d->kind[f] = FK_BOOL;
 					else
 					{
-						/* grammar only: the value is converted once, by the assembler */
-						if (!IsJsonNumber(scratch->data + off))
+						/* grammar, and the value when the exact fast path covers it */
+						int			rc = ScanJsonNumber(scratch->data + off, &d->num[f]);
+
+						if (rc < 0)
 						{
 							*error = "invalid JSON value";
 							return false;
 						}
+						d->numok[f] = (rc == 1);
 						d->kind[f] = FK_NUMBER;
 					}
 				}
@@ -563,6 +636,7 @@ DecodeMessage(StreamConfig *cfg, const char *payload, size_t len, Decoded *d,
 	bool		ok;
 
 	memset(d->kind, FK_ABSENT, d->nfields);
+	memset(d->numok, 0, d->nfields);
 	if (payload == NULL || len == 0)
 	{
 		*error = "empty message";

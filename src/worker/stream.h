@@ -94,6 +94,10 @@ typedef struct Decoded
 	int			nfields;
 	char	   *kind;
 	char	  **val;			/* NUL-terminated copies in scratch memory */
+	double	   *num;			/* JSON numbers: the value, when numok */
+	bool	   *numok;
+	int			hint;			/* the field expected next */
+	int		   *hintlen;		/* strlen of each field name */
 	StringInfoData key;			/* the current object key (reused) */
 } Decoded;
 
