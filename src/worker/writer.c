@@ -32,12 +32,14 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/float.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "gcmodel.h"
 #include "stream.h"
 
 static const char *copy_data;
@@ -145,47 +147,69 @@ AppendTime(StringInfo s, Oid type, int64 us)
 		AppendTimestamp(s, us);
 }
 
+/*
+ * The model's imputer, built once per model version (the precision matrix factored once;
+ * consecutive rows with one missingness pattern share that pattern's factorisation) and
+ * called directly: the SQL function gc_impute would cost an array in and an array out per
+ * row.  Same computation as gc_impute(model, row): GC_STREAM_ORD_UPDATES ordinal updates.
+ */
+#define GC_STREAM_ORD_UPDATES 2
+
+static GcImputer *imputer = NULL;
+static GcModel *imputer_model = NULL;
+static double *imp_in = NULL,
+		   *imp_out = NULL;
+
+/* (Re)build the imputer for w->model, in w->model_cxt; ereports on a bad model. */
+static void
+BuildImputer(StreamWorker *w)
+{
+	MemoryContext old = MemoryContextSwitchTo(w->model_cxt);
+	GcAlloc		alloc = gc_pg_alloc(w->model_cxt);
+	GcStatus	st;
+	char		msg[256];
+
+	imputer = NULL;
+	imputer_model = gcmodel_unpack((GcModelData *) DatumGetPointer(w->model));
+	st = gc_imputer_create(imputer_model, &alloc, &imputer, msg, sizeof(msg));
+	imp_in = palloc(sizeof(double) * Max(imputer_model->p, 1));
+	imp_out = palloc(sizeof(double) * Max(imputer_model->p, 1));
+	MemoryContextSwitchTo(old);
+	if (st != GC_OK)
+	{
+		imputer = NULL;
+		gc_report_status(st, "gc_impute", msg);
+	}
+}
+
 /* Fill the missing cells of a row from the model. */
 static void
 ImputeRow(StreamWorker *w, PendingRow *r)
 {
 	int			n = w->cfg->nvalues;
-	Datum	   *d;
-	bool	   *nulls;
-	ArrayType  *in,
-			   *out;
-	Datum	   *od;
-	bool	   *onulls;
-	int			on;
-	int			dims[1] = {n},
-				lbs[1] = {1};
 	bool		missing = false;
+	GcStatus	st;
 
 	memset(r->imp, 0, sizeof(bool) * n);
 	for (int v = 0; v < n; v++)
 		if (!r->have[v])
 			missing = true;
-	if (!missing || !w->have_model)
+	if (!missing || !w->have_model || imputer == NULL)
 		return;
-	d = palloc(sizeof(Datum) * n);
-	nulls = palloc(sizeof(bool) * n);
-	for (int v = 0; v < n; v++)
-	{
-		d[v] = Float8GetDatum(r->vals[v]);
-		nulls[v] = !r->have[v];
-	}
-	in = construct_md_array(d, nulls, 1, dims, lbs, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
-	out = DatumGetArrayTypeP(FunctionCall2(&w->impute_fn, w->model, PointerGetDatum(in)));
-	deconstruct_array(out, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &od, &onulls, &on);
-	if (on != n)
+	if (imputer_model->p != n)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("model \"%s\" returned %d values for a row of %d columns", w->cfg->model, on, n),
+				 errmsg("model \"%s\" returned %d values for a row of %d columns", w->cfg->model, imputer_model->p, n),
 				 errhint("Fit the model on the stream's %d value columns, in table order.", n)));
 	for (int v = 0; v < n; v++)
-		if (!r->have[v] && !onulls[v] && !isnan(DatumGetFloat8(od[v])))
+		imp_in[v] = r->have[v] ? r->vals[v] : get_float8_nan();
+	st = gc_impute_row(imputer, imp_in, imp_out, GC_STREAM_ORD_UPDATES);
+	if (st != GC_OK)
+		gc_report_status(st, "gc_impute", "conditional distribution is degenerate");
+	for (int v = 0; v < n; v++)
+		if (!r->have[v] && !isnan(imp_out[v]))
 		{
-			r->vals[v] = DatumGetFloat8(od[v]);
+			r->vals[v] = imp_out[v];
 			r->imp[v] = true;
 			w->imputed_cells++;
 		}
@@ -863,10 +887,13 @@ LoadModel(StreamWorker *w)
 			else
 				MemoryContextReset(w->model_cxt);
 			old = MemoryContextSwitchTo(w->model_cxt);
-			/* detoast once: gc_impute would otherwise decompress it for every row */
+			/* detoast once, not per row or batch */
 			w->model = PointerGetDatum(PG_DETOAST_DATUM_COPY(m));
-			strlcpy(w->model_version, version, sizeof(w->model_version));
+			w->model_version[0] = '\0';
+			imputer = NULL;
 			MemoryContextSwitchTo(old);
+			BuildImputer(w);
+			strlcpy(w->model_version, version, sizeof(w->model_version));
 		}
 		w->have_model = true;
 	}
