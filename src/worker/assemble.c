@@ -94,27 +94,63 @@ FreeRow(PendingRow *r)
 {
 	if (r->entity)
 		pfree(r->entity);
-	for (int i = 0; i < r->ncols; i++)
-		if (r->texts[i])
-			pfree(r->texts[i]);
-	if (r->kkey)
-		pfree(r->kkey);
-	if (r->payload)
-		pfree(r->payload);
+	if (r->arena == NULL)
+	{
+		for (int i = 0; i < r->ncols; i++)
+			if (r->texts[i])
+				pfree(r->texts[i]);
+		if (r->kkey)
+			pfree(r->kkey);
+		if (r->payload)
+			pfree(r->payload);
+	}
 	list_free_deep(r->keys);
 	pfree(r);
 }
 
+static PendingRow *NewRowExtra(StreamWorker *w, Size extra);
+
 static PendingRow *
 NewRow(StreamWorker *w)
+{
+	return NewRowExtra(w, 0);
+}
+
+/* A copy of len bytes (plus a NUL) in the row's own block; see NewRowExtra. */
+static char *
+RowCopy(PendingRow *r, const char *src, size_t len)
+{
+	char	   *dst = r->arena + r->arena_used;
+
+	Assert(r->arena_used + len + 1 <= r->arena_size);
+	memcpy(dst, src, len);
+	dst[len] = '\0';
+	r->arena_used += len + 1;
+	return dst;
+}
+
+/*
+ * A row with extra bytes after its arrays: a row of one message (append mode) keeps its
+ * strings there (payload, texts, Kafka key, dedup key), so that it is one palloc and
+ * one pfree instead of about eight.
+ */
+static PendingRow *
+NewRowExtra(StreamWorker *w, Size extra)
 {
 	/* one allocation per row: the row, then its values, text pointers and flags */
 	int			nv = Max(w->cfg->nvalues, 1);
 	Size		base = MAXALIGN(sizeof(PendingRow));
 	Size		tpos = base + MAXALIGN(sizeof(double) * nv);
 	Size		fpos = tpos + MAXALIGN(sizeof(char *) * Max(w->cfg->ncols, 1));
-	char	   *mem = palloc0(fpos + 2 * nv);
+	Size		apos = fpos + 2 * nv;
+	char	   *mem = palloc0(apos + extra);
 	PendingRow *r = (PendingRow *) mem;
+
+	if (extra > 0)
+	{
+		r->arena = mem + apos;
+		r->arena_size = extra;
+	}
 
 	r->vals = (double *) (mem + base);
 	r->texts = (char **) (mem + tpos);
@@ -360,10 +396,22 @@ AssembleMessage(StreamWorker *w, int32 partition, int64 offset,
 	old = MemoryContextSwitchTo(w->rows_cxt);
 	if (!cfg->assemble)
 	{
-		r = NewRow(w);
-		r->payload = palloc(len + 1);
-		memcpy(r->payload, payload, len);
-		r->payload[len] = '\0';
+		Size		extra = len + 1;
+
+		for (int c = 0; c < cfg->ncols; c++)
+		{
+			int			f = cfg->cols[c].field;
+
+			if (cfg->cols[c].role == ROLE_TEXT && f >= 0 && d->kind[f] != FK_ABSENT &&
+				d->kind[f] != FK_NULL)
+				extra += strlen(d->val[f]) + 1;
+		}
+		if (kkey)
+			extra += keylen + 1;
+		if (has_key)
+			extra += strlen(dkey) + 1;
+		r = NewRowExtra(w, extra);
+		r->payload = RowCopy(r, payload, len);
 		r->payload_len = (int) len;
 		w->ready = lappend(w->ready, r);
 	}
@@ -424,16 +472,26 @@ AssembleMessage(StreamWorker *w, int32 partition, int64 offset,
 
 		if (cfg->cols[c].role == ROLE_TEXT && f >= 0 && d->kind[f] != FK_ABSENT)
 		{
-			if (r->texts[c])
-				pfree(r->texts[c]);
-			r->texts[c] = d->kind[f] == FK_NULL ? NULL : pstrdup(d->val[f]);
+			if (r->arena)
+				r->texts[c] = d->kind[f] == FK_NULL ? NULL : RowCopy(r, d->val[f], strlen(d->val[f]));
+			else
+			{
+				if (r->texts[c])
+					pfree(r->texts[c]);
+				r->texts[c] = d->kind[f] == FK_NULL ? NULL : pstrdup(d->val[f]);
+			}
 		}
 	}
 	if (kkey)
 	{
-		if (r->kkey)
-			pfree(r->kkey);
-		r->kkey = pnstrdup(kkey, keylen);
+		if (r->arena)
+			r->kkey = RowCopy(r, kkey, keylen);
+		else
+		{
+			if (r->kkey)
+				pfree(r->kkey);
+			r->kkey = pnstrdup(kkey, keylen);
+		}
 	}
 	r->partition = partition;
 	r->offset = offset;
@@ -456,7 +514,9 @@ AssembleMessage(StreamWorker *w, int32 partition, int64 offset,
 			r->parts[i - 1].offset = Min(r->parts[i - 1].offset, offset);
 		}
 	}
-	if (has_key)
+	if (has_key && r->arena)
+		r->key1 = RowCopy(r, dkey, strlen(dkey));
+	else if (has_key)
 		r->keys = lappend(r->keys, pstrdup(dkey));
 	r->nmsgs++;
 	MemoryContextSwitchTo(old);

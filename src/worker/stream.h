@@ -141,6 +141,10 @@ typedef struct PendingRow
 	int			nparts;
 	PartMin		parts[4];		/* lowest offset per partition among its messages */
 	List	   *keys;			/* dedup keys (char *) to persist when written */
+	char	   *key1;			/* or the one key of a row of one message (in arena) */
+	char	   *arena;			/* a row of one message: its strings, in its own block */
+	Size		arena_size;
+	Size		arena_used;
 	int			nmsgs;
 	bool		late;			/* for an already written window: update it */
 	char	   *payload;		/* append mode: the raw message, for dead letters */

@@ -1009,7 +1009,7 @@ WriterFlush(StreamWorker *w)
 		Datum		args[4];
 		int			ret;
 		bool		enabled = false;
-		List	   *keys = NIL;
+		int			nkeys;
 		List	   *copy_rows = NIL;
 
 		/* phase 1: is the stream still there, enabled, and its target writable? */
@@ -1155,17 +1155,30 @@ WriterFlush(StreamWorker *w)
 
 				InsertDeadLetter(w, d->partition, d->offset, d->payload, d->len, d->error);
 			}
+			nkeys = 0;
 			foreach(lc, rows)
-				keys = list_concat(keys, ((PendingRow *) lfirst(lc))->keys);
-			if (keys != NIL)
 			{
-				Datum	   *kd = palloc(sizeof(Datum) * list_length(keys));
+				PendingRow *r = lfirst(lc);
+
+				nkeys += list_length(r->keys) + (r->key1 != NULL);
+			}
+			if (nkeys > 0)
+			{
+				Datum	   *kd = palloc(sizeof(Datum) * nkeys);
 				int			i = 0;
 				Oid			kt[2] = {INT4OID, TEXTARRAYOID};
 				Datum		ka[2];
 
-				foreach(lc, keys)
-					kd[i++] = CStringGetTextDatum(lfirst(lc));
+				foreach(lc, rows)
+				{
+					PendingRow *r = lfirst(lc);
+					ListCell   *kc;
+
+					if (r->key1)
+						kd[i++] = CStringGetTextDatum(r->key1);
+					foreach(kc, r->keys)
+						kd[i++] = CStringGetTextDatum(lfirst(kc));
+				}
 				ka[0] = Int32GetDatum(cfg->id);
 				ka[1] = PointerGetDatum(construct_array(kd, i, TEXTOID, -1, false, TYPALIGN_INT));
 				ret = SPI_execute_with_args(psprintf("INSERT INTO %s.gc_stream_dedup (stream_id, keys) VALUES ($1, $2)", cfg->ext_schema),
