@@ -261,6 +261,7 @@ AssembleMessage(StreamWorker *w, int32 partition, int64 offset,
 	Decoded    *d = w->dec;
 	char	   *error = NULL;
 	char		dkey[300];
+	size_t		dklen = 0;
 	bool		has_key = false;
 	int64		event_us = 0;
 	const char *entity = NULL;
@@ -356,9 +357,9 @@ AssembleMessage(StreamWorker *w, int32 partition, int64 offset,
 			error = psprintf("field \"%s\" (the publisher id) is missing or not a string", cfg->fields[fp]);
 		else if (d->kind[fd] != FK_NUMBER)
 			error = psprintf("field \"%s\" (the data id) is missing or not a number", cfg->fields[fd]);
-		else if (strspn(d->val[fd], "0123456789") != strlen(d->val[fd]))
+		else if (strspn(d->val[fd], "0123456789") != (size_t) d->len[fd])
 			error = psprintf("field \"%s\" (the data id) is not a non-negative integer: %.40s", cfg->fields[fd], d->val[fd]);
-		else if (strlen(d->val[fp]) + strlen(d->val[fd]) >= 250)
+		else if (d->len[fp] + d->len[fd] >= 250)
 			error = psprintf("fields \"%s\" and \"%s\" are too long", cfg->fields[fp], cfg->fields[fd]);
 	}
 	if (error)
@@ -372,21 +373,22 @@ AssembleMessage(StreamWorker *w, int32 partition, int64 offset,
 	if (cfg->dedup)
 	{
 		/* publisher, unit separator, data id (lengths checked above) */
-		size_t		lp = strlen(d->val[cfg->f_publisher]),
-					ld = strlen(d->val[cfg->f_data]);
+		size_t		lp = d->len[cfg->f_publisher],
+					ld = d->len[cfg->f_data];
 
 		memcpy(dkey, d->val[cfg->f_publisher], lp);
 		dkey[lp] = '\x1f';
 		memcpy(dkey + lp + 1, d->val[cfg->f_data], ld + 1);
+		dklen = lp + 1 + ld;
 		has_key = true;
 	}
 	else if (cfg->assemble)
 	{
 		/* replay protection for assembled rows of messages without ids */
-		snprintf(dkey, sizeof(dkey), "\x1e%d\x1f" INT64_FORMAT, partition, offset);
+		dklen = snprintf(dkey, sizeof(dkey), "\x1e%d\x1f" INT64_FORMAT, partition, offset);
 		has_key = true;
 	}
-	if (has_key && DedupSeen(w->dedup, dkey, now_us))
+	if (has_key && DedupSeenLen(w->dedup, dkey, dklen, now_us))
 	{
 		if (!SeenBefore(w, partition, offset))
 			w->duplicates++;
@@ -404,12 +406,12 @@ AssembleMessage(StreamWorker *w, int32 partition, int64 offset,
 
 			if (cfg->cols[c].role == ROLE_TEXT && f >= 0 && d->kind[f] != FK_ABSENT &&
 				d->kind[f] != FK_NULL)
-				extra += strlen(d->val[f]) + 1;
+				extra += d->len[f] + 1;
 		}
 		if (kkey)
 			extra += keylen + 1;
 		if (has_key)
-			extra += strlen(dkey) + 1;
+			extra += dklen + 1;
 		r = NewRowExtra(w, extra);
 		r->payload = RowCopy(r, payload, len);
 		r->payload_len = (int) len;
@@ -473,7 +475,7 @@ AssembleMessage(StreamWorker *w, int32 partition, int64 offset,
 		if (cfg->cols[c].role == ROLE_TEXT && f >= 0 && d->kind[f] != FK_ABSENT)
 		{
 			if (r->arena)
-				r->texts[c] = d->kind[f] == FK_NULL ? NULL : RowCopy(r, d->val[f], strlen(d->val[f]));
+				r->texts[c] = d->kind[f] == FK_NULL ? NULL : RowCopy(r, d->val[f], d->len[f]);
 			else
 			{
 				if (r->texts[c])
@@ -515,7 +517,7 @@ AssembleMessage(StreamWorker *w, int32 partition, int64 offset,
 		}
 	}
 	if (has_key && r->arena)
-		r->key1 = RowCopy(r, dkey, strlen(dkey));
+		r->key1 = RowCopy(r, dkey, dklen);
 	else if (has_key)
 		r->keys = lappend(r->keys, pstrdup(dkey));
 	r->nmsgs++;

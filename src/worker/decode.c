@@ -24,6 +24,7 @@ DecodedCreate(StreamConfig *cfg)
 	d->val = palloc0(sizeof(char *) * Max(cfg->nfields, 1));
 	d->num = palloc0(sizeof(double) * Max(cfg->nfields, 1));
 	d->numok = palloc0(sizeof(bool) * Max(cfg->nfields, 1));
+	d->len = palloc0(sizeof(int) * Max(cfg->nfields, 1));
 	d->hint = 0;
 	d->hintlen = palloc0(sizeof(int) * Max(cfg->nfields, 1));
 	for (int i = 0; i < cfg->nfields; i++)
@@ -667,7 +668,10 @@ DecodeMessage(StreamConfig *cfg, const char *payload, size_t len, Decoded *d,
 		return false;
 	for (int i = 0; i < d->nfields; i++)
 		if (d->kind[i] != FK_ABSENT)
+		{
 			d->val[i] = scratch->data + (intptr_t) d->val[i];
+			d->len[i] = strlen(d->val[i]);
+		}
 	*error = NULL;
 	return true;
 }

@@ -62,10 +62,8 @@ DedupCreate(MemoryContext mcxt)
 }
 
 static void
-HashKey(const char *key, DedupKey *k)
+HashKey(const char *key, size_t len, DedupKey *k)
 {
-	size_t		len = strlen(key);
-
 	k->h1 = hash_bytes_extended((const unsigned char *) key, (int) len, UINT64CONST(0x9E3779B97F4A7C15));
 	k->h2 = hash_bytes_extended((const unsigned char *) key, (int) len, UINT64CONST(0xC2B2AE3D27D4EB4F));
 }
@@ -88,11 +86,18 @@ Seconds(DedupSet *ds, int64 us, bool up)
 bool
 DedupSeen(DedupSet *ds, const char *key, int64 now_us)
 {
+	return DedupSeenLen(ds, key, strlen(key), now_us);
+}
+
+/* The same, for a key of known length. */
+bool
+DedupSeenLen(DedupSet *ds, const char *key, size_t len, int64 now_us)
+{
 	DedupKey	k;
 	bool		found;
 	DedupEntry *e;
 
-	HashKey(key, &k);
+	HashKey(key, len, &k);
 	e = dedupset_insert(ds->h, k, &found);
 	if (!found)
 		e->at_s = Seconds(ds, now_us, true);

@@ -94,6 +94,7 @@ typedef struct Decoded
 	int			nfields;
 	char	   *kind;
 	char	  **val;			/* NUL-terminated copies in scratch memory */
+	int		   *len;			/* their lengths */
 	double	   *num;			/* JSON numbers: the value, when numok */
 	bool	   *numok;
 	int			hint;			/* the field expected next */
@@ -112,6 +113,7 @@ extern bool ParseNumber(const char *s, double *v);
 typedef struct DedupSet DedupSet;
 extern DedupSet *DedupCreate(MemoryContext mcxt);
 extern bool DedupSeen(DedupSet *ds, const char *key, int64 now_us);
+extern bool DedupSeenLen(DedupSet *ds, const char *key, size_t len, int64 now_us);
 extern void DedupAdd(DedupSet *ds, const char *key, int64 now_us);
 extern void DedupPrune(DedupSet *ds, int64 older_than_us);
 extern long DedupCount(DedupSet *ds);
