@@ -517,7 +517,10 @@ AssembleMessage(StreamWorker *w, int32 partition, int64 offset,
 		}
 	}
 	if (has_key && r->arena)
+	{
 		r->key1 = RowCopy(r, dkey, dklen);
+		r->key1_len = (int) dklen;
+	}
 	else if (has_key)
 		r->keys = lappend(r->keys, pstrdup(dkey));
 	r->nmsgs++;

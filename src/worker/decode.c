@@ -462,10 +462,10 @@ DecodeJson(StreamConfig *cfg, const char *payload, size_t len, Decoded *d,
 					d->val[f] = (char *) (intptr_t) off;
 					if (*vstart == '{' || *vstart == '[')
 						d->kind[f] = FK_OTHER;
-					else if (vl == 4 && strncmp(vstart, "null", 4) == 0)
+					else if (vl == 4 && vstart[0] == 'n' && strncmp(vstart, "null", 4) == 0)
 						d->kind[f] = FK_NULL;
-					else if ((vl == 4 && strncmp(vstart, "true", 4) == 0) ||
-							 (vl == 5 && strncmp(vstart, "false", 5) == 0))
+					else if ((vl == 4 && vstart[0] == 't' && strncmp(vstart, "true", 4) == 0) ||
+							 (vl == 5 && vstart[0] == 'f' && strncmp(vstart, "false", 5) == 0))
 						d->kind[f] = FK_BOOL;
 					else
 					{

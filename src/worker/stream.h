@@ -144,6 +144,7 @@ typedef struct PendingRow
 	PartMin		parts[4];		/* lowest offset per partition among its messages */
 	List	   *keys;			/* dedup keys (char *) to persist when written */
 	char	   *key1;			/* or the one key of a row of one message (in arena) */
+	int			key1_len;
 	char	   *arena;			/* a row of one message: its strings, in its own block */
 	Size		arena_size;
 	Size		arena_used;

@@ -1175,7 +1175,7 @@ WriterFlush(StreamWorker *w)
 					ListCell   *kc;
 
 					if (r->key1)
-						kd[i++] = CStringGetTextDatum(r->key1);
+						kd[i++] = PointerGetDatum(cstring_to_text_with_len(r->key1, r->key1_len));
 					foreach(kc, r->keys)
 						kd[i++] = CStringGetTextDatum(lfirst(kc));
 				}
