@@ -34,11 +34,10 @@ DecodedCreate(StreamConfig *cfg)
 }
 
 static int
-FieldIndex(StreamConfig *cfg, const char *name, size_t len)
+FieldIndex(StreamConfig *cfg, Decoded *d, const char *name, size_t len)
 {
 	for (int i = 0; i < cfg->nfields; i++)
-		if (cfg->fields[i][0] == name[0] && memcmp(cfg->fields[i], name, len) == 0 &&
-			cfg->fields[i][len] == '\0')
+		if ((size_t) d->hintlen[i] == len && memcmp(cfg->fields[i], name, len) == 0)
 			return i;
 	return -1;
 }
@@ -413,6 +412,8 @@ DecodeJson(StreamConfig *cfg, const char *payload, size_t len, Decoded *d,
 		{
 			int			f;
 			const char *vstart;
+			const char *kp;
+			size_t		klen;
 
 			SkipWs(&s);
 			if (s.p >= s.end || *s.p != '"')
@@ -420,9 +421,24 @@ DecodeJson(StreamConfig *cfg, const char *payload, size_t len, Decoded *d,
 				*error = "expected a JSON object key";
 				return false;
 			}
-			resetStringInfo(key);
-			if (!ScanString(&s, key))
-				return false;
+			{
+				/* a key without escapes is compared where it lies; others are unescaped */
+				const char *kstart = s.p + 1;
+
+				if (!ScanString(&s, NULL))
+					return false;
+				kp = kstart;
+				klen = s.p - 1 - kstart;
+				if (memchr(kstart, '\\', klen) != NULL)
+				{
+					s.p = kstart - 1;
+					resetStringInfo(key);
+					if (!ScanString(&s, key))
+						return false;
+					kp = key->data;
+					klen = key->len;
+				}
+			}
 			SkipWs(&s);
 			if (s.p >= s.end || *s.p != ':')
 			{
@@ -432,9 +448,9 @@ DecodeJson(StreamConfig *cfg, const char *payload, size_t len, Decoded *d,
 			s.p++;
 			SkipWs(&s);
 			/* messages of a stream usually list their fields in one order: try the next first */
-			f = d->hint < cfg->nfields && key->len == d->hintlen[d->hint] &&
-				memcmp(cfg->fields[d->hint], key->data, key->len) == 0
-				? d->hint : FieldIndex(cfg, key->data, key->len);
+			f = d->hint < cfg->nfields && klen == d->hintlen[d->hint] &&
+				memcmp(cfg->fields[d->hint], kp, klen) == 0
+				? d->hint : FieldIndex(cfg, d, kp, klen);
 			if (f >= 0)
 				d->hint = f + 1;
 			vstart = s.p;
