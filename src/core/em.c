@@ -84,7 +84,8 @@ gc_training_name(int training)
  * column: sort the column's observed values with their row numbers, then give every group
  * of equal values its latent point or interval. Continuous training values get the exact
  * ECDF z = Φ⁻¹(F̂(x)·n/(n+1)) (spec §1.2) even when the stored marginal is compressed.
- * Z, LO, HI, ISINT are n×p row-major; missing entries are NaN in Z.
+ * Z, LO, HI, ISINT are n×p row-major; missing entries are NaN in Z. LO and HI are set
+ * where the column's type can produce intervals (not for continuous columns).
  */
 GcStatus
 gc_fit_build_columns(const double *X, size_t n, int p, const GcFitOptions *opt,
@@ -173,6 +174,29 @@ gc_fit_build_columns(const double *X, size_t n, int p, const GcFitOptions *opt,
 		if (type == GC_CONSTANT)
 			continue;
 
+		if (type == GC_CONTINUOUS && ndist == nobs)
+		{
+			/*
+			 * Distinct values (the usual continuous column): rank e gets Φ⁻¹(e/(n+1)),
+			 * and Φ⁻¹ is odd about 1/2, so the upper half of the ranks mirrors the lower
+			 * half; tmpv (free after the sort) keeps the lower half. Only Z is written:
+			 * LO, HI and ISINT are read for interval entries only.
+			 */
+			double		dn = (double) nobs;
+			size_t		half = (nobs + 1) / 2;
+
+			for (size_t t = 0; t < nobs; t++)
+			{
+				double		z;
+
+				if (t < half)
+					z = tmpv[t] = gc_norm_ppf((double) (t + 1) / dn * (dn / (dn + 1)));
+				else
+					z = -tmpv[nobs - 1 - t];
+				Z[(size_t) idx[t] * p + j] = z;
+			}
+			continue;
+		}
 		for (size_t g = 0; g < nobs;)
 		{
 			size_t		e = g + 1;
@@ -187,11 +211,13 @@ gc_fit_build_columns(const double *X, size_t n, int p, const GcFitOptions *opt,
 			{
 				double		dn = (double) nobs;
 
-				lo = hi = gc_norm_ppf((double) e / dn * (dn / (dn + 1)));
-				isint = 0;
+				z = gc_norm_ppf((double) e / dn * (dn / (dn + 1)));
+				for (size_t t = g; t < e; t++)
+					Z[(size_t) idx[t] * p + j] = z;
+				g = e;
+				continue;
 			}
-			else
-				isint = gc_marginal_to_latent(m, vals[g], &lo, &hi);
+			isint = gc_marginal_to_latent(m, vals[g], &lo, &hi);
 			z = lo;
 			if (isint)
 			{
