@@ -37,6 +37,7 @@ struct GcImputer
 	int			have_pattern;
 	GcMarginalIndex *ix;		/* per column: search indexes over the knots */
 	int32_t    *ixbuf;
+	GcKnot	   *knots;
 	GcLrCond   *lr;				/* low-rank model: Woodbury single imputation, or NULL */
 };
 
@@ -87,27 +88,28 @@ gc_imputer_create(const GcModel *model, const GcAlloc *alloc, GcImputer **imp_ou
 	}
 	/* about one knot per bucket: the knot searches of a row take a step or two each */
 	{
-		size_t		nbuf = 0;
+		size_t		nbuf = 0,
+					nkn = 0;
 
 		for (int j = 0; j < p; j++)
+		{
 			nbuf += 2 * ((size_t) model->marg[j].nknots + 1);
+			nkn += model->marg[j].nknots;
+		}
 		imp->ix = alloc->alloc(alloc->ctx, sizeof(GcMarginalIndex) * p);
 		imp->ixbuf = alloc->alloc(alloc->ctx, sizeof(int32_t) * (nbuf > 0 ? nbuf : 1));
-		if (!imp->ix || !imp->ixbuf)
+		imp->knots = alloc->alloc(alloc->ctx, sizeof(GcKnot) * (nkn > 0 ? nkn : 1));
+		if (!imp->ix || !imp->ixbuf || !imp->knots)
 		{
 			gc_imputer_free(imp);
 			return GC_ENOMEM;
 		}
-		nbuf = 0;
+		nbuf = nkn = 0;
 		for (int j = 0; j < p; j++)
 		{
-			const GcMarginal *m = &model->marg[j];
-			int			K = m->nknots;
-
-			gc_search_index_build(&imp->ix[j].xs, m->x, K, K, imp->ixbuf + nbuf);
-			nbuf += K + 1;
-			gc_search_index_build(&imp->ix[j].cs, m->cum, K, K, imp->ixbuf + nbuf);
-			nbuf += K + 1;
+			gc_marginal_index_build(&imp->ix[j], &model->marg[j], imp->ixbuf + nbuf, imp->knots + nkn);
+			nbuf += 2 * ((size_t) model->marg[j].nknots + 1);
+			nkn += model->marg[j].nknots;
 		}
 	}
 	for (int b = 0; b < q; b++)
@@ -139,7 +141,7 @@ gc_imputer_free(GcImputer *imp)
 {
 	GcAlloc		alloc = imp->alloc;
 	void	   *ptrs[] = {imp->act, imp->Sig, imp->z, imp->lo, imp->hi, imp->v, imp->var, imp->isint,
-	imp->obs, imp->mayint, imp->last_obs, imp->ix, imp->ixbuf};
+	imp->obs, imp->mayint, imp->last_obs, imp->ix, imp->ixbuf, imp->knots};
 
 	gc_cond_free(&imp->cond, &alloc);
 	gc_precision_free(&imp->prec, &alloc);

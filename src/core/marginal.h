@@ -100,12 +100,28 @@ typedef struct GcSearchIndex
 	int32_t    *start;			/* nb + 1: elements in buckets before b */
 } GcSearchIndex;
 
-/* Marginal indexes for imputation: on the knot values and on the cumulative counts. */
+/* A knot packed for lookups: value, cumulative count, and the count below it (cum − mult). */
+typedef struct GcKnot
+{
+	double		x,
+				cum,
+				below;
+} GcKnot;
+
+/*
+ * Marginal indexes for imputation: on the knot values and on the cumulative counts, and
+ * (optional) the knots packed so that a lookup touches one place in memory, not three.
+ */
 typedef struct GcMarginalIndex
 {
 	GcSearchIndex xs,
 				cs;
+	GcKnot	   *kn;
 } GcMarginalIndex;
+
+/* Both indexes of a marginal: start has room for 2 (nknots + 1), kn (or NULL) for nknots. */
+extern void gc_marginal_index_build(GcMarginalIndex *ix, const GcMarginal *m, int32_t *start,
+									GcKnot *kn);
 
 /* Build an index with nb buckets; start has room for nb + 1. */
 extern void gc_search_index_build(GcSearchIndex *ix, const double *a, int n, int nb,
