@@ -448,7 +448,44 @@ gc_fit_standard(const double *X, size_t n, int p, const GcFitOptions *opt,
 		ALLOC(batch, bsize);
 	}
 	else
+	{
+		/*
+		 * Standard EM sweeps every row in pattern order each iteration. Put the rows in
+		 * that order once, physically: the sweeps then read the latent matrices in
+		 * sequence instead of jumping from row to row (when patterns are mostly distinct,
+		 * pattern order is a random permutation). Same rows in the same order: the same
+		 * arithmetic.
+		 */
+		double	   *tmp;
+		uint8_t    *tmpb;
+		uint64_t   *tmpm;
+		double	  **mats[] = {&Z, &LO, &HI};
+
 		gc_sort_by_pattern(order, n, masks, nw);
+		ALLOC(tmp, n * q);
+		for (int k = 0; k < 3; k++)
+		{
+			double	   *src = *mats[k];
+
+			for (size_t s = 0; s < n; s++)
+				memcpy(tmp + s * q, src + order[s] * q, sizeof(double) * q);
+			*mats[k] = tmp;
+			tmp = src;
+		}
+		alloc->dealloc(alloc->ctx, tmp);
+		ALLOC(tmpb, n * q);
+		for (size_t s = 0; s < n; s++)
+			memcpy(tmpb + s * q, ISINT + order[s] * q, q);
+		alloc->dealloc(alloc->ctx, ISINT);
+		ISINT = tmpb;
+		ALLOC(tmpm, n * nw);
+		for (size_t s = 0; s < n; s++)
+			memcpy(tmpm + s * nw, masks + order[s] * nw, sizeof(uint64_t) * nw);
+		alloc->dealloc(alloc->ctx, masks);
+		masks = tmpm;
+		for (size_t s = 0; s < n; s++)
+			order[s] = s;
+	}
 
 	status = gc_precision_init(&prec, q, alloc);
 	if (status != GC_OK)
