@@ -7,7 +7,9 @@ registers (2^log2m).
 
 Single core (max_parallel_workers_per_gather = 0) so that both see the same executor work;
 each query is timed as the best of --runs interleaved executions, in CPU seconds of the
-backend process (wall time on a shared machine mostly measures the neighbours).  Accuracy: the 10M-value estimate,
+backend process (wall time on a shared machine mostly measures the neighbours), read from
+/proc/PID/schedstat (nanoseconds; /proc/PID/stat ticks are 10 ms); best wall times and the
+load average are printed too.  Accuracy: the 10M-value estimate,
 and the relative error over many disjoint groups of n distinct values each, cut from the
 same table (n around 0.5 m, 2.5 m -- where Citus switches from linear counting to the raw
 estimate -- and 25 m).  Citus uses its defaults (regwidth 5, auto explicit, sparse on).
@@ -15,8 +17,25 @@ estimate -- and 25 m).  Citus uses its defaults (regwidth 5, auto explicit, spar
 import argparse
 import json
 import math
+import os
+import time
 
-from benchlib import Cluster, best_time, connect, scalar
+from benchlib import Cluster, connect, scalar
+
+
+def backend_cpu_ns(conn):
+    """CPU seconds of the connection's backend, nanosecond resolution (schedstat)."""
+    with open(f"/proc/{conn.info.backend_pid}/schedstat") as f:
+        return int(f.read().split()[0]) / 1e9
+
+
+def timed(conn, sql):
+    """(CPU s, wall s, first row) of one execution."""
+    with conn.cursor() as cur:
+        c0, t0 = backend_cpu_ns(conn), time.perf_counter()
+        cur.execute(sql)
+        row = cur.fetchone()
+        return backend_cpu_ns(conn) - c0, time.perf_counter() - t0, row
 
 
 def errors(conn, log2m, n, rows, max_groups):
@@ -62,30 +81,36 @@ def main():
             conn.execute(f"CREATE TABLE bench_hll AS SELECT g::bigint AS v, md5(g::text) AS s "
                          f"FROM generate_series(1, {a.rows}) g")
             conn.execute("VACUUM ANALYZE bench_hll")
-        scan, _ = best_time(conn, "SELECT count(v) FROM bench_hll", a.runs)
-        print(f"# {a.rows} rows; scan + count(v): {scan:.3f} CPU s")
-        print("| input | log2m | gc_hll s | citus hll s | gc_hll Mrows/s | citus Mrows/s | ratio | gc_hll est | citus est | gc_hll err | citus err | gc_hll bytes | citus bytes |")
+        print(f"# load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        scan = {}
+        for col in ("v", "s"):
+            scan[col] = min(timed(conn, f"SELECT count({col}) FROM bench_hll")[0] for _ in range(a.runs))
+        results["scan_cpu_s"] = scan
+        print(f"# {a.rows} rows; bare scans: count(v) {scan['v']:.3f} CPU s, count(s) {scan['s']:.3f} CPU s; "
+              f"best of {a.runs} interleaved runs")
+        print("| input | log2m | gc_hll CPU s | citus CPU s | ratio | gc_hll wall s | citus wall s | gc_hll Mrows/s | citus Mrows/s | gc_hll err | citus err | gc_hll bytes | citus bytes |")
         print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         for col, hashfn in (("v", "hll_hash_bigint"), ("s", "hll_hash_text")):
             for log2m in a.log2m:
                 # interleaved runs, best of each: the machine may be shared
-                tg = tc = float("inf")
+                tg = tc = wg = wc = float("inf")
                 for _ in range(a.runs):
-                    t, rg = best_time(conn, f"SELECT gc_hll_count(h), pg_column_size(h) FROM "
-                                            f"(SELECT gc_hll_agg({col}, {log2m}) h FROM bench_hll) x", 1)
-                    tg = min(tg, t)
-                    t, rc = best_time(conn, f"SELECT hll_cardinality(h), pg_column_size(h) FROM "
-                                            f"(SELECT hll_add_agg({hashfn}({col}), {log2m}) h FROM bench_hll) x", 1)
-                    tc = min(tc, t)
+                    t, w, rg = timed(conn, f"SELECT gc_hll_count(h), pg_column_size(h) FROM "
+                                           f"(SELECT gc_hll_agg({col}, {log2m}) h FROM bench_hll) x")
+                    tg, wg = min(tg, t), min(wg, w)
+                    t, w, rc = timed(conn, f"SELECT hll_cardinality(h), pg_column_size(h) FROM "
+                                           f"(SELECT hll_add_agg({hashfn}({col}), {log2m}) h FROM bench_hll) x")
+                    tc, wc = min(tc, t), min(wc, w)
                 row = {"input": "bigint" if col == "v" else "text (md5)", "log2m": log2m,
                        "gc_hll_s": tg, "citus_s": tc, "ratio": tc / tg,
+                       "gc_hll_wall_s": wg, "citus_wall_s": wc,
                        "gc_hll_est": rg[0], "citus_est": rc[0],
                        "gc_hll_err": (rg[0] - a.rows) / a.rows, "citus_err": (rc[0] - a.rows) / a.rows,
                        "gc_hll_bytes": rg[1], "citus_bytes": rc[1]}
                 results["throughput"].append(row)
-                print(f"| {row['input']} | {log2m} | {tg:.3f} | {tc:.3f} | {a.rows / tg / 1e6:.2f} | "
-                      f"{a.rows / tc / 1e6:.2f} | {tc / tg:.2f} | {rg[0]} | {rc[0]:.0f} | "
+                print(f"| {row['input']} | {log2m} | {tg:.3f} | {tc:.3f} | {tc / tg:.2f} | {wg:.3f} | {wc:.3f} | {a.rows / tg / 1e6:.2f} | {a.rows / tc / 1e6:.2f} | "
                       f"{row['gc_hll_err']:+.4f} | {row['citus_err']:+.4f} | {rg[1]} | {rc[1]} |")
+        print(f"# load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         print()
         print("| log2m | n per group | groups | 1.04/sqrt(m) | gc_hll rmse | citus rmse | gc_hll bias | citus bias | gc_hll max | citus max |")
         print("|---|---|---|---|---|---|---|---|---|---|")
