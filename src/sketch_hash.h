@@ -240,11 +240,19 @@ GcValueHash(GcValueHasher *h, Datum value)
 		case GC_HASH_BYTES:
 		case GC_HASH_BPCHAR:
 			{
-				/* packed form: no copy unless compressed or out of line */
-				struct varlena *v = PG_DETOAST_DATUM_PACKED(value);
-				const unsigned char *p = (const unsigned char *) VARDATA_ANY(v);
-				uint32		len = VARSIZE_ANY_EXHDR(v);
+				/*
+				 * Packed form, as PG_DETOAST_DATUM_PACKED but without its call for
+				 * the usual in-line value: a copy only if compressed or external.
+				 */
+				struct varlena *v = (struct varlena *) DatumGetPointer(value);
+				const unsigned char *p;
+				uint32		len;
 				uint64		hash;
+
+				if (unlikely(VARATT_IS_EXTENDED(v) && !VARATT_IS_SHORT(v)))
+					v = pg_detoast_datum_packed(v);
+				p = (const unsigned char *) VARDATA_ANY(v);
+				len = VARSIZE_ANY_EXHDR(v);
 
 				if (h->kind == GC_HASH_BPCHAR)
 				{
