@@ -87,6 +87,14 @@ ALTER TABLE hll_toast ALTER COLUMN v SET STORAGE external;
 INSERT INTO hll_toast SELECT repeat(md5(g::text), 200) FROM generate_series(1, 20) g;
 SELECT (SELECT gc_hll_agg(v)::text FROM hll_toast) =
        (SELECT gc_hll_agg(repeat(md5(g::text), 200))::text FROM generate_series(1, 20) g) AS toasted_same;
+-- compressed in line (default storage): hashed after decompression, like the type's function
+CREATE TABLE hll_compressed (v text);
+INSERT INTO hll_compressed SELECT repeat(md5(g::text), 200) FROM generate_series(1, 20) g;
+SELECT count(*) FILTER (WHERE pg_column_size(v) < octet_length(v)) AS compressed,
+       count(*) FILTER (WHERE gc_sketch_hash(v) <> hashtextextended(v, 0)) AS hash_bad,
+       (SELECT gc_hll_agg(v)::text FROM hll_toast) = gc_hll_agg(v)::text AS same_sketch
+FROM hll_compressed;
+DROP TABLE hll_compressed;
 
 -- accuracy: within 3 standard errors (1.04/sqrt(m)) across the sparse->dense switch
 SELECT n, log2m,

@@ -249,7 +249,7 @@ GcValueHash(GcValueHasher *h, Datum value)
 				uint32		len;
 				uint64		hash;
 
-				if (unlikely(VARATT_IS_EXTENDED(v) && !VARATT_IS_SHORT(v)))
+				if (unlikely(VARATT_IS_COMPRESSED(v) || VARATT_IS_EXTERNAL(v)))
 					v = pg_detoast_datum_packed(v);
 				p = (const unsigned char *) VARDATA_ANY(v);
 				len = VARSIZE_ANY_EXHDR(v);
