@@ -3,13 +3,15 @@
 database: aggregate throughput over 10 million values and accuracy at the same number of
 registers (2^log2m).
 
-    PG_CONFIG=... python3 test/bench/bench_hll.py [--rows 10000000] [--port 55403] [--dsn DSN]
+    PG_CONFIG=... python3 test/bench/bench_hll.py [--rows 10000000] [--runs 7] [--port 55403] [--dsn DSN] [--json FILE]
 
-Single core (max_parallel_workers_per_gather = 0) so that both see the same executor work;
-each query is timed as the best of --runs interleaved executions, in CPU seconds of the
-backend process (wall time on a shared machine mostly measures the neighbours), read from
-/proc/PID/schedstat (nanoseconds; /proc/PID/stat ticks are 10 ms); best wall times and the
-load average are printed too.  Accuracy: the 10M-value estimate,
+Single core (max_parallel_workers_per_gather = 0) so that both see the same executor work.
+Each query runs --runs times, gc_hll and Citus alternating (and alternating which goes
+first), timed in CPU seconds of the backend process (wall time on a shared machine mostly
+measures the neighbours) read from /proc/PID/schedstat (nanoseconds; /proc/PID/stat ticks
+are 10 ms).  Reported: the best of each and their ratio, and the median (min-max) of the
+per-pair ratios -- the figure least moved by a neighbour's burst during one query; best
+wall times and the load average are printed too.  Accuracy: the 10M-value estimate,
 and the relative error over many disjoint groups of n distinct values each, cut from the
 same table (n around 0.5 m, 2.5 m -- where Citus switches from linear counting to the raw
 estimate -- and 25 m).  Citus uses its defaults (regwidth 5, auto explicit, sparse on).
@@ -62,7 +64,7 @@ def errors(conn, log2m, n, rows, max_groups):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=10_000_000)
-    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--port", type=int, default=55403)
     ap.add_argument("--dsn")
     ap.add_argument("--log2m", type=int, nargs="+", default=[11, 14])
