@@ -22,9 +22,64 @@ SELECT gc_hll_agg(md5(g::text)::varchar)::text = gc_hll_agg(md5(g::text))::text 
        gc_hll_agg(md5(g::text) COLLATE "C")::text = gc_hll_agg(md5(g::text))::text AS c_default,
        gc_hll_agg(decode(md5(g::text), 'hex'))::text <> gc_hll_agg(md5(g::text))::text AS bytea_differs
 FROM generate_series(1, 1000) g;
+-- gc_sketch_hash: the inline hash paths give exactly the types' own extended hash
+-- functions with seed 0 (lengths 0..79 cover every lookup3 tail; multibyte text)
+SELECT count(*) AS n,
+       count(*) FILTER (WHERE gc_sketch_hash(t) <> hashtextextended(t, 0)) AS text_bad,
+       count(*) FILTER (WHERE gc_sketch_hash(t::varchar) <> hashtextextended(t, 0)) AS varchar_bad,
+       count(*) FILTER (WHERE gc_sketch_hash(t COLLATE "C") <> hashtextextended(t COLLATE "C", 0)) AS c_bad,
+       count(*) FILTER (WHERE gc_sketch_hash((t || pad)::bpchar) <> hashbpcharextended((t || pad)::bpchar, 0)) AS bpchar_bad,
+       count(*) FILTER (WHERE gc_sketch_hash((t || pad)::bpchar) <> gc_sketch_hash(t::bpchar)) AS bpchar_blanks_bad,
+       -- bytea's hashvarlenaextended takes internal; it hashes the bytes as text does
+       count(*) FILTER (WHERE gc_sketch_hash(convert_to(a, 'UTF8')) <> hashtextextended(a, 0)) AS bytea_bad
+FROM (SELECT left(repeat(md5(g::text) || 'äß€', 3), g % 80) AS t, repeat(' ', g % 4) AS pad,
+             left(repeat(md5(g::text), 3), g % 80) AS a
+      FROM generate_series(0, 3000) g) s;
+-- stored values: one-byte varlena headers, so the bytes start unaligned on disk pages
+CREATE TEMP TABLE hll_hash_t AS
+SELECT left(repeat(md5(g::text), 3), g % 80) AS t, left(repeat(md5(g::text), 3), g % 80)::bpchar(90) AS b,
+       convert_to(left(repeat(md5(g::text), 3), g % 80), 'UTF8') AS y
+FROM generate_series(0, 3000) g;
+SELECT count(*) FILTER (WHERE gc_sketch_hash(t) <> hashtextextended(t, 0)) AS text_bad,
+       count(*) FILTER (WHERE gc_sketch_hash(b) <> hashbpcharextended(b, 0)) AS bpchar_bad,
+       count(*) FILTER (WHERE gc_sketch_hash(y) <> hashtextextended(t, 0)) AS bytea_bad
+FROM hll_hash_t;
+DROP TABLE hll_hash_t;
+SET timezone = 'UTC';
+SELECT count(*) AS n,
+       count(*) FILTER (WHERE gc_sketch_hash(i::int2) <> hashint2extended(i::int2, 0)) AS int2_bad,
+       count(*) FILTER (WHERE gc_sketch_hash(i) <> hashint4extended(i, 0)) AS int4_bad,
+       count(*) FILTER (WHERE gc_sketch_hash(l) <> hashint8extended(l, 0)) AS int8_bad,
+       count(*) FILTER (WHERE gc_sketch_hash(i::int8) <> gc_sketch_hash(i)) AS int8_int4_bad,
+       count(*) FILTER (WHERE gc_sketch_hash(i::oid) <> hashoidextended(i::oid, 0)) AS oid_bad,
+       count(*) FILTER (WHERE gc_sketch_hash(l::float8 / 7) <> hashfloat8extended(l::float8 / 7, 0)) AS float8_bad,
+       count(*) FILTER (WHERE gc_sketch_hash(i::float4 / 7::float4) <> hashfloat4extended(i::float4 / 7::float4, 0)) AS float4_bad,
+       count(*) FILTER (WHERE gc_sketch_hash(md5(i::text)::uuid) <> uuid_hash_extended(md5(i::text)::uuid, 0)) AS uuid_bad,
+       count(*) FILTER (WHERE gc_sketch_hash(ts) <> timestamp_hash_extended(ts, 0)) AS ts_bad,
+       -- timestamptz's hash is timestamp's: under UTC the cast keeps the int64
+       count(*) FILTER (WHERE gc_sketch_hash(ts::timestamptz) <> timestamp_hash_extended(ts::timestamptz::timestamp, 0)) AS tstz_bad,
+       count(*) FILTER (WHERE gc_sketch_hash(ts::time) <> time_hash_extended(ts::time, 0)) AS time_bad,
+       count(*) FILTER (WHERE gc_sketch_hash(ts::date) <> hashint4extended(ts::date - date '2000-01-01', 0)) AS date_bad,
+       count(*) FILTER (WHERE gc_sketch_hash(i::numeric / 8) <> hash_numeric_extended(i::numeric / 8, 0)) AS numeric_bad
+FROM (SELECT i, i::int8 * 2654435761 * 10007 AS l,
+             timestamp '2020-02-29 12:00' + i * interval '7 hours 17.25 seconds' AS ts
+      FROM generate_series(-30000, 30000, 7) i) s;
+RESET timezone;
+SELECT gc_sketch_hash(x) = hashfloat8extended(x, 0) AS same, gc_sketch_hash(x) = 0 AS zero
+FROM (VALUES ('0'::float8), ('-0'), ('NaN'), ('-NaN'), ('Infinity'), ('-Infinity'), ('1e-320')) v(x);
+SELECT gc_sketch_hash(x::float4) = hashfloat4extended(x::float4, 0) AS same, gc_sketch_hash(x::float4) = gc_sketch_hash(x) AS as_float8
+FROM (VALUES ('0'::float8), ('-0'), ('NaN'), ('Infinity'), ('0.5')) v(x);
+SELECT gc_sketch_hash(x) = hashcharextended(x::int::"char", 0) AS bool_same FROM (VALUES (true), (false)) v(x);
+SELECT gc_sketch_hash(x) = hashcharextended(x, 0) AS char_same
+FROM (SELECT chr(g)::"char" AS x FROM generate_series(1, 127, 9) g UNION ALL SELECT '\377'::"char") s;
+SELECT gc_sketch_hash(NULL::int) IS NULL AS strict;
 -- a nondeterministic collation hashes equal strings equally
 CREATE COLLATION hll_ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
 SELECT gc_hll_count(gc_hll_agg(x COLLATE hll_ci)) AS case_insensitive, gc_hll_count(gc_hll_agg(x)) AS case_sensitive
+FROM (VALUES ('abc'), ('ABC'), ('Abc'), ('abd')) v(x);
+SELECT bool_and(gc_sketch_hash(x COLLATE hll_ci) = hashtextextended(x COLLATE hll_ci, 0)) AS ci_same,
+       count(DISTINCT gc_sketch_hash(x COLLATE hll_ci)) AS ci_hashes,
+       count(DISTINCT gc_sketch_hash(x::bpchar COLLATE hll_ci)) AS ci_bpchar_hashes
 FROM (VALUES ('abc'), ('ABC'), ('Abc'), ('abd')) v(x);
 DROP COLLATION hll_ci;
 CREATE TABLE hll_toast (v text);
@@ -32,6 +87,14 @@ ALTER TABLE hll_toast ALTER COLUMN v SET STORAGE external;
 INSERT INTO hll_toast SELECT repeat(md5(g::text), 200) FROM generate_series(1, 20) g;
 SELECT (SELECT gc_hll_agg(v)::text FROM hll_toast) =
        (SELECT gc_hll_agg(repeat(md5(g::text), 200))::text FROM generate_series(1, 20) g) AS toasted_same;
+-- compressed in line (default storage): hashed after decompression, like the type's function
+CREATE TABLE hll_compressed (v text);
+INSERT INTO hll_compressed SELECT repeat(md5(g::text), 200) FROM generate_series(1, 20) g;
+SELECT count(*) FILTER (WHERE pg_column_size(v) < octet_length(v)) AS compressed,
+       count(*) FILTER (WHERE gc_sketch_hash(v) <> hashtextextended(v, 0)) AS hash_bad,
+       (SELECT gc_hll_agg(v)::text FROM hll_toast) = gc_hll_agg(v)::text AS same_sketch
+FROM hll_compressed;
+DROP TABLE hll_compressed;
 
 -- accuracy: within 3 standard errors (1.04/sqrt(m)) across the sparse->dense switch
 SELECT n, log2m,

@@ -189,7 +189,6 @@ gc_hll_send(PG_FUNCTION_ARGS)
 Datum
 gc_hll_agg_trans(PG_FUNCTION_ARGS)
 {
-	MemoryContext cxt = GcAggContext(fcinfo, "gc_hll_agg_trans");
 	HllState   *s = PG_ARGISNULL(0) ? NULL : (HllState *) PG_GETARG_POINTER(0);
 	int			log2m = GC_HLL_DEFAULT_LOG2M;
 	GcValueHasher *hasher;
@@ -202,9 +201,13 @@ gc_hll_agg_trans(PG_FUNCTION_ARGS)
 					 errmsg("log2m must not be null")));
 		log2m = PG_GETARG_INT32(2);
 	}
+	/*
+	 * Only the executor can hand us a non-null internal state, so the
+	 * aggregate-context check is needed (and paid) once, when the state is made.
+	 */
 	if (s == NULL)
-		s = NewState(cxt, log2m);
-	else if (s->h.log2m != log2m)
+		s = NewState(GcAggContext(fcinfo, "gc_hll_agg_trans"), log2m);
+	else if (unlikely(s->h.log2m != log2m))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("log2m must be the same for every row of an aggregate: %d and %d",

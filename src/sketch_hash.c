@@ -15,6 +15,45 @@
 #include "sketch_hash.h"
 #include "sketch_util.h"
 
+/*
+ * The inline path for a hash support function, if there is one.  Text and bpchar
+ * hash their bytes only under a deterministic collation (see hashtextextended);
+ * otherwise the collation's sort key is hashed and only the function knows how.
+ */
+static GcHashKind
+GcHashKindOf(Oid hashfn, Oid collation)
+{
+	switch (hashfn)
+	{
+		case F_HASHINT8EXTENDED:
+		case F_TIMESTAMP_HASH_EXTENDED:
+		case F_TIME_HASH_EXTENDED:
+			return GC_HASH_INT8;
+		case F_HASHINT4EXTENDED:
+		case F_HASHOIDEXTENDED:
+			return GC_HASH_INT4;
+		case F_HASHINT2EXTENDED:
+			return GC_HASH_INT2;
+		case F_HASHCHAREXTENDED:
+			return GC_HASH_CHAR;
+		case F_HASHFLOAT4EXTENDED:
+			return GC_HASH_FLOAT4;
+		case F_HASHFLOAT8EXTENDED:
+			return GC_HASH_FLOAT8;
+		case F_UUID_HASH_EXTENDED:
+			return GC_HASH_UUID;
+		case F_HASHVARLENAEXTENDED:
+			return GC_HASH_BYTES;
+		case F_HASHTEXTEXTENDED:
+		case F_HASHBPCHAREXTENDED:
+			if (OidIsValid(collation) && get_collation_isdeterministic(collation))
+				return hashfn == F_HASHTEXTEXTENDED ? GC_HASH_BYTES : GC_HASH_BPCHAR;
+			return GC_HASH_FMGR;
+		default:
+			return GC_HASH_FMGR;
+	}
+}
+
 GcValueHasher *
 GcBuildHasher(FunctionCallInfo fcinfo, int argno)
 {
@@ -43,30 +82,10 @@ GcBuildHasher(FunctionCallInfo fcinfo, int argno)
 		fmgr_info_copy(&h->hashproc, &tce->hash_extended_proc_finfo, fcinfo->flinfo->fn_mcxt);
 	}
 	h->typid = typid;
-	switch (h->hashproc.fn_oid)
-	{
-		case F_HASHINT8EXTENDED:
-			h->kind = GC_HASH_INT8;
-			break;
-		case F_HASHINT4EXTENDED:
-			h->kind = GC_HASH_INT4;
-			break;
-		case F_HASHINT2EXTENDED:
-			h->kind = GC_HASH_INT2;
-			break;
-		case F_HASHVARLENAEXTENDED:
-			h->kind = GC_HASH_BYTES;
-			break;
-		default:
-			h->kind = GC_HASH_FMGR;
-	}
 	h->collation = PG_GET_COLLATION();
 	if (!OidIsValid(h->collation) && type_is_collatable(typid))
 		h->collation = DEFAULT_COLLATION_OID;
-	/* a deterministic collation hashes text by its bytes (see hashtextextended) */
-	if (h->hashproc.fn_oid == F_HASHTEXTEXTENDED && OidIsValid(h->collation) &&
-		get_collation_isdeterministic(h->collation))
-		h->kind = GC_HASH_BYTES;
+	h->kind = GcHashKindOf(h->hashproc.fn_oid, h->collation);
 	InitFunctionCallInfoData(h->call.fcinfo, &h->hashproc, 2, h->collation, NULL, NULL);
 	h->call.fcinfo.args[1].value = Int64GetDatum(0);	/* seed */
 	h->call.fcinfo.args[1].isnull = false;
@@ -86,7 +105,23 @@ GcHashDatumFmgr(GcValueHasher *h, Datum value)
 	d = h->hashproc.fn_addr(fc);
 	if (unlikely(fc->isnull))
 		elog(ERROR, "hash function %u returned NULL", h->hashproc.fn_oid);
-	return gc_sketch_mix64(DatumGetUInt64(d));
+	return DatumGetUInt64(d);
+}
+
+/*
+ * gc_sketch_hash(anyelement) -> bigint: the 64-bit hash gc_hll and gc_cms start
+ * from (before their mixer), computed as the aggregates compute it.  It equals
+ * the type's extended hash function with seed 0; the regression tests check
+ * that for every type with an inline path.
+ */
+PG_FUNCTION_INFO_V1(gc_sketch_hash);
+
+Datum
+gc_sketch_hash(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	PG_RETURN_INT64((int64) GcValueHash(GcGetHasher(fcinfo, 0), PG_GETARG_DATUM(0)));
 }
 
 char *

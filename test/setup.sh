@@ -41,9 +41,11 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # The Debian cluster that postgresql-15 creates is not used; tests run throwaway clusters.
+# The import check runs from / : in the repository root the extension's gcimpute.so would
+# shadow the Python package.
 # Python venv: Debian's numpy 1.24 (the reference needs numpy < 2: it calls np.round_).
 VENV="$top/.venv"
-if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import gcimpute' 2>/dev/null; then
+if [ ! -x "$VENV/bin/python" ] || ! (cd / && "$VENV/bin/python" -c 'import gcimpute') 2>/dev/null; then
 	/usr/bin/python3 -m venv --system-site-packages "$VENV"
 	"$VENV/bin/pip" install -q --disable-pip-version-check 'gcimpute==0.0.4' 'numpy<2'
 fi

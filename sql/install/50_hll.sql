@@ -120,3 +120,10 @@ CREATE FUNCTION gc_hll_info(gc_hll) RETURNS jsonb
 	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION gc_hll_info(gc_hll) IS
 	'log2m, registers, representation (sparse or dense), size in bytes, standard error and estimate';
+
+-- The hash both sketch types start from, exposed so that the inline fast paths can
+-- be checked against the types' own hash support functions.
+CREATE FUNCTION gc_sketch_hash(anyelement) RETURNS bigint
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION gc_sketch_hash(anyelement) IS
+	'64-bit hash that gc_hll and gc_cms start from: the type''s extended hash function with seed 0 (before the sketches'' mixer)';

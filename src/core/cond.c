@@ -17,17 +17,18 @@
 #include "rng.h"
 
 /*
- * Solve (L Lᵀ) x = b in place for a lower Cholesky factor L (n×n, column-major). Both
- * sweeps run down the columns of L, which are contiguous.
+ * Solve (L Lᵀ) x = b in place for a lower Cholesky factor L (n×n, column-major; only the
+ * lower triangle is read) with rd = 1/diag(L). Both sweeps run down the columns of L,
+ * which are contiguous.
  */
-static void
-CholSolve(const double *L, int n, double *b)
+static inline void
+CholSolve(const double *restrict L, const double *restrict rd, int n, double *restrict b)
 {
 	/* L y = b: column-oriented forward substitution */
 	for (int j = 0; j < n; j++)
 	{
 		const double *col = L + (size_t) j * n;
-		double		y = b[j] / col[j];
+		double		y = b[j] * rd[j];
 
 		b[j] = y;
 		for (int i = j + 1; i < n; i++)
@@ -41,7 +42,7 @@ CholSolve(const double *L, int n, double *b)
 
 		for (int k = i + 1; k < n; k++)
 			s -= col[k] * b[k];
-		b[i] = s / col[i];
+		b[i] = s * rd[i];
 	}
 }
 
@@ -65,8 +66,9 @@ gc_cond_init(GcCond *c, int q, const double *Lam, const GcAlloc *alloc)
 	c->r = alloc->alloc(alloc->ctx, sizeof(double) * qi);
 	c->w = alloc->alloc(alloc->ctx, sizeof(double) * qi);
 	c->znew = alloc->alloc(alloc->ctx, sizeof(double) * qi);
+	c->rdiag = alloc->alloc(alloc->ctx, sizeof(double) * qi);
 	if (!c->M || !c->O || !c->Jp || !c->jidx || !c->LM || !c->SM || !c->GJ ||
-		!c->dJ || !c->r || !c->w || !c->znew)
+		!c->dJ || !c->r || !c->w || !c->znew || !c->rdiag)
 		return GC_ENOMEM;
 	return GC_OK;
 }
@@ -75,7 +77,7 @@ void
 gc_cond_free(GcCond *c, const GcAlloc *alloc)
 {
 	void	   *ptrs[] = {c->M, c->O, c->Jp, c->jidx, c->LM, c->SM, c->GJ, c->dJ,
-	c->r, c->w, c->znew};
+	c->r, c->w, c->znew, c->rdiag};
 
 	for (size_t i = 0; i < sizeof(ptrs) / sizeof(ptrs[0]); i++)
 		if (ptrs[i])
@@ -85,19 +87,28 @@ gc_cond_free(GcCond *c, const GcAlloc *alloc)
 
 
 /*
- * Cholesky factor (lower) of the n×n column-major A in place; returns 0, or k > 0 when
- * the leading k×k block is not positive definite, like dpotrf. Blocks up to 32 rows are
- * factored here (left-looking, contiguous column updates), larger ones by LAPACK.
+ * Cholesky factor (lower) of the n×n column-major A in place (only the lower triangle is
+ * read or written), and rd = 1/diag(L); returns 0, or k > 0 when the leading k×k block is
+ * not positive definite, like dpotrf. Blocks up to 32 rows are factored here
+ * (left-looking, contiguous column updates), larger ones by LAPACK.
  */
 static lapack_int
-SmallCholesky(double *A, int n)
+SmallCholesky(double *restrict A, int n, double *restrict rd)
 {
 	if (n > 32)
-		return LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', n, A, n);
+	{
+		lapack_int	info = LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', n, A, n);
+
+		if (info == 0)
+			for (int j = 0; j < n; j++)
+				rd[j] = 1.0 / A[j + (size_t) j * n];
+		return info;
+	}
 	for (int j = 0; j < n; j++)
 	{
 		double	   *cj = A + (size_t) j * n;
-		double		d;
+		double		d,
+					r;
 
 		/* column j minus the contributions of the columns already factored */
 		for (int k = 0; k < j; k++)
@@ -112,9 +123,11 @@ SmallCholesky(double *A, int n)
 		if (!(d > 0) || !isfinite(d))
 			return j + 1;
 		d = sqrt(d);
+		r = 1.0 / d;
 		cj[j] = d;
+		rd[j] = r;
 		for (int i = j + 1; i < n; i++)
-			cj[i] /= d;
+			cj[i] *= r;
 	}
 	return 0;
 }
@@ -126,16 +139,42 @@ SmallCholesky(double *A, int n)
  * solves as the conditional mean; larger ones go to LAPACK.
  */
 static lapack_int
-SolveColumns(const double *L, int n, double *B, int nrhs)
+SolveColumns(const double *L, const double *rd, int n, double *B, int nrhs)
 {
 	if (n > 32)
 		return LAPACKE_dpotrs(LAPACK_COL_MAJOR, 'L', n, nrhs, L, n, B, n);
 	for (int k = 0; k < nrhs; k++)
-		CholSolve(L, n, B + (size_t) k * n);
+		CholSolve(L, rd, n, B + (size_t) k * n);
 	return 0;
 }
 
-/* Λ_MM⁻¹ = Cov[z_M | z_O], by two triangular solves against the identity. */
+/*
+ * X ← L⁻¹ (lower triangle of the mm×mm X; the upper one is left alone), column by column
+ * from the diagonal down, about mm³/6 flops without LAPACK's per-call overhead.
+ */
+static void
+InvertFactor(const double *restrict L, const double *restrict rd, int mm, double *restrict X)
+{
+	for (int k = 0; k < mm; k++)
+	{
+		double	   *x = X + (size_t) k * mm;
+
+		x[k] = rd[k];
+		for (int i = k + 1; i < mm; i++)
+			x[i] = -L[i + (size_t) k * mm] * x[k];
+		for (int j = k + 1; j < mm; j++)
+		{
+			const double *col = L + (size_t) j * mm;
+			double		y = x[j] * rd[j];
+
+			x[j] = y;
+			for (int i = j + 1; i < mm; i++)
+				x[i] -= col[i] * y;
+		}
+	}
+}
+
+/* Λ_MM⁻¹ = Cov[z_M | z_O] */
 static lapack_int
 ComputeSM(GcCond *c)
 {
@@ -156,32 +195,12 @@ ComputeSM(GcCond *c)
 	}
 
 	/*
-	 * Small blocks: L⁻¹ column by column (lower triangular, so each column starts at its
-	 * diagonal), then Λ_MM⁻¹ = L⁻ᵀL⁻¹ from dot products of those columns: about mm³/3
-	 * flops without LAPACK's per-call overhead. L⁻¹ goes into the lower triangle of SM,
-	 * the product into the upper one, then it is mirrored.
+	 * Small blocks: L⁻¹ into the lower triangle of SM, then Λ_MM⁻¹ = L⁻ᵀL⁻¹ from dot
+	 * products of its columns into the upper one, then mirrored. Entry (a, b), a <= b, is
+	 * Σ_{k>=b} X[k,a] X[k,b]; the diagonal X[b,b] is read for the last time by the a = b
+	 * term itself, so it can be overwritten there.
 	 */
-	for (int k = 0; k < mm; k++)
-	{
-		double	   *x = X + (size_t) k * mm;
-
-		for (int i = k; i < mm; i++)
-			x[i] = (i == k);
-		for (int j = k; j < mm; j++)
-		{
-			const double *col = c->LM + (size_t) j * mm;
-			double		y = x[j] / col[j];
-
-			x[j] = y;
-			for (int i = j + 1; i < mm; i++)
-				x[i] -= col[i] * y;
-		}
-	}
-	/*
-	 * Entry (a, b), a <= b, is Σ_{k>=b} X[k,a] X[k,b]; it is written to row a of column b.
-	 * For a < b that is the unused upper triangle; the diagonal X[b,b] is read for the last
-	 * time by the a = b term itself, so it can be overwritten there.
-	 */
+	InvertFactor(c->LM, c->rdiag, mm, X);
 	for (int b = 0; b < mm; b++)
 		for (int a = 0; a <= b; a++)
 		{
@@ -203,22 +222,31 @@ ComputeSM(GcCond *c)
 GcStatus
 gc_cond_pattern(GcCond *c, const uint8_t *observed, const uint8_t *may_interval)
 {
-	int			q = c->q;
-	const double *Lam = c->Lam;
+	const int	q = c->q;
+	const double *const Lam = c->Lam;
+	int		   *const M = c->M,
+			   *const O = c->O,
+			   *const Jp = c->Jp;
+	double	   *const LM = c->LM;
 	int			mm = 0,
 				mo = 0,
 				nj = 0;
 
+	/*
+	 * Branch-free: in the E-step almost every row has a pattern of its own, and branches
+	 * on the pattern would mispredict. Each index is written at the current end of all
+	 * three lists; only the list it belongs to advances.
+	 */
 	for (int j = 0; j < q; j++)
 	{
-		if (observed[j])
-		{
-			c->O[mo++] = j;
-			if (may_interval[j])
-				c->Jp[nj++] = j;
-		}
-		else
-			c->M[mm++] = j;
+		int			ob = observed[j] != 0;
+
+		O[mo] = j;
+		M[mm] = j;
+		Jp[nj] = j;
+		mo += ob;
+		mm += 1 - ob;
+		nj += ob & (may_interval[j] != 0);
 	}
 	c->mm = mm;
 	c->mo = mo;
@@ -228,17 +256,34 @@ gc_cond_pattern(GcCond *c, const uint8_t *observed, const uint8_t *may_interval)
 	if (mm > 0)
 	{
 		lapack_int	info;
+		double		prod = 1,
+					logsum = 0;
 
+		/* the lower triangle of Λ_MM: all the factorisation reads */
 		for (int b = 0; b < mm; b++)
-			for (int a = 0; a < mm; a++)
-				c->LM[a + (size_t) b * mm] = Lam[c->M[a] + (size_t) c->M[b] * q];
-		info = SmallCholesky(c->LM, mm);
+		{
+			const double *col = Lam + (size_t) M[b] * q;
+			double	   *dst = LM + (size_t) b * mm;
+
+			for (int a = b; a < mm; a++)
+				dst[a] = col[M[a]];
+		}
+		info = SmallCholesky(LM, mm, c->rdiag);
 		if (info > 0)
 			return GC_ENOTPD;
 		if (info < 0)
 			return GC_ELAPACK;
+		/* log det Λ_MM = 2 Σ log L_aa, with one log per 2^±700 of product instead of one per entry */
 		for (int a = 0; a < mm; a++)
-			c->logdet_lmm += 2 * log(c->LM[a + (size_t) a * mm]);
+		{
+			prod *= LM[a + (size_t) a * mm];
+			if (prod > 1e200 || prod < 1e-200)
+			{
+				logsum += log(prod);
+				prod = 1;
+			}
+		}
+		c->logdet_lmm = 2 * (logsum + log(prod));
 
 		c->sm_valid = 0;
 		if (!c->lazy_sm && (info = ComputeSM(c)) != 0)
@@ -248,22 +293,71 @@ gc_cond_pattern(GcCond *c, const uint8_t *observed, const uint8_t *may_interval)
 		{
 			for (int b = 0; b < nj; b++)
 				for (int a = 0; a < mm; a++)
-					c->GJ[a + (size_t) b * mm] = Lam[c->M[a] + (size_t) c->Jp[b] * q];
-			info = SolveColumns(c->LM, mm, c->GJ, nj);
+					c->GJ[a + (size_t) b * mm] = Lam[M[a] + (size_t) Jp[b] * q];
+			info = SolveColumns(LM, c->rdiag, mm, c->GJ, nj);
 			if (info != 0)
 				return GC_ELAPACK;
 		}
 	}
 	for (int b = 0; b < nj; b++)
 	{
-		int			j = c->Jp[b];
+		int			j = Jp[b];
 		double		d = Lam[j + (size_t) j * q];
 
 		for (int a = 0; a < mm; a++)
-			d -= Lam[c->M[a] + (size_t) j * q] * c->GJ[a + (size_t) b * mm];
+			d -= Lam[M[a] + (size_t) j * q] * c->GJ[a + (size_t) b * mm];
 		c->dJ[b] = d;
 	}
 	return GC_OK;
+}
+
+void
+gc_cond_add_cov(GcCond *c, double *C, double w)
+{
+	const int	q = c->q,
+				mm = c->mm;
+	const int  *const M = c->M;
+	const double *X = c->SM;
+
+	if (mm == 0)
+		return;
+	if (mm > 32)
+	{
+		/* LAPACK's inverse (full, symmetric): the lower triangle of it */
+		if (!c->sm_valid && ComputeSM(c) != 0)
+			return;
+		for (int b = 0; b < mm; b++)
+			for (int a = b; a < mm; a++)
+				C[M[a] + (size_t) M[b] * q] += (a == b ? w : 2 * w) * X[a + (size_t) b * mm];
+		return;
+	}
+
+	/*
+	 * (Λ_MM⁻¹)_ab = Σ_{k>=a} X[k,a] X[k,b] for a >= b with X = L⁻¹: dot products of
+	 * contiguous column tails, straight into C (M is ascending, so (M[a], M[b]) is below
+	 * the diagonal). SM is scratch here; it does not hold Λ_MM⁻¹ afterwards.
+	 */
+	InvertFactor(c->LM, c->rdiag, mm, c->SM);
+	c->sm_valid = 0;
+	for (int b = 0; b < mm; b++)
+	{
+		const double *xb = X + (size_t) b * mm;
+		double	   *cb = C + (size_t) M[b] * q;
+		double		s = 0;
+
+		for (int k = b; k < mm; k++)
+			s += xb[k] * xb[k];
+		cb[M[b]] += w * s;
+		for (int a = b + 1; a < mm; a++)
+		{
+			const double *xa = X + (size_t) a * mm;
+
+			s = 0;
+			for (int k = a; k < mm; k++)
+				s += xa[k] * xb[k];
+			cb[M[a]] += 2 * w * s;
+		}
+	}
 }
 
 /* z_M ← E[z_M | z_O] = −Λ_MM⁻¹ Λ_MO z_O */
@@ -286,7 +380,7 @@ CondMean(GcCond *c, double *z)
 			s += col[c->O[b]] * z[c->O[b]];
 		c->r[a] = s;
 	}
-	CholSolve(c->LM, mm, c->r);
+	CholSolve(c->LM, c->rdiag, mm, c->r);
 	for (int a = 0; a < mm; a++)
 		z[c->M[a]] = -c->r[a];
 }
@@ -298,7 +392,7 @@ gc_cond_mean_from(GcCond *c, double *z, const double *t)
 
 	for (int a = 0; a < mm; a++)
 		c->r[a] = t[c->M[a]];
-	CholSolve(c->LM, mm, c->r);
+	CholSolve(c->LM, c->rdiag, mm, c->r);
 	for (int a = 0; a < mm; a++)
 		z[c->M[a]] = -c->r[a];
 }

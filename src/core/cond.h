@@ -36,6 +36,7 @@ typedef struct GcCond
 	double	   *w;				/* scratch: nj */
 	double	   *znew;			/* scratch: nj */
 	int		   *jidx;			/* scratch: nj, row's interval entries (positions in Jp) */
+	double	   *rdiag;			/* 1 / diagonal of LM: the solves multiply, not divide */
 } GcCond;
 
 /* Allocate workspace for q active columns. */
@@ -83,6 +84,13 @@ extern void gc_cond_missing_variance(GcCond *c, const double *v, double *var);
  * rows at once with one dgemm, since (Λ z₀)_M = Λ_MO z_O.
  */
 extern void gc_cond_mean_from(GcCond *c, double *z, const double *t);
+
+/*
+ * C += w Λ_MM⁻¹ for the current pattern, written to the lower triangle of the q×q
+ * column-major C only, with the off-diagonal entries doubled: C then holds, below the
+ * diagonal, the sum of both mirror entries of the symmetric sum (the E-step halves it).
+ */
+extern void gc_cond_add_cov(GcCond *c, double *C, double w);
 
 /* z̃ᵀ Λ z̃ for a completed row: equals z_Oᵀ Σ_OO⁻¹ z_O. */
 extern double gc_cond_quadform(const GcCond *c, const double *z);

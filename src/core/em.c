@@ -73,6 +73,9 @@ gc_training_name(int training)
 	return training >= 0 && training < 3 ? training_names[training] : "invalid";
 }
 
+/* columns set up together: eight doubles of a row are one cache line */
+#define GC_COL_BLOCK 8
+
 #define ALLOC(ptr, count) \
 	do { \
 		(ptr) = alloc->alloc(alloc->ctx, sizeof(*(ptr)) * ((count) > 0 ? (count) : 1)); \
@@ -84,7 +87,8 @@ gc_training_name(int training)
  * column: sort the column's observed values with their row numbers, then give every group
  * of equal values its latent point or interval. Continuous training values get the exact
  * ECDF z = Φ⁻¹(F̂(x)·n/(n+1)) (spec §1.2) even when the stored marginal is compressed.
- * Z, LO, HI, ISINT are n×p row-major; missing entries are NaN in Z.
+ * Z, LO, HI, ISINT are n×p row-major; missing entries are NaN in Z. LO and HI are set
+ * where the column's type can produce intervals (not for continuous columns).
  */
 GcStatus
 gc_fit_build_columns(const double *X, size_t n, int p, const GcFitOptions *opt,
@@ -93,127 +97,182 @@ gc_fit_build_columns(const double *X, size_t n, int p, const GcFitOptions *opt,
 {
 	GcStatus	status = GC_OK;
 	double	   *vals = NULL,
-			   *tmpv = NULL;
+			   *tmpv = NULL,
+			   *XT = NULL,
+			   *ZT = NULL;
 	uint32_t   *idx = NULL,
 			   *tmpi = NULL;
 
-	/* everything starts missing, written row-major in one pass (not column by column) */
-	for (size_t k = 0; k < n * (size_t) p; k++)
-		Z[k] = NAN;
 	memset(ISINT, 0, n * (size_t) p);
 	ALLOC(vals, n);
 	ALLOC(tmpv, n);
 	ALLOC(idx, n);
 	ALLOC(tmpi, n);
-	for (int j = 0; j < p; j++)
+	ALLOC(XT, n * GC_COL_BLOCK);
+	ALLOC(ZT, n * GC_COL_BLOCK);
+
+	/*
+	 * Columns go in blocks of GC_COL_BLOCK, transposed in and out: reading a column of the
+	 * row-major X, or scattering its latent values into Z, touches one cache line per row
+	 * for a single value, and over large inputs those misses dominated the set-up. A
+	 * block's values of one row share a cache line instead.
+	 */
+	for (int j0 = 0; j0 < p; j0 += GC_COL_BLOCK)
 	{
-		size_t		nobs = 0,
-					ndist;
-		int			type = opt->types ? opt->types[j] : GC_AUTO;
-		int			detected;
-		GcMarginal *m = &model->marg[j];
-		double	   *x,
-				   *cum,
-				   *mult;
-		int			cap;
+		int			nb = p - j0 < GC_COL_BLOCK ? p - j0 : GC_COL_BLOCK;
 
 		for (size_t i = 0; i < n; i++)
+			for (int jb = 0; jb < nb; jb++)
+				XT[jb * n + i] = X[i * p + j0 + jb];
+		/* everything starts missing */
+		for (size_t k = 0; k < n * (size_t) nb; k++)
+			ZT[k] = NAN;
+		for (int jb = 0; jb < nb; jb++)
 		{
-			double		v = X[i * p + j];
+			int			j = j0 + jb;
+			const double *xc = XT + (size_t) jb * n;
+			double	   *zc = ZT + (size_t) jb * n;
+			size_t		nobs = 0,
+						ndist;
+			int			type = opt->types ? opt->types[j] : GC_AUTO;
+			int			detected;
+			GcMarginal *m = &model->marg[j];
+			double	   *x,
+					   *cum,
+					   *mult;
+			int			cap;
 
-			if (!isnan(v))
+			for (size_t i = 0; i < n; i++)
 			{
-				vals[nobs] = v;
-				idx[nobs++] = (uint32_t) i;
+				double		v = xc[i];
+
+				if (!isnan(v))
+				{
+					vals[nobs] = v;
+					idx[nobs++] = (uint32_t) i;
+				}
 			}
-		}
-		if (nobs == 0)
-		{
-			snprintf(errmsg, errlen, "column %d has no observed values", j + 1);
-			status = GC_EINVAL;
-			goto done;
-		}
-		gc_radix_sort(vals, idx, nobs, tmpv, tmpi);
-		ndist = gc_count_distinct(vals, nobs);
-		detected = gc_detect_type(vals, nobs, opt->min_ord_ratio);
-		if (detected == GC_CONSTANT)
-			type = GC_CONSTANT;
-		else if (type == GC_AUTO)
-			type = detected;
-		else if (type == GC_ORDINAL && ndist == 2)
-			type = GC_BINARY;
-		else if (type == GC_BINARY && ndist != 2)
-		{
-			snprintf(errmsg, errlen, "column %d is declared binary but has %zu distinct values",
-					 j + 1, ndist);
-			status = GC_EINVAL;
-			goto done;
-		}
-
-		cap = opt->max_knots;
-		if (ndist < (size_t) cap)
-			cap = (int) ndist;
-		ALLOC(x, cap);
-		ALLOC(cum, cap);
-		ALLOC(mult, cap);
-		m->type = type;
-		m->n = (double) nobs;
-		m->nknots = gc_build_knots(vals, nobs, opt->max_knots, x, cum, mult, &m->exact);
-		m->x = x;
-		m->cum = cum;
-		m->mult = mult;
-		gc_marginal_prepare(m);
-		if (gc_marginal_check(m) != NULL)
-		{
-			snprintf(errmsg, errlen, "column %d cannot be modelled as %s: %s", j + 1,
-					 gc_vartype_name(type), gc_marginal_check(m));
-			status = GC_EINVAL;
-			goto done;
-		}
-		if (type == GC_CONSTANT)
-			continue;
-
-		for (size_t g = 0; g < nobs;)
-		{
-			size_t		e = g + 1;
-			double		lo,
-						hi,
-						z;
-			int			isint;
-
-			while (e < nobs && vals[e] == vals[g])
-				e++;
-			if (type == GC_CONTINUOUS)
+			if (nobs == 0)
 			{
+				snprintf(errmsg, errlen, "column %d has no observed values", j + 1);
+				status = GC_EINVAL;
+				goto done;
+			}
+			gc_radix_sort(vals, idx, nobs, tmpv, tmpi);
+			ndist = gc_count_distinct(vals, nobs);
+			detected = gc_detect_type(vals, nobs, opt->min_ord_ratio);
+			if (detected == GC_CONSTANT)
+				type = GC_CONSTANT;
+			else if (type == GC_AUTO)
+				type = detected;
+			else if (type == GC_ORDINAL && ndist == 2)
+				type = GC_BINARY;
+			else if (type == GC_BINARY && ndist != 2)
+			{
+				snprintf(errmsg, errlen, "column %d is declared binary but has %zu distinct values",
+						 j + 1, ndist);
+				status = GC_EINVAL;
+				goto done;
+			}
+
+			cap = opt->max_knots;
+			if (ndist < (size_t) cap)
+				cap = (int) ndist;
+			ALLOC(x, cap);
+			ALLOC(cum, cap);
+			ALLOC(mult, cap);
+			m->type = type;
+			m->n = (double) nobs;
+			m->nknots = gc_build_knots(vals, nobs, opt->max_knots, x, cum, mult, &m->exact);
+			m->x = x;
+			m->cum = cum;
+			m->mult = mult;
+			gc_marginal_prepare(m);
+			if (gc_marginal_check(m) != NULL)
+			{
+				snprintf(errmsg, errlen, "column %d cannot be modelled as %s: %s", j + 1,
+						 gc_vartype_name(type), gc_marginal_check(m));
+				status = GC_EINVAL;
+				goto done;
+			}
+			if (type == GC_CONSTANT)
+				continue;
+
+			if (type == GC_CONTINUOUS && ndist == nobs)
+			{
+				/*
+				 * Distinct values (the usual continuous column): rank e gets Φ⁻¹(e/(n+1)),
+				 * and Φ⁻¹ is odd about 1/2, so the upper half of the ranks mirrors the lower
+				 * half; tmpv (free after the sort) keeps the lower half. Only Z is written:
+				 * LO, HI and ISINT are read for interval entries only.
+				 */
 				double		dn = (double) nobs;
+				size_t		half = (nobs + 1) / 2;
 
-				lo = hi = gc_norm_ppf((double) e / dn * (dn / (dn + 1)));
-				isint = 0;
+				for (size_t t = 0; t < nobs; t++)
+				{
+					double		z;
+
+					if (t < half)
+						z = tmpv[t] = gc_norm_ppf((double) (t + 1) / dn * (dn / (dn + 1)));
+					else
+						z = -tmpv[nobs - 1 - t];
+					zc[idx[t]] = z;
+				}
+				continue;
 			}
-			else
+			for (size_t g = 0; g < nobs;)
+			{
+				size_t		e = g + 1;
+				double		lo,
+							hi,
+							z;
+				int			isint;
+
+				while (e < nobs && vals[e] == vals[g])
+					e++;
+				if (type == GC_CONTINUOUS)
+				{
+					double		dn = (double) nobs;
+
+					z = gc_norm_ppf((double) e / dn * (dn / (dn + 1)));
+					for (size_t t = g; t < e; t++)
+						zc[idx[t]] = z;
+					g = e;
+					continue;
+				}
 				isint = gc_marginal_to_latent(m, vals[g], &lo, &hi);
-			z = lo;
-			if (isint)
-			{
-				double		var;
+				z = lo;
+				if (isint)
+				{
+					double		var;
 
-				/* spec §1.4: start at the mean of N(0,1) truncated to the interval */
-				if (gc_truncnorm_moments(0.0, 1.0, lo, hi, &z, &var) != 0)
-					z = isfinite(lo) ? lo : hi;
-			}
-			for (size_t t = g; t < e; t++)
-			{
-				size_t		k = (size_t) idx[t] * p + j;
+					/* spec §1.4: start at the mean of N(0,1) truncated to the interval */
+					if (gc_truncnorm_moments(0.0, 1.0, lo, hi, &z, &var) != 0)
+						z = isfinite(lo) ? lo : hi;
+				}
+				for (size_t t = g; t < e; t++)
+				{
+					size_t		k = (size_t) idx[t] * p + j;
 
-				Z[k] = z;
-				LO[k] = lo;
-				HI[k] = hi;
-				ISINT[k] = (uint8_t) isint;
+					zc[idx[t]] = z;
+					LO[k] = lo;
+					HI[k] = hi;
+					ISINT[k] = (uint8_t) isint;
+				}
+				g = e;
 			}
-			g = e;
 		}
+		/* the block's latent values back into the rows */
+		for (size_t i = 0; i < n; i++)
+			for (int jb = 0; jb < nb; jb++)
+				Z[i * p + j0 + jb] = ZT[jb * n + i];
 	}
 done:
+	if (XT)
+		alloc->dealloc(alloc->ctx, XT);
+	if (ZT)
+		alloc->dealloc(alloc->ctx, ZT);
 	if (vals)
 		alloc->dealloc(alloc->ctx, vals);
 	if (tmpv)
@@ -389,7 +448,44 @@ gc_fit_standard(const double *X, size_t n, int p, const GcFitOptions *opt,
 		ALLOC(batch, bsize);
 	}
 	else
+	{
+		/*
+		 * Standard EM sweeps every row in pattern order each iteration. Put the rows in
+		 * that order once, physically: the sweeps then read the latent matrices in
+		 * sequence instead of jumping from row to row (when patterns are mostly distinct,
+		 * pattern order is a random permutation). Same rows in the same order: the same
+		 * arithmetic.
+		 */
+		double	   *tmp;
+		uint8_t    *tmpb;
+		uint64_t   *tmpm;
+		double	  **mats[] = {&Z, &LO, &HI};
+
 		gc_sort_by_pattern(order, n, masks, nw);
+		ALLOC(tmp, n * q);
+		for (int k = 0; k < 3; k++)
+		{
+			double	   *src = *mats[k];
+
+			for (size_t s = 0; s < n; s++)
+				memcpy(tmp + s * q, src + order[s] * q, sizeof(double) * q);
+			*mats[k] = tmp;
+			tmp = src;
+		}
+		alloc->dealloc(alloc->ctx, tmp);
+		ALLOC(tmpb, n * q);
+		for (size_t s = 0; s < n; s++)
+			memcpy(tmpb + s * q, ISINT + order[s] * q, q);
+		alloc->dealloc(alloc->ctx, ISINT);
+		ISINT = tmpb;
+		ALLOC(tmpm, n * nw);
+		for (size_t s = 0; s < n; s++)
+			memcpy(tmpm + s * nw, masks + order[s] * nw, sizeof(uint64_t) * nw);
+		alloc->dealloc(alloc->ctx, masks);
+		masks = tmpm;
+		for (size_t s = 0; s < n; s++)
+			order[s] = s;
+	}
 
 	status = gc_precision_init(&prec, q, alloc);
 	if (status != GC_OK)

@@ -27,6 +27,7 @@ gc_estep_init(GcEStep *es, int q, size_t cap, const double *Lam, const GcAlloc *
 	st = gc_cond_init(&es->cond, q, Lam, alloc);
 	if (st != GC_OK)
 		return st;
+	es->cond.lazy_sm = 1;		/* C̄ takes Λ_MM⁻¹ from gc_cond_add_cov */
 	es->Cbar = alloc->alloc(alloc->ctx, sizeof(double) * qi * qi);
 	es->v = alloc->alloc(alloc->ctx, sizeof(double) * qi);
 	es->mean = alloc->alloc(alloc->ctx, sizeof(double) * qi);
@@ -135,11 +136,8 @@ gc_estep_sweep(GcEStep *es, const GcPrecision *prec, double *Z,
 			snprintf(errmsg, errlen, "the conditional precision of a missingness pattern is not positive definite");
 			return st;
 		}
-		/* C̄[M,M] += rows × Cov[z_M | z_O] */
-		for (int b = 0; b < cond->mm; b++)
-			for (int a = 0; a < cond->mm; a++)
-				Cbar[cond->M[a] + (size_t) cond->M[b] * q] +=
-					(double) (end - start) * cond->SM[a + (size_t) b * cond->mm];
+		/* C̄[M,M] += rows × Cov[z_M | z_O] (lower triangle, mirror pairs summed) */
+		gc_cond_add_cov(cond, Cbar, (double) (end - start));
 
 		for (size_t s = start; s < end; s++)
 		{
@@ -174,25 +172,33 @@ gc_estep_sweep(GcEStep *es, const GcPrecision *prec, double *Z,
 		 * C̄ += Σ_rows C_i for the pattern (spec §1.5 step 5): with V = Σ_rows v (per
 		 * observed ordinal column j) and B_J = −GJᵀ, the terms are diag(V) on J,
 		 * K = B_Jᵀ diag(V) on (M,J) and (J,M), and K B_J = GJ diag(V) GJᵀ on (M,M).
+		 * Like the covariance term, only the lower triangle is written, each entry
+		 * with the sum of its mirror pair.
 		 */
 		for (int k = 0; k < cond->nj; k++)
 		{
 			int			j = cond->Jp[k];
 			double		vj = es->vsum[k];
+			const double *g = cond->GJ + (size_t) k * cond->mm;
 
 			if (vj == 0)
 				continue;
 			Cbar[j + (size_t) j * q] += vj;
 			for (int a = 0; a < cond->mm; a++)
 			{
-				double		g = cond->GJ[a + (size_t) k * cond->mm];
 				int			m = cond->M[a];
+				double		gv = g[a] * vj;
+				double	   *cm = Cbar + (size_t) m * q;
 
-				Cbar[m + (size_t) j * q] -= g * vj;
-				Cbar[j + (size_t) m * q] -= g * vj;
-				for (int a2 = 0; a2 < cond->mm; a2++)
-					Cbar[m + (size_t) cond->M[a2] * q] +=
-						g * vj * cond->GJ[a2 + (size_t) k * cond->mm];
+				/* (m, j) and (j, m): the same value twice, in the cell below the diagonal */
+				if (m > j)
+					Cbar[m + (size_t) j * q] -= 2 * gv;
+				else
+					cm[j] -= 2 * gv;
+				/* (m, m') for m' >= m: once on the diagonal, twice below it */
+				cm[m] += gv * g[a];
+				for (int a2 = a + 1; a2 < cond->mm; a2++)
+					cm[cond->M[a2]] += 2 * gv * g[a2];
 			}
 			es->vsum[k] = 0;
 		}
@@ -202,11 +208,11 @@ gc_estep_sweep(GcEStep *es, const GcPrecision *prec, double *Z,
 	/* M-step moments: S = cov(Ẑ) (divisor cnt−1) + C̄/cnt, rescaled to a correlation matrix */
 	gc_cov_rows(es->buf, cnt, q, S, es->mean, prec->Lam, &quad);
 	ll += -0.5 * quad;
-	/* C̄ is symmetric in exact arithmetic; make it so in floating point too */
+	/* C̄'s lower triangle holds mirror-pair sums: halve them off the diagonal */
 	for (int b = 0; b < q; b++)
 		for (int a = b; a < q; a++)
 		{
-			double		c = 0.5 * (Cbar[a + (size_t) b * q] + Cbar[b + (size_t) a * q]) / (double) cnt;
+			double		c = (a == b ? Cbar[a + (size_t) a * q] : 0.5 * Cbar[a + (size_t) b * q]) / (double) cnt;
 
 			S[a + (size_t) b * q] += c;
 			if (a != b)

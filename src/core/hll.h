@@ -80,9 +80,10 @@ gc_hll_add(gc_hll *h, uint64_t hash)
 		uint32_t	idx = (uint32_t) (hash >> (64 - p));
 		uint64_t	w = hash << p;
 		uint8_t		rank = w ? (uint8_t) (__builtin_clzll(w) + 1) : (uint8_t) (65 - p);
+		uint8_t		old = h->regs[idx];
 
-		if (rank > h->regs[idx])
-			h->regs[idx] = rank;
+		/* branch-free max: a mispredicted update would cost the whole hash chain */
+		h->regs[idx] = rank > old ? rank : old;
 		return GC_SKETCH_OK;
 	}
 	return gc_hll_add_sparse(h, hash);

@@ -35,6 +35,9 @@ struct GcImputer
 			   *mayint,
 			   *last_obs;
 	int			have_pattern;
+	GcMarginalIndex *ix;		/* per column: search indexes over the knots */
+	int32_t    *ixbuf;
+	GcKnot	   *knots;
 	GcLrCond   *lr;				/* low-rank model: Woodbury single imputation, or NULL */
 };
 
@@ -83,6 +86,32 @@ gc_imputer_create(const GcModel *model, const GcAlloc *alloc, GcImputer **imp_ou
 		gc_imputer_free(imp);
 		return GC_ENOMEM;
 	}
+	/* about one knot per bucket: the knot searches of a row take a step or two each */
+	{
+		size_t		nbuf = 0,
+					nkn = 0;
+
+		for (int j = 0; j < p; j++)
+		{
+			nbuf += 2 * ((size_t) model->marg[j].nknots + 1);
+			nkn += model->marg[j].nknots;
+		}
+		imp->ix = alloc->alloc(alloc->ctx, sizeof(GcMarginalIndex) * p);
+		imp->ixbuf = alloc->alloc(alloc->ctx, sizeof(int32_t) * (nbuf > 0 ? nbuf : 1));
+		imp->knots = alloc->alloc(alloc->ctx, sizeof(GcKnot) * (nkn > 0 ? nkn : 1));
+		if (!imp->ix || !imp->ixbuf || !imp->knots)
+		{
+			gc_imputer_free(imp);
+			return GC_ENOMEM;
+		}
+		nbuf = nkn = 0;
+		for (int j = 0; j < p; j++)
+		{
+			gc_marginal_index_build(&imp->ix[j], &model->marg[j], imp->ixbuf + nbuf, imp->knots + nkn);
+			nbuf += 2 * ((size_t) model->marg[j].nknots + 1);
+			nkn += model->marg[j].nknots;
+		}
+	}
 	for (int b = 0; b < q; b++)
 	{
 		imp->mayint[b] = model->marg[imp->act[b]].type != GC_CONTINUOUS;
@@ -112,7 +141,7 @@ gc_imputer_free(GcImputer *imp)
 {
 	GcAlloc		alloc = imp->alloc;
 	void	   *ptrs[] = {imp->act, imp->Sig, imp->z, imp->lo, imp->hi, imp->v, imp->var, imp->isint,
-	imp->obs, imp->mayint, imp->last_obs};
+	imp->obs, imp->mayint, imp->last_obs, imp->ix, imp->ixbuf, imp->knots};
 
 	gc_cond_free(&imp->cond, &alloc);
 	gc_precision_free(&imp->prec, &alloc);
@@ -146,8 +175,9 @@ LatentRow(GcImputer *imp, const double *row)
 			continue;
 		}
 		imp->obs[a] = 1;
-		imp->isint[a] = (uint8_t) gc_marginal_to_latent(&model->marg[imp->act[a]], x,
-														&imp->lo[a], &imp->hi[a]);
+		imp->isint[a] = (uint8_t) gc_marginal_to_latent_ix(&model->marg[imp->act[a]],
+														   &imp->ix[imp->act[a]], x,
+														   &imp->lo[a], &imp->hi[a]);
 		if (imp->isint[a])
 		{
 			double		mu = 0,
@@ -196,7 +226,8 @@ gc_impute_row(GcImputer *imp, const double *row, double *out, int num_ord_update
 		out[j] = row[j];
 	for (int a = 0; a < imp->q; a++)
 		if (!imp->obs[a])
-			out[imp->act[a]] = gc_marginal_from_latent(&model->marg[imp->act[a]], imp->z[a]);
+			out[imp->act[a]] = gc_marginal_from_latent_ix(&model->marg[imp->act[a]],
+															   &imp->ix[imp->act[a]], imp->z[a]);
 	for (int j = 0; j < p; j++)
 		if (isnan(row[j]) && model->marg[j].type == GC_CONSTANT)
 			out[j] = model->marg[j].x[0];
@@ -224,7 +255,8 @@ gc_impute_row_draw(GcImputer *imp, const double *row, double *out, GcRng *rng)
 		out[j] = isnan(row[j]) && model->marg[j].type == GC_CONSTANT ? model->marg[j].x[0] : row[j];
 	for (int a = 0; a < imp->q; a++)
 		if (!imp->obs[a])
-			out[imp->act[a]] = gc_marginal_from_latent(&model->marg[imp->act[a]], imp->z[a]);
+			out[imp->act[a]] = gc_marginal_from_latent_ix(&model->marg[imp->act[a]],
+															   &imp->ix[imp->act[a]], imp->z[a]);
 	return GC_OK;
 }
 
@@ -254,14 +286,15 @@ gc_impute_row_interval(GcImputer *imp, const double *row, double level,
 	for (int a = 0; a < imp->q; a++)
 	{
 		const GcMarginal *m = &model->marg[imp->act[a]];
+		const GcMarginalIndex *ix = &imp->ix[imp->act[a]];
 		double		sd;
 
 		if (imp->obs[a])
 			continue;
 		sd = sqrt(fmax(imp->var[a], 0));
-		est[imp->act[a]] = gc_marginal_from_latent(m, imp->z[a]);
-		lower[imp->act[a]] = gc_marginal_from_latent(m, imp->z[a] - zq * sd);
-		upper[imp->act[a]] = gc_marginal_from_latent(m, imp->z[a] + zq * sd);
+		est[imp->act[a]] = gc_marginal_from_latent_ix(m, ix, imp->z[a]);
+		lower[imp->act[a]] = gc_marginal_from_latent_ix(m, ix, imp->z[a] - zq * sd);
+		upper[imp->act[a]] = gc_marginal_from_latent_ix(m, ix, imp->z[a] + zq * sd);
 	}
 	return GC_OK;
 }

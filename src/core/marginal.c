@@ -241,17 +241,16 @@ gc_marginal_check(const GcMarginal *m)
 }
 
 /*
- * index of the first knot with x[k] > v (K if none); branch-free halving, since this is
- * the innermost step of every observed → latent transform
+ * lo + #{k in [lo, lo+len) : a[k] <= v} for ascending a; branch-free halving, since this
+ * is the innermost step of every observed → latent transform
  */
-static int
-UpperBound(const GcMarginal *m, double v)
+static inline int
+CountUpTo(const double *a, int lo, int len, double v)
 {
-	const double *b = m->x;
-	int			len = m->nknots;
+	const double *b = a + lo;
 
 	if (len == 0)
-		return 0;
+		return lo;
 	while (len > 1)
 	{
 		int			half = len / 2;
@@ -259,16 +258,126 @@ UpperBound(const GcMarginal *m, double v)
 		b += (b[half] <= v) ? half : 0;
 		len -= half;
 	}
-	return (int) (b - m->x) + (*b <= v);
+	return (int) (b - a) + (*b <= v);
+}
+
+/* the same over the values and over the cumulative counts of packed knots */
+static inline int
+KnotsUpToX(const GcKnot *kn, int lo, int len, double v)
+{
+	const GcKnot *b = kn + lo;
+
+	if (len == 0)
+		return lo;
+	while (len > 1)
+	{
+		int			half = len / 2;
+
+		b += (b[half].x <= v) ? half : 0;
+		len -= half;
+	}
+	return (int) (b - kn) + (b->x <= v);
+}
+
+static inline int
+KnotsUpToCum(const GcKnot *kn, int lo, int len, double v)
+{
+	const GcKnot *b = kn + lo;
+
+	if (len == 0)
+		return lo;
+	while (len > 1)
+	{
+		int			half = len / 2;
+
+		b += (b[half].cum <= v) ? half : 0;
+		len -= half;
+	}
+	return (int) (b - kn) + (b->cum <= v);
+}
+
+static inline int
+Bucket(const GcSearchIndex *ix, double v)
+{
+	double		t = (v - ix->base) * ix->scale;
+
+	/* monotone in v (NaN goes to bucket 0) */
+	if (!(t > 0))
+		return 0;
+	if (t >= ix->nb - 1)
+		return ix->nb - 1;
+	return (int) t;
+}
+
+void
+gc_marginal_index_build(GcMarginalIndex *ix, const GcMarginal *m, int32_t *start, GcKnot *kn)
+{
+	int			K = m->nknots;
+
+	gc_search_index_build(&ix->xs, m->x, K, K, start);
+	gc_search_index_build(&ix->cs, m->cum, K, K, start + K + 1);
+	ix->kn = kn;
+	if (kn != NULL)
+		for (int k = 0; k < K; k++)
+		{
+			kn[k].x = m->x[k];
+			kn[k].cum = m->cum[k];
+			kn[k].below = m->cum[k] - m->mult[k];
+		}
+}
+
+void
+gc_search_index_build(GcSearchIndex *ix, const double *a, int n, int nb, int32_t *start)
+{
+	double		range = n > 0 ? a[n - 1] - a[0] : 0;
+
+	ix->nb = 0;
+	ix->start = start;
+	if (n < 8 || nb < 2 || !(range > 0) || !isfinite(range) || !isfinite(nb / range))
+		return;
+	ix->nb = nb;
+	ix->base = a[0];
+	ix->scale = nb / range;
+	memset(start, 0, sizeof(int32_t) * (nb + 1));
+	for (int k = 0; k < n; k++)
+		start[Bucket(ix, a[k]) + 1]++;
+	for (int b = 0; b < nb; b++)
+		start[b + 1] += start[b];
+}
+
+/* #{k : a[k] <= v}, i.e. the index of the first element above v */
+static inline int
+UpperBoundIx(const double *a, int n, const GcSearchIndex *ix, double v)
+{
+	int			b;
+
+	if (ix == NULL || ix->nb == 0)
+		return CountUpTo(a, 0, n, v);
+	b = Bucket(ix, v);
+	return CountUpTo(a, ix->start[b], ix->start[b + 1] - ix->start[b], v);
 }
 
 /* #obs ≤ v: exact at knots, linear in the gaps of a compressed marginal */
 static double
-CountLE(const GcMarginal *m, double v)
+CountLE(const GcMarginal *m, const GcMarginalIndex *ix, double v)
 {
-	int			k = UpperBound(m, v) - 1;
+	int			k;
 	double		below;
 
+	if (ix != NULL && ix->kn != NULL && ix->xs.nb > 0)
+	{
+		/* the same, from the packed knots: fewer cache lines per lookup */
+		const GcKnot *kn = ix->kn;
+		int			b = Bucket(&ix->xs, v);
+
+		k = KnotsUpToX(kn, ix->xs.start[b], ix->xs.start[b + 1] - ix->xs.start[b], v) - 1;
+		if (k < 0)
+			return 0;
+		if (k == m->nknots - 1 || v == kn[k].x)
+			return kn[k].cum;
+		return kn[k].cum + (kn[k + 1].below - kn[k].cum) * (v - kn[k].x) / (kn[k + 1].x - kn[k].x);
+	}
+	k = UpperBoundIx(m->x, m->nknots, ix ? &ix->xs : NULL, v) - 1;
 	if (k < 0)
 		return 0;
 	if (k == m->nknots - 1 || v == m->x[k])
@@ -280,30 +389,37 @@ CountLE(const GcMarginal *m, double v)
 double
 gc_marginal_ecdf(const GcMarginal *m, double x)
 {
-	return CountLE(m, x) / m->n;
+	return CountLE(m, NULL, x) / m->n;
 }
 
 /* order statistic at integer rank r (0-based), interpolated in compressed gaps */
 static double
-OrderStatInt(const GcMarginal *m, double r)
+OrderStatInt(const GcMarginal *m, const GcMarginalIndex *ix, double r)
 {
-	int			lo = 0,
-				hi = m->nknots - 1;
+	int			lo;
 	double		gap_lo,
 				gap_hi;
 
 	if (r <= 0)
 		return m->x[0];
-	/* first k with cum[k] > r */
-	while (lo < hi)
+	if (ix != NULL && ix->kn != NULL && ix->cs.nb > 0)
 	{
-		int			mid = (lo + hi) / 2;
+		const GcKnot *kn = ix->kn;
+		int			b = Bucket(&ix->cs, r);
 
-		if (m->cum[mid] > r)
-			hi = mid;
-		else
-			lo = mid + 1;
+		lo = KnotsUpToCum(kn, ix->cs.start[b], ix->cs.start[b + 1] - ix->cs.start[b], r);
+		if (lo > m->nknots - 1)
+			lo = m->nknots - 1;
+		if (r >= kn[lo].below || lo == 0)
+			return kn[lo].x;
+		gap_lo = kn[lo - 1].cum;
+		gap_hi = kn[lo].below;
+		return kn[lo - 1].x + (kn[lo].x - kn[lo - 1].x) * (r - gap_lo + 1) / (gap_hi - gap_lo + 1);
 	}
+	/* first k with cum[k] > r (the last knot's cum is n > r) */
+	lo = UpperBoundIx(m->cum, m->nknots, ix ? &ix->cs : NULL, r);
+	if (lo > m->nknots - 1)
+		lo = m->nknots - 1;
 	if (r >= m->cum[lo] - m->mult[lo] || lo == 0)
 		return m->x[lo];
 	/* r falls in the unrepresented gap between knots lo-1 and lo */
@@ -321,21 +437,36 @@ Lerp(double a, double b, double t)
 	return t >= 0.5 ? b - d * (1 - t) : a + d * t;
 }
 
-double
-gc_marginal_order_stat(const GcMarginal *m, double r)
+static double
+OrderStat(const GcMarginal *m, const GcMarginalIndex *ix, double r)
 {
 	double		i = floor(r);
 	double		t = r - i;
-	double		a = OrderStatInt(m, i);
+	double		a = OrderStatInt(m, ix, i);
 
 	if (t == 0)
 		return a;
-	return Lerp(a, OrderStatInt(m, i + 1), t);
+	return Lerp(a, OrderStatInt(m, ix, i + 1), t);
+}
+
+double
+gc_marginal_order_stat(const GcMarginal *m, double r)
+{
+	return OrderStat(m, NULL, r);
 }
 
 int
 gc_marginal_to_latent(const GcMarginal *m, double x, double *lo, double *hi)
 {
+	return gc_marginal_to_latent_ix(m, NULL, x, lo, hi);
+}
+
+int
+gc_marginal_to_latent_ix(const GcMarginal *m, const GcMarginalIndex *ix,
+						 double x, double *lo, double *hi)
+{
+	const GcSearchIndex *xs = ix ? &ix->xs : NULL;
+
 	int			K = m->nknots;
 	double		n = m->n;
 
@@ -343,7 +474,7 @@ gc_marginal_to_latent(const GcMarginal *m, double x, double *lo, double *hi)
 	{
 		case GC_CONTINUOUS:
 			{
-				double		q = CountLE(m, x) / n * (n / (n + 1));
+				double		q = CountLE(m, ix, x) / n * (n / (n + 1));
 
 				if (q <= 0)
 					q = 1.0 / (2 * (n + 1));
@@ -355,7 +486,7 @@ gc_marginal_to_latent(const GcMarginal *m, double x, double *lo, double *hi)
 			{
 				/* the level within half a gap of x (or the next one above), clipped to range */
 				double		v = fmin(fmax(x, m->x[0]), m->x[K - 1]);
-				int			k = UpperBound(m, v - m->halfgap);
+				int			k = UpperBoundIx(m->x, K, xs, v - m->halfgap);
 
 				if (k >= K)
 					k = K - 1;
@@ -387,7 +518,7 @@ gc_marginal_to_latent(const GcMarginal *m, double x, double *lo, double *hi)
 					*hi = HUGE_VAL;
 					return 1;
 				}
-				fnt = (CountLE(m, x) - qlo * n) / nt;
+				fnt = (CountLE(m, ix, x) - qlo * n) / nt;
 				fnt = fmin(fmax(fnt, 0), 1);
 				if (fnt <= 0)
 					q = qlo + (1 - qlo - qhi) / (2 * (nt + 1));
@@ -405,6 +536,13 @@ gc_marginal_to_latent(const GcMarginal *m, double x, double *lo, double *hi)
 double
 gc_marginal_from_latent(const GcMarginal *m, double z)
 {
+	return gc_marginal_from_latent_ix(m, NULL, z);
+}
+
+double
+gc_marginal_from_latent_ix(const GcMarginal *m, const GcMarginalIndex *ix, double z)
+{
+	const GcSearchIndex *cs = ix ? &ix->cs : NULL;
 	int			K = m->nknots;
 	double		n = m->n;
 	double		q = gc_norm_cdf(z);
@@ -412,26 +550,17 @@ gc_marginal_from_latent(const GcMarginal *m, double z)
 	switch (m->type)
 	{
 		case GC_CONTINUOUS:
-			return gc_marginal_order_stat(m, (n - 1) * q);
+			return OrderStat(m, ix, (n - 1) * q);
 		case GC_ORDINAL:
 		case GC_BINARY:
 			{
 				/* inverse_ecdf: idx = ceil(round((n+1)q - 1, 3)), clipped; the level holding it */
 				double		idx = ceil(rint(((n + 1) * q - 1) * 1000.0) / 1000.0);
-				int			lo = 0,
-							hi = K - 1;
+				int			lo;
 
 				idx = fmin(fmax(idx, 0), n - 1);
-				while (lo < hi)
-				{
-					int			mid = (lo + hi) / 2;
-
-					if (m->cum[mid] > idx)
-						hi = mid;
-					else
-						lo = mid + 1;
-				}
-				return m->x[lo];
+				lo = UpperBoundIx(m->cum, K, cs, idx);
+				return m->x[lo < K - 1 ? lo : K - 1];
 			}
 		case GC_LOWER_TRUNCATED:
 		case GC_UPPER_TRUNCATED:
@@ -449,7 +578,7 @@ gc_marginal_from_latent(const GcMarginal *m, double z)
 				if (upper && q >= 1 - qhi - 1e-6)
 					return m->x[K - 1];
 				qq = fmin(fmax((q - qlo) / (1 - qlo - qhi), 0), 1);
-				return gc_marginal_order_stat(m, (lower ? m->mult[0] : 0) + (nt - 1) * qq);
+				return OrderStat(m, ix, (lower ? m->mult[0] : 0) + (nt - 1) * qq);
 			}
 		case GC_CONSTANT:
 		default:

@@ -12,6 +12,7 @@
 #define GC_MARGINAL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef enum GcVarType
 {
@@ -83,5 +84,53 @@ extern double gc_marginal_ecdf(const GcMarginal *m, double x);
 
 /* Order statistic of rank r (0-based, may be fractional between ranks: linear). */
 extern double gc_marginal_order_stat(const GcMarginal *m, double r);
+
+/*
+ * A search index over a sorted array a[0..n): value buckets of equal width, each with the
+ * range of elements whose bucket is that one, so that "how many a[k] <= v" is a search of
+ * a bucket's few elements instead of log2(n) dependent loads over the whole array. Exact
+ * for any data: the bucket map is monotone, so elements outside v's bucket are on the
+ * known side of v. nb == 0 means no index (plain binary search).
+ */
+typedef struct GcSearchIndex
+{
+	int			nb;
+	double		base,
+				scale;
+	int32_t    *start;			/* nb + 1: elements in buckets before b */
+} GcSearchIndex;
+
+/* A knot packed for lookups: value, cumulative count, and the count below it (cum − mult). */
+typedef struct GcKnot
+{
+	double		x,
+				cum,
+				below;
+} GcKnot;
+
+/*
+ * Marginal indexes for imputation: on the knot values and on the cumulative counts, and
+ * (optional) the knots packed so that a lookup touches one place in memory, not three.
+ */
+typedef struct GcMarginalIndex
+{
+	GcSearchIndex xs,
+				cs;
+	GcKnot	   *kn;
+} GcMarginalIndex;
+
+/* Both indexes of a marginal: start has room for 2 (nknots + 1), kn (or NULL) for nknots. */
+extern void gc_marginal_index_build(GcMarginalIndex *ix, const GcMarginal *m, int32_t *start,
+									GcKnot *kn);
+
+/* Build an index with nb buckets; start has room for nb + 1. */
+extern void gc_search_index_build(GcSearchIndex *ix, const double *a, int n, int nb,
+								  int32_t *start);
+
+/* The same maps as above, using an index built on m->x and m->cum (ix may be NULL). */
+extern int	gc_marginal_to_latent_ix(const GcMarginal *m, const GcMarginalIndex *ix,
+									 double x, double *lo, double *hi);
+extern double gc_marginal_from_latent_ix(const GcMarginal *m, const GcMarginalIndex *ix,
+										 double z);
 
 #endif

@@ -57,25 +57,39 @@ gc_radix_sort_u64(uint64_t *keys, uint32_t *idx, size_t n, uint64_t *tmpk, uint3
 			   *dk = tmpk;
 	uint32_t   *si = idx,
 			   *di = tmpi;
+	size_t		count[8][256];
 
-	for (int shift = 0; shift < 64; shift += 8)
+	/* the histograms of all eight digits in one read of the keys */
+	memset(count, 0, sizeof(count));
+	for (size_t i = 0; i < n; i++)
 	{
-		size_t		count[257];
+		uint64_t	k = sk[i];
+
+		for (int d = 0; d < 8; d++)
+			count[d][(k >> (8 * d)) & 0xff]++;
+	}
+	for (int d = 0; d < 8; d++)
+	{
+		int			shift = 8 * d;
+		size_t		sum = 0;
 		int			trivial = 0;
 
-		memset(count, 0, sizeof(count));
-		for (size_t i = 0; i < n; i++)
-			count[((sk[i] >> shift) & 0xff) + 1]++;
+		/* a digit that all keys share leaves the order as it is */
 		for (int b = 0; b < 256; b++)
-			if (count[b + 1] == n)
+			if (count[d][b] == n)
 				trivial = 1;
 		if (trivial)
 			continue;
 		for (int b = 0; b < 256; b++)
-			count[b + 1] += count[b];
+		{
+			size_t		c = count[d][b];
+
+			count[d][b] = sum;
+			sum += c;
+		}
 		for (size_t i = 0; i < n; i++)
 		{
-			size_t		pos = count[(sk[i] >> shift) & 0xff]++;
+			size_t		pos = count[d][(sk[i] >> shift) & 0xff]++;
 
 			dk[pos] = sk[i];
 			di[pos] = si[i];

@@ -94,31 +94,69 @@ FreeRow(PendingRow *r)
 {
 	if (r->entity)
 		pfree(r->entity);
-	pfree(r->vals);
-	pfree(r->have);
-	pfree(r->imp);
-	for (int i = 0; i < r->ncols; i++)
-		if (r->texts[i])
-			pfree(r->texts[i]);
-	pfree(r->texts);
-	if (r->kkey)
-		pfree(r->kkey);
-	if (r->payload)
-		pfree(r->payload);
+	if (r->arena == NULL)
+	{
+		for (int i = 0; i < r->ncols; i++)
+			if (r->texts[i])
+				pfree(r->texts[i]);
+		if (r->kkey)
+			pfree(r->kkey);
+		if (r->payload)
+			pfree(r->payload);
+	}
 	list_free_deep(r->keys);
 	pfree(r);
 }
 
+static PendingRow *NewRowExtra(StreamWorker *w, Size extra);
+
 static PendingRow *
 NewRow(StreamWorker *w)
 {
-	PendingRow *r = palloc0(sizeof(PendingRow));
+	return NewRowExtra(w, 0);
+}
 
-	r->vals = palloc0(sizeof(double) * Max(w->cfg->nvalues, 1));
-	r->have = palloc0(sizeof(bool) * Max(w->cfg->nvalues, 1));
-	r->texts = palloc0(sizeof(char *) * w->cfg->ncols);
+/* A copy of len bytes (plus a NUL) in the row's own block; see NewRowExtra. */
+static char *
+RowCopy(PendingRow *r, const char *src, size_t len)
+{
+	char	   *dst = r->arena + r->arena_used;
+
+	Assert(r->arena_used + len + 1 <= r->arena_size);
+	memcpy(dst, src, len);
+	dst[len] = '\0';
+	r->arena_used += len + 1;
+	return dst;
+}
+
+/*
+ * A row with extra bytes after its arrays: a row of one message (append mode) keeps its
+ * strings there (payload, texts, Kafka key, dedup key), so that it is one palloc and
+ * one pfree instead of about eight.
+ */
+static PendingRow *
+NewRowExtra(StreamWorker *w, Size extra)
+{
+	/* one allocation per row: the row, then its values, text pointers and flags */
+	int			nv = Max(w->cfg->nvalues, 1);
+	Size		base = MAXALIGN(sizeof(PendingRow));
+	Size		tpos = base + MAXALIGN(sizeof(double) * nv);
+	Size		fpos = tpos + MAXALIGN(sizeof(char *) * Max(w->cfg->ncols, 1));
+	Size		apos = fpos + 2 * nv;
+	char	   *mem = palloc0(apos + extra);
+	PendingRow *r = (PendingRow *) mem;
+
+	if (extra > 0)
+	{
+		r->arena = mem + apos;
+		r->arena_size = extra;
+	}
+
+	r->vals = (double *) (mem + base);
+	r->texts = (char **) (mem + tpos);
+	r->have = (bool *) (mem + fpos);
+	r->imp = r->have + nv;
 	r->ncols = w->cfg->ncols;
-	r->imp = palloc0(sizeof(bool) * Max(w->cfg->nvalues, 1));
 	return r;
 }
 
@@ -223,6 +261,7 @@ AssembleMessage(StreamWorker *w, int32 partition, int64 offset,
 	Decoded    *d = w->dec;
 	char	   *error = NULL;
 	char		dkey[300];
+	size_t		dklen = 0;
 	bool		has_key = false;
 	int64		event_us = 0;
 	const char *entity = NULL;
@@ -241,8 +280,15 @@ AssembleMessage(StreamWorker *w, int32 partition, int64 offset,
 		return;
 	}
 
-	vals = palloc(sizeof(double) * Max(cfg->nvalues, 1));
-	have = palloc0(sizeof(bool) * Max(cfg->nvalues, 1));
+	/* per-message scratch, allocated once */
+	if (w->msg_vals == NULL)
+	{
+		w->msg_vals = MemoryContextAlloc(TopMemoryContext, sizeof(double) * Max(cfg->nvalues, 1));
+		w->msg_have = MemoryContextAlloc(TopMemoryContext, sizeof(bool) * Max(cfg->nvalues, 1));
+	}
+	vals = w->msg_vals;
+	have = w->msg_have;
+	memset(have, 0, sizeof(bool) * Max(cfg->nvalues, 1));
 	for (int c = 0; c < cfg->ncols; c++)
 	{
 		StreamColumn *col = &cfg->cols[c];
@@ -257,7 +303,9 @@ AssembleMessage(StreamWorker *w, int32 partition, int64 offset,
 				break;
 			case FK_NUMBER:
 			case FK_STRING:
-				if (!ParseNumber(d->val[f], &vals[col->value]))
+				if (d->numok[f])
+					vals[col->value] = d->num[f];
+				else if (!ParseNumber(d->val[f], &vals[col->value]))
 				{
 					error = psprintf("field \"%s\" of column \"%s\" is not a number: %.40s",
 									 cfg->fields[f], col->name, d->val[f]);
@@ -295,8 +343,6 @@ AssembleMessage(StreamWorker *w, int32 partition, int64 offset,
 	{
 		if (!SeenBefore(w, partition, offset))
 			AddDeadLetter(w, partition, offset, payload, len, error);
-		pfree(vals);
-		pfree(have);
 		return;
 	}
 
@@ -311,48 +357,63 @@ AssembleMessage(StreamWorker *w, int32 partition, int64 offset,
 			error = psprintf("field \"%s\" (the publisher id) is missing or not a string", cfg->fields[fp]);
 		else if (d->kind[fd] != FK_NUMBER)
 			error = psprintf("field \"%s\" (the data id) is missing or not a number", cfg->fields[fd]);
-		else if (strspn(d->val[fd], "0123456789") != strlen(d->val[fd]))
+		else if (strspn(d->val[fd], "0123456789") != (size_t) d->len[fd])
 			error = psprintf("field \"%s\" (the data id) is not a non-negative integer: %.40s", cfg->fields[fd], d->val[fd]);
-		else if (strlen(d->val[fp]) + strlen(d->val[fd]) >= 250)
+		else if (d->len[fp] + d->len[fd] >= 250)
 			error = psprintf("fields \"%s\" and \"%s\" are too long", cfg->fields[fp], cfg->fields[fd]);
 	}
 	if (error)
 	{
 		if (!SeenBefore(w, partition, offset))
 			AddDeadLetter(w, partition, offset, payload, len, error);
-		pfree(vals);
-		pfree(have);
 		return;
 	}
 
 	/* duplicate-instance rule on (publisher_id, data_id) */
 	if (cfg->dedup)
 	{
-		snprintf(dkey, sizeof(dkey), "%s\x1f%s", d->val[cfg->f_publisher], d->val[cfg->f_data]);
+		/* publisher, unit separator, data id (lengths checked above) */
+		size_t		lp = d->len[cfg->f_publisher],
+					ld = d->len[cfg->f_data];
+
+		memcpy(dkey, d->val[cfg->f_publisher], lp);
+		dkey[lp] = '\x1f';
+		memcpy(dkey + lp + 1, d->val[cfg->f_data], ld + 1);
+		dklen = lp + 1 + ld;
 		has_key = true;
 	}
 	else if (cfg->assemble)
 	{
 		/* replay protection for assembled rows of messages without ids */
-		snprintf(dkey, sizeof(dkey), "\x1e%d\x1f" INT64_FORMAT, partition, offset);
+		dklen = snprintf(dkey, sizeof(dkey), "\x1e%d\x1f" INT64_FORMAT, partition, offset);
 		has_key = true;
 	}
-	if (has_key && DedupSeen(w->dedup, dkey, now_us))
+	if (has_key && DedupSeenLen(w->dedup, dkey, dklen, now_us))
 	{
 		if (!SeenBefore(w, partition, offset))
 			w->duplicates++;
-		pfree(vals);
-		pfree(have);
 		return;
 	}
 
 	old = MemoryContextSwitchTo(w->rows_cxt);
 	if (!cfg->assemble)
 	{
-		r = NewRow(w);
-		r->payload = palloc(len + 1);
-		memcpy(r->payload, payload, len);
-		r->payload[len] = '\0';
+		Size		extra = len + 1;
+
+		for (int c = 0; c < cfg->ncols; c++)
+		{
+			int			f = cfg->cols[c].field;
+
+			if (cfg->cols[c].role == ROLE_TEXT && f >= 0 && d->kind[f] != FK_ABSENT &&
+				d->kind[f] != FK_NULL)
+				extra += d->len[f] + 1;
+		}
+		if (kkey)
+			extra += keylen + 1;
+		if (has_key)
+			extra += dklen + 1;
+		r = NewRowExtra(w, extra);
+		r->payload = RowCopy(r, payload, len);
 		r->payload_len = (int) len;
 		w->ready = lappend(w->ready, r);
 	}
@@ -413,16 +474,26 @@ AssembleMessage(StreamWorker *w, int32 partition, int64 offset,
 
 		if (cfg->cols[c].role == ROLE_TEXT && f >= 0 && d->kind[f] != FK_ABSENT)
 		{
-			if (r->texts[c])
-				pfree(r->texts[c]);
-			r->texts[c] = d->kind[f] == FK_NULL ? NULL : pstrdup(d->val[f]);
+			if (r->arena)
+				r->texts[c] = d->kind[f] == FK_NULL ? NULL : RowCopy(r, d->val[f], d->len[f]);
+			else
+			{
+				if (r->texts[c])
+					pfree(r->texts[c]);
+				r->texts[c] = d->kind[f] == FK_NULL ? NULL : pstrdup(d->val[f]);
+			}
 		}
 	}
 	if (kkey)
 	{
-		if (r->kkey)
-			pfree(r->kkey);
-		r->kkey = pnstrdup(kkey, keylen);
+		if (r->arena)
+			r->kkey = RowCopy(r, kkey, keylen);
+		else
+		{
+			if (r->kkey)
+				pfree(r->kkey);
+			r->kkey = pnstrdup(kkey, keylen);
+		}
 	}
 	r->partition = partition;
 	r->offset = offset;
@@ -445,12 +516,15 @@ AssembleMessage(StreamWorker *w, int32 partition, int64 offset,
 			r->parts[i - 1].offset = Min(r->parts[i - 1].offset, offset);
 		}
 	}
-	if (has_key)
+	if (has_key && r->arena)
+	{
+		r->key1 = RowCopy(r, dkey, dklen);
+		r->key1_len = (int) dklen;
+	}
+	else if (has_key)
 		r->keys = lappend(r->keys, pstrdup(dkey));
 	r->nmsgs++;
 	MemoryContextSwitchTo(old);
-	pfree(vals);
-	pfree(have);
 }
 
 static int

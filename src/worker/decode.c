@@ -22,15 +22,22 @@ DecodedCreate(StreamConfig *cfg)
 	d->nfields = cfg->nfields;
 	d->kind = palloc0(Max(cfg->nfields, 1));
 	d->val = palloc0(sizeof(char *) * Max(cfg->nfields, 1));
+	d->num = palloc0(sizeof(double) * Max(cfg->nfields, 1));
+	d->numok = palloc0(sizeof(bool) * Max(cfg->nfields, 1));
+	d->len = palloc0(sizeof(int) * Max(cfg->nfields, 1));
+	d->hint = 0;
+	d->hintlen = palloc0(sizeof(int) * Max(cfg->nfields, 1));
+	for (int i = 0; i < cfg->nfields; i++)
+		d->hintlen[i] = strlen(cfg->fields[i]);
+	initStringInfo(&d->key);
 	return d;
 }
 
 static int
-FieldIndex(StreamConfig *cfg, const char *name, size_t len)
+FieldIndex(StreamConfig *cfg, Decoded *d, const char *name, size_t len)
 {
 	for (int i = 0; i < cfg->nfields; i++)
-		if (cfg->fields[i][0] == name[0] && memcmp(cfg->fields[i], name, len) == 0 &&
-			cfg->fields[i][len] == '\0')
+		if ((size_t) d->hintlen[i] == len && memcmp(cfg->fields[i], name, len) == 0)
 			return i;
 	return -1;
 }
@@ -69,6 +76,65 @@ IsJsonNumber(const char *p)
 	return *p == '\0';
 }
 
+/*
+ * The same grammar check as IsJsonNumber, and in the same pass the value when it is a
+ * plain decimal that FastDecimal's exact path covers (at most 15 significant digits, no
+ * exponent).  Returns -1 for bad grammar, 1 with *v set, 0 for a valid number whose
+ * value ParseNumber must compute.
+ */
+static int
+ScanJsonNumber(const char *p, double *v)
+{
+	static const double p10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
+	1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+	const char *start = p;
+	bool		neg = false;
+	uint64		m = 0;
+	int			digits = 0,
+				frac = 0;
+
+	if (*p == '-')
+	{
+		neg = true;
+		p++;
+	}
+	if (*p == '0')
+		p++;
+	else if (*p >= '1' && *p <= '9')
+		while (*p >= '0' && *p <= '9')
+		{
+			digits++;
+			if (digits > 15)
+				return IsJsonNumber(start) ? 0 : -1;
+			m = m * 10 + (*p++ - '0');
+		}
+	else
+		return -1;
+	if (*p == '.')
+	{
+		p++;
+		if (!(*p >= '0' && *p <= '9'))
+			return -1;
+		while (*p >= '0' && *p <= '9')
+		{
+			if (m != 0 || *p != '0')
+				digits++;
+			m = m * 10 + (*p++ - '0');
+			frac++;
+			if (digits > 15 || frac > 22)
+				return IsJsonNumber(start) ? 0 : -1;
+		}
+	}
+	if (*p == 'e' || *p == 'E')
+		return IsJsonNumber(start) ? 0 : -1;
+	if (*p != '\0')
+		return -1;
+	*v = frac ? (double) m / p10[frac] : (double) m;
+	if (neg)
+		*v = -*v;
+	return 1;
+}
+
 typedef struct Scan
 {
 	const char *p;
@@ -99,7 +165,20 @@ HexVal(char c)
 static bool
 ScanString(Scan *s, StringInfo out)
 {
+	const char *q;
+
 	s->p++;
+	/* fast path: the run up to the first quote, backslash or control character at once */
+	for (q = s->p; q < s->end; q++)
+	{
+		unsigned char c = (unsigned char) *q;
+
+		if (c == '"' || c == '\\' || c < 0x20)
+			break;
+	}
+	if (out && q > s->p)
+		appendBinaryStringInfo(out, s->p, q - s->p);
+	s->p = q;
 	while (s->p < s->end)
 	{
 		unsigned char c = (unsigned char) *s->p;
@@ -314,11 +393,10 @@ DecodeJson(StreamConfig *cfg, const char *payload, size_t len, Decoded *d,
 		   StringInfo scratch, char **error)
 {
 	Scan		s = {payload, payload + len, error};
-	StringInfoData key;
+	StringInfo	key = &d->key;
 	static char nokey[1] = "";
 
 	*error = nokey;
-	initStringInfo(&key);
 	SkipWs(&s);
 	if (s.p >= s.end || *s.p != '{')
 	{
@@ -334,6 +412,8 @@ DecodeJson(StreamConfig *cfg, const char *payload, size_t len, Decoded *d,
 		{
 			int			f;
 			const char *vstart;
+			const char *kp;
+			size_t		klen;
 
 			SkipWs(&s);
 			if (s.p >= s.end || *s.p != '"')
@@ -341,9 +421,24 @@ DecodeJson(StreamConfig *cfg, const char *payload, size_t len, Decoded *d,
 				*error = "expected a JSON object key";
 				return false;
 			}
-			resetStringInfo(&key);
-			if (!ScanString(&s, &key))
-				return false;
+			{
+				/* a key without escapes is compared where it lies; others are unescaped */
+				const char *kstart = s.p + 1;
+
+				if (!ScanString(&s, NULL))
+					return false;
+				kp = kstart;
+				klen = s.p - 1 - kstart;
+				if (memchr(kstart, '\\', klen) != NULL)
+				{
+					s.p = kstart - 1;
+					resetStringInfo(key);
+					if (!ScanString(&s, key))
+						return false;
+					kp = key->data;
+					klen = key->len;
+				}
+			}
 			SkipWs(&s);
 			if (s.p >= s.end || *s.p != ':')
 			{
@@ -352,7 +447,12 @@ DecodeJson(StreamConfig *cfg, const char *payload, size_t len, Decoded *d,
 			}
 			s.p++;
 			SkipWs(&s);
-			f = FieldIndex(cfg, key.data, key.len);
+			/* messages of a stream usually list their fields in one order: try the next first */
+			f = d->hint < cfg->nfields && klen == d->hintlen[d->hint] &&
+				memcmp(cfg->fields[d->hint], kp, klen) == 0
+				? d->hint : FieldIndex(cfg, d, kp, klen);
+			if (f >= 0)
+				d->hint = f + 1;
 			vstart = s.p;
 			if (f >= 0 && s.p < s.end && *s.p == '"')
 			{
@@ -378,19 +478,22 @@ DecodeJson(StreamConfig *cfg, const char *payload, size_t len, Decoded *d,
 					d->val[f] = (char *) (intptr_t) off;
 					if (*vstart == '{' || *vstart == '[')
 						d->kind[f] = FK_OTHER;
-					else if (vl == 4 && strncmp(vstart, "null", 4) == 0)
+					else if (vl == 4 && vstart[0] == 'n' && strncmp(vstart, "null", 4) == 0)
 						d->kind[f] = FK_NULL;
-					else if ((vl == 4 && strncmp(vstart, "true", 4) == 0) ||
-							 (vl == 5 && strncmp(vstart, "false", 5) == 0))
+					else if ((vl == 4 && vstart[0] == 't' && strncmp(vstart, "true", 4) == 0) ||
+							 (vl == 5 && vstart[0] == 'f' && strncmp(vstart, "false", 5) == 0))
 						d->kind[f] = FK_BOOL;
 					else
 					{
-						/* grammar only: the value is converted once, by the assembler */
-						if (!IsJsonNumber(scratch->data + off))
+						/* grammar, and the value when the exact fast path covers it */
+						int			rc = ScanJsonNumber(scratch->data + off, &d->num[f]);
+
+						if (rc < 0)
 						{
 							*error = "invalid JSON value";
 							return false;
 						}
+						d->numok[f] = (rc == 1);
 						d->kind[f] = FK_NUMBER;
 					}
 				}
@@ -415,7 +518,6 @@ DecodeJson(StreamConfig *cfg, const char *payload, size_t len, Decoded *d,
 		*error = "trailing characters after the JSON object";
 		return false;
 	}
-	pfree(key.data);
 	return true;
 }
 
@@ -517,6 +619,33 @@ DecodeCsv(StreamConfig *cfg, const char *payload, size_t len, Decoded *d,
  * DecodeMessage: fill d from one payload.  Values point into scratch, which the caller
  * resets per message.
  */
+/*
+ * True when every byte is 1..127: such a message has no NUL and is valid UTF-8, which is
+ * what nearly every message is, so it skips the byte-by-byte UTF-8 verifier.  Eight bytes
+ * per step: a byte with its high bit set, or a zero byte, shows in the word tests.
+ */
+static bool
+PlainAscii(const char *p, size_t len)
+{
+	const uint64 hi = UINT64CONST(0x8080808080808080),
+				lo = UINT64CONST(0x0101010101010101);
+	size_t		i = 0;
+
+	for (; i + 8 <= len; i += 8)
+	{
+		uint64		x;
+
+		memcpy(&x, p + i, 8);
+		/* (x - lo) & ~x & hi is nonzero iff some byte of x is zero */
+		if ((x & hi) || ((x - lo) & ~x & hi))
+			return false;
+	}
+	for (; i < len; i++)
+		if ((unsigned char) p[i] == 0 || (unsigned char) p[i] >= 0x80)
+			return false;
+	return true;
+}
+
 bool
 DecodeMessage(StreamConfig *cfg, const char *payload, size_t len, Decoded *d,
 			  StringInfo scratch, char **error)
@@ -524,6 +653,7 @@ DecodeMessage(StreamConfig *cfg, const char *payload, size_t len, Decoded *d,
 	bool		ok;
 
 	memset(d->kind, FK_ABSENT, d->nfields);
+	memset(d->numok, 0, d->nfields);
 	if (payload == NULL || len == 0)
 	{
 		*error = "empty message";
@@ -534,15 +664,19 @@ DecodeMessage(StreamConfig *cfg, const char *payload, size_t len, Decoded *d,
 		*error = psprintf("message of %zu bytes exceeds max_message_bytes (%d)", len, cfg->max_message_bytes);
 		return false;
 	}
-	if (memchr(payload, '\0', len) != NULL)
+	if (!PlainAscii(payload, len))
 	{
-		*error = "message contains a NUL byte";
-		return false;
-	}
-	if (pg_verify_mbstr_len(PG_UTF8, payload, len, true) < 0)
-	{
-		*error = "message is not valid UTF-8";
-		return false;
+		/* the exact checks only for messages that may fail them */
+		if (memchr(payload, '\0', len) != NULL)
+		{
+			*error = "message contains a NUL byte";
+			return false;
+		}
+		if (pg_verify_mbstr_len(PG_UTF8, payload, len, true) < 0)
+		{
+			*error = "message is not valid UTF-8";
+			return false;
+		}
 	}
 	ok = cfg->csv ? DecodeCsv(cfg, payload, len, d, scratch, error)
 		: DecodeJson(cfg, payload, len, d, scratch, error);
@@ -550,7 +684,10 @@ DecodeMessage(StreamConfig *cfg, const char *payload, size_t len, Decoded *d,
 		return false;
 	for (int i = 0; i < d->nfields; i++)
 		if (d->kind[i] != FK_ABSENT)
+		{
 			d->val[i] = scratch->data + (intptr_t) d->val[i];
+			d->len[i] = strlen(d->val[i]);
+		}
 	*error = NULL;
 	return true;
 }

@@ -11,7 +11,6 @@
 #include "postgres.h"
 
 #include "common/hashfn.h"
-#include "utils/hsearch.h"
 
 #include "stream.h"
 
@@ -21,52 +20,87 @@ typedef struct DedupKey
 	uint64		h2;
 } DedupKey;
 
+/*
+ * Open addressing (lib/simplehash.h): a lookup of a key not in the set, which is what
+ * nearly every message is, touches one or two cache lines instead of a bucket chain.
+ * The time a key was added is kept in whole seconds after the set's creation, rounded
+ * up, so that an entry is 24 bytes and is never forgotten early.
+ */
 typedef struct DedupEntry
 {
 	DedupKey	key;
-	int64		at;
+	int32		at_s;
+	char		status;
 } DedupEntry;
+
+#define SH_PREFIX dedupset
+#define SH_ELEMENT_TYPE DedupEntry
+#define SH_KEY_TYPE DedupKey
+#define SH_KEY key
+/* the key is already a strong hash: its first word is the table's hash value */
+#define SH_HASH_KEY(tb, k) ((uint32) (k).h1)
+#define SH_EQUAL(tb, a, b) ((a).h1 == (b).h1 && (a).h2 == (b).h2)
+#define SH_SCOPE static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
 
 struct DedupSet
 {
-	HTAB	   *h;
+	dedupset_hash *h;
+	int64		base_us;
 };
 
 DedupSet *
 DedupCreate(MemoryContext mcxt)
 {
-	HASHCTL		ctl;
 	DedupSet   *ds = MemoryContextAlloc(mcxt, sizeof(DedupSet));
 
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = sizeof(DedupKey);
-	ctl.entrysize = sizeof(DedupEntry);
-	ctl.hcxt = mcxt;
-	ds->h = hash_create("gcimpute dedup", 1 << 20, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	ds->h = dedupset_create(mcxt, 1 << 20, NULL);
+	ds->base_us = 0;
 	return ds;
 }
 
 static void
-HashKey(const char *key, DedupKey *k)
+HashKey(const char *key, size_t len, DedupKey *k)
 {
-	size_t		len = strlen(key);
-
 	k->h1 = hash_bytes_extended((const unsigned char *) key, (int) len, UINT64CONST(0x9E3779B97F4A7C15));
 	k->h2 = hash_bytes_extended((const unsigned char *) key, (int) len, UINT64CONST(0xC2B2AE3D27D4EB4F));
+}
+
+static int32
+Seconds(DedupSet *ds, int64 us, bool up)
+{
+	int64		d;
+
+	if (ds->base_us == 0)
+		ds->base_us = us - INT64CONST(1000000000) * 1000;	/* room for old keys */
+	d = us - ds->base_us;
+	if (d <= 0)
+		return 0;
+	d = up ? (d + 999999) / 1000000 : d / 1000000;
+	return (int32) Min(d, (int64) PG_INT32_MAX);
 }
 
 /* True if key was seen; otherwise remember it (now) and return false. */
 bool
 DedupSeen(DedupSet *ds, const char *key, int64 now_us)
 {
+	return DedupSeenLen(ds, key, strlen(key), now_us);
+}
+
+/* The same, for a key of known length. */
+bool
+DedupSeenLen(DedupSet *ds, const char *key, size_t len, int64 now_us)
+{
 	DedupKey	k;
 	bool		found;
 	DedupEntry *e;
 
-	HashKey(key, &k);
-	e = hash_search(ds->h, &k, HASH_ENTER, &found);
+	HashKey(key, len, &k);
+	e = dedupset_insert(ds->h, k, &found);
 	if (!found)
-		e->at = now_us;
+		e->at_s = Seconds(ds, now_us, true);
 	return found;
 }
 
@@ -76,20 +110,22 @@ DedupAdd(DedupSet *ds, const char *key, int64 now_us)
 	(void) DedupSeen(ds, key, now_us);
 }
 
+/* Forget the keys added before older_than_us (to the second, never early). */
 void
 DedupPrune(DedupSet *ds, int64 older_than_us)
 {
-	HASH_SEQ_STATUS st;
+	dedupset_iterator it;
 	DedupEntry *e;
+	int32		cut = Seconds(ds, older_than_us, false);
 
-	hash_seq_init(&st, ds->h);
-	while ((e = hash_seq_search(&st)) != NULL)
-		if (e->at < older_than_us)
-			hash_search(ds->h, &e->key, HASH_REMOVE, NULL);
+	dedupset_start_iterate(ds->h, &it);
+	while ((e = dedupset_iterate(ds->h, &it)) != NULL)
+		if (e->at_s < cut)
+			dedupset_delete_item(ds->h, e);
 }
 
 long
 DedupCount(DedupSet *ds)
 {
-	return hash_get_num_entries(ds->h);
+	return (long) ds->h->members;
 }

@@ -94,6 +94,12 @@ typedef struct Decoded
 	int			nfields;
 	char	   *kind;
 	char	  **val;			/* NUL-terminated copies in scratch memory */
+	int		   *len;			/* their lengths */
+	double	   *num;			/* JSON numbers: the value, when numok */
+	bool	   *numok;
+	int			hint;			/* the field expected next */
+	int		   *hintlen;		/* strlen of each field name */
+	StringInfoData key;			/* the current object key (reused) */
 } Decoded;
 
 /* decode.c */
@@ -107,6 +113,7 @@ extern bool ParseNumber(const char *s, double *v);
 typedef struct DedupSet DedupSet;
 extern DedupSet *DedupCreate(MemoryContext mcxt);
 extern bool DedupSeen(DedupSet *ds, const char *key, int64 now_us);
+extern bool DedupSeenLen(DedupSet *ds, const char *key, size_t len, int64 now_us);
 extern void DedupAdd(DedupSet *ds, const char *key, int64 now_us);
 extern void DedupPrune(DedupSet *ds, int64 older_than_us);
 extern long DedupCount(DedupSet *ds);
@@ -136,6 +143,11 @@ typedef struct PendingRow
 	int			nparts;
 	PartMin		parts[4];		/* lowest offset per partition among its messages */
 	List	   *keys;			/* dedup keys (char *) to persist when written */
+	char	   *key1;			/* or the one key of a row of one message (in arena) */
+	int			key1_len;
+	char	   *arena;			/* a row of one message: its strings, in its own block */
+	Size		arena_size;
+	Size		arena_used;
 	int			nmsgs;
 	bool		late;			/* for an already written window: update it */
 	char	   *payload;		/* append mode: the raw message, for dead letters */
@@ -184,6 +196,8 @@ typedef struct StreamWorker
 	List	   *dead;			/* DeadLetter * */
 	Decoded    *dec;
 	StringInfoData scratch;
+	double	   *msg_vals;		/* one message's values (scratch) */
+	bool	   *msg_have;
 	/* event-time progress */
 	int64		max_event_us;
 	int64		eff_high;		/* highest event time used to close windows */

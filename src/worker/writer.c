@@ -32,12 +32,14 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/float.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "gcmodel.h"
 #include "stream.h"
 
 static const char *copy_data;
@@ -145,47 +147,69 @@ AppendTime(StringInfo s, Oid type, int64 us)
 		AppendTimestamp(s, us);
 }
 
+/*
+ * The model's imputer, built once per model version (the precision matrix factored once;
+ * consecutive rows with one missingness pattern share that pattern's factorisation) and
+ * called directly: the SQL function gc_impute would cost an array in and an array out per
+ * row.  Same computation as gc_impute(model, row): GC_STREAM_ORD_UPDATES ordinal updates.
+ */
+#define GC_STREAM_ORD_UPDATES 2
+
+static GcImputer *imputer = NULL;
+static GcModel *imputer_model = NULL;
+static double *imp_in = NULL,
+		   *imp_out = NULL;
+
+/* (Re)build the imputer for w->model, in w->model_cxt; ereports on a bad model. */
+static void
+BuildImputer(StreamWorker *w)
+{
+	MemoryContext old = MemoryContextSwitchTo(w->model_cxt);
+	GcAlloc		alloc = gc_pg_alloc(w->model_cxt);
+	GcStatus	st;
+	char		msg[256];
+
+	imputer = NULL;
+	imputer_model = gcmodel_unpack((GcModelData *) DatumGetPointer(w->model));
+	st = gc_imputer_create(imputer_model, &alloc, &imputer, msg, sizeof(msg));
+	imp_in = palloc(sizeof(double) * Max(imputer_model->p, 1));
+	imp_out = palloc(sizeof(double) * Max(imputer_model->p, 1));
+	MemoryContextSwitchTo(old);
+	if (st != GC_OK)
+	{
+		imputer = NULL;
+		gc_report_status(st, "gc_impute", msg);
+	}
+}
+
 /* Fill the missing cells of a row from the model. */
 static void
 ImputeRow(StreamWorker *w, PendingRow *r)
 {
 	int			n = w->cfg->nvalues;
-	Datum	   *d;
-	bool	   *nulls;
-	ArrayType  *in,
-			   *out;
-	Datum	   *od;
-	bool	   *onulls;
-	int			on;
-	int			dims[1] = {n},
-				lbs[1] = {1};
 	bool		missing = false;
+	GcStatus	st;
 
 	memset(r->imp, 0, sizeof(bool) * n);
 	for (int v = 0; v < n; v++)
 		if (!r->have[v])
 			missing = true;
-	if (!missing || !w->have_model)
+	if (!missing || !w->have_model || imputer == NULL)
 		return;
-	d = palloc(sizeof(Datum) * n);
-	nulls = palloc(sizeof(bool) * n);
-	for (int v = 0; v < n; v++)
-	{
-		d[v] = Float8GetDatum(r->vals[v]);
-		nulls[v] = !r->have[v];
-	}
-	in = construct_md_array(d, nulls, 1, dims, lbs, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
-	out = DatumGetArrayTypeP(FunctionCall2(&w->impute_fn, w->model, PointerGetDatum(in)));
-	deconstruct_array(out, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &od, &onulls, &on);
-	if (on != n)
+	if (imputer_model->p != n)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("model \"%s\" returned %d values for a row of %d columns", w->cfg->model, on, n),
+				 errmsg("model \"%s\" returned %d values for a row of %d columns", w->cfg->model, imputer_model->p, n),
 				 errhint("Fit the model on the stream's %d value columns, in table order.", n)));
 	for (int v = 0; v < n; v++)
-		if (!r->have[v] && !onulls[v] && !isnan(DatumGetFloat8(od[v])))
+		imp_in[v] = r->have[v] ? r->vals[v] : get_float8_nan();
+	st = gc_impute_row(imputer, imp_in, imp_out, GC_STREAM_ORD_UPDATES);
+	if (st != GC_OK)
+		gc_report_status(st, "gc_impute", "conditional distribution is degenerate");
+	for (int v = 0; v < n; v++)
+		if (!r->have[v] && !isnan(imp_out[v]))
 		{
-			r->vals[v] = DatumGetFloat8(od[v]);
+			r->vals[v] = imp_out[v];
 			r->imp[v] = true;
 			w->imputed_cells++;
 		}
@@ -269,12 +293,26 @@ FormatRow(StreamWorker *w, PendingRow *r, StringInfo s)
 
 static const char copy_signature[11] = "PGCOPY\n\377\r\n\0";
 
+/*
+ * Binary COPY output, appended in place: these run for every field of every row, so
+ * they grow the buffer only when needed and copy without a function call per field.
+ */
+static inline void
+PutRaw(StringInfo s, const void *p, int n)
+{
+	if (s->len + n >= s->maxlen)
+		enlargeStringInfo(s, n);
+	memcpy(s->data + s->len, p, n);
+	s->len += n;
+	s->data[s->len] = '\0';
+}
+
 static inline void
 PutInt16(StringInfo s, int16 v)
 {
 	uint16		n = pg_hton16((uint16) v);
 
-	appendBinaryStringInfo(s, (char *) &n, 2);
+	PutRaw(s, &n, 2);
 }
 
 static inline void
@@ -282,7 +320,7 @@ PutInt32(StringInfo s, int32 v)
 {
 	uint32		n = pg_hton32((uint32) v);
 
-	appendBinaryStringInfo(s, (char *) &n, 4);
+	PutRaw(s, &n, 4);
 }
 
 static inline void
@@ -290,7 +328,7 @@ PutInt64(StringInfo s, int64 v)
 {
 	uint64		n = pg_hton64((uint64) v);
 
-	appendBinaryStringInfo(s, (char *) &n, 8);
+	PutRaw(s, &n, 8);
 }
 
 static inline void
@@ -302,15 +340,15 @@ PutFloat8(StringInfo s, double v)
 	PutInt64(s, (int64) u);
 }
 
-static void
+static inline void
 PutBytes(StringInfo s, const char *v, int len)
 {
 	PutInt32(s, len);
-	appendBinaryStringInfo(s, v, len);
+	PutRaw(s, v, len);
 }
 
 /* A number into an integer or float column; bad text makes the receive function fail. */
-static void
+static inline void
 PutNumber(StringInfo s, Oid type, double v)
 {
 	switch (type)
@@ -452,8 +490,9 @@ FormatRowBinary(StreamWorker *w, PendingRow *r, StringInfo s)
 				PutInt32(s, 1);		/* lower bound */
 				for (int v = 0; v < nv; v++)
 				{
-					PutInt32(s, 1);
-					appendStringInfoChar(s, r->imp[v] ? 1 : 0);
+					char		e[5] = {0, 0, 0, 1, r->imp[v] ? 1 : 0};
+
+					PutRaw(s, e, 5);
 				}
 				break;
 			case ROLE_RAW:
@@ -848,10 +887,13 @@ LoadModel(StreamWorker *w)
 			else
 				MemoryContextReset(w->model_cxt);
 			old = MemoryContextSwitchTo(w->model_cxt);
-			/* detoast once: gc_impute would otherwise decompress it for every row */
+			/* detoast once, not per row or batch */
 			w->model = PointerGetDatum(PG_DETOAST_DATUM_COPY(m));
-			strlcpy(w->model_version, version, sizeof(w->model_version));
+			w->model_version[0] = '\0';
+			imputer = NULL;
 			MemoryContextSwitchTo(old);
+			BuildImputer(w);
+			strlcpy(w->model_version, version, sizeof(w->model_version));
 		}
 		w->have_model = true;
 	}
@@ -901,6 +943,32 @@ UpdateStatus(StreamWorker *w, List *written)
 }
 
 /*
+ * The batch's COPY data, kept across batches: a batch of 20,000 rows is a few MB, and
+ * building it in fresh transaction memory each time costs page faults and regrowth.
+ * A buffer grown past 64 MB by an unusual batch is given back.
+ */
+static StringInfo
+CopyBuffer(void)
+{
+	static StringInfoData b;
+
+	if (b.data != NULL && b.maxlen > 64 * 1024 * 1024)
+	{
+		pfree(b.data);
+		b.data = NULL;
+	}
+	if (b.data == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		initStringInfo(&b);
+		MemoryContextSwitchTo(old);
+	}
+	resetStringInfo(&b);
+	return &b;
+}
+
+/*
  * WriterFlush: write everything ready in one transaction.  Returns false if the
  * transaction failed (everything stays queued and is retried).
  */
@@ -934,14 +1002,14 @@ WriterFlush(StreamWorker *w)
 	PG_TRY();
 	{
 		Relation	rel;
-		StringInfoData buf;
+		StringInfo	buf = CopyBuffer();
 		ListCell   *lc;
 		char	   *err;
 		Oid			types[4] = {INT4OID, INT4ARRAYOID, INT8ARRAYOID, INT8ARRAYOID};
 		Datum		args[4];
 		int			ret;
 		bool		enabled = false;
-		List	   *keys = NIL;
+		int			nkeys;
 		List	   *copy_rows = NIL;
 
 		/* phase 1: is the stream still there, enabled, and its target writable? */
@@ -986,7 +1054,6 @@ WriterFlush(StreamWorker *w)
 			phase = 2;
 
 			/* phase 2: rows, each imputed; late rows update in place */
-			initStringInfo(&buf);
 			foreach(lc, rows)
 			{
 				PendingRow *r = lfirst(lc);
@@ -997,9 +1064,9 @@ WriterFlush(StreamWorker *w)
 
 					if (!InSubxact(LateSub, &la, &err))
 					{
-						resetStringInfo(&buf);
-						FormatRow(w, r, &buf);
-						InsertDeadLetter(w, r->partition, r->offset, buf.data, buf.len, err);
+						resetStringInfo(buf);
+						FormatRow(w, r, buf);
+						InsertDeadLetter(w, r->partition, r->offset, buf->data, buf->len, err);
 						continue;
 					}
 					if (la.found)
@@ -1012,20 +1079,20 @@ WriterFlush(StreamWorker *w)
 				ImputeRow(w, r);
 				copy_rows = lappend(copy_rows, r);
 			}
-			resetStringInfo(&buf);
+			resetStringInfo(buf);
 			if (cfg->binary)
 			{
-				CopyBinaryHeader(&buf);
+				CopyBinaryHeader(buf);
 				foreach(lc, copy_rows)
-					FormatRowBinary(w, lfirst(lc), &buf);
-				CopyBinaryTrailer(&buf);
+					FormatRowBinary(w, lfirst(lc), buf);
+				CopyBinaryTrailer(buf);
 			}
 			else
 				foreach(lc, copy_rows)
-					FormatRow(w, lfirst(lc), &buf);
+					FormatRow(w, lfirst(lc), buf);
 			if (copy_rows != NIL)
 			{
-				CopyArg		ca = {rel, buf.data, buf.len};
+				CopyArg		ca = {rel, buf->data, buf->len};
 
 				if (InSubxact(CopySub, &ca, &err))
 				{
@@ -1088,17 +1155,30 @@ WriterFlush(StreamWorker *w)
 
 				InsertDeadLetter(w, d->partition, d->offset, d->payload, d->len, d->error);
 			}
+			nkeys = 0;
 			foreach(lc, rows)
-				keys = list_concat(keys, ((PendingRow *) lfirst(lc))->keys);
-			if (keys != NIL)
 			{
-				Datum	   *kd = palloc(sizeof(Datum) * list_length(keys));
+				PendingRow *r = lfirst(lc);
+
+				nkeys += list_length(r->keys) + (r->key1 != NULL);
+			}
+			if (nkeys > 0)
+			{
+				Datum	   *kd = palloc(sizeof(Datum) * nkeys);
 				int			i = 0;
 				Oid			kt[2] = {INT4OID, TEXTARRAYOID};
 				Datum		ka[2];
 
-				foreach(lc, keys)
-					kd[i++] = CStringGetTextDatum(lfirst(lc));
+				foreach(lc, rows)
+				{
+					PendingRow *r = lfirst(lc);
+					ListCell   *kc;
+
+					if (r->key1)
+						kd[i++] = PointerGetDatum(cstring_to_text_with_len(r->key1, r->key1_len));
+					foreach(kc, r->keys)
+						kd[i++] = CStringGetTextDatum(lfirst(kc));
+				}
 				ka[0] = Int32GetDatum(cfg->id);
 				ka[1] = PointerGetDatum(construct_array(kd, i, TEXTOID, -1, false, TYPALIGN_INT));
 				ret = SPI_execute_with_args(psprintf("INSERT INTO %s.gc_stream_dedup (stream_id, keys) VALUES ($1, $2)", cfg->ext_schema),

@@ -42,6 +42,28 @@ def pg(cmd):
     sh(f". '{TOP}/test/pg.sh' && {cmd}")
 
 
+def cpu_seconds(pids):
+    """user + system CPU seconds of the processes (all their threads) so far"""
+    tck = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tck
+        except (OSError, IndexError):
+            pass
+    return total
+
+
+def broker_pids(kdir):
+    try:
+        with open(f"{kdir}/kafka.pid") as f:
+            return [int(f.read().split()[0])]
+    except (OSError, ValueError, IndexError):
+        return []
+
+
 def wait_committed(conn, name, total, timeout, samples=None):
     t0 = time.time()
     while time.time() - t0 < timeout:
@@ -64,6 +86,8 @@ def main():
     ap.add_argument("--port", type=int, default=int(os.environ.get("GC_BENCH_PORT", 55604)))
     ap.add_argument("--figures", default=None, help="directory for the PNG figures")
     ap.add_argument("--json", default=None, help="write the results as JSON")
+    ap.add_argument("--perf", default=None, help="perf record -g the stream worker(s) during the throughput run into this file")
+    ap.add_argument("--skip-latency", action="store_true", help="throughput and COPY only")
     a = ap.parse_args()
 
     kport = int(os.environ.get("KAFKA_PORT", 19194))
@@ -114,8 +138,23 @@ def main():
                      "'{\"model\": \"bench\", \"batch_size\": 20000}')", (bs,))
         samples = []
         t0 = time.time()
+        bcpu0, load0 = cpu_seconds(broker_pids(kdir)), os.getloadavg()[0]
         conn.execute("SELECT gc_stream_start('ingest')")
+        pids = []
+        while not pids:
+            pids = [r[0] for r in conn.execute("SELECT pid FROM gc_stream_status WHERE name = 'ingest' AND pid IS NOT NULL")]
+            time.sleep(0.01)
+        perf = None
+        if a.perf:
+            perf = subprocess.Popen(["perf", "record", "-g", "-o", a.perf, "-p", ",".join(map(str, pids))],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         t1 = wait_committed(conn, "ingest", a.rows, 600, samples)
+        # CPU of the worker(s) (all threads: librdkafka's fetch and decompression too) and broker
+        wcpu, bcpu = cpu_seconds(pids), cpu_seconds(broker_pids(kdir)) - bcpu0
+        load1 = os.getloadavg()[0]
+        if perf:
+            perf.send_signal(2)
+            perf.wait()
         secs = t1 - t0
         n, imputed, dups = conn.execute("""SELECT (SELECT count(*) FROM ingest), imputed_cells, duplicates
                                            FROM gc_stream_status WHERE name = 'ingest'""").fetchone()
@@ -128,6 +167,8 @@ def main():
         conn.execute("SELECT gc_stream_stop('ingest')")
 
         # plain COPY of the same rows, same run
+        bpid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+        ccpu0 = cpu_seconds([bpid])
         t0 = time.time()
         with conn.cursor().copy("COPY ingest_copy (publisher_id, data_id, "
                                 + ", ".join(f"c{i}" for i in range(1, 9)) + ", imputed) FROM STDIN (FORMAT csv)") as cp:
@@ -135,14 +176,26 @@ def main():
                 for block in iter(lambda: f.read(1 << 20), b""):
                     cp.write(block)
         copy_secs = time.time() - t0
+        ccpu = cpu_seconds([bpid]) - ccpu0
         results.update(stream_seconds=round(secs, 2), stream_msgs_per_s=round(a.rows / secs),
                        stream_steady_msgs_per_s=round(steady), imputed_cells=imputed, duplicates=dups,
                        copy_seconds=round(copy_secs, 2), copy_rows_per_s=round(a.rows / copy_secs),
-                       stream_vs_copy=round((a.rows / secs) / (a.rows / copy_secs), 3))
+                       stream_vs_copy=round((a.rows / secs) / (a.rows / copy_secs), 3),
+                       worker_cpu_s=round(wcpu, 2), worker_cpu_us_per_msg=round(wcpu / a.rows * 1e6, 2),
+                       broker_cpu_s=round(bcpu, 2), copy_backend_cpu_s=round(ccpu, 2),
+                       copy_cpu_us_per_row=round(ccpu / a.rows * 1e6, 2),
+                       load_avg_before=round(load0, 2), load_avg_after=round(load1, 2))
         print(f"stream: {a.rows} messages in {secs:.2f}s = {a.rows / secs:,.0f} msg/s "
               f"(steady {steady:,.0f} msg/s), {imputed} cells imputed", flush=True)
         print(f"COPY:   {a.rows} rows in {copy_secs:.2f}s = {a.rows / copy_secs:,.0f} rows/s; "
               f"stream/COPY = {results['stream_vs_copy']:.2f}", flush=True)
+        print(f"CPU:    worker {wcpu:.2f}s ({results['worker_cpu_us_per_msg']} us/msg), broker {bcpu:.2f}s, "
+              f"COPY backend {ccpu:.2f}s ({results['copy_cpu_us_per_row']} us/row); load average {load0:.2f} -> {load1:.2f}",
+              flush=True)
+
+        if a.skip_latency:
+            print(json.dumps(results))
+            return
 
         # end-to-end latency at a paced rate
         conn.execute("CREATE TABLE lat (publisher_id text, data_id bigint, " + cols
