@@ -24,6 +24,7 @@ gc_lrcond_init(GcLrCond *c, int q, int k, const GcAlloc *alloc)
 	memset(c, 0, sizeof(*c));
 	c->q = q;
 	c->k = k;
+	c->kp = k * (k + 1) / 2;
 #define LRALLOC(ptr, count) \
 	((ptr) = alloc->alloc(alloc->ctx, sizeof(*(ptr)) * ((count) > 0 ? (count) : 1)))
 	if (!LRALLOC(c->Ur, qk) || !LRALLOC(c->d, k) || !LRALLOC(c->Vt, (size_t) k * k) ||
@@ -32,7 +33,7 @@ gc_lrcond_init(GcLrCond *c, int q, int k, const GcAlloc *alloc)
 		!LRALLOC(c->A, (size_t) k * k) || !LRALLOC(c->s, k) || !LRALLOC(c->P, qk) ||
 		!LRALLOC(c->Y, qk) || !LRALLOC(c->t, k) || !LRALLOC(c->w, k) ||
 		!LRALLOC(c->znew, q) || !LRALLOC(c->ajj, q) || !LRALLOC(c->svd_u, qk) ||
-		!LRALLOC(c->svd_a, qk))
+		!LRALLOC(c->svd_a, qk) || !LRALLOC(c->UU, (size_t) c->kp * q))
 		return GC_ENOMEM;
 #undef LRALLOC
 	return GC_OK;
@@ -42,7 +43,7 @@ void
 gc_lrcond_free(GcLrCond *c, const GcAlloc *alloc)
 {
 	void	   *ptrs[] = {c->Ur, c->d, c->Vt, c->O, c->J, c->UO, c->zO, c->vJ, c->L, c->A,
-		c->s, c->P, c->Y, c->t, c->w, c->znew, c->ajj, c->svd_u, c->svd_a, c->z, c->lo, c->hi,
+		c->s, c->P, c->Y, c->t, c->w, c->znew, c->ajj, c->svd_u, c->svd_a, c->UU, c->z, c->lo, c->hi,
 	c->isint, c->act};
 
 	for (size_t i = 0; i < sizeof(ptrs) / sizeof(ptrs[0]); i++)
@@ -74,8 +75,17 @@ gc_lrcond_set(GcLrCond *c, const double *W, double sigma)
 		c->logdet_d2 += 2 * log(c->d[j]);
 	}
 	for (int a = 0; a < q; a++)
+	{
+		const double *u = c->Ur + (size_t) a * k;
+		double	   *uu = c->UU + (size_t) a * c->kp;
+
 		for (int j = 0; j < k; j++)
 			c->Ur[(size_t) a * k + j] = c->svd_u[a + (size_t) j * q];
+		/* packed lower triangle, column by column: the order of gc_lr_packidx */
+		for (int j = 0; j < k; j++)
+			for (int r = j; r < k; r++)
+				*uu++ = u[r] * u[j];
+	}
 	return GC_OK;
 }
 

@@ -25,6 +25,8 @@ typedef struct GcLrCond
 	double	   *d;				/* k singular values (kept > 0) */
 	double	   *Vt;				/* k×k: Vᵀ */
 	double		logdet_d2;		/* Σ log d_c² */
+	int			kp;				/* k(k+1)/2 */
+	double	   *UU;				/* kp×q: column a is the packed lower triangle of u_a u_aᵀ */
 	/* the last row: observed columns, interval entries (positions in O), results */
 	int			mo,
 				nj;
