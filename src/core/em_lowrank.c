@@ -57,6 +57,12 @@ typedef struct LowRank
 			   *HI;
 	uint8_t    *ISINT;
 	uint8_t    *mayint;			/* q: column is not continuous */
+	/* the fixed observation pattern: row i observes obs[rowptr[i] .. rowptr[i+1]−1], of which
+	 * the interval entries are ints[intptr[i] .. intptr[i+1]−1] (columns, ascending) */
+	size_t	   *rowptr,
+			   *intptr;
+	int		   *obs,
+			   *ints;
 	/* parameters, and the Woodbury kernel holding the thin SVD of W and UU */
 	double	   *W;				/* q×k column-major */
 	double		sigma;
@@ -93,20 +99,13 @@ typedef struct LowRank
 				ll;
 } LowRank;
 
-/* index of (r, c), r >= c, in a packed lower-triangular k×k matrix */
-static inline int
-PackIdx(int r, int c, int k)
-{
-	return r + c * (2 * k - c - 1) / 2;
-}
-
 static void
 UnpackFull(const double *pk, int k, double *S)
 {
 	for (int c = 0; c < k; c++)
 		for (int r = c; r < k; r++)
 		{
-			double		x = pk[PackIdx(r, c, k)];
+			double		x = pk[gc_lr_packidx(r, c, k)];
 
 			S[r + (size_t) c * k] = x;
 			S[c + (size_t) r * k] = x;
@@ -152,82 +151,6 @@ ScaleCorr(double *W, int q, int k, double *sigma)
 	*sigma = sig;
 }
 
-/*
- * M = U_OᵀU_O + σD⁻² from its packed Gram part: Cholesky factor, log det M and the full
- * inverse A = L⁻ᵀL⁻¹ (k×k column-major, L and Li scratch). Returns 0, or 1 when M is not
- * positive definite.
- */
-static int
-FactorInvert(const double *pk, const double *d, double sigma, int k, double *L, double *Li,
-			 double *A, double *logdet)
-{
-	double		ld = 0;
-
-	for (int c = 0; c < k; c++)
-		for (int r = c; r < k; r++)
-			L[r + (size_t) c * k] = pk[PackIdx(r, c, k)];
-	for (int c = 0; c < k; c++)
-		L[c + (size_t) c * k] += sigma / (d[c] * d[c]);
-	/* Cholesky, left-looking by columns */
-	for (int c = 0; c < k; c++)
-	{
-		double	   *lc = L + (size_t) c * k;
-		double		dd;
-
-		for (int m = 0; m < c; m++)
-		{
-			const double *lm = L + (size_t) m * k;
-			double		f = lm[c];
-
-			for (int r = c; r < k; r++)
-				lc[r] -= f * lm[r];
-		}
-		dd = lc[c];
-		if (!(dd > 0) || !isfinite(dd))
-			return 1;
-		dd = sqrt(dd);
-		ld += 2 * log(dd);
-		lc[c] = dd;
-		for (int r = c + 1; r < k; r++)
-			lc[r] /= dd;
-	}
-	/* Li = L⁻¹ (lower), column by column by forward substitution */
-	for (int c = 0; c < k; c++)
-	{
-		double	   *xc = Li + (size_t) c * k;
-
-		for (int r = 0; r < c; r++)
-			xc[r] = 0;
-		xc[c] = 1.0 / L[c + (size_t) c * k];
-		for (int r = c + 1; r < k; r++)
-		{
-			double		acc = 0;
-
-			for (int m = c; m < r; m++)
-				acc += L[r + (size_t) m * k] * xc[m];
-			xc[r] = -acc / L[r + (size_t) r * k];
-		}
-	}
-	/* A = Liᵀ Li: A_rc = Σ_{m ≥ max(r,c)} Li_mr Li_mc */
-	for (int c = 0; c < k; c++)
-	{
-		const double *lic = Li + (size_t) c * k;
-
-		for (int r = c; r < k; r++)
-		{
-			const double *lir = Li + (size_t) r * k;
-			double		acc = 0;
-
-			for (int m = r; m < k; m++)
-				acc += lir[m] * lic[m];
-			A[r + (size_t) c * k] = acc;
-			A[c + (size_t) r * k] = acc;
-		}
-	}
-	*logdet = ld;
-	return 0;
-}
-
 /* y = A x for the full symmetric k×k A */
 static inline void
 SymMatVec(const double *A, int k, const double *x, double *y)
@@ -268,7 +191,8 @@ EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
 	int			q = lr->q,
 				k = lr->k,
 				kp = lr->kp;
-	double		sigma = lr->sigma;
+	double		sigma = lr->sigma,
+				isigma = 1.0 / lr->sigma;
 	int			anyupd = 0,
 				anyv = 0;
 
@@ -277,23 +201,20 @@ EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
 	{
 		size_t		i = b0 + b;
 		const double *z = lr->Z + i * q;
-		const uint8_t *isint = lr->ISINT + i * q;
 		double	   *zc = lr->Zc + (size_t) b * q,
-				   *mc = lr->Mc + (size_t) b * q,
-				   *vc = lr->Vc + (size_t) b * q;
-		int			mo = 0,
-					nint = 0;
+				   *mc = lr->Mc + (size_t) b * q;
+		int			mo = (int) (lr->rowptr[i + 1] - lr->rowptr[i]),
+					nint = (int) (lr->intptr[i + 1] - lr->intptr[i]);
 
-		for (int a = 0; a < q; a++)
+		memset(zc, 0, sizeof(double) * q);
+		memset(mc, 0, sizeof(double) * q);
+		memset(lr->Vc + (size_t) b * q, 0, sizeof(double) * q);
+		for (size_t e = lr->rowptr[i]; e < lr->rowptr[i + 1]; e++)
 		{
-			double		x = z[a];
-			int			obs = !isnan(x);
+			int			a = lr->obs[e];
 
-			zc[a] = obs ? x : 0.0;
-			mc[a] = obs;
-			vc[a] = 0;
-			mo += obs;
-			nint += obs && isint[a];
+			zc[a] = z[a];
+			mc[a] = 1.0;
 		}
 		lr->mo[b] = mo;
 		lr->upd[b] = nint > 0 && mo >= 2 && num_ord_updates > 0;
@@ -318,7 +239,7 @@ EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
 			memset(a2, 0, sizeof(double) * kp);
 			continue;
 		}
-		if (FactorInvert(lr->Pk + (size_t) b * kp, c->d, sigma, k, lr->Mf, lr->G, A, &logdetM))
+		if (gc_lr_factor_invert(lr->Pk + (size_t) b * kp, c->d, sigma, k, lr->Mf, lr->G, A, &logdetM))
 		{
 			*badrow = b0 + b;
 			return GC_ENOTPD;
@@ -357,33 +278,36 @@ EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
 			for (int b = 0; b < nb; b++)
 			{
 				size_t		i = b0 + b;
-				const uint8_t *isint = lr->ISINT + i * q;
 				const double *lo = lr->LO + i * q,
 						   *hi = lr->HI + i * q,
 						   *aj = lr->AJ + (size_t) b * q,
 						   *uw = lr->UW + (size_t) b * q;
 				double	   *zc = lr->Zc + (size_t) b * q,
 						   *vc = lr->Vc + (size_t) b * q;
-				const double *mc = lr->Mc + (size_t) b * q;
 
 				if (!lr->upd[b])
 					continue;
-				for (int a = 0; a < q; a++)
+				for (size_t e = lr->intptr[i]; e < lr->intptr[i + 1]; e++)
 				{
+					int			a = lr->ints[e];
 					double		sjj,
+								s2,
 								g,
 								mean,
 								var;
 
-					if (!isint[a] || mc[a] == 0)
-						continue;
 					vc[a] = 0;
-					sjj = (1 - aj[a]) / sigma;
+					sjj = (1 - aj[a]) * isigma;
 					if (!(sjj > 0))
 						continue;
-					/* N(μ_j, s_j²) with s_j² = 1/(Σ_OO⁻¹)_jj, μ_j = z_j − s_j²(Σ_OO⁻¹ z_O)_j */
-					g = (zc[a] - uw[a]) / sigma;
-					if (gc_truncnorm_moments_mills(zc[a] - g / sjj, sqrt(1.0 / sjj), lo[a], hi[a],
+
+					/*
+					 * N(μ_j, s_j²) with s_j² = 1/(Σ_OO⁻¹)_jj, μ_j = z_j − s_j²(Σ_OO⁻¹ z_O)_j;
+					 * every interval entry moves from the same previous vector (Jacobi)
+					 */
+					g = (zc[a] - uw[a]) * isigma;
+					s2 = 1.0 / sjj;
+					if (gc_truncnorm_moments_mills(zc[a] - g * s2, sqrt(s2), lo[a], hi[a],
 												   &mean, &var) == 0)
 					{
 						zc[a] = mean;
@@ -396,14 +320,12 @@ EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
 		for (int b = 0; b < nb; b++)
 		{
 			size_t		i = b0 + b;
-			const uint8_t *isint = lr->ISINT + i * q;
 			double	   *z = lr->Z + i * q;
 			const double *zc = lr->Zc + (size_t) b * q;
 
 			if (lr->upd[b])
-				for (int a = 0; a < q; a++)
-					if (isint[a] && !isnan(z[a]))
-						z[a] = zc[a];
+				for (size_t e = lr->intptr[i]; e < lr->intptr[i + 1]; e++)
+					z[lr->ints[e]] = zc[lr->ints[e]];
 		}
 	}
 
@@ -816,6 +738,38 @@ gc_fit_lowrank(const double *X, size_t n, int p, int rank, const GcFitOptions *o
 	for (int a = 0; a < q; a++)
 		lr.mayint[a] = (model->marg[act[a]].type != GC_CONTINUOUS);
 
+	/* the observation pattern, fixed for the whole fit */
+	{
+		size_t		nobs = 0,
+					nint = 0;
+
+		ALLOC(lr.rowptr, n + 1);
+		ALLOC(lr.intptr, n + 1);
+		for (size_t e = 0; e < n * q; e++)
+			if (!isnan(lr.Z[e]))
+			{
+				nobs++;
+				nint += lr.ISINT[e] != 0;
+			}
+		ALLOC(lr.obs, nobs);
+		ALLOC(lr.ints, nint);
+		nobs = nint = 0;
+		for (size_t i = 0; i < n; i++)
+		{
+			lr.rowptr[i] = nobs;
+			lr.intptr[i] = nint;
+			for (int a = 0; a < q; a++)
+				if (!isnan(lr.Z[i * q + a]))
+				{
+					lr.obs[nobs++] = a;
+					if (lr.ISINT[i * q + a])
+						lr.ints[nint++] = a;
+				}
+		}
+		lr.rowptr[n] = nobs;
+		lr.intptr[n] = nint;
+	}
+
 	ALLOC(lr.W, (size_t) q * k);
 	status = gc_lrcond_init(&lr.cond, q, k, alloc);
 	if (status != GC_OK)
@@ -970,7 +924,7 @@ done:
 	{
 		void	   *ptrs[] = {act, Wt, Wnew, S, lr.Z, lr.LO, lr.HI, lr.ISINT, lr.mayint,
 			lr.W, lr.Mf, lr.G, lr.Bm, lr.r, lr.w, lr.Zc, lr.Mc, lr.Vc, lr.AJ, lr.UW, lr.Pk,
-			lr.Ac, lr.A2, lr.Gc, lr.Af, lr.Sc, lr.Tc, lr.Wc, lr.mo, lr.upd, lr.F, lr.RA,
+			lr.Ac, lr.A2, lr.Gc, lr.Af, lr.Sc, lr.Tc, lr.Wc, lr.mo, lr.upd, lr.rowptr, lr.intptr, lr.obs, lr.ints, lr.F, lr.RA,
 		lr.R1};
 
 		for (size_t x = 0; x < sizeof(ptrs) / sizeof(ptrs[0]); x++)

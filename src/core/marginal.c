@@ -334,6 +334,17 @@ gc_marginal_order_stat(const GcMarginal *m, double r)
 }
 
 int
+gc_marginal_level(const GcMarginal *m, double x)
+{
+	/* the level within half a gap of x (or the next one above), clipped to range */
+	int			K = m->nknots;
+	double		v = fmin(fmax(x, m->x[0]), m->x[K - 1]);
+	int			k = UpperBound(m, v - m->halfgap);
+
+	return k >= K ? K - 1 : k;
+}
+
+int
 gc_marginal_to_latent(const GcMarginal *m, double x, double *lo, double *hi)
 {
 	int			K = m->nknots;
@@ -353,12 +364,8 @@ gc_marginal_to_latent(const GcMarginal *m, double x, double *lo, double *hi)
 		case GC_ORDINAL:
 		case GC_BINARY:
 			{
-				/* the level within half a gap of x (or the next one above), clipped to range */
-				double		v = fmin(fmax(x, m->x[0]), m->x[K - 1]);
-				int			k = UpperBound(m, v - m->halfgap);
+				int			k = gc_marginal_level(m, x);
 
-				if (k >= K)
-					k = K - 1;
 				*lo = k > 0 ? gc_norm_ppf(m->cum[k - 1] / n) : -HUGE_VAL;
 				*hi = k < K - 1 ? gc_norm_ppf(m->cum[k] / n) : HUGE_VAL;
 				return 1;

@@ -36,7 +36,8 @@ int
 gc_truncnorm_moments_mills(double mu, double s, double lo, double hi,
 						   double *mean, double *var)
 {
-	double		a,
+	double		is,
+				a,
 				b,
 				pa = 0,
 				pb = 0,
@@ -52,8 +53,9 @@ gc_truncnorm_moments_mills(double mu, double s, double lo, double hi,
 
 	if (!(s > 0) || !isfinite(mu))
 		return 1;
-	a = (lo - mu) / s;
-	b = (hi - mu) / s;
+	is = 1.0 / s;
+	a = (lo - mu) * is;
+	b = (hi - mu) * is;
 	if (!(a < b))
 		return 1;
 	fa = isfinite(a);
