@@ -625,6 +625,33 @@ done:
 	return status;
 }
 
+void
+gc_lowrank_corr(const GcModel *model, double *corr)
+{
+	int			p = model->p,
+				k = model->rank;
+	const double *W = model->W;
+
+	for (int b = 0; b < p; b++)
+	{
+		corr[b + (size_t) b * p] = 1.0;
+		for (int a = b + 1; a < p; a++)
+		{
+			double		c = 0;
+
+			for (int j = 0; j < k; j++)
+				c += W[a + (size_t) j * p] * W[b + (size_t) j * p];
+			/* one value for (a, b) and (b, a): exactly symmetric */
+			if (c > 1)
+				c = 1;
+			else if (c < -1)
+				c = -1;
+			corr[a + (size_t) b * p] = c;
+			corr[b + (size_t) a * p] = c;
+		}
+	}
+}
+
 GcStatus
 gc_fit_lowrank(const double *X, size_t n, int p, int rank, const GcFitOptions *opt,
 			   const GcAlloc *alloc, GcModel **model_out, char *errmsg, size_t errlen)
@@ -636,8 +663,7 @@ gc_fit_lowrank(const double *X, size_t n, int p, int rank, const GcFitOptions *o
 	int			q = 0,
 				k = rank;
 	double	   *Wt = NULL,
-			   *Wnew = NULL,
-			   *S = NULL;
+			   *Wnew = NULL;
 
 	LAPACKE_set_nancheck(0);
 	memset(&lr, 0, sizeof(lr));
@@ -901,28 +927,11 @@ gc_fit_lowrank(const double *X, size_t n, int p, int rank, const GcFitOptions *o
 		for (int a = 0; a < q; a++)
 			model->W[act[a] + (size_t) c * p] = lr.W[a + (size_t) c * q];
 	model->sigma = lr.sigma;
-	memset(model->corr, 0, sizeof(double) * p * p);
-	for (int j = 0; j < p; j++)
-		model->corr[j + (size_t) j * p] = 1.0;
-	ALLOC(S, (size_t) q * q);
-	cblas_dsyrk(CblasColMajor, CblasLower, CblasNoTrans, q, k, 1.0, lr.W, q, 0.0, S, q);
-	for (int b = 0; b < q; b++)
-		for (int a = b + 1; a < q; a++)
-		{
-			/* one value for (a, b) and (b, a): exactly symmetric; the diagonal is exactly 1 */
-			double		c = S[a + (size_t) b * q];
-
-			if (c > 1)
-				c = 1;
-			else if (c < -1)
-				c = -1;
-			model->corr[act[a] + (size_t) act[b] * p] = c;
-			model->corr[act[b] + (size_t) act[a] * p] = c;
-		}
+	gc_lowrank_corr(model, model->corr);
 
 done:
 	{
-		void	   *ptrs[] = {act, Wt, Wnew, S, lr.Z, lr.LO, lr.HI, lr.ISINT, lr.mayint,
+		void	   *ptrs[] = {act, Wt, Wnew, lr.Z, lr.LO, lr.HI, lr.ISINT, lr.mayint,
 			lr.W, lr.Mf, lr.G, lr.Bm, lr.r, lr.w, lr.Zc, lr.Mc, lr.Vc, lr.AJ, lr.UW, lr.Pk,
 			lr.Ac, lr.A2, lr.Gc, lr.Af, lr.Sc, lr.Tc, lr.Wc, lr.mo, lr.upd, lr.rowptr, lr.intptr, lr.obs, lr.ints, lr.F, lr.RA,
 		lr.R1};
