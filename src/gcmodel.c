@@ -121,10 +121,31 @@ Doubles(const GcModelData *d)
 	return (float8 *) (d->data + DataOffsetDoubles(d->p));
 }
 
-void
-gcmodel_check(const GcModel *m)
+/*
+ * Is a low-rank model's correlation exactly the one its W and σ give (gc_lowrank_corr)? Then
+ * it need not be stored (a fitted model's never differs), and it is positive definite.
+ */
+static bool
+CorrIsImplicit(const GcModel *m)
+{
+	double	   *c;
+	bool		same;
+
+	if (m->kind != GC_MODEL_LOWRANK || m->W == NULL || m->rank < 1 || m->rank >= m->p ||
+		!(m->sigma > 0 && m->sigma < 1))
+		return false;
+	c = palloc(sizeof(double) * m->p * m->p);
+	gc_lowrank_corr(m, c);
+	same = memcmp(c, m->corr, sizeof(double) * m->p * m->p) == 0;
+	pfree(c);
+	return same;
+}
+
+static void
+CheckModel(const GcModel *m, bool *implicit_out)
 {
 	int			p = m->p;
+	bool		implicit = false;
 	int			q = 0;
 	double	   *S;
 	lapack_int	info;
@@ -194,8 +215,14 @@ gcmodel_check(const GcModel *m)
 								m->marg[a].type == GC_CONSTANT ? a + 1 : b + 1)));
 		}
 
-	/* positive definite on the active columns (up to a relative 1e-10) */
-	if (q > 0)
+	/*
+	 * positive definite on the active columns (up to a relative 1e-10); WWᵀ + σI with σ > 0
+	 * is, and rebuilding it costs O(p² rank) instead of a factorisation
+	 */
+	implicit = CorrIsImplicit(m);
+	if (implicit_out)
+		*implicit_out = implicit;
+	if (q > 0 && !implicit)
 	{
 		int			ai = 0;
 		int		   *act = palloc(sizeof(int) * q);
@@ -232,6 +259,12 @@ gcmodel_check(const GcModel *m)
 	}
 }
 
+void
+gcmodel_check(const GcModel *m)
+{
+	CheckModel(m, NULL);
+}
+
 GcModelData *
 gcmodel_pack(const GcModel *m)
 {
@@ -240,10 +273,11 @@ gcmodel_pack(const GcModel *m)
 				size;
 	GcModelData *d;
 	float8	   *dv;
+	bool		implicit;
 
-	gcmodel_check(m);
+	CheckModel(m, &implicit);
 
-	ndbl = add_size(p, mul_size(p, p));
+	ndbl = add_size(p, implicit ? 0 : mul_size(p, p));
 	if (m->kind == GC_MODEL_LOWRANK)
 		ndbl = add_size(ndbl, mul_size(p, m->rank));
 	for (int j = 0; j < p; j++)
@@ -264,7 +298,8 @@ gcmodel_pack(const GcModel *m)
 	d->rank = m->kind == GC_MODEL_LOWRANK ? m->rank : 0;
 	d->n_iter = m->n_iter;
 	d->max_iter = m->max_iter;
-	d->flags = m->converged ? GCMODEL_FLAG_CONVERGED : 0;
+	d->flags = (m->converged ? GCMODEL_FLAG_CONVERGED : 0) |
+		(implicit ? GCMODEL_FLAG_IMPLICIT_CORR : 0);
 	d->ridge_steps = m->ridge_steps;
 	d->training = m->training;
 	d->nrows = m->nrows;
@@ -281,8 +316,11 @@ gcmodel_pack(const GcModel *m)
 	dv = Doubles(d);
 	for (int j = 0; j < p; j++)
 		*dv++ = m->marg[j].n;
-	memcpy(dv, m->corr, sizeof(float8) * p * p);
-	dv += (size_t) p * p;
+	if (!implicit)
+	{
+		memcpy(dv, m->corr, sizeof(float8) * p * p);
+		dv += (size_t) p * p;
+	}
 	if (m->kind == GC_MODEL_LOWRANK)
 	{
 		memcpy(dv, m->W, sizeof(float8) * p * m->rank);
@@ -337,12 +375,21 @@ gcmodel_unpack(const GcModelData *d)
 		m->marg[j].exact = (FlagsArr(d)[j] & GCMODEL_COL_EXACT) != 0;
 		m->marg[j].n = *dv++;
 	}
-	m->corr = (double *) dv;
-	dv += (size_t) p * p;
+	if (!(d->flags & GCMODEL_FLAG_IMPLICIT_CORR))
+	{
+		m->corr = (double *) dv;
+		dv += (size_t) p * p;
+	}
 	if (d->kind == GC_MODEL_LOWRANK)
 	{
 		m->W = (double *) dv;
 		dv += (size_t) p * d->rank;
+	}
+	if (d->flags & GCMODEL_FLAG_IMPLICIT_CORR)
+	{
+		/* a fitted low-rank model stores W alone: corr is rebuilt to the bit */
+		m->corr = palloc(sizeof(double) * p * p);
+		gc_lowrank_corr(m, m->corr);
 	}
 	for (int j = 0; j < p; j++)
 	{
@@ -682,7 +729,7 @@ gcmodel_send(PG_FUNCTION_ARGS)
 	pq_sendint32(&buf, d->rank);
 	pq_sendint32(&buf, m->n_iter);
 	pq_sendint32(&buf, m->max_iter);
-	pq_sendint32(&buf, d->flags);
+	pq_sendint32(&buf, d->flags & GCMODEL_FLAG_CONVERGED);
 	pq_sendint32(&buf, m->ridge_steps);
 	pq_sendint32(&buf, m->training);
 	pq_sendint64(&buf, m->nrows);

@@ -6,7 +6,8 @@
  *   GcModelData header
  *   int32 types[p], int32 nknots[p], int32 colflags[p]      (padded to 8 bytes)
  *   float8 n[p]
- *   float8 corr[p*p]            (kind full; column-major)   or W[p*rank] (kind low rank)
+ *   float8 corr[p*p]            (column-major; left out when GCMODEL_FLAG_IMPLICIT_CORR)
+ *   float8 W[p*rank]            (kind low rank)
  *   per column j: float8 x[nknots[j]], cum[nknots[j]], mult[nknots[j]]
  */
 #ifndef GCMODEL_H
@@ -22,6 +23,8 @@
 #define GCMODEL_VERSION 1
 #define GCMODEL_MAX_COLUMNS 4096
 #define GCMODEL_FLAG_CONVERGED 0x0001
+/* on disk only: a low-rank model whose corr is exactly gc_lowrank_corr(W, σ), not stored */
+#define GCMODEL_FLAG_IMPLICIT_CORR 0x0002
 #define GCMODEL_COL_EXACT 0x0001
 
 typedef struct GcModelData

@@ -3,17 +3,19 @@
  * (spec §1.11): the k×k matrix M = U_OᵀU_O + σD⁻² replaces the |O|×|O| block Σ_OO, so
  * neither the EM E-step nor imputation ever factors more than a k×k matrix per row.
  *
- * The small products (k is typically 5–50) are written as plain loops: a BLAS call per
- * interval entry costs more in call overhead than in arithmetic. The per-row products over
- * |O| use BLAS (dsyrk, dgemv, dsymm), and every LAPACK info is checked.
+ * The per-row kernel (imputation) is written as plain loops over contiguous k- and
+ * k(k+1)/2-vectors: U_OᵀU_O is a sum of the precomputed packed u_j u_jᵀ, u_jᵀAu_j a dot
+ * product with them, and a BLAS call per row or per interval entry would cost more in call
+ * overhead than in arithmetic at k ≈ 10. The ordinal levels of a model's columns are
+ * translated to latent intervals once per imputer, not once per value.
  */
 #include <math.h>
 #include <string.h>
 
-#include <cblas.h>
 #include <lapacke.h>
 
 #include "cond_lowrank.h"
+#include "mills.h"
 #include "normal.h"
 
 GcStatus
@@ -24,15 +26,16 @@ gc_lrcond_init(GcLrCond *c, int q, int k, const GcAlloc *alloc)
 	memset(c, 0, sizeof(*c));
 	c->q = q;
 	c->k = k;
+	c->kp = k * (k + 1) / 2;
 #define LRALLOC(ptr, count) \
 	((ptr) = alloc->alloc(alloc->ctx, sizeof(*(ptr)) * ((count) > 0 ? (count) : 1)))
 	if (!LRALLOC(c->Ur, qk) || !LRALLOC(c->d, k) || !LRALLOC(c->Vt, (size_t) k * k) ||
-		!LRALLOC(c->O, q) || !LRALLOC(c->J, q) || !LRALLOC(c->UO, qk) ||
-		!LRALLOC(c->zO, q) || !LRALLOC(c->vJ, q) || !LRALLOC(c->L, (size_t) k * k) ||
-		!LRALLOC(c->A, (size_t) k * k) || !LRALLOC(c->s, k) || !LRALLOC(c->P, qk) ||
-		!LRALLOC(c->Y, qk) || !LRALLOC(c->t, k) || !LRALLOC(c->w, k) ||
-		!LRALLOC(c->znew, q) || !LRALLOC(c->ajj, q) || !LRALLOC(c->svd_u, qk) ||
-		!LRALLOC(c->svd_a, qk))
+		!LRALLOC(c->UU, (size_t) c->kp * q) ||
+		!LRALLOC(c->O, q) || !LRALLOC(c->J, q) || !LRALLOC(c->zO, q) || !LRALLOC(c->vJ, q) ||
+		!LRALLOC(c->A, (size_t) k * k) || !LRALLOC(c->s, k) || !LRALLOC(c->L, (size_t) k * k) ||
+		!LRALLOC(c->Li, (size_t) k * k) || !LRALLOC(c->pk, c->kp) || !LRALLOC(c->a2, c->kp) ||
+		!LRALLOC(c->t, k) || !LRALLOC(c->w, k) || !LRALLOC(c->znew, q) || !LRALLOC(c->ajj, q) ||
+		!LRALLOC(c->svd_u, qk) || !LRALLOC(c->svd_a, qk))
 		return GC_ENOMEM;
 #undef LRALLOC
 	return GC_OK;
@@ -41,9 +44,9 @@ gc_lrcond_init(GcLrCond *c, int q, int k, const GcAlloc *alloc)
 void
 gc_lrcond_free(GcLrCond *c, const GcAlloc *alloc)
 {
-	void	   *ptrs[] = {c->Ur, c->d, c->Vt, c->O, c->J, c->UO, c->zO, c->vJ, c->L, c->A,
-		c->s, c->P, c->Y, c->t, c->w, c->znew, c->ajj, c->svd_u, c->svd_a, c->z, c->lo, c->hi,
-	c->isint, c->act};
+	void	   *ptrs[] = {c->Ur, c->d, c->Vt, c->UU, c->O, c->J, c->zO, c->vJ, c->A, c->s, c->L,
+		c->Li, c->pk, c->a2, c->t, c->w, c->znew, c->ajj, c->svd_u, c->svd_a, c->z, c->lo, c->hi,
+	c->isint, c->act, c->lvoff, c->lvlo, c->lvhi, c->lvmu, c->lvthr};
 
 	for (size_t i = 0; i < sizeof(ptrs) / sizeof(ptrs[0]); i++)
 		if (ptrs[i])
@@ -74,9 +77,94 @@ gc_lrcond_set(GcLrCond *c, const double *W, double sigma)
 		c->logdet_d2 += 2 * log(c->d[j]);
 	}
 	for (int a = 0; a < q; a++)
+	{
+		double	   *u = c->Ur + (size_t) a * k;
+		double	   *uu = c->UU + (size_t) a * c->kp;
+
 		for (int j = 0; j < k; j++)
-			c->Ur[(size_t) a * k + j] = c->svd_u[a + (size_t) j * q];
+			u[j] = c->svd_u[a + (size_t) j * q];
+		/* packed lower triangle, column by column: the order of gc_lr_packidx */
+		for (int j = 0; j < k; j++)
+			for (int r = j; r < k; r++)
+				*uu++ = u[r] * u[j];
+	}
 	return GC_OK;
+}
+
+/*
+ * M = U_OᵀU_O + σD⁻² from its packed Gram part: Cholesky factor, log det M and the full
+ * inverse A = L⁻ᵀL⁻¹ (k×k column-major, L and Li scratch). Returns 0, or 1 when M is not
+ * positive definite.
+ */
+int
+gc_lr_factor_invert(const double *pk, const double *d, double sigma, int k, double *L, double *Li,
+					double *A, double *logdet)
+{
+	double		ld = 0;
+
+	for (int c = 0; c < k; c++)
+		for (int r = c; r < k; r++)
+			L[r + (size_t) c * k] = pk[gc_lr_packidx(r, c, k)];
+	for (int c = 0; c < k; c++)
+		L[c + (size_t) c * k] += sigma / (d[c] * d[c]);
+	/* Cholesky, left-looking by columns */
+	for (int c = 0; c < k; c++)
+	{
+		double	   *lc = L + (size_t) c * k;
+		double		dd;
+
+		for (int m = 0; m < c; m++)
+		{
+			const double *lm = L + (size_t) m * k;
+			double		f = lm[c];
+
+			for (int r = c; r < k; r++)
+				lc[r] -= f * lm[r];
+		}
+		dd = lc[c];
+		if (!(dd > 0) || !isfinite(dd))
+			return 1;
+		dd = sqrt(dd);
+		ld += 2 * log(dd);
+		lc[c] = dd;
+		for (int r = c + 1; r < k; r++)
+			lc[r] /= dd;
+	}
+	/* Li = L⁻¹ (lower), column by column by forward substitution */
+	for (int c = 0; c < k; c++)
+	{
+		double	   *xc = Li + (size_t) c * k;
+
+		for (int r = 0; r < c; r++)
+			xc[r] = 0;
+		xc[c] = 1.0 / L[c + (size_t) c * k];
+		for (int r = c + 1; r < k; r++)
+		{
+			double		acc = 0;
+
+			for (int m = c; m < r; m++)
+				acc += L[r + (size_t) m * k] * xc[m];
+			xc[r] = -acc / L[r + (size_t) r * k];
+		}
+	}
+	/* A = Liᵀ Li: A_rc = Σ_{m ≥ max(r,c)} Li_mr Li_mc */
+	for (int c = 0; c < k; c++)
+	{
+		const double *lic = Li + (size_t) c * k;
+
+		for (int r = c; r < k; r++)
+		{
+			const double *lir = Li + (size_t) r * k;
+			double		acc = 0;
+
+			for (int m = r; m < k; m++)
+				acc += lir[m] * lic[m];
+			A[r + (size_t) c * k] = acc;
+			A[c + (size_t) r * k] = acc;
+		}
+	}
+	*logdet = ld;
+	return 0;
 }
 
 /* y = A x for the full symmetric k×k A */
@@ -105,27 +193,50 @@ Dot(const double *x, const double *y, int k)
 	return s;
 }
 
+/* t = U_Oᵀ z_O */
+static void
+ProjectRow(const GcLrCond *c, double *t)
+{
+	int			k = c->k;
+
+	memset(t, 0, sizeof(double) * k);
+	for (int o = 0; o < c->mo; o++)
+	{
+		const double *u = c->Ur + (size_t) c->O[o] * k;
+		double		x = c->zO[o];
+
+		for (int j = 0; j < k; j++)
+			t[j] += x * u[j];
+	}
+}
+
 GcStatus
 gc_lrcond_row(GcLrCond *c, double *z, const double *lo, const double *hi,
 			  const uint8_t *isint, int num_ord_updates)
 {
 	int			q = c->q,
-				k = c->k;
+				k = c->k,
+				kp = c->kp;
 	double		sigma = c->sigma;
 	int			mo = 0,
 				nj = 0;
-	lapack_int	info;
 
+	memset(c->pk, 0, sizeof(double) * kp);
 	for (int a = 0; a < q; a++)
 	{
+		const double *uu;
+
 		if (isnan(z[a]))
 			continue;
 		c->O[mo] = a;
-		memcpy(c->UO + (size_t) mo * k, c->Ur + (size_t) a * k, sizeof(double) * k);
 		c->zO[mo] = z[a];
 		if (isint[a])
 			c->J[nj++] = mo;
 		mo++;
+		/* packed U_OᵀU_O, one precomputed u_a u_aᵀ at a time */
+		uu = c->UU + (size_t) a * kp;
+		for (int e = 0; e < kp; e++)
+			c->pk[e] += uu[e];
 	}
 	c->mo = mo;
 	c->nj = nj;
@@ -138,47 +249,31 @@ gc_lrcond_row(GcLrCond *c, double *z, const double *lo, const double *hi,
 		return GC_OK;
 	}
 
-	/* M = U_OᵀU_O + σD⁻², its Cholesky factor L, and A = M⁻¹ */
-	cblas_dsyrk(CblasColMajor, CblasLower, CblasNoTrans, k, mo, 1.0, c->UO, k, 0.0, c->L, k);
-	for (int j = 0; j < k; j++)
-		c->L[j + (size_t) j * k] += sigma / (c->d[j] * c->d[j]);
-	info = LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', k, c->L, k);
-	if (info > 0)
+	/* M = U_OᵀU_O + σD⁻², log det M, A = M⁻¹ */
+	if (gc_lr_factor_invert(c->pk, c->d, sigma, k, c->L, c->Li, c->A, &c->logdetM))
 		return GC_ENOTPD;
-	if (info < 0)
-		return GC_ELAPACK;
-	for (int j = 0; j < k; j++)
-		c->logdetM += 2 * log(c->L[j + (size_t) j * k]);
-	memcpy(c->A, c->L, sizeof(double) * k * k);
-	info = LAPACKE_dpotri(LAPACK_COL_MAJOR, 'L', k, c->A, k);
-	if (info > 0)
-		return GC_ENOTPD;
-	if (info < 0)
-		return GC_ELAPACK;
-	for (int j = 0; j < k; j++)
-		for (int r = j + 1; r < k; r++)
-			c->A[j + (size_t) r * k] = c->A[r + (size_t) j * k];
 
-	if (nj > 0 && mo >= 2)
+	if (nj > 0 && mo >= 2 && num_ord_updates > 0)
 	{
-		/* (Σ_OO⁻¹)_jj = (1 − u_jᵀ A u_j)/σ for the interval entries: Y = A U_J in one call */
+		/* (Σ_OO⁻¹)_jj = (1 − u_jᵀ A u_j)/σ = (1 − <A with doubled off-diagonal, u_j u_jᵀ>)/σ */
+		double	   *a2 = c->a2;
+
+		for (int j = 0; j < k; j++)
+			for (int r = j; r < k; r++)
+				*a2++ = (r == j ? 1 : 2) * c->A[r + (size_t) j * k];
 		for (int t = 0; t < nj; t++)
-			memcpy(c->P + (size_t) t * k, c->UO + (size_t) c->J[t] * k, sizeof(double) * k);
-		cblas_dsymm(CblasColMajor, CblasLeft, CblasLower, k, nj, 1.0, c->A, k, c->P, k,
-					0.0, c->Y, k);
-		for (int t = 0; t < nj; t++)
-			c->ajj[t] = (1 - Dot(c->P + (size_t) t * k, c->Y + (size_t) t * k, k)) / sigma;
+			c->ajj[t] = (1 - Dot(c->a2, c->UU + (size_t) c->O[c->J[t]] * kp, kp)) / sigma;
 
 		for (int it = 0; it < num_ord_updates; it++)
 		{
 			/* w = A U_Oᵀ z_O, so (Σ_OO⁻¹ z_O)_j = (z_j − u_jᵀ w)/σ */
-			cblas_dgemv(CblasColMajor, CblasNoTrans, k, mo, 1.0, c->UO, k, c->zO, 1, 0.0, c->t, 1);
+			ProjectRow(c, c->t);
 			SymMatVec(c->A, k, c->t, c->w);
 			for (int t = 0; t < nj; t++)
 			{
 				int			o = c->J[t];
 				int			a = c->O[o];
-				double		g = (c->zO[o] - Dot(c->UO + (size_t) o * k, c->w, k)) / sigma;
+				double		g = (c->zO[o] - Dot(c->Ur + (size_t) a * k, c->w, k)) / sigma;
 				double		mean,
 							var;
 
@@ -187,8 +282,8 @@ gc_lrcond_row(GcLrCond *c, double *z, const double *lo, const double *hi,
 				if (!(c->ajj[t] > 0))
 					continue;
 				/* N(μ_j, s_j²) with s_j² = 1/(Σ_OO⁻¹)_jj, μ_j = z_j − s_j²(Σ_OO⁻¹ z_O)_j */
-				if (gc_truncnorm_moments(c->zO[o] - g / c->ajj[t], sqrt(1.0 / c->ajj[t]),
-										 lo[a], hi[a], &mean, &var) == 0)
+				if (gc_truncnorm_moments_mills(c->zO[o] - g / c->ajj[t], sqrt(1.0 / c->ajj[t]),
+											   lo[a], hi[a], &mean, &var) == 0)
 				{
 					c->znew[t] = mean;
 					c->vJ[t] = var;
@@ -203,9 +298,94 @@ gc_lrcond_row(GcLrCond *c, double *z, const double *lo, const double *hi,
 	}
 
 	/* factor posterior mean s = A U_Oᵀ z_O (with the updated z_O) */
-	cblas_dgemv(CblasColMajor, CblasNoTrans, k, mo, 1.0, c->UO, k, c->zO, 1, 0.0, c->t, 1);
+	ProjectRow(c, c->t);
 	SymMatVec(c->A, k, c->t, c->s);
 	return GC_OK;
+}
+
+/*
+ * The latent intervals of every ordinal column's levels, their starting means, and the
+ * latent thresholds of the inverse map: gc_marginal_from_latent sends z to the level holding
+ * idx = ⌈round₃((n+1)Φ(z) − 1)⌉, which is at least l exactly when idx >= cum[l−1], i.e. when
+ * Φ(z) > (cum[l−1] + 0.0005)/(n+1). Latent values within 1e-9 of a threshold take
+ * gc_marginal_from_latent itself, so the result is the same to the bit.
+ */
+static GcStatus
+LevelTables(GcLrCond *c, const GcModel *model, const GcAlloc *alloc)
+{
+	int			q = c->q;
+	size_t		total = 0;
+
+	c->lvoff = alloc->alloc(alloc->ctx, sizeof(int) * q);
+	if (!c->lvoff)
+		return GC_ENOMEM;
+	for (int a = 0; a < q; a++)
+	{
+		const GcMarginal *m = &model->marg[c->act[a]];
+
+		c->lvoff[a] = -1;
+		if ((m->type == GC_ORDINAL || m->type == GC_BINARY) && m->nknots >= 2)
+		{
+			c->lvoff[a] = (int) total;
+			total += m->nknots;
+		}
+	}
+	c->lvlo = alloc->alloc(alloc->ctx, sizeof(double) * (total > 0 ? total : 1));
+	c->lvhi = alloc->alloc(alloc->ctx, sizeof(double) * (total > 0 ? total : 1));
+	c->lvmu = alloc->alloc(alloc->ctx, sizeof(double) * (total > 0 ? total : 1));
+	c->lvthr = alloc->alloc(alloc->ctx, sizeof(double) * (total > 0 ? total : 1));
+	if (!c->lvlo || !c->lvhi || !c->lvmu || !c->lvthr)
+		return GC_ENOMEM;
+	for (int a = 0; a < q; a++)
+	{
+		const GcMarginal *m = &model->marg[c->act[a]];
+		int			off = c->lvoff[a];
+
+		if (off < 0)
+			continue;
+		for (int l = 0; l < m->nknots; l++)
+		{
+			double		lo,
+						hi,
+						mu = 0,
+						var;
+
+			/* the knot itself maps to level l: the same interval as gc_marginal_to_latent */
+			gc_marginal_to_latent(m, m->x[l], &lo, &hi);
+			if (gc_truncnorm_moments(0.0, 1.0, lo, hi, &mu, &var) != 0)
+				mu = isfinite(lo) ? lo : hi;
+			c->lvlo[off + l] = lo;
+			c->lvhi[off + l] = hi;
+			c->lvmu[off + l] = mu;
+			c->lvthr[off + l] = l == 0 ? -HUGE_VAL :
+				gc_norm_ppf((m->cum[l - 1] + 0.0005) / (m->n + 1));
+		}
+	}
+	return GC_OK;
+}
+
+/* gc_marginal_from_latent for an ordinal column with level tables */
+static inline double
+OrdinalFromLatent(const GcLrCond *c, const GcMarginal *m, int off, double z)
+{
+	const double *thr = c->lvthr + off;
+	int			lo = 0,
+				hi = m->nknots - 1;
+
+	/* the last level whose threshold lies below z */
+	while (lo < hi)
+	{
+		int			mid = (lo + hi + 1) / 2;
+
+		if (thr[mid] < z)
+			lo = mid;
+		else
+			hi = mid - 1;
+	}
+	if ((lo > 0 && !(z - thr[lo] > 1e-9 * (1 + fabs(thr[lo])))) ||
+		(lo < m->nknots - 1 && !(thr[lo + 1] - z > 1e-9 * (1 + fabs(thr[lo + 1])))))
+		return gc_marginal_from_latent(m, z);
+	return m->x[lo];
 }
 
 GcStatus
@@ -264,12 +444,14 @@ gc_lrcond_from_model(const GcModel *model, const GcAlloc *alloc, GcLrCond **out)
 				break;
 			}
 		}
-	/* W's active rows, q×k column-major, in the SVD input buffer's twin */
-	W = c->Y;
+	/* W's active rows, q×k column-major, in the SVD's U buffer (gc_lrcond_set copies it) */
+	W = c->svd_u;
 	for (int j = 0; j < k; j++)
 		for (int a = 0; a < q; a++)
 			W[a + (size_t) j * q] = model->W[c->act[a] + (size_t) j * p];
 	st = consistent ? gc_lrcond_set(c, W, model->sigma) : GC_OK;
+	if (st == GC_OK && consistent)
+		st = LevelTables(c, model, alloc);
 	if (st != GC_OK || !consistent)
 	{
 		gc_lrcond_destroy(c, alloc);
@@ -298,6 +480,7 @@ gc_lrcond_impute_row(GcLrCond *c, const GcModel *model, const double *row, doubl
 	/* latent row: points, and intervals started at the truncated standard-normal mean */
 	for (int a = 0; a < q; a++)
 	{
+		const GcMarginal *m = &model->marg[c->act[a]];
 		double		x = row[c->act[a]];
 
 		c->isint[a] = 0;
@@ -306,7 +489,17 @@ gc_lrcond_impute_row(GcLrCond *c, const GcModel *model, const double *row, doubl
 			c->z[a] = NAN;
 			continue;
 		}
-		c->isint[a] = (uint8_t) gc_marginal_to_latent(&model->marg[c->act[a]], x, &c->lo[a], &c->hi[a]);
+		if (c->lvoff[a] >= 0)
+		{
+			int			l = c->lvoff[a] + gc_marginal_level(m, x);
+
+			c->isint[a] = 1;
+			c->lo[a] = c->lvlo[l];
+			c->hi[a] = c->lvhi[l];
+			c->z[a] = c->lvmu[l];
+			continue;
+		}
+		c->isint[a] = (uint8_t) gc_marginal_to_latent(m, x, &c->lo[a], &c->hi[a]);
 		if (c->isint[a])
 		{
 			double		mu = 0,
@@ -327,7 +520,12 @@ gc_lrcond_impute_row(GcLrCond *c, const GcModel *model, const double *row, doubl
 	/* E[z_M | z_O] = U_M s */
 	for (int a = 0; a < q; a++)
 		if (isnan(row[c->act[a]]))
-			out[c->act[a]] = gc_marginal_from_latent(&model->marg[c->act[a]],
-													 Dot(c->Ur + (size_t) a * k, c->s, k));
+		{
+			const GcMarginal *m = &model->marg[c->act[a]];
+			double		zm = Dot(c->Ur + (size_t) a * k, c->s, k);
+
+			out[c->act[a]] = c->lvoff[a] >= 0 ? OrdinalFromLatent(c, m, c->lvoff[a], zm) :
+				gc_marginal_from_latent(m, zm);
+		}
 	return GC_OK;
 }

@@ -6,8 +6,10 @@
  *   M = U_OᵀU_O + σD⁻²,  A = M⁻¹,  s = A U_Oᵀ z_O,
  *   Σ_OO⁻¹ y = (y − U_O A U_Oᵀ y)/σ,  (Σ_OO⁻¹)_jj = (1 − u_jᵀ A u_j)/σ,  E[z_M | z_O] = U_M s,
  *
- * a row costs O(|O| k²) with k the rank, whatever its number of missing entries. Shared by
- * the low-rank EM (em_lowrank.c) and by single imputation with a low-rank model (impute.c).
+ * a row costs O(|O| k²) with k the rank, whatever its number of missing entries. Both sums
+ * over O of k×k terms (U_OᵀU_O and u_jᵀAu_j) run over UU, whose column j holds the packed
+ * lower triangle of u_j u_jᵀ. Shared by the low-rank EM (em_lowrank.c, which runs the same
+ * algebra block-wise as dgemm) and by single imputation with a low-rank model (impute.c).
  */
 #ifndef GC_COND_LOWRANK_H
 #define GC_COND_LOWRANK_H
@@ -20,48 +22,70 @@ typedef struct GcLrCond
 {
 	int			q;				/* active columns */
 	int			k;				/* rank */
+	int			kp;				/* k(k+1)/2 */
 	double		sigma;
 	double	   *Ur;				/* q×k row-major: U of the thin SVD of W */
 	double	   *d;				/* k singular values (kept > 0) */
 	double	   *Vt;				/* k×k: Vᵀ */
 	double		logdet_d2;		/* Σ log d_c² */
+	double	   *UU;				/* kp×q: column j is the packed lower triangle of u_j u_jᵀ */
 	/* the last row: observed columns, interval entries (positions in O), results */
 	int			mo,
 				nj;
 	int		   *O,
 			   *J;
-	double	   *UO;				/* k×|O|: column o is u_{O[o]} */
 	double	   *zO;				/* |O|: observed latent values (intervals updated) */
 	double	   *vJ;				/* |J|: conditional variances of the interval entries */
-	double	   *L;				/* k×k: Cholesky factor of M (lower) */
 	double	   *A;				/* k×k: M⁻¹, full */
 	double	   *s;				/* k: A U_Oᵀ z_O */
 	double		logdetM;
-	/* scratch; after a row with the ordinal update, column t of Y is A u_{O[J[t]]} */
-	double	   *P,
-			   *Y;				/* k×q */
+	/* scratch */
+	double	   *L,
+			   *Li;				/* k×k */
+	double	   *pk,
+			   *a2;				/* kp */
 	double	   *t,
 			   *w;				/* k */
 	double	   *znew,
 			   *ajj;			/* q */
 	double	   *svd_u,
 			   *svd_a;			/* q×k, for the SVD */
-	/* single imputation: a latent row */
+	/* single imputation: a latent row, and per ordinal column its levels' latent intervals */
 	double	   *z,
 			   *lo,
 			   *hi;
 	uint8_t    *isint;
 	int		   *act;			/* q: model column of each active column (imputation) */
+	int		   *lvoff;			/* q: first level slot of an ordinal column, or -1 */
+	double	   *lvlo,
+			   *lvhi,			/* per level: latent interval */
+			   *lvmu,			/* per level: mean of N(0,1) truncated to it (the start) */
+			   *lvthr;			/* per level l > 0: latent values above it map to level >= l */
 } GcLrCond;
+
+/* index of (r, c), r >= c, in a packed lower-triangular k×k matrix (column by column) */
+static inline int
+gc_lr_packidx(int r, int c, int k)
+{
+	return r + c * (2 * k - c - 1) / 2;
+}
 
 extern GcStatus gc_lrcond_init(GcLrCond *c, int q, int k, const GcAlloc *alloc);
 extern void gc_lrcond_free(GcLrCond *c, const GcAlloc *alloc);
 
 /*
- * Set the parameters: W (q×k column-major) and σ; computes the thin SVD of W (dgesdd).
- * GC_EDEGENERATE if the SVD does not converge.
+ * Set the parameters: W (q×k column-major) and σ; computes the thin SVD of W (dgesdd) and
+ * UU. GC_EDEGENERATE if the SVD does not converge.
  */
 extern GcStatus gc_lrcond_set(GcLrCond *c, const double *W, double sigma);
+
+/*
+ * M = packed Gram part pk + σD⁻²: its Cholesky factor (L), log det M and the full inverse
+ * A = M⁻¹ (k×k column-major; L and Li are k×k scratch). Returns 0, or 1 when M is not
+ * positive definite.
+ */
+extern int	gc_lr_factor_invert(const double *pk, const double *d, double sigma, int k,
+								double *L, double *Li, double *A, double *logdet);
 
 /*
  * One row: z holds q latent values (NaN = missing; interval entries hold their current

@@ -111,6 +111,14 @@ extern GcStatus gc_fit_lowrank(const double *X, size_t n, int p, int rank,
 							   char *errmsg, size_t errlen);
 
 /*
+ * The correlation of a low-rank model, corr = WWᵀ + σI with a unit diagonal (p×p
+ * column-major, exactly symmetric, off-diagonal entries clamped to [−1, 1]), from model->W
+ * (p×rank, zero rows for constants) by plain loops in a fixed order: the fit materialises
+ * model->corr with it, so a stored model may keep W alone and rebuild corr to the bit.
+ */
+extern void gc_lowrank_corr(const GcModel *model, double *corr);
+
+/*
  * An imputer holds what imputation needs of a model, precomputed once:
  * the precision matrix Λ = Σ⁻¹ of the active columns and scratch space.
  */

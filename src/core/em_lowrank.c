@@ -27,6 +27,7 @@
 #include "cond_lowrank.h"
 #include "copula.h"
 #include "fit_internal.h"
+#include "mills.h"
 #include "normal.h"
 #include "precision.h"
 
@@ -56,22 +57,38 @@ typedef struct LowRank
 			   *HI;
 	uint8_t    *ISINT;
 	uint8_t    *mayint;			/* q: column is not continuous */
-	/* parameters, and the Woodbury row kernel holding the thin SVD of W */
+	/* the fixed observation pattern: row i observes obs[rowptr[i] .. rowptr[i+1]−1], of which
+	 * the interval entries are ints[intptr[i] .. intptr[i+1]−1] (columns, ascending) */
+	size_t	   *rowptr,
+			   *intptr;
+	int		   *obs,
+			   *ints;
+	/* parameters, and the Woodbury kernel holding the thin SVD of W and UU */
 	double	   *W;				/* q×k column-major */
 	double		sigma;
 	GcLrCond	cond;
 	/* scratch */
 	double	   *Mf,
-			   *G;				/* k×k */
+			   *G,
+			   *Bm;				/* k×k */
 	double	   *r,
 			   *w;				/* k */
 	/* block buffers, one column per row of the block */
-	double	   *Gc,
-			   *Ac;				/* kp×B: packed G_i = SS_i + σA_i, and A_i */
-	double	   *Sc;				/* k×B: s_i */
-	double	   *Mc,
-			   *Zc,
-			   *Vc;				/* q×B: observed mask, zero-filled z_i, ordinal variances v_i */
+	double	   *Zc,
+			   *Mc,
+			   *Vc,				/* q×B: zero-filled z_i, observed mask, ordinal variances v_i */
+			   *AJ,
+			   *UW;				/* q×B: u_jᵀA_iu_j then (Σ_OO⁻¹)_jj; U w_i */
+	double	   *Pk,				/* kp×B: packed U_OᵀU_O, then Σ_j v_ij u_j u_jᵀ */
+			   *Ac,				/* kp×B: packed A_i */
+			   *A2,				/* kp×B: packed A_i with doubled off-diagonal entries */
+			   *Gc;				/* kp×B: packed G_i = SS_i + σA_i */
+	double	   *Af;				/* k²×B: A_i in full */
+	double	   *Sc,
+			   *Tc,
+			   *Wc;				/* k×B: s_i, U_Oᵀz_O, A_i U_Oᵀz_O */
+	int		   *mo;				/* B: |O| of each row */
+	uint8_t    *upd;			/* B: the row runs the ordinal update */
 	/* M-step accumulators */
 	double	   *F,
 			   *RA;				/* kp×q: Σ_{i∈R_j} G_i and Σ_{i∈R_j} v_ij A_i */
@@ -80,23 +97,7 @@ typedef struct LowRank
 				sumv,
 				nobs,
 				ll;
-	int			anyv;			/* the current block has a nonzero ordinal variance */
 } LowRank;
-
-/* index of (r, c), r >= c, in a packed lower-triangular k×k matrix */
-static inline int
-PackIdx(int r, int c, int k)
-{
-	return r + c * (2 * k - c - 1) / 2;
-}
-
-static void
-PackLower(const double *S, int k, double *out)
-{
-	for (int c = 0; c < k; c++)
-		for (int r = c; r < k; r++)
-			out[PackIdx(r, c, k)] = S[r + (size_t) c * k];
-}
 
 static void
 UnpackFull(const double *pk, int k, double *S)
@@ -104,7 +105,7 @@ UnpackFull(const double *pk, int k, double *S)
 	for (int c = 0; c < k; c++)
 		for (int r = c; r < k; r++)
 		{
-			double		x = pk[PackIdx(r, c, k)];
+			double		x = pk[gc_lr_packidx(r, c, k)];
 
 			S[r + (size_t) c * k] = x;
 			S[c + (size_t) r * k] = x;
@@ -150,111 +151,273 @@ ScaleCorr(double *W, int q, int k, double *sigma)
 	*sigma = sig;
 }
 
+/* y = A x for the full symmetric k×k A */
+static inline void
+SymMatVec(const double *A, int k, const double *x, double *y)
+{
+	for (int r = 0; r < k; r++)
+		y[r] = 0;
+	for (int j = 0; j < k; j++)
+	{
+		const double *col = A + (size_t) j * k;
+		double		xj = x[j];
+
+		for (int r = 0; r < k; r++)
+			y[r] += col[r] * xj;
+	}
+}
+
 /*
- * E-step for row i (spec §1.11), written to column b of the block buffers: the Woodbury
- * kernel (cond_lowrank.c) runs the ordinal Jacobi update and gives s_i = A_i U_Oᵀ z_O; here
- * the second moment G_i = SS_i + σA_i with SS_i = A_i U_Oᵀ diag(v_O) U_O A_i + s_i s_iᵀ, and
- * the row's log-likelihood ℓ_i = log N(z_O; 0, Σ_OO) (|O|, not p, in the 2π term).
+ * E-step for a block of rows b0 .. b0+nb−1 (spec §1.11), one column of the block buffers per
+ * row. Everything that sums over a row's observed columns is a product of the block's
+ * zero-filled data or observation mask with a q-wide matrix of U, so it runs as dgemm over
+ * the whole block instead of small per-row BLAS calls:
+ *
+ *   packed U_OᵀU_O          = UU · mask_i             (UU: column j the packed u_j u_jᵀ)
+ *   u_jᵀ A_i u_j, all j     = UUᵀ · packed(A_i, off-diagonals doubled)
+ *   U_Oᵀ z_O                = Uᵀ z_i (zero-filled),  u_jᵀ w_i, all j = U w_i
+ *   Σ_j v_ij u_j u_jᵀ       = UU · v_i
+ *
+ * Per row remain the k×k Cholesky factor and inverse A_i = M_i⁻¹ of M_i = U_OᵀU_O + σD⁻²,
+ * the ordinal update (Jacobi: every interval entry moves from the same previous vector),
+ * s_i = A_i U_Oᵀ z_O, the second moment G_i = σA_i + s_i s_iᵀ + A_i (Σ_j v_ij u_j u_jᵀ) A_i,
+ * and the row's log-likelihood ℓ_i = log N(z_O; 0, Σ_OO) (|O|, not p, in the 2π term).
+ * Returns GC_ENOTPD with *badrow set when some M_i is not positive definite.
  */
 static GcStatus
-EStepRow(LowRank *lr, size_t i, int b, int num_ord_updates)
+EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
 {
 	GcLrCond   *c = &lr->cond;
 	int			q = lr->q,
 				k = lr->k,
 				kp = lr->kp;
-	double	   *mcol = lr->Mc + (size_t) b * q,
-			   *zcol = lr->Zc + (size_t) b * q,
-			   *vcol = lr->Vc + (size_t) b * q;
-	double		sigma = lr->sigma;
-	double		zz,
-				ts,
-				sv = 0;
-	int			mo,
-				nv = 0;
-	GcStatus	st;
+	double		sigma = lr->sigma,
+				isigma = 1.0 / lr->sigma;
+	int			anyupd = 0,
+				anyv = 0;
 
-	memset(mcol, 0, sizeof(double) * q);
-	memset(zcol, 0, sizeof(double) * q);
-	memset(vcol, 0, sizeof(double) * q);
-	st = gc_lrcond_row(c, lr->Z + i * q, lr->LO + i * q, lr->HI + i * q, lr->ISINT + i * q,
-					   num_ord_updates);
-	if (st != GC_OK)
-		return st;
-	mo = c->mo;
-	if (mo == 0)
+	/* the block's latent rows as columns: zero-filled values, mask, no variances yet */
+	for (int b = 0; b < nb; b++)
 	{
-		/* an empty row observes no column: it enters no sum of the M-step */
-		memset(lr->Gc + (size_t) b * kp, 0, sizeof(double) * kp);
-		memset(lr->Ac + (size_t) b * kp, 0, sizeof(double) * kp);
-		memset(lr->Sc + (size_t) b * k, 0, sizeof(double) * k);
-		return GC_OK;
+		size_t		i = b0 + b;
+		const double *z = lr->Z + i * q;
+		double	   *zc = lr->Zc + (size_t) b * q,
+				   *mc = lr->Mc + (size_t) b * q;
+		int			mo = (int) (lr->rowptr[i + 1] - lr->rowptr[i]),
+					nint = (int) (lr->intptr[i + 1] - lr->intptr[i]);
+
+		memset(zc, 0, sizeof(double) * q);
+		memset(mc, 0, sizeof(double) * q);
+		memset(lr->Vc + (size_t) b * q, 0, sizeof(double) * q);
+		for (size_t e = lr->rowptr[i]; e < lr->rowptr[i + 1]; e++)
+		{
+			int			a = lr->obs[e];
+
+			zc[a] = z[a];
+			mc[a] = 1.0;
+		}
+		lr->mo[b] = mo;
+		lr->upd[b] = nint > 0 && mo >= 2 && num_ord_updates > 0;
+		anyupd |= lr->upd[b];
 	}
 
-	/* c->t = U_Oᵀ z_O, so z_Oᵀ U_O s = tᵀ s */
-	zz = cblas_ddot(mo, c->zO, 1, c->zO, 1);
-	ts = cblas_ddot(k, c->t, 1, c->s, 1);
-	/* log det Σ_OO = (|O|−k) log σ + log det(σI + U_OᵀU_O D²) = (|O|−k) log σ + log det M + log det D² */
-	lr->ll += -0.5 * (mo * GC_LOG2PI + (mo - k) * log(sigma) + c->logdetM + c->logdet_d2 +
-					  (zz - ts) / sigma);
-	lr->sumz2 += zz;
-	lr->nobs += mo;
-
-	/*
-	 * G_i = σA + s sᵀ + Σ_j v_j (A u_j)(A u_j)ᵀ over the interval entries; the kernel left
-	 * A u_j in column t of c->Y (nonzero v_j only arise where it ran the ordinal update).
-	 */
-	for (int j = 0; j < k; j++)
-		for (int r = j; r < k; r++)
-			lr->G[r + (size_t) j * k] = sigma * c->A[r + (size_t) j * k] + c->s[r] * c->s[j];
-	for (int t = 0; t < c->nj; t++)
+	/* packed U_OᵀU_O of every row, then M_i's factor, log det and inverse */
+	cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, kp, nb, q, 1.0, c->UU, kp,
+				lr->Mc, q, 0.0, lr->Pk, kp);
+	for (int b = 0; b < nb; b++)
 	{
-		double		v = c->vJ[t],
-					sq;
-		const double *au = c->Y + (size_t) t * k;
+		double	   *A = lr->Af + (size_t) b * k * k,
+				   *ac = lr->Ac + (size_t) b * kp,
+				   *a2 = lr->A2 + (size_t) b * kp;
+		double		logdetM;
 
-		if (v <= 0)
+		if (lr->mo[b] == 0)
+		{
+			/* an empty row observes no column: it enters no sum of the M-step */
+			memset(A, 0, sizeof(double) * k * k);
+			memset(ac, 0, sizeof(double) * kp);
+			memset(a2, 0, sizeof(double) * kp);
 			continue;
-		sv += v;
-		vcol[c->O[c->J[t]]] = v;
-		sq = sqrt(v);
+		}
+		if (gc_lr_factor_invert(lr->Pk + (size_t) b * kp, c->d, sigma, k, lr->Mf, lr->G, A, &logdetM))
+		{
+			*badrow = b0 + b;
+			return GC_ENOTPD;
+		}
 		for (int j = 0; j < k; j++)
-			c->P[(size_t) nv * k + j] = sq * au[j];
-		nv++;
+			for (int r = j; r < k; r++)
+			{
+				double		x = A[r + (size_t) j * k];
+
+				*ac++ = x;
+				*a2++ = r == j ? x : 2 * x;
+			}
+		/* log det Σ_OO = (|O|−k) log σ + log det M + log det D² */
+		lr->ll += -0.5 * (lr->mo[b] * GC_LOG2PI + (lr->mo[b] - k) * log(sigma) + logdetM +
+						  c->logdet_d2);
 	}
-	if (nv > 0)
+
+	if (anyupd)
 	{
-		cblas_dsyrk(CblasColMajor, CblasLower, CblasNoTrans, k, nv, 1.0, c->P, k, 1.0, lr->G, k);
-		lr->anyv = 1;
+		/* (Σ_OO⁻¹)_jj = (1 − u_jᵀ A u_j)/σ, for every column at once */
+		cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, q, nb, kp, 1.0, c->UU, kp,
+					lr->A2, kp, 0.0, lr->AJ, q);
+		for (int it = 0; it < num_ord_updates; it++)
+		{
+			/* w_i = A_i U_Oᵀ z_O, so (Σ_OO⁻¹ z_O)_j = (z_j − u_jᵀ w_i)/σ */
+			cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, k, nb, q, 1.0, c->Ur, k,
+						lr->Zc, q, 0.0, lr->Tc, k);
+			for (int b = 0; b < nb; b++)
+				if (lr->upd[b])
+					SymMatVec(lr->Af + (size_t) b * k * k, k, lr->Tc + (size_t) b * k,
+							  lr->Wc + (size_t) b * k);
+				else
+					memset(lr->Wc + (size_t) b * k, 0, sizeof(double) * k);
+			cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, q, nb, k, 1.0, c->Ur, k,
+						lr->Wc, k, 0.0, lr->UW, q);
+			for (int b = 0; b < nb; b++)
+			{
+				size_t		i = b0 + b;
+				const double *lo = lr->LO + i * q,
+						   *hi = lr->HI + i * q,
+						   *aj = lr->AJ + (size_t) b * q,
+						   *uw = lr->UW + (size_t) b * q;
+				double	   *zc = lr->Zc + (size_t) b * q,
+						   *vc = lr->Vc + (size_t) b * q;
+
+				if (!lr->upd[b])
+					continue;
+				for (size_t e = lr->intptr[i]; e < lr->intptr[i + 1]; e++)
+				{
+					int			a = lr->ints[e];
+					double		sjj,
+								s2,
+								g,
+								mean,
+								var;
+
+					vc[a] = 0;
+					sjj = (1 - aj[a]) * isigma;
+					if (!(sjj > 0))
+						continue;
+
+					/*
+					 * N(μ_j, s_j²) with s_j² = 1/(Σ_OO⁻¹)_jj, μ_j = z_j − s_j²(Σ_OO⁻¹ z_O)_j;
+					 * every interval entry moves from the same previous vector (Jacobi)
+					 */
+					g = (zc[a] - uw[a]) * isigma;
+					s2 = 1.0 / sjj;
+					if (gc_truncnorm_moments_mills(zc[a] - g * s2, sqrt(s2), lo[a], hi[a],
+												   &mean, &var) == 0)
+					{
+						zc[a] = mean;
+						vc[a] = var;
+					}
+				}
+			}
+		}
+		/* warm start: the interval entries keep their updated values */
+		for (int b = 0; b < nb; b++)
+		{
+			size_t		i = b0 + b;
+			double	   *z = lr->Z + i * q;
+			const double *zc = lr->Zc + (size_t) b * q;
+
+			if (lr->upd[b])
+				for (size_t e = lr->intptr[i]; e < lr->intptr[i + 1]; e++)
+					z[lr->ints[e]] = zc[lr->ints[e]];
+		}
+	}
+
+	/* s_i = A_i U_Oᵀ z_O with the updated z, and the data terms of ℓ_i and σ */
+	cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, k, nb, q, 1.0, c->Ur, k,
+				lr->Zc, q, 0.0, lr->Tc, k);
+	for (int b = 0; b < nb; b++)
+	{
+		const double *zc = lr->Zc + (size_t) b * q,
+				   *vc = lr->Vc + (size_t) b * q,
+				   *t = lr->Tc + (size_t) b * k;
+		double	   *s = lr->Sc + (size_t) b * k;
+		double		zz = 0,
+					ts = 0,
+					sv = 0;
+
+		if (lr->mo[b] == 0)
+		{
+			memset(s, 0, sizeof(double) * k);
+			continue;
+		}
+		SymMatVec(lr->Af + (size_t) b * k * k, k, t, s);
+		for (int a = 0; a < q; a++)
+		{
+			zz += zc[a] * zc[a];
+			sv += vc[a];
+		}
+		for (int j = 0; j < k; j++)
+			ts += t[j] * s[j];
+		lr->ll += -0.5 * (zz - ts) / sigma;
+		lr->sumz2 += zz;
+		lr->nobs += lr->mo[b];
 		lr->sumv += sv;
+		anyv |= sv > 0;
 	}
-	PackLower(lr->G, k, lr->Gc + (size_t) b * kp);
-	PackLower(c->A, k, lr->Ac + (size_t) b * kp);
-	memcpy(lr->Sc + (size_t) b * k, c->s, sizeof(double) * k);
-	for (int o = 0; o < mo; o++)
+
+	/* G_i = σA + s sᵀ + A (Σ_j v_j u_j u_jᵀ) A, lower triangle packed */
+	if (anyv)
+		cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, kp, nb, q, 1.0, c->UU, kp,
+					lr->Vc, q, 0.0, lr->Pk, kp);
+	for (int b = 0; b < nb; b++)
 	{
-		mcol[c->O[o]] = 1.0;
-		zcol[c->O[o]] = c->zO[o];
+		const double *A = lr->Af + (size_t) b * k * k,
+				   *s = lr->Sc + (size_t) b * k;
+		double	   *G = lr->G,
+				   *gc = lr->Gc + (size_t) b * kp;
+		int			hasv = 0;
+
+		for (int j = 0; j < k; j++)
+			for (int r = j; r < k; r++)
+				G[r + (size_t) j * k] = sigma * A[r + (size_t) j * k] + s[r] * s[j];
+		if (anyv && lr->mo[b] > 0)
+		{
+			const double *pv = lr->Pk + (size_t) b * kp;
+
+			for (int e = 0; e < kp; e++)
+				hasv |= pv[e] != 0;
+			if (hasv)
+			{
+				/* Bm = V A, then G += A Bm (lower triangle) */
+				UnpackFull(pv, k, lr->Mf);
+				for (int j = 0; j < k; j++)
+					SymMatVec(lr->Mf, k, A + (size_t) j * k, lr->Bm + (size_t) j * k);
+				for (int j = 0; j < k; j++)
+				{
+					const double *bj = lr->Bm + (size_t) j * k;
+
+					for (int r = j; r < k; r++)
+					{
+						double		acc = 0;
+
+						for (int m = 0; m < k; m++)
+							acc += A[r + (size_t) m * k] * bj[m];
+						G[r + (size_t) j * k] += acc;
+					}
+				}
+			}
+		}
+		for (int j = 0; j < k; j++)
+			for (int r = j; r < k; r++)
+				*gc++ = G[r + (size_t) j * k];
 	}
-	return GC_OK;
-}
 
-/* Add a block's moments to the per-column sums: F += G Mᵀ, R1 += S Zᵀ, RA += A Vᵀ. */
-static void
-FlushBlock(LowRank *lr, int nb)
-{
-	int			q = lr->q,
-				k = lr->k,
-				kp = lr->kp;
-
+	/* the block's moments into the per-column sums: F += G Mᵀ, R1 += S Zᵀ, RA += A Vᵀ */
 	cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, kp, q, nb, 1.0, lr->Gc, kp,
 				lr->Mc, q, 1.0, lr->F, kp);
 	cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, k, q, nb, 1.0, lr->Sc, k,
 				lr->Zc, q, 1.0, lr->R1, k);
-	if (lr->anyv)
+	if (anyv)
 		cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, kp, q, nb, 1.0, lr->Ac, kp,
 					lr->Vc, q, 1.0, lr->RA, kp);
-	lr->anyv = 0;
+	return GC_OK;
 }
 
 /*
@@ -462,6 +625,33 @@ done:
 	return status;
 }
 
+void
+gc_lowrank_corr(const GcModel *model, double *corr)
+{
+	int			p = model->p,
+				k = model->rank;
+	const double *W = model->W;
+
+	for (int b = 0; b < p; b++)
+	{
+		corr[b + (size_t) b * p] = 1.0;
+		for (int a = b + 1; a < p; a++)
+		{
+			double		c = 0;
+
+			for (int j = 0; j < k; j++)
+				c += W[a + (size_t) j * p] * W[b + (size_t) j * p];
+			/* one value for (a, b) and (b, a): exactly symmetric */
+			if (c > 1)
+				c = 1;
+			else if (c < -1)
+				c = -1;
+			corr[a + (size_t) b * p] = c;
+			corr[b + (size_t) a * p] = c;
+		}
+	}
+}
+
 GcStatus
 gc_fit_lowrank(const double *X, size_t n, int p, int rank, const GcFitOptions *opt,
 			   const GcAlloc *alloc, GcModel **model_out, char *errmsg, size_t errlen)
@@ -473,8 +663,7 @@ gc_fit_lowrank(const double *X, size_t n, int p, int rank, const GcFitOptions *o
 	int			q = 0,
 				k = rank;
 	double	   *Wt = NULL,
-			   *Wnew = NULL,
-			   *S = NULL;
+			   *Wnew = NULL;
 
 	LAPACKE_set_nancheck(0);
 	memset(&lr, 0, sizeof(lr));
@@ -575,20 +764,62 @@ gc_fit_lowrank(const double *X, size_t n, int p, int rank, const GcFitOptions *o
 	for (int a = 0; a < q; a++)
 		lr.mayint[a] = (model->marg[act[a]].type != GC_CONTINUOUS);
 
+	/* the observation pattern, fixed for the whole fit */
+	{
+		size_t		nobs = 0,
+					nint = 0;
+
+		ALLOC(lr.rowptr, n + 1);
+		ALLOC(lr.intptr, n + 1);
+		for (size_t e = 0; e < n * q; e++)
+			if (!isnan(lr.Z[e]))
+			{
+				nobs++;
+				nint += lr.ISINT[e] != 0;
+			}
+		ALLOC(lr.obs, nobs);
+		ALLOC(lr.ints, nint);
+		nobs = nint = 0;
+		for (size_t i = 0; i < n; i++)
+		{
+			lr.rowptr[i] = nobs;
+			lr.intptr[i] = nint;
+			for (int a = 0; a < q; a++)
+				if (!isnan(lr.Z[i * q + a]))
+				{
+					lr.obs[nobs++] = a;
+					if (lr.ISINT[i * q + a])
+						lr.ints[nint++] = a;
+				}
+		}
+		lr.rowptr[n] = nobs;
+		lr.intptr[n] = nint;
+	}
+
 	ALLOC(lr.W, (size_t) q * k);
 	status = gc_lrcond_init(&lr.cond, q, k, alloc);
 	if (status != GC_OK)
 		goto done;
 	ALLOC(lr.Mf, (size_t) k * k);
 	ALLOC(lr.G, (size_t) k * k);
+	ALLOC(lr.Bm, (size_t) k * k);
 	ALLOC(lr.r, k);
 	ALLOC(lr.w, k);
-	ALLOC(lr.Gc, (size_t) lr.kp * lr.B);
-	ALLOC(lr.Ac, (size_t) lr.kp * lr.B);
-	ALLOC(lr.Sc, (size_t) k * lr.B);
-	ALLOC(lr.Mc, (size_t) q * lr.B);
 	ALLOC(lr.Zc, (size_t) q * lr.B);
+	ALLOC(lr.Mc, (size_t) q * lr.B);
 	ALLOC(lr.Vc, (size_t) q * lr.B);
+	ALLOC(lr.AJ, (size_t) q * lr.B);
+	ALLOC(lr.UW, (size_t) q * lr.B);
+	ALLOC(lr.Pk, (size_t) lr.kp * lr.B);
+	ALLOC(lr.Ac, (size_t) lr.kp * lr.B);
+	ALLOC(lr.A2, (size_t) lr.kp * lr.B);
+	ALLOC(lr.Gc, (size_t) lr.kp * lr.B);
+	ALLOC(lr.Af, (size_t) k * k * lr.B);
+	ALLOC(lr.Sc, (size_t) k * lr.B);
+	ALLOC(lr.Tc, (size_t) k * lr.B);
+	ALLOC(lr.Wc, (size_t) k * lr.B);
+	ALLOC(lr.mo, lr.B);
+	ALLOC(lr.upd, lr.B);
 	ALLOC(lr.F, (size_t) lr.kp * q);
 	ALLOC(lr.RA, (size_t) lr.kp * q);
 	ALLOC(lr.R1, (size_t) k * q);
@@ -623,29 +854,25 @@ gc_fit_lowrank(const double *X, size_t n, int p, int rank, const GcFitOptions *o
 		memset(lr.RA, 0, sizeof(double) * lr.kp * q);
 		memset(lr.R1, 0, sizeof(double) * k * q);
 		lr.sumz2 = lr.sumv = lr.nobs = lr.ll = 0;
-		lr.anyv = 0;
 
 		/* E-step by blocks of rows, each block's moments flushed into the column sums */
 		for (size_t b0 = 0; b0 < n; b0 += lr.B)
 		{
 			int			nb = (int) (n - b0 < (size_t) lr.B ? n - b0 : (size_t) lr.B);
+			size_t		badrow = 0;
 
 			if (opt->tick && b0 - ticked >= 4096)
 			{
 				opt->tick(opt->progress_arg);
 				ticked = b0;
 			}
-			for (int b = 0; b < nb; b++)
+			status = EStepBlock(&lr, b0, nb, opt->num_ord_updates, &badrow);
+			if (status != GC_OK)
 			{
-				status = EStepRow(&lr, b0 + b, b, opt->num_ord_updates);
-				if (status != GC_OK)
-				{
-					snprintf(errmsg, errlen, "the %d×%d system of row %zu is not positive definite at iteration %d",
-							 k, k, b0 + b + 1, iter);
-					goto done;
-				}
+				snprintf(errmsg, errlen, "the %d×%d system of row %zu is not positive definite at iteration %d",
+						 k, k, badrow + 1, iter);
+				goto done;
 			}
-			FlushBlock(&lr, nb);
 		}
 
 		/* M-step */
@@ -700,30 +927,14 @@ gc_fit_lowrank(const double *X, size_t n, int p, int rank, const GcFitOptions *o
 		for (int a = 0; a < q; a++)
 			model->W[act[a] + (size_t) c * p] = lr.W[a + (size_t) c * q];
 	model->sigma = lr.sigma;
-	memset(model->corr, 0, sizeof(double) * p * p);
-	for (int j = 0; j < p; j++)
-		model->corr[j + (size_t) j * p] = 1.0;
-	ALLOC(S, (size_t) q * q);
-	cblas_dsyrk(CblasColMajor, CblasLower, CblasNoTrans, q, k, 1.0, lr.W, q, 0.0, S, q);
-	for (int b = 0; b < q; b++)
-		for (int a = b + 1; a < q; a++)
-		{
-			/* one value for (a, b) and (b, a): exactly symmetric; the diagonal is exactly 1 */
-			double		c = S[a + (size_t) b * q];
-
-			if (c > 1)
-				c = 1;
-			else if (c < -1)
-				c = -1;
-			model->corr[act[a] + (size_t) act[b] * p] = c;
-			model->corr[act[b] + (size_t) act[a] * p] = c;
-		}
+	gc_lowrank_corr(model, model->corr);
 
 done:
 	{
-		void	   *ptrs[] = {act, Wt, Wnew, S, lr.Z, lr.LO, lr.HI, lr.ISINT, lr.mayint,
-			lr.W, lr.Mf, lr.G, lr.r, lr.w, lr.Gc, lr.Ac, lr.Sc, lr.Mc,
-		lr.Zc, lr.Vc, lr.F, lr.RA, lr.R1};
+		void	   *ptrs[] = {act, Wt, Wnew, lr.Z, lr.LO, lr.HI, lr.ISINT, lr.mayint,
+			lr.W, lr.Mf, lr.G, lr.Bm, lr.r, lr.w, lr.Zc, lr.Mc, lr.Vc, lr.AJ, lr.UW, lr.Pk,
+			lr.Ac, lr.A2, lr.Gc, lr.Af, lr.Sc, lr.Tc, lr.Wc, lr.mo, lr.upd, lr.rowptr, lr.intptr, lr.obs, lr.ints, lr.F, lr.RA,
+		lr.R1};
 
 		for (size_t x = 0; x < sizeof(ptrs) / sizeof(ptrs[0]); x++)
 			if (ptrs[x])

@@ -455,6 +455,23 @@ gc_marginal_order_stat(const GcMarginal *m, double r)
 	return OrderStat(m, NULL, r);
 }
 
+/* the level within half a gap of x (or the next one above), clipped to range */
+static inline int
+LevelIx(const GcMarginal *m, const GcSearchIndex *xs, double x)
+{
+	int			K = m->nknots;
+	double		v = fmin(fmax(x, m->x[0]), m->x[K - 1]);
+	int			k = UpperBoundIx(m->x, K, xs, v - m->halfgap);
+
+	return k >= K ? K - 1 : k;
+}
+
+int
+gc_marginal_level(const GcMarginal *m, double x)
+{
+	return LevelIx(m, NULL, x);
+}
+
 int
 gc_marginal_to_latent(const GcMarginal *m, double x, double *lo, double *hi)
 {
@@ -484,12 +501,8 @@ gc_marginal_to_latent_ix(const GcMarginal *m, const GcMarginalIndex *ix,
 		case GC_ORDINAL:
 		case GC_BINARY:
 			{
-				/* the level within half a gap of x (or the next one above), clipped to range */
-				double		v = fmin(fmax(x, m->x[0]), m->x[K - 1]);
-				int			k = UpperBoundIx(m->x, K, xs, v - m->halfgap);
+				int			k = LevelIx(m, xs, x);
 
-				if (k >= K)
-					k = K - 1;
 				*lo = k > 0 ? gc_norm_ppf(m->cum[k - 1] / n) : -HUGE_VAL;
 				*hi = k < K - 1 ? gc_norm_ppf(m->cum[k] / n) : HUGE_VAL;
 				return 1;

@@ -76,6 +76,12 @@ extern const char *gc_marginal_check(const GcMarginal *m);
  */
 extern int	gc_marginal_to_latent(const GcMarginal *m, double x, double *lo, double *hi);
 
+/*
+ * The knot an ordinal or binary value x maps to (the level within half a gap of x, or the
+ * next one above, clipped to range): its latent interval is (Φ⁻¹(cum[k−1]/n), Φ⁻¹(cum[k]/n)).
+ */
+extern int	gc_marginal_level(const GcMarginal *m, double x);
+
 /* Latent value → observed scale (spec §1.3): an observed level for ordinals. */
 extern double gc_marginal_from_latent(const GcMarginal *m, double z);
 

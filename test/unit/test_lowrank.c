@@ -138,6 +138,14 @@ main(void)
 	}
 	CHECK(maxdiag == 0 && maxasym == 0, "corr has an exact unit diagonal and is exactly symmetric");
 	CHECK(maxnorm < 1e-12, "corr = WWᵀ + σI and ‖W_j‖² + σ = 1 (max deviation %g)", maxnorm);
+	{
+		/* a stored low-rank model keeps W alone and rebuilds corr: it must come back to the bit */
+		double	   *C = malloc(sizeof(double) * P * P);
+
+		gc_lowrank_corr(m, C);
+		CHECK(memcmp(C, m->corr, sizeof(double) * P * P) == 0, "gc_lowrank_corr rebuilds the fitted corr to the bit");
+		free(C);
+	}
 
 	/* deterministic */
 	st = gc_fit_lowrank(X, N, P, K, &opt, &gc_malloc_alloc, &m2, err, sizeof(err));

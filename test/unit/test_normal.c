@@ -1,6 +1,7 @@
 /* Unit tests: standard normal CDF/quantile and truncated-normal moments (src/core/normal.c). */
 #include <math.h>
 
+#include "mills.h"
 #include "normal.h"
 #include "unit.h"
 
@@ -90,5 +91,50 @@ main(void)
 	m = 123;
 	CHECK(gc_truncnorm_moments(0, 1, 9, 10, &m, &v) == 1 && m == 123,
 		  "an interval without mass reports failure and leaves the mean alone");
+	/* the Mills ratio R(x) = Q(x)/φ(x) against erfc, and the table-based moments against erfc's */
+	{
+		double		wr = 0,
+					wm = 0,
+					wv = 0;
+		int			agree = 1;
+		static const double cuts[] = {-HUGE_VAL, -1.7, -0.6, 0.0, 0.45, 1.3, HUGE_VAL};
+
+		for (int i = 0; i < 8000; i++)
+		{
+			double		x = i * (8.0 / 8000);
+			double		r = 0.5 * erfc(x / sqrt(2)) / gc_norm_pdf(x);
+
+			wr = fmax(wr, fabs(gc_norm_mills(x) / r - 1));
+		}
+		CHECK(wr < 5e-14, "Mills ratio on [0, 8) to relative 5e-14 of erfc/pdf (whose own error dominates) (worst %.3g)", wr);
+		CHECK(isnan(gc_norm_mills(8.0)) && isnan(gc_norm_mills(-0.1)), "Mills ratio outside its table is NaN");
+		for (int i = 0; i < 20000; i++)
+		{
+			double		mu = -9 + 18.0 * ((i * 7919) % 20000) / 20000,
+						s = 0.05 + 2.0 * ((i * 104729) % 997) / 997;
+			int			l = i % 6;
+			double		m1 = 0,
+						v1 = 0,
+						m2 = 0,
+						v2 = 0;
+			int			r1 = gc_truncnorm_moments(mu, s, cuts[l], cuts[l + 1], &m1, &v1),
+						r2 = gc_truncnorm_moments_mills(mu, s, cuts[l], cuts[l + 1], &m2, &v2);
+
+			if (r1 != r2)
+				agree = 0;
+			else if (r1 == 0)
+			{
+				wm = fmax(wm, fabs(m1 - m2) / s);
+				wv = fmax(wv, fabs(v1 - v2) / (s * s));
+			}
+		}
+		CHECK(agree, "table-based truncated moments report failure exactly when erfc's do");
+		CHECK(wm < 1e-12 && wv < 1e-10, "table-based truncated moments agree (mean %.3g, variance %.3g, in units of s)", wm, wv);
+		m = 123;
+		CHECK(gc_truncnorm_moments_mills(0, 1, 9, 10, &m, &v) == 1 && m == 123,
+			  "table-based moments: an interval without mass reports failure");
+		CHECK(gc_truncnorm_moments_mills(0, 1, 1, 1, &m, &v) == 1 && gc_truncnorm_moments_mills(0, 0, -1, 1, &m, &v) == 1,
+			  "table-based moments: empty interval and zero scale report failure");
+	}
 	return UNIT_DONE();
 }
