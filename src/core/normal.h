@@ -20,12 +20,6 @@ extern double gc_norm_pdf(double x);
 /* Φ⁻¹(p) for p in [0,1]; ±HUGE_VAL at 0 and 1, NaN outside. */
 extern double gc_norm_ppf(double p);
 
-/*
- * Φ⁻¹(p) by Wichura's AS 241 (about 1e-16 without a refinement step): the same contract
- * as gc_norm_ppf, cheaper; used where every observed value is mapped (online training).
- */
-extern double gc_norm_ppf_fast(double p);
-
 /* Φ(b) − Φ(a) for a ≤ b, computed without cancellation in either tail. */
 extern double gc_norm_interval(double a, double b);
 

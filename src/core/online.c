@@ -324,12 +324,12 @@ TruncatedToLatent(const GcSketch *sk, int g, int type, double x, double *lo, dou
 	if (lower && (x <= sk->x[0] || IsClose(x, sk->x[0])))
 	{
 		*lo = -HUGE_VAL;
-		*hi = gc_norm_ppf_fast(qlo);
+		*hi = gc_norm_ppf(qlo);
 		return 1;
 	}
 	if (upper && (x >= sk->x[K - 1] || IsClose(x, sk->x[K - 1])))
 	{
-		*lo = gc_norm_ppf_fast(1 - qhi);
+		*lo = gc_norm_ppf(1 - qhi);
 		*hi = HUGE_VAL;
 		return 1;
 	}
@@ -339,7 +339,7 @@ TruncatedToLatent(const GcSketch *sk, int g, int type, double x, double *lo, dou
 		q = qlo + (1 - qlo - qhi) / (2 * (nt + 1));
 	else
 		q = qlo + (1 - qlo - qhi) * fnt * (nt / (nt + 1));
-	*lo = *hi = gc_norm_ppf_fast(q);
+	*lo = *hi = gc_norm_ppf(q);
 	return 0;
 }
 
@@ -1085,7 +1085,7 @@ MapColumn(GcOnline *s, int j, const KnotIndex *ix, const GcMarginal *marg,
 			size_t		k = (size_t) i * q + a;
 
 			if (!isnan(Z[k]))
-				Z[k] = LO[k] = HI[k] = gc_norm_ppf_fast(Z[k]);
+				Z[k] = LO[k] = HI[k] = gc_norm_ppf(Z[k]);
 		}
 		return;
 	}
