@@ -167,22 +167,6 @@ gc_lr_factor_invert(const double *pk, const double *d, double sigma, int k, doub
 	return 0;
 }
 
-/* y = A x for the full symmetric k×k A */
-static inline void
-SymMatVec(const double *A, int k, const double *x, double *y)
-{
-	for (int r = 0; r < k; r++)
-		y[r] = 0;
-	for (int j = 0; j < k; j++)
-	{
-		const double *col = A + (size_t) j * k;
-		double		xj = x[j];
-
-		for (int r = 0; r < k; r++)
-			y[r] += col[r] * xj;
-	}
-}
-
 static inline double
 Dot(const double *x, const double *y, int k)
 {
@@ -268,7 +252,7 @@ gc_lrcond_row(GcLrCond *c, double *z, const double *lo, const double *hi,
 		{
 			/* w = A U_Oᵀ z_O, so (Σ_OO⁻¹ z_O)_j = (z_j − u_jᵀ w)/σ */
 			ProjectRow(c, c->t);
-			SymMatVec(c->A, k, c->t, c->w);
+			gc_sym_matvec(c->A, k, c->t, c->w);
 			for (int t = 0; t < nj; t++)
 			{
 				int			o = c->J[t];
@@ -299,7 +283,7 @@ gc_lrcond_row(GcLrCond *c, double *z, const double *lo, const double *hi,
 
 	/* factor posterior mean s = A U_Oᵀ z_O (with the updated z_O) */
 	ProjectRow(c, c->t);
-	SymMatVec(c->A, k, c->t, c->s);
+	gc_sym_matvec(c->A, k, c->t, c->s);
 	return GC_OK;
 }
 

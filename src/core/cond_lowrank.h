@@ -114,4 +114,20 @@ extern void gc_lrcond_destroy(GcLrCond *c, const GcAlloc *alloc);
 extern GcStatus gc_lrcond_impute_row(GcLrCond *c, const GcModel *model, const double *row,
 									 double *out, int num_ord_updates);
 
+/* y = A x for a full (both triangles stored) symmetric k×k A, column-major; k is small */
+static inline void
+gc_sym_matvec(const double *A, int k, const double *x, double *y)
+{
+	for (int r = 0; r < k; r++)
+		y[r] = 0;
+	for (int j = 0; j < k; j++)
+	{
+		const double *col = A + (size_t) j * k;
+		double		xj = x[j];
+
+		for (int r = 0; r < k; r++)
+			y[r] += col[r] * xj;
+	}
+}
+
 #endif

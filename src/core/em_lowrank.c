@@ -151,22 +151,6 @@ ScaleCorr(double *W, int q, int k, double *sigma)
 	*sigma = sig;
 }
 
-/* y = A x for the full symmetric k×k A */
-static inline void
-SymMatVec(const double *A, int k, const double *x, double *y)
-{
-	for (int r = 0; r < k; r++)
-		y[r] = 0;
-	for (int j = 0; j < k; j++)
-	{
-		const double *col = A + (size_t) j * k;
-		double		xj = x[j];
-
-		for (int r = 0; r < k; r++)
-			y[r] += col[r] * xj;
-	}
-}
-
 /*
  * E-step for a block of rows b0 .. b0+nb−1 (spec §1.11), one column of the block buffers per
  * row. Everything that sums over a row's observed columns is a product of the block's
@@ -269,7 +253,7 @@ EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
 						lr->Zc, q, 0.0, lr->Tc, k);
 			for (int b = 0; b < nb; b++)
 				if (lr->upd[b])
-					SymMatVec(lr->Af + (size_t) b * k * k, k, lr->Tc + (size_t) b * k,
+					gc_sym_matvec(lr->Af + (size_t) b * k * k, k, lr->Tc + (size_t) b * k,
 							  lr->Wc + (size_t) b * k);
 				else
 					memset(lr->Wc + (size_t) b * k, 0, sizeof(double) * k);
@@ -347,7 +331,7 @@ EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
 			memset(s, 0, sizeof(double) * k);
 			continue;
 		}
-		SymMatVec(lr->Af + (size_t) b * k * k, k, t, s);
+		gc_sym_matvec(lr->Af + (size_t) b * k * k, k, t, s);
 		for (int a = 0; a < q; a++)
 		{
 			zz += zc[a] * zc[a];
@@ -388,7 +372,7 @@ EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
 				/* Bm = V A, then G += A Bm (lower triangle) */
 				UnpackFull(pv, k, lr->Mf);
 				for (int j = 0; j < k; j++)
-					SymMatVec(lr->Mf, k, A + (size_t) j * k, lr->Bm + (size_t) j * k);
+					gc_sym_matvec(lr->Mf, k, A + (size_t) j * k, lr->Bm + (size_t) j * k);
 				for (int j = 0; j < k; j++)
 				{
 					const double *bj = lr->Bm + (size_t) j * k;

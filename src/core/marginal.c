@@ -56,6 +56,49 @@ IsClose(double a, double b)
 	return fabs(a - b) <= 1e-8 + 1e-5 * fabs(b);
 }
 
+/*
+ * The two halves of the observed → latent map of a truncated column (spec §1.3), shared by
+ * the stored marginal and the online sketches. qlo/qhi are the shares of the observations
+ * at the lower/upper truncation point (0 where that side is not truncated).
+ *
+ * gc_truncated_tail: x at a truncation point (np.isclose) is the interval below Φ⁻¹(qlo)
+ * or above Φ⁻¹(1 − qhi); returns 1 and sets lo/hi then, else 0.
+ */
+int
+gc_truncated_tail(double x, double xmin, double xmax, double qlo, double qhi,
+				  int lower, int upper, double *lo, double *hi)
+{
+	if (lower && (x <= xmin || IsClose(x, xmin)))
+	{
+		*lo = -HUGE_VAL;
+		*hi = gc_norm_ppf(qlo);
+		return 1;
+	}
+	if (upper && (x >= xmax || IsClose(x, xmax)))
+	{
+		*lo = gc_norm_ppf(1 - qhi);
+		*hi = HUGE_VAL;
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * gc_truncated_quantile: the latent quantile of an interior x from count_le = #obs ≤ x:
+ * the ECDF of the untruncated part, scaled by nt/(nt + 1) and placed between the two
+ * truncation masses.
+ */
+double
+gc_truncated_quantile(double count_le, double n, double qlo, double qhi)
+{
+	double		nt = n - qlo * n - qhi * n;
+	double		fnt = fmin(fmax((count_le - qlo * n) / nt, 0), 1);
+
+	if (fnt <= 0)
+		return qlo + (1 - qlo - qhi) / (2 * (nt + 1));
+	return qlo + (1 - qlo - qhi) * fnt * (nt / (nt + 1));
+}
+
 size_t
 gc_count_distinct(const double *sorted, size_t n)
 {
@@ -515,29 +558,10 @@ gc_marginal_to_latent_ix(const GcMarginal *m, const GcMarginalIndex *ix,
 							upper = IsUpperType(m->type);
 				double		qlo = lower ? m->mult[0] / n : 0;
 				double		qhi = upper ? m->mult[K - 1] / n : 0;
-				double		nt = n - qlo * n - qhi * n;
-				double		fnt,
-							q;
 
-				if (lower && (x <= m->x[0] || IsClose(x, m->x[0])))
-				{
-					*lo = -HUGE_VAL;
-					*hi = gc_norm_ppf(qlo);
+				if (gc_truncated_tail(x, m->x[0], m->x[K - 1], qlo, qhi, lower, upper, lo, hi))
 					return 1;
-				}
-				if (upper && (x >= m->x[K - 1] || IsClose(x, m->x[K - 1])))
-				{
-					*lo = gc_norm_ppf(1 - qhi);
-					*hi = HUGE_VAL;
-					return 1;
-				}
-				fnt = (CountLE(m, ix, x) - qlo * n) / nt;
-				fnt = fmin(fmax(fnt, 0), 1);
-				if (fnt <= 0)
-					q = qlo + (1 - qlo - qhi) / (2 * (nt + 1));
-				else
-					q = qlo + (1 - qlo - qhi) * fnt * (nt / (nt + 1));
-				*lo = *hi = gc_norm_ppf(q);
+				*lo = *hi = gc_norm_ppf(gc_truncated_quantile(CountLE(m, ix, x), n, qlo, qhi));
 				return 0;
 			}
 		default:

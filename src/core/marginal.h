@@ -139,4 +139,9 @@ extern int	gc_marginal_to_latent_ix(const GcMarginal *m, const GcMarginalIndex *
 extern double gc_marginal_from_latent_ix(const GcMarginal *m, const GcMarginalIndex *ix,
 										 double z);
 
+/* shared halves of the truncated observed → latent map (marginal.c) */
+extern int	gc_truncated_tail(double x, double xmin, double xmax, double qlo, double qhi,
+							  int lower, int upper, double *lo, double *hi);
+extern double gc_truncated_quantile(double count_le, double n, double qlo, double qhi);
+
 #endif

@@ -296,13 +296,6 @@ CountAt(const GcSketch *sk, int g, double v)
 	return sk->cum[k] + (below - sk->cum[k]) * (v - sk->x[k]) / (sk->x[k + 1] - sk->x[k]);
 }
 
-/* np.isclose(a, b) with its default tolerances (as the marginal's truncation test) */
-static inline int
-IsClose(double a, double b)
-{
-	return fabs(a - b) <= 1e-8 + 1e-5 * fabs(b);
-}
-
 /*
  * The observed → latent map of gc_marginal_to_latent for a truncated column, given x's
  * gap g = UpperIx(x) from the knot index, with the unrefined AS 241 quantile (exact to
@@ -317,29 +310,10 @@ TruncatedToLatent(const GcSketch *sk, int g, int type, double x, double *lo, dou
 				upper = type != GC_LOWER_TRUNCATED;
 	double		qlo = lower ? sk->mult[0] / n : 0;
 	double		qhi = upper ? sk->mult[K - 1] / n : 0;
-	double		nt = n - qlo * n - qhi * n;
-	double		fnt,
-				q;
 
-	if (lower && (x <= sk->x[0] || IsClose(x, sk->x[0])))
-	{
-		*lo = -HUGE_VAL;
-		*hi = gc_norm_ppf(qlo);
+	if (gc_truncated_tail(x, sk->x[0], sk->x[K - 1], qlo, qhi, lower, upper, lo, hi))
 		return 1;
-	}
-	if (upper && (x >= sk->x[K - 1] || IsClose(x, sk->x[K - 1])))
-	{
-		*lo = gc_norm_ppf(1 - qhi);
-		*hi = HUGE_VAL;
-		return 1;
-	}
-	fnt = (CountAt(sk, g, x) - qlo * n) / nt;
-	fnt = fmin(fmax(fnt, 0), 1);
-	if (fnt <= 0)
-		q = qlo + (1 - qlo - qhi) / (2 * (nt + 1));
-	else
-		q = qlo + (1 - qlo - qhi) * fnt * (nt / (nt + 1));
-	*lo = *hi = gc_norm_ppf(q);
+	*lo = *hi = gc_norm_ppf(gc_truncated_quantile(CountAt(sk, g, x), n, qlo, qhi));
 	return 0;
 }
 

@@ -76,6 +76,10 @@ IsJsonNumber(const char *p)
 	return *p == '\0';
 }
 
+/* the powers of ten that are exact doubles (Clinger's fast path) */
+static const double Pow10Exact[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
+1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
 /*
  * The same grammar check as IsJsonNumber, and in the same pass the value when it is a
  * plain decimal that FastDecimal's exact path covers (at most 15 significant digits, no
@@ -85,8 +89,6 @@ IsJsonNumber(const char *p)
 static int
 ScanJsonNumber(const char *p, double *v)
 {
-	static const double p10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
-	1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 	const char *start = p;
 	bool		neg = false;
 	uint64		m = 0;
@@ -129,7 +131,7 @@ ScanJsonNumber(const char *p, double *v)
 		return IsJsonNumber(start) ? 0 : -1;
 	if (*p != '\0')
 		return -1;
-	*v = frac ? (double) m / p10[frac] : (double) m;
+	*v = frac ? (double) m / Pow10Exact[frac] : (double) m;
 	if (neg)
 		*v = -*v;
 	return 1;
@@ -701,8 +703,6 @@ DecodeMessage(StreamConfig *cfg, const char *payload, size_t len, Decoded *d,
 static bool
 FastDecimal(const char *s, double *v)
 {
-	static const double p10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
-	1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 	const char *p = s;
 	bool		neg = false;
 	uint64		m = 0;
@@ -741,7 +741,7 @@ FastDecimal(const char *s, double *v)
 	}
 	if (*p != '\0')
 		return false;			/* exponents and the rest: strtod */
-	*v = frac ? (double) m / p10[frac] : (double) m;
+	*v = frac ? (double) m / Pow10Exact[frac] : (double) m;
 	if (neg)
 		*v = -*v;
 	return true;
