@@ -339,19 +339,6 @@ KnotsUpToCum(const GcKnot *kn, int lo, int len, double v)
 	return (int) (b - kn) + (b->cum <= v);
 }
 
-static inline int
-Bucket(const GcSearchIndex *ix, double v)
-{
-	double		t = (v - ix->base) * ix->scale;
-
-	/* monotone in v (NaN goes to bucket 0) */
-	if (!(t > 0))
-		return 0;
-	if (t >= ix->nb - 1)
-		return ix->nb - 1;
-	return (int) t;
-}
-
 void
 gc_marginal_index_build(GcMarginalIndex *ix, const GcMarginal *m, int32_t *start, GcKnot *kn)
 {
@@ -383,7 +370,7 @@ gc_search_index_build(GcSearchIndex *ix, const double *a, int n, int nb, int32_t
 	ix->scale = nb / range;
 	memset(start, 0, sizeof(int32_t) * (nb + 1));
 	for (int k = 0; k < n; k++)
-		start[Bucket(ix, a[k]) + 1]++;
+		start[gc_search_bucket(ix, a[k]) + 1]++;
 	for (int b = 0; b < nb; b++)
 		start[b + 1] += start[b];
 }
@@ -396,7 +383,7 @@ UpperBoundIx(const double *a, int n, const GcSearchIndex *ix, double v)
 
 	if (ix == NULL || ix->nb == 0)
 		return CountUpTo(a, 0, n, v);
-	b = Bucket(ix, v);
+	b = gc_search_bucket(ix, v);
 	return CountUpTo(a, ix->start[b], ix->start[b + 1] - ix->start[b], v);
 }
 
@@ -411,7 +398,7 @@ CountLE(const GcMarginal *m, const GcMarginalIndex *ix, double v)
 	{
 		/* the same, from the packed knots: fewer cache lines per lookup */
 		const GcKnot *kn = ix->kn;
-		int			b = Bucket(&ix->xs, v);
+		int			b = gc_search_bucket(&ix->xs, v);
 
 		k = KnotsUpToX(kn, ix->xs.start[b], ix->xs.start[b + 1] - ix->xs.start[b], v) - 1;
 		if (k < 0)
@@ -448,7 +435,7 @@ OrderStatInt(const GcMarginal *m, const GcMarginalIndex *ix, double r)
 	if (ix != NULL && ix->kn != NULL && ix->cs.nb > 0)
 	{
 		const GcKnot *kn = ix->kn;
-		int			b = Bucket(&ix->cs, r);
+		int			b = gc_search_bucket(&ix->cs, r);
 
 		lo = KnotsUpToCum(kn, ix->cs.start[b], ix->cs.start[b + 1] - ix->cs.start[b], r);
 		if (lo > m->nknots - 1)

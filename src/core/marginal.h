@@ -130,6 +130,19 @@ extern void gc_marginal_index_build(GcMarginalIndex *ix, const GcMarginal *m, in
 									GcKnot *kn);
 
 /* Build an index with nb buckets; start has room for nb + 1. */
+/* the bucket of v: monotone in v, NaN and values below the range go to bucket 0 */
+static inline int
+gc_search_bucket(const GcSearchIndex *ix, double v)
+{
+	double		t = (v - ix->base) * ix->scale;
+
+	if (!(t > 0))
+		return 0;
+	if (t >= ix->nb - 1)
+		return ix->nb - 1;
+	return (int) t;
+}
+
 extern void gc_search_index_build(GcSearchIndex *ix, const double *a, int n, int nb,
 								  int32_t *start);
 

@@ -41,17 +41,15 @@ Alloc(const GcAlloc *a, size_t size)
 /*
  * A search index over a sketch's knots: nb equal-width buckets over [x_0, x_K-1] and the
  * number of knots in the buckets before each one. A value's bucket is monotone in the
- * value (knots and queries go through the same Bucket()), so the first knot above v is
+ * value (knots and queries go through the same gc_search_bucket()), so the first knot above v is
  * among the knots of v's bucket: the search halves over those few instead of all K.
  * Exact whatever the data; heavy tails only make some buckets longer.
  */
 typedef struct KnotIndex
 {
 	int			valid;
-	int			nb;				/* 0: no index (few knots, no range): plain search */
-	double		base,
-				scale;
-	int32_t    *start;			/* nb + 1 */
+	GcSearchIndex s;			/* over the knots; s.nb = 0: plain search */
+	int32_t    *start;			/* its buffer, cap entries */
 	int			cap;
 	/*
 	 * the ECDF in fractions of the total weight: frac[k] = cum[k]/n at knot k and the
@@ -180,18 +178,6 @@ Invalidate(GcOnline *s, int j)
 	}
 }
 
-static inline int
-Bucket(const KnotIndex *ix, double v)
-{
-	double		t = (v - ix->base) * ix->scale;
-
-	if (!(t > 0))
-		return 0;
-	if (t >= ix->nb - 1)
-		return ix->nb - 1;
-	return (int) t;
-}
-
 /* the index of sketch j, built if its knots changed; NULL when out of memory */
 static const KnotIndex *
 IndexFor(GcOnline *s, int j)
@@ -201,7 +187,6 @@ IndexFor(GcOnline *s, int j)
 	KnotIndex  *ix;
 	int			K = sk->nk,
 				nb = 2 * K;
-	double		range;
 
 	if (!w)
 		return NULL;
@@ -224,28 +209,16 @@ IndexFor(GcOnline *s, int j)
 		ix->slope[k] = k + 1 < K ?
 			(sk->cum[k + 1] - sk->mult[k + 1] - sk->cum[k]) / (sk->n * (sk->x[k + 1] - sk->x[k])) : 0;
 	}
-	ix->nb = 0;
-	range = K > 0 ? sk->x[K - 1] - sk->x[0] : 0;
-	if (K >= 8 && range > 0 && isfinite(range) && isfinite(nb / range))
+	if (nb + 1 > ix->cap)
 	{
-		if (nb + 1 > ix->cap)
+		if (!Regrow(&s->alloc, (void **) &ix->start, sizeof(int32_t), nb + 1))
 		{
-			if (!Regrow(&s->alloc, (void **) &ix->start, sizeof(int32_t), nb + 1))
-			{
-				ix->cap = 0;
-				return NULL;
-			}
-			ix->cap = nb + 1;
+			ix->cap = 0;
+			return NULL;
 		}
-		ix->nb = nb;
-		ix->base = sk->x[0];
-		ix->scale = nb / range;
-		memset(ix->start, 0, sizeof(int32_t) * (nb + 1));
-		for (int k = 0; k < K; k++)
-			ix->start[Bucket(ix, sk->x[k]) + 1]++;
-		for (int b = 0; b < nb; b++)
-			ix->start[b + 1] += ix->start[b];
+		ix->cap = nb + 1;
 	}
+	gc_search_index_build(&ix->s, sk->x, K, nb, ix->start);
 	ix->valid = 1;
 	return ix;
 }
@@ -257,12 +230,12 @@ UpperIx(const GcSketch *sk, const KnotIndex *ix, double v)
 	const double *p;
 	int			len;
 
-	if (ix->nb > 0)
+	if (ix->s.nb > 0)
 	{
-		int			b = Bucket(ix, v);
+		int			b = gc_search_bucket(&ix->s, v);
 
-		p = sk->x + ix->start[b];
-		len = ix->start[b + 1] - ix->start[b];
+		p = sk->x + ix->s.start[b];
+		len = ix->s.start[b + 1] - ix->s.start[b];
 	}
 	else
 	{

@@ -81,6 +81,38 @@ static const double Pow10Exact[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8,
 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
 /*
+ * The digits after a decimal point (at least one, checked by the caller) into the
+ * mantissa m; false when the number leaves the fast path (more than 15 significant
+ * digits or more than 22 decimals).
+ */
+static inline bool
+FastFraction(const char **pp, uint64 *m, int *digits, int *frac)
+{
+	const char *p = *pp;
+
+	while (*p >= '0' && *p <= '9')
+	{
+		if (*m != 0 || *p != '0')
+			(*digits)++;
+		*m = *m * 10 + (*p++ - '0');
+		(*frac)++;
+		if (*digits > 15 || *frac > 22)
+			return false;
+	}
+	*pp = p;
+	return true;
+}
+
+/* m / 10^frac, correctly rounded because both are exact doubles */
+static inline double
+FastValue(uint64 m, int frac, bool neg)
+{
+	double		v = frac ? (double) m / Pow10Exact[frac] : (double) m;
+
+	return neg ? -v : v;
+}
+
+/*
  * The same grammar check as IsJsonNumber, and in the same pass the value when it is a
  * plain decimal that FastDecimal's exact path covers (at most 15 significant digits, no
  * exponent).  Returns -1 for bad grammar, 1 with *v set, 0 for a valid number whose
@@ -117,23 +149,14 @@ ScanJsonNumber(const char *p, double *v)
 		p++;
 		if (!(*p >= '0' && *p <= '9'))
 			return -1;
-		while (*p >= '0' && *p <= '9')
-		{
-			if (m != 0 || *p != '0')
-				digits++;
-			m = m * 10 + (*p++ - '0');
-			frac++;
-			if (digits > 15 || frac > 22)
-				return IsJsonNumber(start) ? 0 : -1;
-		}
+		if (!FastFraction(&p, &m, &digits, &frac))
+			return IsJsonNumber(start) ? 0 : -1;
 	}
 	if (*p == 'e' || *p == 'E')
 		return IsJsonNumber(start) ? 0 : -1;
 	if (*p != '\0')
 		return -1;
-	*v = frac ? (double) m / Pow10Exact[frac] : (double) m;
-	if (neg)
-		*v = -*v;
+	*v = FastValue(m, frac, neg);
 	return 1;
 }
 
@@ -729,21 +752,12 @@ FastDecimal(const char *s, double *v)
 		p++;
 		if (!isdigit((unsigned char) *p))
 			return false;
-		while (isdigit((unsigned char) *p))
-		{
-			if (m != 0 || *p != '0')
-				digits++;
-			m = m * 10 + (*p++ - '0');
-			frac++;
-			if (digits > 15 || frac > 22)
-				return false;
-		}
+		if (!FastFraction(&p, &m, &digits, &frac))
+			return false;
 	}
 	if (*p != '\0')
 		return false;			/* exponents and the rest: strtod */
-	*v = frac ? (double) m / Pow10Exact[frac] : (double) m;
-	if (neg)
-		*v = -*v;
+	*v = FastValue(m, frac, neg);
 	return true;
 }
 
