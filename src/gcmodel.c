@@ -292,7 +292,7 @@ gcmodel_pack(const GcModel *m)
 
 	d = palloc0(size);
 	SET_VARSIZE(d, size);
-	d->version = GCMODEL_VERSION;
+	d->version = implicit ? GCMODEL_DISK_VERSION_IMPLICIT_CORR : GCMODEL_DISK_VERSION_STORED_CORR;
 	d->kind = (uint16) m->kind;
 	d->p = p;
 	d->rank = m->kind == GC_MODEL_LOWRANK ? m->rank : 0;
@@ -347,7 +347,8 @@ gcmodel_unpack(const GcModelData *d)
 	int			p = d->p;
 	const float8 *dv;
 
-	if (d->version != GCMODEL_VERSION)
+	if (d->version != (d->flags & GCMODEL_FLAG_IMPLICIT_CORR ?
+					   GCMODEL_DISK_VERSION_IMPLICIT_CORR : GCMODEL_DISK_VERSION_STORED_CORR))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("gcmodel format version %d is not supported by this build", d->version),
@@ -438,7 +439,7 @@ gcmodel_out(PG_FUNCTION_ARGS)
 
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "{\"version\": %d, \"kind\": \"%s\", \"p\": %d",
-					 d->version, m->kind == GC_MODEL_LOWRANK ? "low_rank" : "full", p);
+					 GCMODEL_VERSION, m->kind == GC_MODEL_LOWRANK ? "low_rank" : "full", p);
 	if (m->kind == GC_MODEL_LOWRANK)
 		appendStringInfo(&buf, ", \"rank\": %d", m->rank);
 	appendStringInfo(&buf, ", \"rows\": " INT64_FORMAT ", \"iterations\": %d, \"max_iter\": %d, \"converged\": %s, \"ridge_steps\": %d, \"tol\": ",
@@ -723,7 +724,7 @@ gcmodel_send(PG_FUNCTION_ARGS)
 	int			p = m->p;
 
 	pq_begintypsend(&buf);
-	pq_sendint16(&buf, d->version);
+	pq_sendint16(&buf, GCMODEL_VERSION);
 	pq_sendint16(&buf, d->kind);
 	pq_sendint32(&buf, p);
 	pq_sendint32(&buf, d->rank);
@@ -867,7 +868,7 @@ gc_model_info(PG_FUNCTION_ARGS)
 
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "{\"version\": %d, \"kind\": \"%s\", \"columns\": %d",
-					 d->version, m->kind == GC_MODEL_LOWRANK ? "low_rank" : "full", m->p);
+					 GCMODEL_VERSION, m->kind == GC_MODEL_LOWRANK ? "low_rank" : "full", m->p);
 	if (m->kind == GC_MODEL_LOWRANK)
 	{
 		appendStringInfo(&buf, ", \"rank\": %d, \"sigma\": ", m->rank);

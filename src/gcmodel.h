@@ -20,7 +20,16 @@
 
 #include "copula.h"
 
+/* version of the text (JSON) and binary (send/recv) forms */
 #define GCMODEL_VERSION 1
+/*
+ * Layout of the stored varlena: 1 = correlation always stored; 2 = a low-rank model whose
+ * correlation is implicit (GCMODEL_FLAG_IMPLICIT_CORR). Version 2 is written only when the
+ * correlation is left out, so a build that knows only layout 1 refuses such a datum with
+ * a clear error instead of reading W and the knots as the correlation.
+ */
+#define GCMODEL_DISK_VERSION_STORED_CORR 1
+#define GCMODEL_DISK_VERSION_IMPLICIT_CORR 2
 #define GCMODEL_MAX_COLUMNS 4096
 #define GCMODEL_FLAG_CONVERGED 0x0001
 /* on disk only: a low-rank model whose corr is exactly gc_lowrank_corr(W, σ), not stored */
@@ -30,7 +39,7 @@
 typedef struct GcModelData
 {
 	int32		vl_len_;		/* varlena header (do not touch directly!) */
-	uint16		version;		/* GCMODEL_VERSION */
+	uint16		version;		/* GCMODEL_DISK_VERSION_* */
 	uint16		kind;			/* GC_MODEL_FULL or GC_MODEL_LOWRANK */
 	int32		p;
 	int32		rank;			/* 0 for a full model */

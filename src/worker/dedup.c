@@ -48,7 +48,8 @@ typedef struct DedupEntry
 struct DedupSet
 {
 	dedupset_hash *h;
-	int64		base_us;
+	int64		base_us;		/* times are whole seconds after this */
+	bool		have_base;
 };
 
 DedupSet *
@@ -56,8 +57,10 @@ DedupCreate(MemoryContext mcxt)
 {
 	DedupSet   *ds = MemoryContextAlloc(mcxt, sizeof(DedupSet));
 
-	ds->h = dedupset_create(mcxt, 1 << 20, NULL);
+	/* small at first: simplehash grows with the keys, a quiet stream stays small */
+	ds->h = dedupset_create(mcxt, 1 << 12, NULL);
 	ds->base_us = 0;
+	ds->have_base = false;
 	return ds;
 }
 
@@ -73,8 +76,11 @@ Seconds(DedupSet *ds, int64 us, bool up)
 {
 	int64		d;
 
-	if (ds->base_us == 0)
+	if (!ds->have_base)
+	{
 		ds->base_us = us - INT64CONST(1000000000) * 1000;	/* room for old keys */
+		ds->have_base = true;
+	}
 	d = us - ds->base_us;
 	if (d <= 0)
 		return 0;
