@@ -174,7 +174,7 @@ gc_impute(PG_FUNCTION_ARGS)
 	GcStatus	st;
 
 	ReadRow(c, row, "gc_impute");
-	st = gc_impute_row(c->imp, c->in, c->out, 2);
+	st = gc_impute_row(c->imp, c->in, c->out, GC_IMPUTE_ORD_UPDATES);
 	if (st != GC_OK)
 		gc_report_status(st, "gc_impute", "conditional distribution is degenerate");
 	PG_RETURN_ARRAYTYPE_P(gc_row_build(c->out, c->model->p, false));

@@ -128,6 +128,9 @@ extern GcStatus gc_imputer_create(const GcModel *model, const GcAlloc *alloc,
 								  GcImputer **imp, char *errmsg, size_t errlen);
 extern void gc_imputer_free(GcImputer *imp);
 
+/* ordinal updates of single imputation: gc_impute and the stream worker use the same */
+#define GC_IMPUTE_ORD_UPDATES 2
+
 /*
  * Single imputation of one row of p values (NaN = missing) into out (p values): latent
  * initialisation from the marginals, num_ord_updates Jacobi steps of the ordinal update,

@@ -92,8 +92,11 @@ double
 gc_truncated_quantile(double count_le, double n, double qlo, double qhi)
 {
 	double		nt = n - qlo * n - qhi * n;
-	double		fnt = fmin(fmax((count_le - qlo * n) / nt, 0), 1);
+	double		fnt;
 
+	if (!(nt > 0))
+		return qlo;				/* every observation at a truncation point */
+	fnt = fmin(fmax((count_le - qlo * n) / nt, 0), 1);
 	if (fnt <= 0)
 		return qlo + (1 - qlo - qhi) / (2 * (nt + 1));
 	return qlo + (1 - qlo - qhi) * fnt * (nt / (nt + 1));

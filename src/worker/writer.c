@@ -151,9 +151,8 @@ AppendTime(StringInfo s, Oid type, int64 us)
  * The model's imputer, built once per model version (the precision matrix factored once;
  * consecutive rows with one missingness pattern share that pattern's factorisation) and
  * called directly: the SQL function gc_impute would cost an array in and an array out per
- * row.  Same computation as gc_impute(model, row): GC_STREAM_ORD_UPDATES ordinal updates.
+ * row.  Same computation as gc_impute(model, row), GC_IMPUTE_ORD_UPDATES included.
  */
-#define GC_STREAM_ORD_UPDATES 2
 
 static GcImputer *imputer = NULL;
 static GcModel *imputer_model = NULL;
@@ -203,7 +202,7 @@ ImputeRow(StreamWorker *w, PendingRow *r)
 				 errhint("Fit the model on the stream's %d value columns, in table order.", n)));
 	for (int v = 0; v < n; v++)
 		imp_in[v] = r->have[v] ? r->vals[v] : get_float8_nan();
-	st = gc_impute_row(imputer, imp_in, imp_out, GC_STREAM_ORD_UPDATES);
+	st = gc_impute_row(imputer, imp_in, imp_out, GC_IMPUTE_ORD_UPDATES);
 	if (st != GC_OK)
 		gc_report_status(st, "gc_impute", "conditional distribution is degenerate");
 	for (int v = 0; v < n; v++)
