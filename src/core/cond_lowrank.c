@@ -12,6 +12,7 @@
 #include <math.h>
 #include <string.h>
 
+#include <cblas.h>
 #include <lapacke.h>
 
 #include "cond_lowrank.h"
@@ -31,7 +32,8 @@ gc_lrcond_init(GcLrCond *c, int q, int k, const GcAlloc *alloc)
 	((ptr) = alloc->alloc(alloc->ctx, sizeof(*(ptr)) * ((count) > 0 ? (count) : 1)))
 	if (!LRALLOC(c->Ur, qk) || !LRALLOC(c->d, k) || !LRALLOC(c->Vt, (size_t) k * k) ||
 		!LRALLOC(c->UU, (size_t) c->kp * q) ||
-		!LRALLOC(c->O, q) || !LRALLOC(c->J, q) || !LRALLOC(c->zO, q) || !LRALLOC(c->vJ, q) ||
+		!LRALLOC(c->O, q) || !LRALLOC(c->J, q) || !LRALLOC(c->zf, q) || !LRALLOC(c->mf, q) ||
+		!LRALLOC(c->uw, q) || !LRALLOC(c->vJ, q) ||
 		!LRALLOC(c->A, (size_t) k * k) || !LRALLOC(c->s, k) || !LRALLOC(c->L, (size_t) k * k) ||
 		!LRALLOC(c->Li, (size_t) k * k) || !LRALLOC(c->pk, c->kp) || !LRALLOC(c->a2, c->kp) ||
 		!LRALLOC(c->t, k) || !LRALLOC(c->w, k) || !LRALLOC(c->znew, q) || !LRALLOC(c->ajj, q) ||
@@ -44,7 +46,7 @@ gc_lrcond_init(GcLrCond *c, int q, int k, const GcAlloc *alloc)
 void
 gc_lrcond_free(GcLrCond *c, const GcAlloc *alloc)
 {
-	void	   *ptrs[] = {c->Ur, c->d, c->Vt, c->UU, c->O, c->J, c->zO, c->vJ, c->A, c->s, c->L,
+	void	   *ptrs[] = {c->Ur, c->d, c->Vt, c->UU, c->O, c->J, c->zf, c->mf, c->uw, c->vJ, c->A, c->s, c->L,
 		c->Li, c->pk, c->a2, c->t, c->w, c->znew, c->ajj, c->svd_u, c->svd_a, c->z, c->lo, c->hi,
 	c->isint, c->act, c->lvoff, c->lvlo, c->lvhi, c->lvmu, c->lvthr};
 
@@ -167,33 +169,13 @@ gc_lr_factor_invert(const double *pk, const double *d, double sigma, int k, doub
 	return 0;
 }
 
-static inline double
-Dot(const double *x, const double *y, int k)
-{
-	double		s = 0;
-
-	for (int j = 0; j < k; j++)
-		s += x[j] * y[j];
-	return s;
-}
-
-/* t = U_Oᵀ z_O */
-static void
-ProjectRow(const GcLrCond *c, double *t)
-{
-	int			k = c->k;
-
-	memset(t, 0, sizeof(double) * k);
-	for (int o = 0; o < c->mo; o++)
-	{
-		const double *u = c->Ur + (size_t) c->O[o] * k;
-		double		x = c->zO[o];
-
-		for (int j = 0; j < k; j++)
-			t[j] += x * u[j];
-	}
-}
-
+/*
+ * One row. Everything that sums over the row's observed columns is a product of a q-wide
+ * matrix of U with the zero-filled row or its mask (one dgemv each): U_OᵀU_O packed = UU·mask,
+ * u_jᵀAu_j for every j = UUᵀ·(A packed, off-diagonals doubled), U_Oᵀz_O = Uᵀz, u_jᵀw = U w.
+ * Over all q columns that is up to twice the arithmetic of summing over O alone, but it runs
+ * at BLAS speed instead of as latency-bound scalar loops over k- and k(k+1)/2-vectors.
+ */
 GcStatus
 gc_lrcond_row(GcLrCond *c, double *z, const double *lo, const double *hi,
 			  const uint8_t *isint, int num_ord_updates)
@@ -201,26 +183,26 @@ gc_lrcond_row(GcLrCond *c, double *z, const double *lo, const double *hi,
 	int			q = c->q,
 				k = c->k,
 				kp = c->kp;
-	double		sigma = c->sigma;
+	double		sigma = c->sigma,
+				isigma = 1.0 / c->sigma;
+	double	   *zf = c->zf,
+			   *mf = c->mf;
 	int			mo = 0,
 				nj = 0;
 
-	memset(c->pk, 0, sizeof(double) * kp);
 	for (int a = 0; a < q; a++)
 	{
-		const double *uu;
-
 		if (isnan(z[a]))
+		{
+			zf[a] = 0;
+			mf[a] = 0;
 			continue;
-		c->O[mo] = a;
-		c->zO[mo] = z[a];
+		}
+		c->O[mo++] = a;
+		zf[a] = z[a];
+		mf[a] = 1;
 		if (isint[a])
-			c->J[nj++] = mo;
-		mo++;
-		/* packed U_OᵀU_O, one precomputed u_a u_aᵀ at a time */
-		uu = c->UU + (size_t) a * kp;
-		for (int e = 0; e < kp; e++)
-			c->pk[e] += uu[e];
+			c->J[nj++] = a;
 	}
 	c->mo = mo;
 	c->nj = nj;
@@ -234,6 +216,7 @@ gc_lrcond_row(GcLrCond *c, double *z, const double *lo, const double *hi,
 	}
 
 	/* M = U_OᵀU_O + σD⁻², log det M, A = M⁻¹ */
+	cblas_dgemv(CblasColMajor, CblasNoTrans, kp, q, 1.0, c->UU, kp, mf, 1, 0.0, c->pk, 1);
 	if (gc_lr_factor_invert(c->pk, c->d, sigma, k, c->L, c->Li, c->A, &c->logdetM))
 		return GC_ENOTPD;
 
@@ -245,29 +228,32 @@ gc_lrcond_row(GcLrCond *c, double *z, const double *lo, const double *hi,
 		for (int j = 0; j < k; j++)
 			for (int r = j; r < k; r++)
 				*a2++ = (r == j ? 1 : 2) * c->A[r + (size_t) j * k];
-		for (int t = 0; t < nj; t++)
-			c->ajj[t] = (1 - Dot(c->a2, c->UU + (size_t) c->O[c->J[t]] * kp, kp)) / sigma;
+		cblas_dgemv(CblasColMajor, CblasTrans, kp, q, 1.0, c->UU, kp, c->a2, 1, 0.0, c->ajj, 1);
 
 		for (int it = 0; it < num_ord_updates; it++)
 		{
 			/* w = A U_Oᵀ z_O, so (Σ_OO⁻¹ z_O)_j = (z_j − u_jᵀ w)/σ */
-			ProjectRow(c, c->t);
+			cblas_dgemv(CblasColMajor, CblasNoTrans, k, q, 1.0, c->Ur, k, zf, 1, 0.0, c->t, 1);
 			gc_sym_matvec(c->A, k, c->t, c->w);
+			cblas_dgemv(CblasColMajor, CblasTrans, k, q, 1.0, c->Ur, k, c->w, 1, 0.0, c->uw, 1);
 			for (int t = 0; t < nj; t++)
 			{
-				int			o = c->J[t];
-				int			a = c->O[o];
-				double		g = (c->zO[o] - Dot(c->Ur + (size_t) a * k, c->w, k)) / sigma;
-				double		mean,
+				int			a = c->J[t];
+				double		sjj = (1 - c->ajj[a]) * isigma,
+							g,
+							s2,
+							mean,
 							var;
 
-				c->znew[t] = c->zO[o];
+				c->znew[t] = zf[a];
 				c->vJ[t] = 0;
-				if (!(c->ajj[t] > 0))
+				if (!(sjj > 0))
 					continue;
 				/* N(μ_j, s_j²) with s_j² = 1/(Σ_OO⁻¹)_jj, μ_j = z_j − s_j²(Σ_OO⁻¹ z_O)_j */
-				if (gc_truncnorm_moments_mills(c->zO[o] - g / c->ajj[t], sqrt(1.0 / c->ajj[t]),
-											   lo[a], hi[a], &mean, &var) == 0)
+				g = (zf[a] - c->uw[a]) * isigma;
+				s2 = 1.0 / sjj;
+				if (gc_truncnorm_moments_mills_inline(zf[a] - g * s2, sqrt(s2), lo[a], hi[a],
+											   &mean, &var) == 0)
 				{
 					c->znew[t] = mean;
 					c->vJ[t] = var;
@@ -275,14 +261,14 @@ gc_lrcond_row(GcLrCond *c, double *z, const double *lo, const double *hi,
 			}
 			/* Jacobi: every interval entry moves from the same previous vector */
 			for (int t = 0; t < nj; t++)
-				c->zO[c->J[t]] = c->znew[t];
+				zf[c->J[t]] = c->znew[t];
 		}
 		for (int t = 0; t < nj; t++)
-			z[c->O[c->J[t]]] = c->zO[c->J[t]];
+			z[c->J[t]] = zf[c->J[t]];
 	}
 
 	/* factor posterior mean s = A U_Oᵀ z_O (with the updated z_O) */
-	ProjectRow(c, c->t);
+	cblas_dgemv(CblasColMajor, CblasNoTrans, k, q, 1.0, c->Ur, k, zf, 1, 0.0, c->t, 1);
 	gc_sym_matvec(c->A, k, c->t, c->s);
 	return GC_OK;
 }
@@ -501,12 +487,13 @@ gc_lrcond_impute_row(GcLrCond *c, const GcModel *model, const double *row, doubl
 		return st;
 	for (int j = 0; j < p; j++)
 		out[j] = isnan(row[j]) && model->marg[j].type == GC_CONSTANT ? model->marg[j].x[0] : row[j];
-	/* E[z_M | z_O] = U_M s */
+	/* E[z_M | z_O] = U_M s (computed for every column, read where missing) */
+	cblas_dgemv(CblasColMajor, CblasTrans, k, q, 1.0, c->Ur, k, c->s, 1, 0.0, c->uw, 1);
 	for (int a = 0; a < q; a++)
 		if (isnan(row[c->act[a]]))
 		{
 			const GcMarginal *m = &model->marg[c->act[a]];
-			double		zm = Dot(c->Ur + (size_t) a * k, c->s, k);
+			double		zm = c->uw[a];
 
 			out[c->act[a]] = c->lvoff[a] >= 0 ? OrdinalFromLatent(c, m, c->lvoff[a], zm) :
 				gc_marginal_from_latent(m, zm);

@@ -29,12 +29,14 @@ typedef struct GcLrCond
 	double	   *Vt;				/* k×k: Vᵀ */
 	double		logdet_d2;		/* Σ log d_c² */
 	double	   *UU;				/* kp×q: column j is the packed lower triangle of u_j u_jᵀ */
-	/* the last row: observed columns, interval entries (positions in O), results */
+	/* the last row: observed columns, interval entries (columns), results */
 	int			mo,
 				nj;
 	int		   *O,
 			   *J;
-	double	   *zO;				/* |O|: observed latent values (intervals updated) */
+	double	   *zf;				/* q: latent row, zero where missing (intervals updated) */
+	double	   *mf;				/* q: 1 where observed, else 0 */
+	double	   *uw;				/* q: u_jᵀw for every column (scratch) */
 	double	   *vJ;				/* |J|: conditional variances of the interval entries */
 	double	   *A;				/* k×k: M⁻¹, full */
 	double	   *s;				/* k: A U_Oᵀ z_O */

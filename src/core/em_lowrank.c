@@ -51,8 +51,17 @@ typedef struct LowRank
 	int			k;				/* rank */
 	int			kp;				/* k(k+1)/2: a packed symmetric k×k matrix */
 	int			B;				/* rows per block */
-	/* latent data, n×q row-major (interval entries are updated in place: warm start) */
+	/*
+	 * latent data, n×q row-major (interval entries are updated in place: warm start). Z has
+	 * NaN at missing entries until the initialisation, zero afterwards; MK is the
+	 * observation mask (1/0) and VV the ordinal variances v_ij (zero except at interval
+	 * entries). Stored for all rows, a block of them is directly the q×nb column-major
+	 * operand of the E-step's matrix products: nothing is copied, zeroed or written back
+	 * per block and iteration.
+	 */
 	double	   *Z,
+			   *MK,
+			   *VV,
 			   *LO,
 			   *HI;
 	uint8_t    *ISINT;
@@ -73,11 +82,13 @@ typedef struct LowRank
 			   *Bm;				/* k×k */
 	double	   *r,
 			   *w;				/* k */
-	/* block buffers, one column per row of the block */
+	/* the current block, one column per row: views of Z, MK and VV (not allocated) */
 	double	   *Zc,
 			   *Mc,
-			   *Vc,				/* q×B: zero-filled z_i, observed mask, ordinal variances v_i */
-			   *AJ,
+			   *Vc;
+	/* block buffers, one column per row of the block (AJ and UW double as the
+	 * initialisation's scratch) */
+	double	   *AJ,
 			   *UW;				/* q×B: u_jᵀA_iu_j then (Σ_OO⁻¹)_jj; U w_i */
 	double	   *Pk,				/* kp×B: packed U_OᵀU_O, then Σ_j v_ij u_j u_jᵀ */
 			   *Ac,				/* kp×B: packed A_i */
@@ -180,31 +191,21 @@ EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
 	int			anyupd = 0,
 				anyv = 0;
 
-	/* the block's latent rows as columns: zero-filled values, mask, no variances yet */
+	/* the block's latent rows as columns: zero-filled values, mask, variances */
+	lr->Zc = lr->Z + b0 * q;
+	lr->Mc = lr->MK + b0 * q;
+	lr->Vc = lr->VV + b0 * q;
 	for (int b = 0; b < nb; b++)
 	{
 		size_t		i = b0 + b;
-		const double *z = lr->Z + i * q;
-		double	   *zc = lr->Zc + (size_t) b * q,
-				   *mc = lr->Mc + (size_t) b * q;
 		int			mo = (int) (lr->rowptr[i + 1] - lr->rowptr[i]),
 					nint = (int) (lr->intptr[i + 1] - lr->intptr[i]);
 
-		memset(zc, 0, sizeof(double) * q);
-		memset(mc, 0, sizeof(double) * q);
-		memset(lr->Vc + (size_t) b * q, 0, sizeof(double) * q);
-		for (size_t e = lr->rowptr[i]; e < lr->rowptr[i + 1]; e++)
-		{
-			int			a = lr->obs[e];
-
-			zc[a] = z[a];
-			mc[a] = 1.0;
-		}
 		lr->mo[b] = mo;
+		/* a row that runs no update keeps v = 0 (VV starts zeroed and is never written) */
 		lr->upd[b] = nint > 0 && mo >= 2 && num_ord_updates > 0;
 		anyupd |= lr->upd[b];
 	}
-
 	/* packed U_OᵀU_O of every row, then M_i's factor, log det and inverse */
 	cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, kp, nb, q, 1.0, c->UU, kp,
 				lr->Mc, q, 0.0, lr->Pk, kp);
@@ -291,7 +292,7 @@ EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
 					 */
 					g = (zc[a] - uw[a]) * isigma;
 					s2 = 1.0 / sjj;
-					if (gc_truncnorm_moments_mills(zc[a] - g * s2, sqrt(s2), lo[a], hi[a],
+					if (gc_truncnorm_moments_mills_inline(zc[a] - g * s2, sqrt(s2), lo[a], hi[a],
 												   &mean, &var) == 0)
 					{
 						zc[a] = mean;
@@ -299,17 +300,6 @@ EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
 					}
 				}
 			}
-		}
-		/* warm start: the interval entries keep their updated values */
-		for (int b = 0; b < nb; b++)
-		{
-			size_t		i = b0 + b;
-			double	   *z = lr->Z + i * q;
-			const double *zc = lr->Zc + (size_t) b * q;
-
-			if (lr->upd[b])
-				for (size_t e = lr->intptr[i]; e < lr->intptr[i + 1]; e++)
-					z[lr->ints[e]] = zc[lr->ints[e]];
 		}
 	}
 
@@ -495,9 +485,9 @@ InitLowRank(LowRank *lr, const GcFitOptions *opt, const GcAlloc *alloc)
 			{
 				double		x = lr->Z[(b0 + b) * q + a];
 
-				lr->Zc[(size_t) b * q + a] = isnan(x) ? 0.0 : x;
+				lr->AJ[(size_t) b * q + a] = isnan(x) ? 0.0 : x;
 			}
-		cblas_dsyrk(CblasColMajor, CblasLower, CblasNoTrans, q, nb, 1.0, lr->Zc, q, 1.0, Gm, q);
+		cblas_dsyrk(CblasColMajor, CblasLower, CblasNoTrans, q, nb, 1.0, lr->AJ, q, 1.0, Gm, q);
 	}
 	/* the top k eigenvectors of Z0ᵀZ0 (ascending: the largest is the last column) */
 	info = LAPACKE_dsyevr(LAPACK_COL_MAJOR, 'V', 'I', 'L', q, Gm, q, 0.0, 0.0, q - k + 1, q,
@@ -525,16 +515,16 @@ InitLowRank(LowRank *lr, const GcFitOptions *opt, const GcAlloc *alloc)
 			{
 				double		x = lr->Z[(b0 + b) * q + a];
 
-				lr->Zc[(size_t) b * q + a] = isnan(x) ? 0.0 : x;
+				lr->AJ[(size_t) b * q + a] = isnan(x) ? 0.0 : x;
 			}
 		cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, k, nb, q, 1.0, Vk, q,
-					lr->Zc, q, 0.0, T, k);
+					lr->AJ, q, 0.0, T, k);
 		cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, q, nb, k, 1.0, Vk, q,
-					T, k, 0.0, lr->Vc, q);
+					T, k, 0.0, lr->UW, q);
 		for (int b = 0; b < nb; b++)
 		{
 			size_t		i = b0 + b;
-			double	   *L = lr->Vc + (size_t) b * q;
+			double	   *L = lr->UW + (size_t) b * q;
 
 			for (int a = 0; a < q; a++)
 			{
@@ -551,7 +541,7 @@ InitLowRank(LowRank *lr, const GcFitOptions *opt, const GcAlloc *alloc)
 			for (int a = 0; a < q; a++)
 				mean[a] += L[a];
 		}
-		cblas_dsyrk(CblasColMajor, CblasLower, CblasNoTrans, q, nb, 1.0, lr->Vc, q, 1.0, Gm, q);
+		cblas_dsyrk(CblasColMajor, CblasLower, CblasNoTrans, q, nb, 1.0, lr->UW, q, 1.0, Gm, q);
 	}
 	for (int a = 0; a < q; a++)
 		mean[a] /= (double) n;
@@ -789,9 +779,6 @@ gc_fit_lowrank(const double *X, size_t n, int p, int rank, const GcFitOptions *o
 	ALLOC(lr.Bm, (size_t) k * k);
 	ALLOC(lr.r, k);
 	ALLOC(lr.w, k);
-	ALLOC(lr.Zc, (size_t) q * lr.B);
-	ALLOC(lr.Mc, (size_t) q * lr.B);
-	ALLOC(lr.Vc, (size_t) q * lr.B);
 	ALLOC(lr.AJ, (size_t) q * lr.B);
 	ALLOC(lr.UW, (size_t) q * lr.B);
 	ALLOC(lr.Pk, (size_t) lr.kp * lr.B);
@@ -816,6 +803,18 @@ gc_fit_lowrank(const double *X, size_t n, int p, int rank, const GcFitOptions *o
 		if (status != GC_ENOMEM)
 			snprintf(errmsg, errlen, "the eigendecomposition of the initial correlation failed");
 		goto done;
+	}
+
+	/* from here on Z is zero at missing entries, with the mask beside it */
+	ALLOC(lr.MK, n * q);
+	ALLOC(lr.VV, n * q);
+	memset(lr.VV, 0, sizeof(double) * n * q);
+	for (size_t e = 0; e < n * q; e++)
+	{
+		int			miss = isnan(lr.Z[e]);
+
+		lr.MK[e] = miss ? 0.0 : 1.0;
+		lr.Z[e] = miss ? 0.0 : lr.Z[e];
 	}
 
 	for (int iter = 1; iter <= opt->max_iter; iter++)
@@ -916,7 +915,7 @@ gc_fit_lowrank(const double *X, size_t n, int p, int rank, const GcFitOptions *o
 done:
 	{
 		void	   *ptrs[] = {act, Wt, Wnew, lr.Z, lr.LO, lr.HI, lr.ISINT, lr.mayint,
-			lr.W, lr.Mf, lr.G, lr.Bm, lr.r, lr.w, lr.Zc, lr.Mc, lr.Vc, lr.AJ, lr.UW, lr.Pk,
+			lr.W, lr.Mf, lr.G, lr.Bm, lr.r, lr.w, lr.MK, lr.VV, lr.AJ, lr.UW, lr.Pk,
 			lr.Ac, lr.A2, lr.Gc, lr.Af, lr.Sc, lr.Tc, lr.Wc, lr.mo, lr.upd, lr.rowptr, lr.intptr, lr.obs, lr.ints, lr.F, lr.RA,
 		lr.R1};
 
