@@ -36,8 +36,10 @@ gc_lrcond_init(GcLrCond *c, int q, int k, const GcAlloc *alloc)
 		!LRALLOC(c->uw, q) || !LRALLOC(c->vJ, q) ||
 		!LRALLOC(c->A, (size_t) k * k) || !LRALLOC(c->s, k) || !LRALLOC(c->L, (size_t) k * k) ||
 		!LRALLOC(c->Li, (size_t) k * k) || !LRALLOC(c->pk, c->kp) || !LRALLOC(c->a2, c->kp) ||
-		!LRALLOC(c->t, k) || !LRALLOC(c->w, k) || !LRALLOC(c->znew, q) || !LRALLOC(c->ajj, q) ||
-		!LRALLOC(c->svd_u, qk) || !LRALLOC(c->svd_a, qk))
+		!LRALLOC(c->t, k) || !LRALLOC(c->w, k) || !LRALLOC(c->ajj, q) ||
+		!LRALLOC(c->svd_u, qk) || !LRALLOC(c->svd_a, qk) ||
+		!LRALLOC(c->tmu, q) || !LRALLOC(c->ts, q) || !LRALLOC(c->tlo, q) || !LRALLOC(c->thi, q) ||
+		!LRALLOC(c->tmean, q) || !LRALLOC(c->tvar, q) || !LRALLOC(c->tidx, q))
 		return GC_ENOMEM;
 #undef LRALLOC
 	return GC_OK;
@@ -47,7 +49,7 @@ void
 gc_lrcond_free(GcLrCond *c, const GcAlloc *alloc)
 {
 	void	   *ptrs[] = {c->Ur, c->d, c->Vt, c->UU, c->O, c->J, c->zf, c->mf, c->uw, c->vJ, c->A, c->s, c->L,
-		c->Li, c->pk, c->a2, c->t, c->w, c->znew, c->ajj, c->svd_u, c->svd_a, c->z, c->lo, c->hi,
+		c->Li, c->pk, c->a2, c->t, c->w, c->ajj, c->svd_u, c->svd_a, c->tmu, c->ts, c->tlo, c->thi, c->tmean, c->tvar, c->tidx, c->z, c->lo, c->hi,
 	c->isint, c->act, c->lvoff, c->lvlo, c->lvhi, c->lvmu, c->lvthr};
 
 	for (size_t i = 0; i < sizeof(ptrs) / sizeof(ptrs[0]); i++)
@@ -236,32 +238,36 @@ gc_lrcond_row(GcLrCond *c, double *z, const double *lo, const double *hi,
 			cblas_dgemv(CblasColMajor, CblasNoTrans, k, q, 1.0, c->Ur, k, zf, 1, 0.0, c->t, 1);
 			gc_sym_matvec(c->A, k, c->t, c->w);
 			cblas_dgemv(CblasColMajor, CblasTrans, k, q, 1.0, c->Ur, k, c->w, 1, 0.0, c->uw, 1);
+			int			nb = 0;
+
 			for (int t = 0; t < nj; t++)
 			{
 				int			a = c->J[t];
 				double		sjj = (1 - c->ajj[a]) * isigma,
 							g,
-							s2,
-							mean,
-							var;
+							s2;
 
-				c->znew[t] = zf[a];
 				c->vJ[t] = 0;
 				if (!(sjj > 0))
 					continue;
 				/* N(μ_j, s_j²) with s_j² = 1/(Σ_OO⁻¹)_jj, μ_j = z_j − s_j²(Σ_OO⁻¹ z_O)_j */
 				g = (zf[a] - c->uw[a]) * isigma;
 				s2 = 1.0 / sjj;
-				if (gc_truncnorm_moments_mills_inline(zf[a] - g * s2, sqrt(s2), lo[a], hi[a],
-											   &mean, &var) == 0)
-				{
-					c->znew[t] = mean;
-					c->vJ[t] = var;
-				}
+				c->tmu[nb] = zf[a] - g * s2;
+				c->ts[nb] = sqrt(s2);
+				c->tlo[nb] = lo[a];
+				c->thi[nb] = hi[a];
+				c->tmean[nb] = zf[a];	/* kept where the moments fail */
+				c->tvar[nb] = 0;
+				c->tidx[nb++] = t;
 			}
+			gc_truncnorm_moments_mills_batch(nb, c->tmu, c->ts, c->tlo, c->thi, c->tmean, c->tvar);
 			/* Jacobi: every interval entry moves from the same previous vector */
-			for (int t = 0; t < nj; t++)
-				zf[c->J[t]] = c->znew[t];
+			for (int e = 0; e < nb; e++)
+			{
+				zf[c->J[c->tidx[e]]] = c->tmean[e];
+				c->vJ[c->tidx[e]] = c->tvar[e];
+			}
 		}
 		for (int t = 0; t < nj; t++)
 			z[c->J[t]] = zf[c->J[t]];

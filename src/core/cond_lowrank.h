@@ -48,10 +48,17 @@ typedef struct GcLrCond
 			   *a2;				/* kp */
 	double	   *t,
 			   *w;				/* k */
-	double	   *znew,
-			   *ajj;			/* q */
+	double	   *ajj;			/* q */
 	double	   *svd_u,
 			   *svd_a;			/* q×k, for the SVD */
+	/* one row's ordinal updates as a batch (q each): arguments, results, columns */
+	double	   *tmu,
+			   *ts,
+			   *tlo,
+			   *thi,
+			   *tmean,
+			   *tvar;
+	int		   *tidx;
 	/* single imputation: a latent row, and per ordinal column its levels' latent intervals */
 	double	   *z,
 			   *lo,

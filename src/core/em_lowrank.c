@@ -270,6 +270,8 @@ EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
 				double	   *zc = lr->Zc + (size_t) b * q,
 						   *vc = lr->Vc + (size_t) b * q;
 
+				int			nt = 0;
+
 				if (!lr->upd[b])
 					continue;
 				for (size_t e = lr->intptr[i]; e < lr->intptr[i + 1]; e++)
@@ -277,9 +279,7 @@ EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
 					int			a = lr->ints[e];
 					double		sjj,
 								s2,
-								g,
-								mean,
-								var;
+								g;
 
 					vc[a] = 0;
 					sjj = (1 - aj[a]) * isigma;
@@ -288,16 +288,24 @@ EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
 
 					/*
 					 * N(μ_j, s_j²) with s_j² = 1/(Σ_OO⁻¹)_jj, μ_j = z_j − s_j²(Σ_OO⁻¹ z_O)_j;
-					 * every interval entry moves from the same previous vector (Jacobi)
+					 * every interval entry moves from the same previous vector (Jacobi),
+					 * so the row's moments go as one batch
 					 */
 					g = (zc[a] - uw[a]) * isigma;
 					s2 = 1.0 / sjj;
-					if (gc_truncnorm_moments_mills_inline(zc[a] - g * s2, sqrt(s2), lo[a], hi[a],
-												   &mean, &var) == 0)
-					{
-						zc[a] = mean;
-						vc[a] = var;
-					}
+					c->tmu[nt] = zc[a] - g * s2;
+					c->ts[nt] = sqrt(s2);
+					c->tlo[nt] = lo[a];
+					c->thi[nt] = hi[a];
+					c->tmean[nt] = zc[a];	/* kept where the moments fail */
+					c->tvar[nt] = 0;
+					c->tidx[nt++] = a;
+				}
+				gc_truncnorm_moments_mills_batch(nt, c->tmu, c->ts, c->tlo, c->thi, c->tmean, c->tvar);
+				for (int e = 0; e < nt; e++)
+				{
+					zc[c->tidx[e]] = c->tmean[e];
+					vc[c->tidx[e]] = c->tvar[e];
 				}
 			}
 		}
@@ -805,7 +813,13 @@ gc_fit_lowrank(const double *X, size_t n, int p, int rank, const GcFitOptions *o
 		goto done;
 	}
 
-	/* from here on Z is zero at missing entries, with the mask beside it */
+	/*
+	 * From here on Z is zero at missing entries, with the mask beside it. The interval flags
+	 * are in the observation pattern now: their memory goes to the mask, so the fit still
+	 * holds five n×q matrices of doubles at most (Z, LO, HI, MK, VV).
+	 */
+	alloc->dealloc(alloc->ctx, lr.ISINT);
+	lr.ISINT = NULL;
 	ALLOC(lr.MK, n * q);
 	ALLOC(lr.VV, n * q);
 	memset(lr.VV, 0, sizeof(double) * n * q);
