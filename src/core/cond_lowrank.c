@@ -234,12 +234,12 @@ gc_lrcond_row(GcLrCond *c, double *z, const double *lo, const double *hi,
 
 		for (int it = 0; it < num_ord_updates; it++)
 		{
+			int			nb = 0;
+
 			/* w = A U_Oᵀ z_O, so (Σ_OO⁻¹ z_O)_j = (z_j − u_jᵀ w)/σ */
 			cblas_dgemv(CblasColMajor, CblasNoTrans, k, q, 1.0, c->Ur, k, zf, 1, 0.0, c->t, 1);
 			gc_sym_matvec(c->A, k, c->t, c->w);
 			cblas_dgemv(CblasColMajor, CblasTrans, k, q, 1.0, c->Ur, k, c->w, 1, 0.0, c->uw, 1);
-			int			nb = 0;
-
 			for (int t = 0; t < nj; t++)
 			{
 				int			a = c->J[t];
