@@ -449,7 +449,8 @@ MStep(LowRank *lr, double *Wt, double *scol, int *badcol)
  * stays O(q²), not O(nq)); Z_init = L except at observed continuous entries and at observed
  * ordinal entries whose L falls outside their interval, which keep Z. Interval entries of the
  * working Z start at Z_init. Then R = corrcoef(Z_init) = u diag(e) uᵀ, σ₀ = mean(e_{k+1..q}),
- * W₀ = u_{1:k} diag(√(e_{1:k} − σ₀)), rescaled to a correlation.
+ * W₀ = u_{1:k} diag(√(e_{1:k} − σ₀)), rescaled to a correlation. On the way, the missing
+ * entries of Z are set to zero (the E-step's zero-filled matrix).
  *
  * Only the top k eigenpairs are ever used, so both eigenproblems ask dsyevr for that subset
  * (a full dsyevd costs several times more at p = 400); the mean of the other eigenvalues is
@@ -540,7 +541,11 @@ InitLowRank(LowRank *lr, const GcFitOptions *opt, const GcAlloc *alloc)
 				double		x = lr->Z[e];
 
 				if (isnan(x))
+				{
+					/* the E-step works on the zero-filled matrix */
+					lr->Z[e] = 0.0;
 					continue;
+				}
 				if (!lr->mayint[a] || L[a] < lr->LO[e] || L[a] > lr->HI[e])
 					L[a] = x;
 				else if (lr->ISINT[e])
@@ -753,26 +758,31 @@ gc_fit_lowrank(const double *X, size_t n, int p, int rank, const GcFitOptions *o
 
 		ALLOC(lr.rowptr, n + 1);
 		ALLOC(lr.intptr, n + 1);
+		ALLOC(lr.MK, n * q);
+		/* branch-free: whether an entry is observed is as good as random (ISINT is 0 at missing entries) */
 		for (size_t e = 0; e < n * q; e++)
-			if (!isnan(lr.Z[e]))
-			{
-				nobs++;
-				nint += lr.ISINT[e] != 0;
-			}
-		ALLOC(lr.obs, nobs);
-		ALLOC(lr.ints, nint);
+		{
+			int			o = !isnan(lr.Z[e]);
+
+			lr.MK[e] = o;
+			nobs += o;
+			nint += lr.ISINT[e] != 0;
+		}
+		/* one spare slot each: the fill below writes a column before deciding to keep it */
+		ALLOC(lr.obs, nobs + 1);
+		ALLOC(lr.ints, nint + 1);
 		nobs = nint = 0;
 		for (size_t i = 0; i < n; i++)
 		{
 			lr.rowptr[i] = nobs;
 			lr.intptr[i] = nint;
 			for (int a = 0; a < q; a++)
-				if (!isnan(lr.Z[i * q + a]))
-				{
-					lr.obs[nobs++] = a;
-					if (lr.ISINT[i * q + a])
-						lr.ints[nint++] = a;
-				}
+			{
+				lr.obs[nobs] = a;
+				nobs += lr.MK[i * q + a] != 0;
+				lr.ints[nint] = a;
+				nint += lr.ISINT[i * q + a] != 0;
+			}
 		}
 		lr.rowptr[n] = nobs;
 		lr.intptr[n] = nint;
@@ -814,22 +824,15 @@ gc_fit_lowrank(const double *X, size_t n, int p, int rank, const GcFitOptions *o
 	}
 
 	/*
-	 * From here on Z is zero at missing entries, with the mask beside it. The interval flags
-	 * are in the observation pattern now: their memory goes to the mask, so the fit still
-	 * holds five n×q matrices of doubles at most (Z, LO, HI, MK, VV).
+	 * From here on Z is zero at missing entries (the initialisation left it so), with the
+	 * mask beside it. The interval flags are in the observation pattern now: their memory
+	 * goes to the variances, so the fit holds five n×q matrices of doubles at most (Z, LO,
+	 * HI, MK, VV).
 	 */
 	alloc->dealloc(alloc->ctx, lr.ISINT);
 	lr.ISINT = NULL;
-	ALLOC(lr.MK, n * q);
 	ALLOC(lr.VV, n * q);
 	memset(lr.VV, 0, sizeof(double) * n * q);
-	for (size_t e = 0; e < n * q; e++)
-	{
-		int			miss = isnan(lr.Z[e]);
-
-		lr.MK[e] = miss ? 0.0 : 1.0;
-		lr.Z[e] = miss ? 0.0 : lr.Z[e];
-	}
 
 	for (int iter = 1; iter <= opt->max_iter; iter++)
 	{
