@@ -460,10 +460,22 @@ gc_fit_standard(const double *X, size_t n, int p, const GcFitOptions *opt,
 		uint8_t    *tmpb;
 		uint64_t   *tmpm;
 		double	  **mats[] = {&Z, &LO, &HI};
+		int			anyint = 0;
 
-		gc_sort_by_pattern(order, n, masks, nw);
+		for (int a = 0; a < q; a++)
+			anyint |= mayint[a];
+
+		/*
+		 * Without interval entries (all columns continuous) the rows go by number of
+		 * missing entries first: the E-step then factors several patterns of one size at
+		 * once (estep.c). LO, HI and ISINT are never read then, so they stay as they are.
+		 */
+		if (anyint)
+			gc_sort_by_pattern(order, n, masks, nw);
+		else
+			gc_sort_by_size_pattern(order, n, masks, nw, q, alloc);
 		ALLOC(tmp, n * q);
-		for (int k = 0; k < 3; k++)
+		for (int k = 0; k < (anyint ? 3 : 1); k++)
 		{
 			double	   *src = *mats[k];
 
@@ -473,11 +485,14 @@ gc_fit_standard(const double *X, size_t n, int p, const GcFitOptions *opt,
 			tmp = src;
 		}
 		alloc->dealloc(alloc->ctx, tmp);
-		ALLOC(tmpb, n * q);
-		for (size_t s = 0; s < n; s++)
-			memcpy(tmpb + s * q, ISINT + order[s] * q, q);
-		alloc->dealloc(alloc->ctx, ISINT);
-		ISINT = tmpb;
+		if (anyint)
+		{
+			ALLOC(tmpb, n * q);
+			for (size_t s = 0; s < n; s++)
+				memcpy(tmpb + s * q, ISINT + order[s] * q, q);
+			alloc->dealloc(alloc->ctx, ISINT);
+			ISINT = tmpb;
+		}
 		ALLOC(tmpm, n * nw);
 		for (size_t s = 0; s < n; s++)
 			memcpy(tmpm + s * nw, masks + order[s] * nw, sizeof(uint64_t) * nw);

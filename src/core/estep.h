@@ -47,4 +47,14 @@ extern GcStatus gc_estep_sweep(GcEStep *es, const GcPrecision *prec, double *Z,
 /* Sort idx[0..cnt) by missingness pattern (then by row number). */
 extern void gc_sort_by_pattern(size_t *idx, size_t cnt, const uint64_t *masks, int nw);
 
+/*
+ * Sort idx[0..cnt) by the number of missing entries, then by pattern, then by row number:
+ * patterns with as many missing entries are then next to each other, which lets the
+ * E-step work on several at once (idx must be ascending on entry for the row-number tie
+ * break). q is the number of columns the masks cover; scratch comes from alloc (the sort
+ * falls back to a comparison sort without it).
+ */
+extern void gc_sort_by_size_pattern(size_t *idx, size_t cnt, const uint64_t *masks, int nw,
+									int q, const GcAlloc *alloc);
+
 #endif
