@@ -232,29 +232,41 @@ LaneCholSolve(const GcVec *L, const GcVec *rd, int n, int l, double *b)
 }
 
 /*
- * xᵀy over q entries, in GC_LANES partial sums: the conditional mean's (Λ z₀)_m, a column
- * of Λ (Λ is symmetric) against the row with zeros at its missing entries.
+ * out[a] = (Λ z₀)_{M[a]} for a < mm: columns M[a] of Λ (Λ is symmetric) against the row
+ * with zeros at its missing entries, each dot product in GC_LANES partial sums over k ≡ l
+ * (mod GC_LANES), summed pairwise, then the remainder. All mm sums advance together, so
+ * they do not wait on each other's additions.
  */
-static inline double
-DotLanes(const double *x, const double *y, int q)
+static inline void
+DotColumns(const double *Lam, int q, const int *M, int mm, const double *z, double *out)
 {
-	GcVec		acc = {0};
-	double		s;
+	GcVec		acc[GC_BATCH_MAXM];
 	int			k = 0;
 
+	for (int a = 0; a < mm; a++)
+		acc[a] = (GcVec) {0};
 	for (; k + GC_LANES <= q; k += GC_LANES)
 	{
-		GcVec		xv,
-					yv;
+		GcVec		zv;
 
-		memcpy(&xv, x + k, sizeof(xv));
-		memcpy(&yv, y + k, sizeof(yv));
-		acc += xv * yv;
+		memcpy(&zv, z + k, sizeof(zv));
+		for (int a = 0; a < mm; a++)
+		{
+			GcVec		xv;
+
+			memcpy(&xv, Lam + (size_t) M[a] * q + k, sizeof(xv));
+			acc[a] += xv * zv;
+		}
 	}
-	s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
-	for (; k < q; k++)
-		s += x[k] * y[k];
-	return s;
+	for (int a = 0; a < mm; a++)
+	{
+		const double *x = Lam + (size_t) M[a] * q;
+		double		s = (acc[a][0] + acc[a][1]) + (acc[a][2] + acc[a][3]);
+
+		for (int kk = k; kk < q; kk++)
+			s += x[kk] * z[kk];
+		out[a] = s;
+	}
 }
 
 /*
@@ -409,13 +421,15 @@ SweepBatch(const GcBatch *bt, int q, const double *Lam, double lam_logdet,
 		}
 	if (single)
 	{
-		for (int a = 0; a < mm; a++)
-			for (int l = 0; l < GC_LANES; l++)
-			{
-				int			g = l < ng ? l : 0;
+		for (int l = 0; l < GC_LANES; l++)
+		{
+			int			g = l < ng ? l : 0;
+			double		t[GC_BATCH_MAXM];
 
-				r[a][l] = DotLanes(Lam + (size_t) bt->M[g][a] * q, buf + bt->start[g] * q, q);
-			}
+			DotColumns(Lam, q, bt->M[g], mm, buf + bt->start[g] * q, t);
+			for (int a = 0; a < mm; a++)
+				r[a][l] = t[a];
+		}
 		VecCholSolve(A, rd, mm, r);
 		for (int l = 0; l < ng; l++)
 		{
@@ -432,8 +446,7 @@ SweepBatch(const GcBatch *bt, int q, const double *Lam, double lam_logdet,
 				double		b[GC_BATCH_MAXM];
 				double	   *zh = buf + s * q;
 
-				for (int a = 0; a < mm; a++)
-					b[a] = DotLanes(Lam + (size_t) bt->M[l][a] * q, zh, q);
+				DotColumns(Lam, q, bt->M[l], mm, zh, b);
 				LaneCholSolve(A, rd, mm, l, b);
 				for (int a = 0; a < mm; a++)
 					zh[bt->M[l][a]] = -b[a];

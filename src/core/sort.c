@@ -71,14 +71,14 @@ InsertionSort(uint64_t *keys, uint32_t *idx, size_t n)
 	}
 }
 
-/* buckets of the distribution pass (64 kB of counts) */
-#define SORT_BUCKET_BITS 14
+/* buckets of the distribution pass (at most; 128 kB of counts) */
+#define SORT_BUCKET_BITS 15
 /* runs up to this long are finished by insertion sort, longer ones by radix sort */
 #define SORT_RUN_MAX 48
 
 /*
  * One counting pass on the leading bits of key − min, which spreads the keys over about
- * n/2 buckets whatever their range, then insertion sort within the (mostly tiny) buckets;
+ * 2n buckets whatever their range, then insertion sort within the (mostly tiny) buckets;
  * a crowded bucket falls back to the LSD radix sort. Every step is stable, so the result
  * is the one stable ascending order, the same as gc_radix_sort_u64's, in about two passes
  * instead of eight. A column of 16 000 values sorted about four times faster.
@@ -113,7 +113,7 @@ gc_sort_u64(uint64_t *keys, uint32_t *idx, size_t n, uint64_t *tmpk, uint32_t *t
 	if (lo == hi)
 		return;
 	range = hi - lo;
-	while (lb < SORT_BUCKET_BITS && ((size_t) 2 << lb) <= n / 2)
+	while (lb < SORT_BUCKET_BITS && ((size_t) 1 << lb) < 2 * n)
 		lb++;
 	/* bucket = (key − lo) >> shift < 2^lb */
 	shift = 64 - __builtin_clzll(range) - lb;
