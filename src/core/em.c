@@ -121,9 +121,15 @@ gc_fit_build_columns(const double *X, size_t n, int p, const GcFitOptions *opt,
 	{
 		int			nb = p - j0 < GC_COL_BLOCK ? p - j0 : GC_COL_BLOCK;
 
-		for (size_t i = 0; i < n; i++)
-			for (int jb = 0; jb < nb; jb++)
-				XT[jb * n + i] = X[i * p + j0 + jb];
+		/* a full block with a constant width: the compiler unrolls it */
+		if (nb == GC_COL_BLOCK)
+			for (size_t i = 0; i < n; i++)
+				for (int jb = 0; jb < GC_COL_BLOCK; jb++)
+					XT[jb * n + i] = X[i * p + j0 + jb];
+		else
+			for (size_t i = 0; i < n; i++)
+				for (int jb = 0; jb < nb; jb++)
+					XT[jb * n + i] = X[i * p + j0 + jb];
 		/* everything starts missing */
 		for (size_t k = 0; k < n * (size_t) nb; k++)
 			ZT[k] = NAN;
@@ -142,15 +148,14 @@ gc_fit_build_columns(const double *X, size_t n, int p, const GcFitOptions *opt,
 					   *mult;
 			int			cap;
 
+			/* branch-free: a missing entry is written and then overwritten */
 			for (size_t i = 0; i < n; i++)
 			{
 				double		v = xc[i];
 
-				if (!isnan(v))
-				{
-					vals[nobs] = v;
-					idx[nobs++] = (uint32_t) i;
-				}
+				vals[nobs] = v;
+				idx[nobs] = (uint32_t) i;
+				nobs += !isnan(v);
 			}
 			if (nobs == 0)
 			{
@@ -264,9 +269,14 @@ gc_fit_build_columns(const double *X, size_t n, int p, const GcFitOptions *opt,
 			}
 		}
 		/* the block's latent values back into the rows */
-		for (size_t i = 0; i < n; i++)
-			for (int jb = 0; jb < nb; jb++)
-				Z[i * p + j0 + jb] = ZT[jb * n + i];
+		if (nb == GC_COL_BLOCK)
+			for (size_t i = 0; i < n; i++)
+				for (int jb = 0; jb < GC_COL_BLOCK; jb++)
+					Z[i * p + j0 + jb] = ZT[jb * n + i];
+		else
+			for (size_t i = 0; i < n; i++)
+				for (int jb = 0; jb < nb; jb++)
+					Z[i * p + j0 + jb] = ZT[jb * n + i];
 	}
 done:
 	if (XT)

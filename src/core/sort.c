@@ -91,7 +91,8 @@ gc_sort_u64(uint64_t *keys, uint32_t *idx, size_t n, uint64_t *tmpk, uint32_t *t
 				hi,
 				range;
 	int			lb = 0,
-				shift;
+				shift,
+				crowded = 0;
 	size_t		nb;
 
 	if (n <= SORT_RUN_MAX)
@@ -134,18 +135,33 @@ gc_sort_u64(uint64_t *keys, uint32_t *idx, size_t n, uint64_t *tmpk, uint32_t *t
 		tmpk[pos] = keys[i];
 		tmpi[pos] = idx[i];
 	}
-	/* count[b] is where bucket b ends; finish each bucket, keys and idx as scratch */
+
+	/*
+	 * Every key is now within its bucket, so one insertion sort over the whole array
+	 * moves each only within its bucket: about n steps when the buckets are small. A
+	 * crowded bucket (many keys within a short range) would make that quadratic; then the
+	 * buckets are finished one by one, the crowded ones by radix sort (keys and idx serve
+	 * as its scratch). count[b] is where bucket b ends.
+	 */
 	for (size_t b = 0, start = 0; b < nb; b++)
 	{
-		size_t		end = count[b],
-					len = end - start;
-
-		if (len > SORT_RUN_MAX)
-			gc_radix_sort_u64(tmpk + start, tmpi + start, len, keys + start, idx + start);
-		else if (len > 1)
-			InsertionSort(tmpk + start, tmpi + start, len);
-		start = end;
+		crowded |= (count[b] - start > SORT_RUN_MAX);
+		start = count[b];
 	}
+	if (!crowded)
+		InsertionSort(tmpk, tmpi, n);
+	else
+		for (size_t b = 0, start = 0; b < nb; b++)
+		{
+			size_t		end = count[b],
+						len = end - start;
+
+			if (len > SORT_RUN_MAX)
+				gc_radix_sort_u64(tmpk + start, tmpi + start, len, keys + start, idx + start);
+			else if (len > 1)
+				InsertionSort(tmpk + start, tmpi + start, len);
+			start = end;
+		}
 	memcpy(keys, tmpk, sizeof(uint64_t) * n);
 	memcpy(idx, tmpi, sizeof(uint32_t) * n);
 }
