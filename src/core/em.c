@@ -313,7 +313,8 @@ gc_fit_standard(const double *X, size_t n, int p, const GcFitOptions *opt,
 			   *LO = NULL,
 			   *HI = NULL,
 			   *Sig = NULL,
-			   *Snew = NULL;
+			   *Snew = NULL,
+			   *Z0 = NULL;
 	uint8_t    *ISINT = NULL,
 			   *mayint = NULL;
 	uint64_t   *masks = NULL;
@@ -416,16 +417,15 @@ gc_fit_standard(const double *X, size_t n, int p, const GcFitOptions *opt,
 	ALLOC(Sig, (size_t) q * q);
 	ALLOC(Snew, (size_t) q * q);
 	{
-		double	   *Z0,
-				   *mean;
+		double	   *mean;
 
+		/* Z0 is kept: the rows are put in pattern order into it below */
 		ALLOC(Z0, n * q);
 		ALLOC(mean, q);
 		for (size_t k = 0; k < n * q; k++)
 			Z0[k] = isnan(Z[k]) ? 0.0 : Z[k];
 		gc_cov_rows(Z0, n, q, Sig, mean, NULL, NULL);
 		gc_cov_to_corr(Sig, q, 1);
-		alloc->dealloc(alloc->ctx, Z0);
 		alloc->dealloc(alloc->ctx, mean);
 	}
 
@@ -446,6 +446,8 @@ gc_fit_standard(const double *X, size_t n, int p, const GcFitOptions *opt,
 		/* a seeded permutation (Fisher–Yates) */
 		GcRng		rng;
 
+		alloc->dealloc(alloc->ctx, Z0);
+		Z0 = NULL;
 		gc_rng_seed(&rng, opt->seed);
 		for (size_t i = n - 1; i > 0; i--)
 		{
@@ -484,7 +486,8 @@ gc_fit_standard(const double *X, size_t n, int p, const GcFitOptions *opt,
 			gc_sort_by_pattern(order, n, masks, nw);
 		else
 			gc_sort_by_size_pattern(order, n, masks, nw, q, alloc);
-		ALLOC(tmp, n * q);
+		tmp = Z0;
+		Z0 = NULL;
 		for (int k = 0; k < (anyint ? 3 : 1); k++)
 		{
 			double	   *src = *mats[k];
@@ -578,7 +581,7 @@ done:
 	gc_estep_free(&es, alloc);
 	gc_precision_free(&prec, alloc);
 	{
-		void	   *ptrs[] = {act, Z, LO, HI, Sig, Snew, ISINT, mayint, masks, order, batch};
+		void	   *ptrs[] = {act, Z, LO, HI, Sig, Snew, ISINT, mayint, masks, order, batch, Z0};
 
 		for (size_t k = 0; k < sizeof(ptrs) / sizeof(ptrs[0]); k++)
 			if (ptrs[k])

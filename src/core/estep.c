@@ -176,6 +176,9 @@ gc_sort_by_size_pattern(size_t *idx, size_t cnt, const uint64_t *masks, int nw, 
 
 typedef double GcVec __attribute__((vector_size(GC_LANES * sizeof(double))));
 
+/* the vectors are assembled lane by lane in SweepBatch */
+_Static_assert(GC_LANES == 4, "SweepBatch spells out four lanes");
+
 typedef struct GcBatch
 {
 	int			mm;				/* missing entries of every pattern in the batch */
@@ -288,17 +291,26 @@ SweepBatch(const GcBatch *bt, int q, const double *Lam, double lam_logdet,
 	GcVec		rd[GC_BATCH_MAXM],
 				r[GC_BATCH_MAXM];
 	double		logdet[GC_LANES];
+	const int  *Ml[GC_LANES];
 	int			single = 1;
 
-	/* the lower triangle of each Λ_MM; unused lanes repeat the first pattern */
+	/*
+	 * The lower triangle of each Λ_MM; unused lanes repeat the first pattern. Each vector
+	 * is assembled in a register and stored whole: a vector load right after four scalar
+	 * stores to it would wait for them (no store forwarding).
+	 */
+	for (int l = 0; l < GC_LANES; l++)
+		Ml[l] = bt->M[l < ng ? l : 0];
 	for (int b = 0; b < mm; b++)
-		for (int a = b; a < mm; a++)
-			for (int l = 0; l < GC_LANES; l++)
-			{
-				const int  *M = bt->M[l < ng ? l : 0];
+	{
+		const double *c0 = Lam + (size_t) Ml[0][b] * q,
+				   *c1 = Lam + (size_t) Ml[1][b] * q,
+				   *c2 = Lam + (size_t) Ml[2][b] * q,
+				   *c3 = Lam + (size_t) Ml[3][b] * q;
 
-				A[a + b * mm][l] = Lam[M[a] + (size_t) M[b] * q];
-			}
+		for (int a = b; a < mm; a++)
+			A[a + b * mm] = (GcVec) {c0[Ml[0][a]], c1[Ml[1][a]], c2[Ml[2][a]], c3[Ml[3][a]]};
+	}
 
 	/* Cholesky, left-looking (SmallCholesky) */
 	for (int j = 0; j < mm; j++)
@@ -421,15 +433,16 @@ SweepBatch(const GcBatch *bt, int q, const double *Lam, double lam_logdet,
 		}
 	if (single)
 	{
+		double		t[GC_LANES][GC_BATCH_MAXM];
+
 		for (int l = 0; l < GC_LANES; l++)
 		{
 			int			g = l < ng ? l : 0;
-			double		t[GC_BATCH_MAXM];
 
-			DotColumns(Lam, q, bt->M[g], mm, buf + bt->start[g] * q, t);
-			for (int a = 0; a < mm; a++)
-				r[a][l] = t[a];
+			DotColumns(Lam, q, bt->M[g], mm, buf + bt->start[g] * q, t[l]);
 		}
+		for (int a = 0; a < mm; a++)
+			r[a] = (GcVec) {t[0][a], t[1][a], t[2][a], t[3][a]};
 		VecCholSolve(A, rd, mm, r);
 		for (int l = 0; l < ng; l++)
 		{
