@@ -188,6 +188,42 @@ typedef struct GcBatch
 	int			M[GC_LANES][GC_BATCH_MAXM];
 } GcBatch;
 
+/*
+ * The missing columns of a pattern (clear bits among the first q), ascending, into M,
+ * which has room for GC_BATCH_MAXM; returns how many there are (only the first
+ * GC_BATCH_MAXM are listed).
+ */
+static inline int
+MissingList(const uint64_t *mk, int nw, int q, int *M)
+{
+	int			mm = 0;
+
+	for (int w = 0; w < nw; w++)
+	{
+		uint64_t	bits = ~mk[w];
+
+		if (w == nw - 1 && q % 64 != 0)
+			bits &= ((uint64_t) 1 << (q % 64)) - 1;
+		while (bits)
+		{
+			if (mm < GC_BATCH_MAXM)
+				M[mm] = 64 * w + __builtin_ctzll(bits);
+			mm++;
+			bits &= bits - 1;
+		}
+	}
+	return mm;
+}
+
+static inline int
+SamePattern(const uint64_t *a, const uint64_t *b, int nw)
+{
+	for (int w = 0; w < nw; w++)
+		if (a[w] != b[w])
+			return 0;
+	return 1;
+}
+
 /* L y = b, then Lᵀ x = y, for every lane: CholSolve of cond.c on vectors */
 static inline void
 VecCholSolve(const GcVec *L, const GcVec *rd, int n, GcVec *b)
@@ -530,22 +566,16 @@ gc_estep_sweep(GcEStep *es, const GcPrecision *prec, double *Z,
 			size_t		pos = start;
 
 			bt.ng = 0;
-			bt.mm = q - PatternObserved(masks + i0 * nw, nw);
+			bt.mm = MissingList(masks + i0 * nw, nw, q, bt.M[0]);
 			while (bt.ng < GC_LANES && pos < cnt && bt.mm >= 1 && bt.mm <= GC_BATCH_MAXM)
 			{
 				const uint64_t *mk = masks + idx[pos] * nw;
 				size_t		e = pos + 1;
-				int			mm = 0;
 
-				if (q - PatternObserved(mk, nw) != bt.mm)
+				if (bt.ng > 0 && MissingList(mk, nw, q, bt.M[bt.ng]) != bt.mm)
 					break;
-				while (e < cnt && memcmp(masks + idx[e] * nw, mk, sizeof(uint64_t) * nw) == 0)
+				while (e < cnt && SamePattern(masks + idx[e] * nw, mk, nw))
 					e++;
-				for (int a = 0; a < q; a++)
-				{
-					bt.M[bt.ng][mm] = a;
-					mm += !((mk[a / 64] >> (a % 64)) & 1);
-				}
 				bt.start[bt.ng] = pos;
 				bt.end[bt.ng] = e;
 				bt.ng++;
