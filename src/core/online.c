@@ -924,8 +924,12 @@ UpdateMarginals(GcOnline *s, const double *rows, int nrows)
 			SketchScale(sk, 1 - s->opt.decay);
 			sk->exact = 0;
 		}
+		/*
+		 * Pending values carry weight 1, so with decay they are merged at once: a batch
+		 * left pending would miss the discount of the batches that follow it.
+		 */
 		if (sk->nk + sk->npend <= s->opt.max_knots || sk->npend >= s->opt.max_knots ||
-			sk->nk == 0)
+			sk->nk == 0 || s->opt.decay > 0)
 		{
 			st = FlushPending(s, j);
 			if (st != GC_OK)

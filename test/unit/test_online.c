@@ -298,5 +298,38 @@ main(void)
 		gc_model_free(m, &gc_malloc_alloc);
 	}
 	free(X);
+
+	/*
+	 * Decay weighs every batch by its age, also values still pending (not yet merged into
+	 * a full sketch): after the first block of 500 and T batches of 50 the total weight is
+	 * w ← (1 − d)·w + 50 per batch, exactly, whichever batches were merged late.
+	 */
+	{
+		int			nb = 50,
+					T = 40,
+					nd = 500 + nb * T;
+		double	   *D = malloc(sizeof(double) * nd);
+		double		expect = 500;
+
+		for (int i = 0; i < nd; i++)
+			D[i] = Gauss();
+		for (int t = 0; t < T; t++)
+			expect = expect * (1 - 0.05) + nb;
+		gc_fit_options_default(&opt);
+		opt.training = GC_TRAIN_MINIBATCH_ONLINE;
+		opt.batch_size = nb;
+		opt.max_knots = 64;
+		opt.decay = 0.05;
+		m = FitOnline(D, nd, 1, &opt);
+		CHECK(m != NULL, "online fit with decay and deferred merges");
+		if (m)
+		{
+			CHECK_CLOSE(m->marg[0].n, expect, 1e-9 * expect,
+						"decay: total weight is the decayed count of every batch");
+			CHECK(gc_marginal_check(&m->marg[0]) == NULL, "decayed sketch: a valid marginal");
+			gc_model_free(m, &gc_malloc_alloc);
+		}
+		free(D);
+	}
 	return UNIT_DONE();
 }
