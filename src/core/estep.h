@@ -35,7 +35,9 @@ extern void gc_estep_free(GcEStep *es, const GcAlloc *alloc);
  * missingness pattern, which masks/nw describe), with the precision matrix in prec (the
  * GcEStep's cond must point at prec->Lam). Interval entries of Z are updated in place (warm
  * start). S receives the correlation matrix rescaled from cov(Ẑ) + C̄/cnt (spec §1.6) and
- * *ll the mean log-likelihood of the rows. cnt must not exceed es->cap.
+ * *ll the mean log-likelihood of the rows. cnt must not exceed es->cap. When no column may
+ * hold intervals, consecutive patterns with as many missing entries are factored together
+ * (same results as one by one); gc_sort_by_size_pattern puts the rows in such an order.
  */
 extern GcStatus gc_estep_sweep(GcEStep *es, const GcPrecision *prec, double *Z,
 							   const double *LO, const double *HI, const uint8_t *ISINT,
