@@ -2,6 +2,7 @@
 """Benchmark: gc_fit / gc_impute against the Python gcimpute (PyPI) on the same data, same run.
 
     PG_CONFIG=... .venv/bin/python test/bench/bench_fit.py [--port N] [--quick] [--no-doc]
+    PG_CONFIG=... .venv/bin/python test/bench/bench_fit.py --synthetic-only   # 20000 x 50 only, prints
 
 Starts its own throwaway cluster with test/pg.sh (the extension must be installed into the
 PostgreSQL that PG_CONFIG names: `bash test/run_all.sh` or `make install` does that), then:
