@@ -176,6 +176,13 @@ gc_sort_by_size_pattern(size_t *idx, size_t cnt, const uint64_t *masks, int nw, 
 
 typedef double GcVec __attribute__((vector_size(GC_LANES * sizeof(double))));
 
+/* x86-64: an AVX2 build of SweepBatch next to the baseline one, chosen at load time */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define GC_BATCH_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define GC_BATCH_CLONES
+#endif
+
 /* the vectors are assembled lane by lane in SweepBatch */
 _Static_assert(GC_LANES == 4, "SweepBatch spells out four lanes");
 
@@ -314,7 +321,7 @@ DotColumns(const double *Lam, int q, const int *M, int mm, const double *z, doub
  * gc_cond_mean_from, from T = Λ Z₀) and add the rows' log-likelihood terms to *ll.
  * Returns nonzero if a Λ_MM is not positive definite.
  */
-__attribute__((target_clones("avx2", "default")))
+GC_BATCH_CLONES
 static int
 SweepBatch(const GcBatch *bt, int q, const double *Lam, double lam_logdet,
 		   const double *Z, const size_t *idx, double *buf,
