@@ -121,9 +121,15 @@ gc_fit_build_columns(const double *X, size_t n, int p, const GcFitOptions *opt,
 	{
 		int			nb = p - j0 < GC_COL_BLOCK ? p - j0 : GC_COL_BLOCK;
 
-		for (size_t i = 0; i < n; i++)
-			for (int jb = 0; jb < nb; jb++)
-				XT[jb * n + i] = X[i * p + j0 + jb];
+		/* a full block with a constant width: the compiler unrolls it */
+		if (nb == GC_COL_BLOCK)
+			for (size_t i = 0; i < n; i++)
+				for (int jb = 0; jb < GC_COL_BLOCK; jb++)
+					XT[jb * n + i] = X[i * p + j0 + jb];
+		else
+			for (size_t i = 0; i < n; i++)
+				for (int jb = 0; jb < nb; jb++)
+					XT[jb * n + i] = X[i * p + j0 + jb];
 		/* everything starts missing */
 		for (size_t k = 0; k < n * (size_t) nb; k++)
 			ZT[k] = NAN;
@@ -142,15 +148,14 @@ gc_fit_build_columns(const double *X, size_t n, int p, const GcFitOptions *opt,
 					   *mult;
 			int			cap;
 
+			/* branch-free: a missing entry is written and then overwritten */
 			for (size_t i = 0; i < n; i++)
 			{
 				double		v = xc[i];
 
-				if (!isnan(v))
-				{
-					vals[nobs] = v;
-					idx[nobs++] = (uint32_t) i;
-				}
+				vals[nobs] = v;
+				idx[nobs] = (uint32_t) i;
+				nobs += !isnan(v);
 			}
 			if (nobs == 0)
 			{
@@ -264,9 +269,14 @@ gc_fit_build_columns(const double *X, size_t n, int p, const GcFitOptions *opt,
 			}
 		}
 		/* the block's latent values back into the rows */
-		for (size_t i = 0; i < n; i++)
-			for (int jb = 0; jb < nb; jb++)
-				Z[i * p + j0 + jb] = ZT[jb * n + i];
+		if (nb == GC_COL_BLOCK)
+			for (size_t i = 0; i < n; i++)
+				for (int jb = 0; jb < GC_COL_BLOCK; jb++)
+					Z[i * p + j0 + jb] = ZT[jb * n + i];
+		else
+			for (size_t i = 0; i < n; i++)
+				for (int jb = 0; jb < nb; jb++)
+					Z[i * p + j0 + jb] = ZT[jb * n + i];
 	}
 done:
 	if (XT)
@@ -303,7 +313,8 @@ gc_fit_standard(const double *X, size_t n, int p, const GcFitOptions *opt,
 			   *LO = NULL,
 			   *HI = NULL,
 			   *Sig = NULL,
-			   *Snew = NULL;
+			   *Snew = NULL,
+			   *Z0 = NULL;
 	uint8_t    *ISINT = NULL,
 			   *mayint = NULL;
 	uint64_t   *masks = NULL;
@@ -406,16 +417,15 @@ gc_fit_standard(const double *X, size_t n, int p, const GcFitOptions *opt,
 	ALLOC(Sig, (size_t) q * q);
 	ALLOC(Snew, (size_t) q * q);
 	{
-		double	   *Z0,
-				   *mean;
+		double	   *mean;
 
+		/* Z0 is kept: the rows are put in pattern order into it below */
 		ALLOC(Z0, n * q);
 		ALLOC(mean, q);
 		for (size_t k = 0; k < n * q; k++)
 			Z0[k] = isnan(Z[k]) ? 0.0 : Z[k];
 		gc_cov_rows(Z0, n, q, Sig, mean, NULL, NULL);
 		gc_cov_to_corr(Sig, q, 1);
-		alloc->dealloc(alloc->ctx, Z0);
 		alloc->dealloc(alloc->ctx, mean);
 	}
 
@@ -436,6 +446,8 @@ gc_fit_standard(const double *X, size_t n, int p, const GcFitOptions *opt,
 		/* a seeded permutation (Fisher–Yates) */
 		GcRng		rng;
 
+		alloc->dealloc(alloc->ctx, Z0);
+		Z0 = NULL;
 		gc_rng_seed(&rng, opt->seed);
 		for (size_t i = n - 1; i > 0; i--)
 		{
@@ -460,10 +472,23 @@ gc_fit_standard(const double *X, size_t n, int p, const GcFitOptions *opt,
 		uint8_t    *tmpb;
 		uint64_t   *tmpm;
 		double	  **mats[] = {&Z, &LO, &HI};
+		int			anyint = 0;
 
-		gc_sort_by_pattern(order, n, masks, nw);
-		ALLOC(tmp, n * q);
-		for (int k = 0; k < 3; k++)
+		for (int a = 0; a < q; a++)
+			anyint |= mayint[a];
+
+		/*
+		 * Without interval entries (all columns continuous) the rows go by number of
+		 * missing entries first: the E-step then factors several patterns of one size at
+		 * once (estep.c). LO, HI and ISINT are never read then, so they stay as they are.
+		 */
+		if (anyint)
+			gc_sort_by_pattern(order, n, masks, nw);
+		else
+			gc_sort_by_size_pattern(order, n, masks, nw, q, alloc);
+		tmp = Z0;
+		Z0 = NULL;
+		for (int k = 0; k < (anyint ? 3 : 1); k++)
 		{
 			double	   *src = *mats[k];
 
@@ -473,11 +498,14 @@ gc_fit_standard(const double *X, size_t n, int p, const GcFitOptions *opt,
 			tmp = src;
 		}
 		alloc->dealloc(alloc->ctx, tmp);
-		ALLOC(tmpb, n * q);
-		for (size_t s = 0; s < n; s++)
-			memcpy(tmpb + s * q, ISINT + order[s] * q, q);
-		alloc->dealloc(alloc->ctx, ISINT);
-		ISINT = tmpb;
+		if (anyint)
+		{
+			ALLOC(tmpb, n * q);
+			for (size_t s = 0; s < n; s++)
+				memcpy(tmpb + s * q, ISINT + order[s] * q, q);
+			alloc->dealloc(alloc->ctx, ISINT);
+			ISINT = tmpb;
+		}
 		ALLOC(tmpm, n * nw);
 		for (size_t s = 0; s < n; s++)
 			memcpy(tmpm + s * nw, masks + order[s] * nw, sizeof(uint64_t) * nw);
@@ -553,7 +581,7 @@ done:
 	gc_estep_free(&es, alloc);
 	gc_precision_free(&prec, alloc);
 	{
-		void	   *ptrs[] = {act, Z, LO, HI, Sig, Snew, ISINT, mayint, masks, order, batch};
+		void	   *ptrs[] = {act, Z, LO, HI, Sig, Snew, ISINT, mayint, masks, order, batch, Z0};
 
 		for (size_t k = 0; k < sizeof(ptrs) / sizeof(ptrs[0]); k++)
 			if (ptrs[k])

@@ -35,7 +35,9 @@ extern void gc_estep_free(GcEStep *es, const GcAlloc *alloc);
  * missingness pattern, which masks/nw describe), with the precision matrix in prec (the
  * GcEStep's cond must point at prec->Lam). Interval entries of Z are updated in place (warm
  * start). S receives the correlation matrix rescaled from cov(Ẑ) + C̄/cnt (spec §1.6) and
- * *ll the mean log-likelihood of the rows. cnt must not exceed es->cap.
+ * *ll the mean log-likelihood of the rows. cnt must not exceed es->cap. When no column may
+ * hold intervals, consecutive patterns with as many missing entries are factored together
+ * (same results as one by one); gc_sort_by_size_pattern puts the rows in such an order.
  */
 extern GcStatus gc_estep_sweep(GcEStep *es, const GcPrecision *prec, double *Z,
 							   const double *LO, const double *HI, const uint8_t *ISINT,
@@ -46,5 +48,15 @@ extern GcStatus gc_estep_sweep(GcEStep *es, const GcPrecision *prec, double *Z,
 
 /* Sort idx[0..cnt) by missingness pattern (then by row number). */
 extern void gc_sort_by_pattern(size_t *idx, size_t cnt, const uint64_t *masks, int nw);
+
+/*
+ * Sort idx[0..cnt) by the number of missing entries, then by pattern, then by row number:
+ * patterns with as many missing entries are then next to each other, which lets the
+ * E-step work on several at once (idx must be ascending on entry for the row-number tie
+ * break). q is the number of columns the masks cover; scratch comes from alloc (the sort
+ * falls back to a comparison sort without it).
+ */
+extern void gc_sort_by_size_pattern(size_t *idx, size_t cnt, const uint64_t *masks, int nw,
+									int q, const GcAlloc *alloc);
 
 #endif

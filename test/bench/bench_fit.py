@@ -2,6 +2,7 @@
 """Benchmark: gc_fit / gc_impute against the Python gcimpute (PyPI) on the same data, same run.
 
     PG_CONFIG=... .venv/bin/python test/bench/bench_fit.py [--port N] [--quick] [--no-doc]
+    PG_CONFIG=... .venv/bin/python test/bench/bench_fit.py --synthetic-only   # 20000 x 50 only, prints
 
 Starts its own throwaway cluster with test/pg.sh (the extension must be installed into the
 PostgreSQL that PG_CONFIG names: `bash test/run_all.sh` or `make install` does that), then:
@@ -217,8 +218,9 @@ def bench_dataset(srv, name, masked, truth, repeats, log):
             "speedup_cpu": None if r is ref else ref["cpu"] / r["fitimp_cpu"],
         })
         log(f"  {rows[-1]['data']:28s} {label:26s} iters {r['iters']:3d}  SMAE {r['smae']:.4f}  "
-            f"fit {r['wall']:8.3f} s  fit+impute {fit_imp:8.3f} s"
-            + ("" if r is ref else f"  x{rows[-1]['speedup']:.0f}"))
+            f"fit {r['wall']:8.3f} s (CPU {r['cpu']:.3f})  fit+impute {fit_imp:8.3f} s"
+            + ("" if r is ref else f" (CPU {r['fitimp_cpu']:.3f})  x{rows[-1]['speedup']:.0f}, "
+               f"fit alone x{ref['wall'] / r['wall']:.0f}"))
     srv.conn.execute(f"DROP TABLE {table}, {table}_model")
     return rows
 
@@ -438,6 +440,9 @@ def main():
     ap.add_argument("--repeats", type=int, default=5,
                     help="runs of each extension measurement (the best is kept)")
     ap.add_argument("--no-doc", action="store_true", help="print only; leave docs/ alone")
+    ap.add_argument("--synthetic-only", action="store_true",
+                    help="only the synthetic 20000 x 50 data set (reference and gc_fit); "
+                         "prints, leaves docs/ alone")
     args = ap.parse_args()
 
     big = (2000, 20) if args.quick else (20000, 50)
@@ -458,6 +463,14 @@ def main():
         "load0": " ".join(f"{x:.1f}" for x in os.getloadavg()),
         "scaling_p": scaling_p,
     }
+    if args.synthetic_only:
+        with Server(args.port) as srv:
+            log(f"== synthetic {big[0]} x {big[1]} (load average {res['load0']})")
+            m, t = synth_continuous(*big, seed=101)
+            bench_dataset(srv, "synthetic Exp(3), 20% MCAR", m, t, args.repeats, log)
+        log(f"load average at the end {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+        return
+
     with Server(args.port) as srv:
         res["pg"] = srv.version
         log("== data sets (reference standard mode vs gc_fit)")

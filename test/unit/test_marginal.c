@@ -5,12 +5,109 @@
 
 #include "marginal.h"
 #include "normal.h"
+#include "rng.h"
+#include "sort.h"
 #include "unit.h"
 
 static int
 Detect(const double *v, size_t n)
 {
 	return gc_detect_type(v, n, 0.1);
+}
+
+/*
+ * gc_sort_u64 (distribution pass + insertion sort) and gc_radix_sort give exactly the
+ * stable order of the LSD radix sort, keys and row numbers, on spread, clustered, tied,
+ * constant and short inputs.
+ */
+static void
+SortsAgree(void)
+{
+	size_t		sizes[] = {0, 1, 2, 47, 48, 49, 1000, 16000};
+	GcRng		rng;
+	int			bad = 0,
+				cases = 0;
+
+	gc_rng_seed(&rng, 11);
+	for (int kind = 0; kind < 6; kind++)
+		for (size_t si = 0; si < sizeof(sizes) / sizeof(sizes[0]); si++)
+		{
+			size_t		n = sizes[si],
+						n1 = n ? n : 1;
+			uint64_t   *a = malloc(sizeof(uint64_t) * n1),
+					   *b = malloc(sizeof(uint64_t) * n1),
+					   *t = malloc(sizeof(uint64_t) * n1);
+			uint32_t   *ia = malloc(sizeof(uint32_t) * n1),
+					   *ib = malloc(sizeof(uint32_t) * n1),
+					   *ti = malloc(sizeof(uint32_t) * n1);
+			double	   *v = malloc(sizeof(double) * n1),
+					   *w = malloc(sizeof(double) * n1);
+
+			for (size_t i = 0; i < n; i++)
+			{
+				uint64_t	r = gc_rng_next(&rng);
+				double		x;
+
+				switch (kind)
+				{
+					case 0:		/* anything */
+						a[i] = r;
+						break;
+					case 1:		/* a few distinct values: long equal runs */
+						a[i] = r % 5;
+						break;
+					case 2:		/* constant */
+						a[i] = 42;
+						break;
+					case 3:		/* a tight cluster and far outliers: crowded buckets */
+						a[i] = (r % 10 == 0) ? r : 1000000 + (r >> 50);
+						break;
+					default:	/* doubles: exponential and with ties */
+						x = -log(gc_rng_uniform(&rng) + 1e-300) * 3;
+						if (kind == 5)
+							x = floor(x * 4) / 4;
+						if (r % 50 == 0)
+							x = -x - 1;
+						memcpy(&a[i], &x, sizeof(x));
+						v[i] = w[i] = x;
+						break;
+				}
+				b[i] = a[i];
+				ia[i] = ib[i] = (uint32_t) i;
+			}
+			cases++;
+			if (kind < 4)
+			{
+				gc_radix_sort_u64(a, ia, n, t, ti);
+				gc_sort_u64(b, ib, n, t, ti);
+				if ((n && memcmp(a, b, sizeof(uint64_t) * n) != 0) ||
+					(n && memcmp(ia, ib, sizeof(uint32_t) * n) != 0))
+					bad++;
+			}
+			else
+			{
+				/* gc_radix_sort against a stable reference: LSD radix on the keys */
+				double	   *tv = (double *) t;
+
+				gc_radix_sort(v, ia, n, tv, ti);
+				for (size_t i = 0; i + 1 < n; i++)
+					if (v[i] > v[i + 1] || (v[i] == v[i + 1] && ia[i] > ia[i + 1]))
+						bad++;
+				for (size_t i = 0; i < n; i++)
+					if (v[i] != w[ia[i]])
+						bad++;
+			}
+			free(a);
+			free(b);
+			free(t);
+			free(ia);
+			free(ib);
+			free(ti);
+			free(v);
+			free(w);
+		}
+	CHECK(bad == 0, "bucket sort gives the radix sort's stable order in %d cases (%d differences)",
+		  cases, bad);
 }
 
 /*
@@ -191,5 +288,6 @@ main(void)
 	CHECK(gc_marginal_from_latent(&m, gc_norm_ppf(0.1)) == 0, "low latent values map to the truncation point");
 	CHECK(gc_marginal_from_latent(&m, 3) > 90, "high latent values map to high observed values");
 	IndexedMapsAgree();
+	SortsAgree();
 	return UNIT_DONE();
 }
