@@ -243,23 +243,9 @@ gc_lrcond_row(GcLrCond *c, double *z, const double *lo, const double *hi,
 			for (int t = 0; t < nj; t++)
 			{
 				int			a = c->J[t];
-				double		sjj = (1 - c->ajj[a]) * isigma,
-							g,
-							s2;
 
 				c->vJ[t] = 0;
-				if (!(sjj > 0))
-					continue;
-				/* N(μ_j, s_j²) with s_j² = 1/(Σ_OO⁻¹)_jj, μ_j = z_j − s_j²(Σ_OO⁻¹ z_O)_j */
-				g = (zf[a] - c->uw[a]) * isigma;
-				s2 = 1.0 / sjj;
-				c->tmu[nb] = zf[a] - g * s2;
-				c->ts[nb] = sqrt(s2);
-				c->tlo[nb] = lo[a];
-				c->thi[nb] = hi[a];
-				c->tmean[nb] = zf[a];	/* kept where the moments fail */
-				c->tvar[nb] = 0;
-				c->tidx[nb++] = t;
+				nb = gc_lr_queue_interval(c, nb, t, zf[a], c->uw[a], c->ajj[a], isigma, lo[a], hi[a]);
 			}
 			gc_truncnorm_moments_mills_batch(nb, c->tmu, c->ts, c->tlo, c->thi, c->tmean, c->tvar);
 			/* Jacobi: every interval entry moves from the same previous vector */

@@ -14,6 +14,7 @@
 #ifndef GC_COND_LOWRANK_H
 #define GC_COND_LOWRANK_H
 
+#include <math.h>
 #include <stdint.h>
 
 #include "copula.h"
@@ -71,6 +72,35 @@ typedef struct GcLrCond
 			   *lvmu,			/* per level: mean of N(0,1) truncated to it (the start) */
 			   *lvthr;			/* per level l > 0: latent values above it map to level >= l */
 } GcLrCond;
+
+/*
+ * Queue one interval (ordinal or truncated) entry of a row for the batched truncated-normal
+ * moments: its conditional N(μ_j, s_j²) given the rest, with s_j² = 1/(Σ_OO⁻¹)_jj and
+ * μ_j = z_j − s_j²(Σ_OO⁻¹ z_O)_j, from (Σ_OO⁻¹)_jj = (1 − ajj)/σ and u_jᵀw = uw. Slot nb
+ * gets the entry (idx is the caller's name for it); returns the next free slot, nb itself
+ * when the conditional variance is not positive (the entry is left as it is).
+ */
+static inline int
+gc_lr_queue_interval(GcLrCond *c, int nb, int idx, double z, double uw, double ajj,
+					 double isigma, double lo, double hi)
+{
+	double		sjj = (1 - ajj) * isigma,
+				g,
+				s2;
+
+	if (!(sjj > 0))
+		return nb;
+	g = (z - uw) * isigma;
+	s2 = 1.0 / sjj;
+	c->tmu[nb] = z - g * s2;
+	c->ts[nb] = sqrt(s2);
+	c->tlo[nb] = lo;
+	c->thi[nb] = hi;
+	c->tmean[nb] = z;			/* kept where the moments fail */
+	c->tvar[nb] = 0;
+	c->tidx[nb] = idx;
+	return nb + 1;
+}
 
 /* index of (r, c), r >= c, in a packed lower-triangular k×k matrix (column by column) */
 static inline int

@@ -274,32 +274,16 @@ EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
 
 				if (!lr->upd[b])
 					continue;
+				/*
+				 * every interval entry moves from the same previous vector (Jacobi), so
+				 * the row's moments go as one batch
+				 */
 				for (size_t e = lr->intptr[i]; e < lr->intptr[i + 1]; e++)
 				{
 					int			a = lr->ints[e];
-					double		sjj,
-								s2,
-								g;
 
 					vc[a] = 0;
-					sjj = (1 - aj[a]) * isigma;
-					if (!(sjj > 0))
-						continue;
-
-					/*
-					 * N(μ_j, s_j²) with s_j² = 1/(Σ_OO⁻¹)_jj, μ_j = z_j − s_j²(Σ_OO⁻¹ z_O)_j;
-					 * every interval entry moves from the same previous vector (Jacobi),
-					 * so the row's moments go as one batch
-					 */
-					g = (zc[a] - uw[a]) * isigma;
-					s2 = 1.0 / sjj;
-					c->tmu[nt] = zc[a] - g * s2;
-					c->ts[nt] = sqrt(s2);
-					c->tlo[nt] = lo[a];
-					c->thi[nt] = hi[a];
-					c->tmean[nt] = zc[a];	/* kept where the moments fail */
-					c->tvar[nt] = 0;
-					c->tidx[nt++] = a;
+					nt = gc_lr_queue_interval(c, nt, a, zc[a], uw[a], aj[a], isigma, lo[a], hi[a]);
 				}
 				gc_truncnorm_moments_mills_batch(nt, c->tmu, c->ts, c->tlo, c->thi, c->tmean, c->tvar);
 				for (int e = 0; e < nt; e++)
