@@ -159,7 +159,9 @@ typedef struct PendingRow
 /* ---- one running stream worker ---- */
 #include <librdkafka/rdkafka.h>
 
+#include "access/attnum.h"
 #include "fmgr.h"
+#include "utils/relcache.h"
 #include "worker.h"
 
 typedef struct DeadLetter
@@ -266,6 +268,10 @@ extern void WriterSetStreamError(StreamWorker *w, const char *msg);
 extern void WriterRefreshModel(StreamWorker *w);
 extern void AsSuperuser(bool on);
 extern void WriterSetColumns(StreamConfig *cfg);
+
+/* insert.c */
+extern bool DirectInsertUsable(StreamConfig *cfg, Relation rel, AttrNumber *attno);
+extern void DirectInsertRows(StreamWorker *w, Relation rel, const AttrNumber *attno, List *rows);
 
 /* stream_worker.c */
 extern void StreamLoadConfig(StreamWorker *w, int32 stream_id);
