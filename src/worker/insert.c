@@ -90,10 +90,11 @@ DirectInsertUsable(StreamConfig *cfg, Relation rel, AttrNumber *attno)
 
 /* A text value, checked as text_recv checks it: valid in the database encoding. */
 static inline Datum
-TextDatum(const char *s)
+TextDatum(const char *s, Size *bytes)
 {
 	int			len = strlen(s);
 
+	*bytes += len;
 	pg_verify_mbstr(GetDatabaseEncoding(), s, len, false);
 	return PointerGetDatum(cstring_to_text_with_len(s, len));
 }
@@ -191,12 +192,16 @@ RawDatum(PendingRow *r, int nv)
 	return PointerGetDatum(construct_md_array(e, n, 1, dims, lbs, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 }
 
-/* The planned columns of one row into values/nulls (in the current memory context). */
-static void
+/*
+ * The planned columns of one row into values/nulls (in the current memory context).
+ * Returns about the size of the row's tuple: what COPY's 64 kB limit counts.
+ */
+static Size
 FillRow(StreamWorker *w, PendingRow *r, const AttrNumber *attno, Datum *values, bool *nulls)
 {
 	StreamConfig *cfg = w->cfg;
 	int			nv = cfg->nvalues;
+	Size		bytes = 8 * cfg->ncols;
 
 	for (int c = 0; c < cfg->ncols; c++)
 	{
@@ -216,7 +221,7 @@ FillRow(StreamWorker *w, PendingRow *r, const AttrNumber *attno, Datum *values, 
 				if (r->texts[c] == NULL)
 					nulls[i] = true;
 				else if (col->type == TEXTOID || col->type == VARCHAROID)
-					values[i] = TextDatum(r->texts[c]);
+					values[i] = TextDatum(r->texts[c], &bytes);
 				else
 				{
 					double		v;
@@ -232,14 +237,14 @@ FillRow(StreamWorker *w, PendingRow *r, const AttrNumber *attno, Datum *values, 
 				}
 				break;
 			case ROLE_ENTITY:
-				values[i] = TextDatum(r->entity);
+				values[i] = TextDatum(r->entity, &bytes);
 				break;
 			case ROLE_TIME:
 				values[i] = TimeDatum(col->type, cfg->row_time_window ? r->win_start : r->event_us);
 				break;
 			case ROLE_KEY:
 				if (r->kkey)
-					values[i] = TextDatum(r->kkey);
+					values[i] = TextDatum(r->kkey, &bytes);
 				else
 					nulls[i] = true;
 				break;
@@ -263,18 +268,37 @@ FillRow(StreamWorker *w, PendingRow *r, const AttrNumber *attno, Datum *values, 
 				break;
 		}
 	}
+	return bytes;
 }
 
-/* About the size of a row's tuple: what COPY's 64 kB limit counts (line length there). */
-static inline Size
-RowBytes(StreamConfig *cfg, PendingRow *r)
+/*
+ * Start loading the rows a few places ahead: first the row's header (8 ahead), then,
+ * from its pointers, its values, flags and strings (4 ahead).  A row of one message is
+ * one block (assemble.c, NewRowExtra).
+ */
+static inline void
+PrefetchRows(List *rows, int i)
 {
-	Size		n = 8 * cfg->ncols;
+#ifdef __GNUC__
+	int			n = list_length(rows);
 
-	for (int c = 0; c < cfg->ncols; c++)
-		if (cfg->cols[c].role == ROLE_TEXT && r->texts[c])
-			n += strlen(r->texts[c]);
-	return n + strlen(r->entity ? r->entity : "") + (r->kkey ? strlen(r->kkey) : 0);
+	if (i + 8 < n)
+	{
+		char	   *h = list_nth(rows, i + 8);
+
+		for (Size o = 0; o < sizeof(PendingRow); o += 64)
+			__builtin_prefetch(h + o);
+	}
+	if (i + 4 < n)
+	{
+		PendingRow *r = list_nth(rows, i + 4);
+		char	   *p = (char *) r->vals;
+		char	   *end = r->arena ? r->arena + r->arena_used : (char *) (r->imp + (r->imp - r->have));
+
+		for (; p < end && p < (char *) r->vals + 2048; p += 64)
+			__builtin_prefetch(p);
+	}
+#endif
 }
 
 /*
@@ -342,6 +366,9 @@ DirectInsertRows(StreamWorker *w, Relation rel, const AttrNumber *attno, List *r
 		TupleTableSlot *slot;
 		MemoryContext old;
 
+		/* the rows were last touched before the batch was imputed: fetch ahead */
+		PrefetchRows(rows, foreach_current_index(lc));
+
 		if (slots[nused] == NULL)
 			slots[nused] = table_slot_create(rel, &estate->es_tupleTable);
 		slot = slots[nused];
@@ -349,7 +376,7 @@ DirectInsertRows(StreamWorker *w, Relation rel, const AttrNumber *attno, List *r
 
 		old = MemoryContextSwitchTo(GetPerTupleMemoryContext(estate));
 		memset(slot->tts_isnull, true, sizeof(bool) * natts);
-		FillRow(w, r, attno, slot->tts_values, slot->tts_isnull);
+		nbytes += FillRow(w, r, attno, slot->tts_values, slot->tts_isnull);
 		for (int a = 0; a < natts; a++)
 			if (defexprs[a] != NULL)
 				slot->tts_values[a] = ExecEvalExpr(defexprs[a], econtext, &slot->tts_isnull[a]);
@@ -360,7 +387,6 @@ DirectInsertRows(StreamWorker *w, Relation rel, const AttrNumber *attno, List *r
 			ExecConstraints(rri, slot, estate);
 		/* the row outlives the per-tuple memory until the group is inserted */
 		ExecMaterializeSlot(slot);
-		nbytes += RowBytes(cfg, r);
 		ResetPerTupleExprContext(estate);
 		nused++;
 
