@@ -294,6 +294,7 @@ extern void WriterSetColumns(StreamConfig *cfg);
 /* insert.c */
 extern bool DirectInsertUsable(StreamConfig *cfg, Relation rel, AttrNumber *attno);
 extern void DirectInsertRows(StreamWorker *w, Relation rel, const AttrNumber *attno, List *rows);
+extern void PrefetchRows(List *rows, int i);
 
 /* stream_worker.c */
 extern void StreamLoadConfig(StreamWorker *w, int32 stream_id);

@@ -1072,6 +1072,7 @@ WriterFlush(StreamWorker *w)
 			{
 				PendingRow *r = lfirst(lc);
 
+				PrefetchRows(rows, foreach_current_index(lc));
 				if (r->late)
 				{
 					LateArg		la = {w, r, false};
