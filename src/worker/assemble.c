@@ -252,6 +252,73 @@ MarkProcessed(StreamWorker *w, int32 partition, int64 offset)
 }
 
 /* Decode, validate, dedup and assemble one message. */
+/*
+ * The dedup key of a decoded message, "publisher<US>data_id", if its fields pass the
+ * checks AssembleMessage makes; its length, or 0.
+ */
+static size_t
+MessageKey(StreamConfig *cfg, Decoded *d, char *dkey)
+{
+	int			fp = cfg->f_publisher,
+				fd = cfg->f_data;
+	size_t		lp,
+				ld;
+
+	if (d->kind[fp] != FK_STRING && !(cfg->csv && d->kind[fp] == FK_NUMBER))
+		return 0;
+	if (d->kind[fd] != FK_NUMBER || strspn(d->val[fd], "0123456789") != (size_t) d->len[fd])
+		return 0;
+	lp = d->len[fp];
+	ld = d->len[fd];
+	if (lp + ld >= 250)
+		return 0;
+	memcpy(dkey, d->val[fp], lp);
+	dkey[lp] = '\x1f';
+	memcpy(dkey + lp + 1, d->val[fd], ld + 1);
+	return lp + 1 + ld;
+}
+
+/*
+ * Decode a message before its turn (the worker's poll loop calls this for the next
+ * message before it assembles the current one) and start loading its dedup slot.
+ * AssembleMessage then finds the result by the payload pointer.
+ */
+void
+AssemblePrepare(StreamWorker *w, const char *payload, size_t len)
+{
+	StreamConfig *cfg = w->cfg;
+	Prepared   *p = &w->prep[w->prep_next];
+
+	if (p->d == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		p->d = DecodedCreate(cfg);
+		initStringInfo(&p->scratch);
+		MemoryContextSwitchTo(old);
+	}
+	w->prep_next ^= 1;
+	p->payload = payload;
+	p->len = len;
+	p->has_hash = false;
+	resetStringInfo(&p->scratch);
+	p->error = NULL;
+	p->ok = DecodeMessage(cfg, payload, len, p->d, &p->scratch, &p->error);
+	if (p->ok && cfg->dedup)
+	{
+		char		dkey[300];
+
+		p->dklen = MessageKey(cfg, p->d, dkey);
+		if (p->dklen > 0)
+		{
+			DedupHashPrefetch(w->dedup, dkey, p->dklen, p->h);
+			p->has_hash = true;
+		}
+	}
+	else if (!p->ok && p->error == NULL)
+		p->error = "message could not be decoded";
+}
+
 void
 AssembleMessage(StreamWorker *w, int32 partition, int64 offset,
 				const char *payload, size_t len, const char *kkey, size_t keylen,
@@ -259,6 +326,7 @@ AssembleMessage(StreamWorker *w, int32 partition, int64 offset,
 {
 	StreamConfig *cfg = w->cfg;
 	Decoded    *d = w->dec;
+	Prepared   *prep = NULL;
 	char	   *error = NULL;
 	char		dkey[300];
 	size_t		dklen = 0;
@@ -272,8 +340,24 @@ AssembleMessage(StreamWorker *w, int32 partition, int64 offset,
 
 	w->messages++;
 	MarkProcessed(w, partition, offset);
-	resetStringInfo(&w->scratch);
-	if (!DecodeMessage(cfg, payload, len, d, &w->scratch, &error))
+	for (int i = 0; i < 2; i++)
+		if (w->prep[i].payload == payload && w->prep[i].len == len)
+			prep = &w->prep[i];
+	if (prep)
+	{
+		/* decoded ahead by AssemblePrepare */
+		d = prep->d;
+		prep->payload = NULL;
+		if (!prep->ok)
+			error = prep->error;
+	}
+	else
+	{
+		resetStringInfo(&w->scratch);
+		if (!DecodeMessage(cfg, payload, len, d, &w->scratch, &error) && error == NULL)
+			error = "message could not be decoded";
+	}
+	if (error)
 	{
 		if (!SeenBefore(w, partition, offset))
 			AddDeadLetter(w, partition, offset, payload, len, error);
@@ -388,7 +472,9 @@ AssembleMessage(StreamWorker *w, int32 partition, int64 offset,
 		dklen = snprintf(dkey, sizeof(dkey), "\x1e%d\x1f" INT64_FORMAT, partition, offset);
 		has_key = true;
 	}
-	if (has_key && DedupSeenLen(w->dedup, dkey, dklen, now_us))
+	if (has_key && (prep && prep->has_hash && prep->dklen == dklen && cfg->dedup
+					? DedupSeenHash(w->dedup, prep->h, now_us)
+					: DedupSeenLen(w->dedup, dkey, dklen, now_us)))
 	{
 		if (!SeenBefore(w, partition, offset))
 			w->duplicates++;

@@ -193,6 +193,15 @@ ConsumerCreate(StreamWorker *w)
 	ListCell   *lc;
 
 	snprintf(group, sizeof(group), "gcimpute-%u-%s", MyDatabaseId, cfg->name);
+
+	/*
+	 * librdkafka (before 2.1) stops fetching a partition for a whole second once its local
+	 * queue holds queued.min.messages (100,000) messages: a worker that takes messages
+	 * faster than that then runs dry and waits out the rest of the second.  Let the
+	 * queue's byte limit (queued.max.messages.kbytes, 64 MB a partition) be the bound
+	 * instead.  The stream's own "kafka" settings may change either.
+	 */
+	SetConf(conf, "queued.min.messages", "10000000", false);
 	foreach(lc, cfg->kafka_conf)
 	{
 		char	  **kv = lfirst(lc);

@@ -37,7 +37,8 @@ static int
 FieldIndex(StreamConfig *cfg, Decoded *d, const char *name, size_t len)
 {
 	for (int i = 0; i < cfg->nfields; i++)
-		if ((size_t) d->hintlen[i] == len && memcmp(cfg->fields[i], name, len) == 0)
+		if ((size_t) d->hintlen[i] == len && (len == 0 || cfg->fields[i][0] == name[0]) &&
+			memcmp(cfg->fields[i], name, len) == 0)
 			return i;
 	return -1;
 }
@@ -113,15 +114,14 @@ FastValue(uint64 m, int frac, bool neg)
 }
 
 /*
- * The same grammar check as IsJsonNumber, and in the same pass the value when it is a
- * plain decimal that FastDecimal's exact path covers (at most 15 significant digits, no
- * exponent).  Returns -1 for bad grammar, 1 with *v set, 0 for a valid number whose
- * value ParseNumber must compute.
+ * The fast path of ScanJsonNumber on a number in place (not NUL-terminated): 1 with *v
+ * and *endp (the character after the number) for a plain decimal of the fast path;
+ * otherwise 0, and the caller takes the general path.  The caller makes sure that a
+ * character that ends the scan (one that is not a digit, '-' or '.') lies ahead.
  */
-static int
-ScanJsonNumber(const char *p, double *v)
+static inline int
+ScanJsonNumberAt(const char *p, double *v, const char **endp)
 {
-	const char *start = p;
 	bool		neg = false;
 	uint64		m = 0;
 	int			digits = 0,
@@ -139,25 +139,41 @@ ScanJsonNumber(const char *p, double *v)
 		{
 			digits++;
 			if (digits > 15)
-				return IsJsonNumber(start) ? 0 : -1;
+				return 0;
 			m = m * 10 + (*p++ - '0');
 		}
 	else
-		return -1;
+		return 0;
 	if (*p == '.')
 	{
 		p++;
 		if (!(*p >= '0' && *p <= '9'))
-			return -1;
+			return 0;
 		if (!FastFraction(&p, &m, &digits, &frac))
-			return IsJsonNumber(start) ? 0 : -1;
+			return 0;
 	}
 	if (*p == 'e' || *p == 'E')
-		return IsJsonNumber(start) ? 0 : -1;
-	if (*p != '\0')
-		return -1;
+		return 0;
 	*v = FastValue(m, frac, neg);
+	*endp = p;
 	return 1;
+}
+
+/*
+ * The same grammar check as IsJsonNumber, and in the same pass the value when it is a
+ * plain decimal that FastDecimal's exact path covers (at most 15 significant digits, no
+ * exponent).  Returns -1 for bad grammar, 1 with *v set, 0 for a valid number whose
+ * value ParseNumber must compute.
+ */
+static int
+ScanJsonNumber(const char *p, double *v)
+{
+	const char *end;
+	int			rc = ScanJsonNumberAt(p, v, &end);
+
+	if (rc == 1 && *end != '\0')
+		return -1;
+	return rc == 1 ? 1 : (IsJsonNumber(p) ? 0 : -1);
 }
 
 typedef struct Scan
@@ -167,9 +183,12 @@ typedef struct Scan
 	char	  **error;
 } Scan;
 
-static void
+static inline void
 SkipWs(Scan *s)
 {
+	/* compact JSON has no white space: one test for that */
+	if (likely(s->p < s->end && (unsigned char) *s->p > ' '))
+		return;
 	while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
 		s->p++;
 }
@@ -420,6 +439,20 @@ DecodeJson(StreamConfig *cfg, const char *payload, size_t len, Decoded *d,
 	Scan		s = {payload, payload + len, error};
 	StringInfo	key = &d->key;
 	static char nokey[1] = "";
+	const char *nend;
+	bool		bounded;
+
+	/*
+	 * Numbers are converted in place only if the object's closing brace ends the message:
+	 * then a scan of digits cannot run off its end.
+	 */
+	{
+		const char *e = payload + len;
+
+		while (e > payload && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r'))
+			e--;
+		bounded = e > payload && e[-1] == '}';
+	}
 
 	*error = nokey;
 	SkipWs(&s);
@@ -485,9 +518,28 @@ DecodeJson(StreamConfig *cfg, const char *payload, size_t len, Decoded *d,
 
 				if (!ScanString(&s, scratch))
 					return false;
+				d->len[f] = scratch->len - off;
 				appendStringInfoChar(scratch, '\0');
 				d->kind[f] = FK_STRING;
+				d->numok[f] = false;	/* (a repeated key replaces a number) */
 				d->val[f] = (char *) (intptr_t) off;	/* fixed up below */
+			}
+			else if (f >= 0 && bounded && s.p < s.end &&
+					 (*s.p == '-' || (*s.p >= '0' && *s.p <= '9')) &&
+					 ScanJsonNumberAt(s.p, &d->num[f], &nend) == 1 &&
+					 !(isalnum((unsigned char) *nend) || *nend == '-' || *nend == '+' || *nend == '.'))
+			{
+				/* a plain number, converted where it lies (else the general path below) */
+				int			off = scratch->len;
+				int			vl = nend - s.p;
+
+				appendBinaryStringInfo(scratch, s.p, vl);
+				appendStringInfoChar(scratch, '\0');
+				d->val[f] = (char *) (intptr_t) off;
+				d->len[f] = vl;
+				d->numok[f] = true;
+				d->kind[f] = FK_NUMBER;
+				s.p = nend;
 			}
 			else
 			{
@@ -501,6 +553,7 @@ DecodeJson(StreamConfig *cfg, const char *payload, size_t len, Decoded *d,
 					appendBinaryStringInfo(scratch, vstart, vl);
 					appendStringInfoChar(scratch, '\0');
 					d->val[f] = (char *) (intptr_t) off;
+					d->len[f] = vl;
 					if (*vstart == '{' || *vstart == '[')
 						d->kind[f] = FK_OTHER;
 					else if (vl == 4 && vstart[0] == 'n' && strncmp(vstart, "null", 4) == 0)
@@ -707,11 +760,13 @@ DecodeMessage(StreamConfig *cfg, const char *payload, size_t len, Decoded *d,
 		: DecodeJson(cfg, payload, len, d, scratch, error);
 	if (!ok)
 		return false;
+	/* the values' offsets into pointers (JSON knows the lengths already) */
 	for (int i = 0; i < d->nfields; i++)
 		if (d->kind[i] != FK_ABSENT)
 		{
 			d->val[i] = scratch->data + (intptr_t) d->val[i];
-			d->len[i] = strlen(d->val[i]);
+			if (cfg->csv)
+				d->len[i] = strlen(d->val[i]);
 		}
 	*error = NULL;
 	return true;

@@ -110,6 +110,37 @@ DedupSeenLen(DedupSet *ds, const char *key, size_t len, int64 now_us)
 	return found;
 }
 
+/*
+ * The hash of a key (h[2]), and a prefetch of the set's slot for it: a message's key is
+ * known when it is decoded, some time before it is looked up (DedupSeenHash).
+ */
+void
+DedupHashPrefetch(DedupSet *ds, const char *key, size_t len, uint64 *h)
+{
+	DedupKey	k;
+
+	HashKey(key, len, &k);
+	h[0] = k.h1;
+	h[1] = k.h2;
+#ifdef __GNUC__
+	__builtin_prefetch(&ds->h->data[((uint32) k.h1) & ds->h->sizemask], 1);
+#endif
+}
+
+/* DedupSeenLen for a key hashed by DedupHashPrefetch. */
+bool
+DedupSeenHash(DedupSet *ds, const uint64 *h, int64 now_us)
+{
+	DedupKey	k = {h[0], h[1]};
+	bool		found;
+	DedupEntry *e;
+
+	e = dedupset_insert(ds->h, k, &found);
+	if (!found)
+		e->at_s = Seconds(ds, now_us, true);
+	return found;
+}
+
 void
 DedupAdd(DedupSet *ds, const char *key, int64 now_us)
 {

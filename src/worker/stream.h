@@ -117,6 +117,8 @@ extern bool DedupSeenLen(DedupSet *ds, const char *key, size_t len, int64 now_us
 extern void DedupAdd(DedupSet *ds, const char *key, int64 now_us);
 extern void DedupPrune(DedupSet *ds, int64 older_than_us);
 extern long DedupCount(DedupSet *ds);
+extern void DedupHashPrefetch(DedupSet *ds, const char *key, size_t len, uint64 *h);
+extern bool DedupSeenHash(DedupSet *ds, const uint64 *h, int64 now_us);
 
 /* one output row (assembled or one message), waiting to be written */
 typedef struct PartMin
@@ -159,8 +161,27 @@ typedef struct PendingRow
 /* ---- one running stream worker ---- */
 #include <librdkafka/rdkafka.h>
 
+#include "access/attnum.h"
 #include "fmgr.h"
+#include "utils/relcache.h"
 #include "worker.h"
+
+/*
+ * A message decoded ahead of its turn (assemble.c, AssemblePrepare): while the message
+ * before it is assembled, the dedup set's slot for its key is already on its way.
+ */
+typedef struct Prepared
+{
+	const char *payload;		/* the message it is for (NULL: free) */
+	size_t		len;
+	Decoded    *d;
+	StringInfoData scratch;
+	bool		ok;
+	char	   *error;
+	bool		has_hash;		/* the dedup key's hash, when the key looked valid */
+	size_t		dklen;
+	uint64		h[2];
+} Prepared;
 
 typedef struct DeadLetter
 {
@@ -195,6 +216,8 @@ typedef struct StreamWorker
 	List	   *ready;			/* PendingRow *: to write at the next flush */
 	List	   *dead;			/* DeadLetter * */
 	Decoded    *dec;
+	Prepared	prep[2];		/* decoded ahead (two: the held message and the next) */
+	int			prep_next;
 	StringInfoData scratch;
 	double	   *msg_vals;		/* one message's values (scratch) */
 	bool	   *msg_have;
@@ -250,6 +273,7 @@ extern int	PartIndex(StreamWorker *w, int32 partition);
 
 /* assemble.c */
 extern void AssembleInit(StreamWorker *w);
+extern void AssemblePrepare(StreamWorker *w, const char *payload, size_t len);
 extern void AssembleMessage(StreamWorker *w, int32 partition, int64 offset,
 							const char *payload, size_t len, const char *key, size_t keylen,
 							int64 kafka_ts_ms, int64 now_us);
@@ -266,6 +290,11 @@ extern void WriterSetStreamError(StreamWorker *w, const char *msg);
 extern void WriterRefreshModel(StreamWorker *w);
 extern void AsSuperuser(bool on);
 extern void WriterSetColumns(StreamConfig *cfg);
+
+/* insert.c */
+extern bool DirectInsertUsable(StreamConfig *cfg, Relation rel, AttrNumber *attno);
+extern void DirectInsertRows(StreamWorker *w, Relation rel, const AttrNumber *attno, List *rows);
+extern void PrefetchRows(List *rows, int i);
 
 /* stream_worker.c */
 extern void StreamLoadConfig(StreamWorker *w, int32 stream_id);

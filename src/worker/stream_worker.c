@@ -11,6 +11,9 @@
 #include "postgres.h"
 
 #include <unistd.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "access/xact.h"
 #include "catalog/namespace.h"
@@ -426,6 +429,18 @@ NeedFlush(StreamWorker *w)
 	return false;
 }
 
+/* Assemble a message held by the poll loop, and let it go. */
+static void
+AssembleHeld(StreamWorker *w, rd_kafka_message_t *m, int64 now_us)
+{
+	rd_kafka_timestamp_type_t tstype;
+	int64		ts = rd_kafka_message_timestamp(m, &tstype);
+
+	AssembleMessage(w, m->partition, m->offset, m->payload, m->len,
+					m->key, m->key_len, ts, now_us);
+	rd_kafka_message_destroy(m);
+}
+
 void
 gc_stream_worker_main(Datum arg)
 {
@@ -441,6 +456,18 @@ gc_stream_worker_main(Datum arg)
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
+
+#ifdef __GLIBC__
+
+	/*
+	 * This process allocates and frees the same large buffers at every batch (librdkafka's
+	 * decompressed message sets, the batch's rows, transaction memory).  By default glibc
+	 * maps the large ones anew and gives freed memory back, so that each batch pays page
+	 * faults again; keep it instead (the worker's memory stays at its peak).
+	 */
+	mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
+	mallopt(M_TRIM_THRESHOLD, 256 * 1024 * 1024);
+#endif
 
 	LWLockAcquire(GcShared->lock, LW_EXCLUSIVE);
 	GcShared->slots[my_slot].pid = MyProcPid;
@@ -534,6 +561,8 @@ gc_stream_worker_main(Datum arg)
 		int			got = 0;
 		bool		drained = true;
 		bool		empty = !w->assigned;
+		rd_kafka_message_t *held;
+		int64		held_us = 0;
 		long		timeout;
 		int			rc;
 
@@ -555,33 +584,46 @@ gc_stream_worker_main(Datum arg)
 			ConsumerUpdateWatermarks(w);
 		}
 
-		/* a bounded poll loop; consumer_poll(0) never waits */
+		/*
+		 * A bounded poll loop; consumer_poll(0) never waits.  A message is held for one
+		 * turn: the next one is decoded before the held one is assembled, so that the
+		 * dedup lookup of the next finds its slot already loaded (AssemblePrepare).
+		 */
+		held = NULL;
 		while (w->assigned && got < w->cfg->batch_size)
 		{
 			rd_kafka_message_t *m = rd_kafka_consumer_poll(w->rk, 0);
+			bool		regular = m != NULL && !m->err && !(w->cfg->assemble && w->window == 0);
 
+			if (regular)
+				AssemblePrepare(w, m->payload, m->len);
+			if (held)
+			{
+				AssembleHeld(w, held, held_us);
+				held = NULL;
+			}
 			if (m == NULL)
 			{
 				empty = true;
 				break;
 			}
 			now_us = NowUnixUs();
-			if (m->err)
+			if (regular)
 			{
-				if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-					snprintf(w->last_error, GC_ERRLEN, "kafka error: %s", rd_kafka_message_errstr(m));
+				held = m;
+				held_us = now_us;
 			}
-			else if (w->cfg->assemble && w->window == 0)
-				AssembleWarmupMessage(w, m, now_us);
 			else
 			{
-				rd_kafka_timestamp_type_t tstype;
-				int64		ts = rd_kafka_message_timestamp(m, &tstype);
-
-				AssembleMessage(w, m->partition, m->offset, m->payload, m->len,
-								m->key, m->key_len, ts, now_us);
+				if (m->err)
+				{
+					if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+						snprintf(w->last_error, GC_ERRLEN, "kafka error: %s", rd_kafka_message_errstr(m));
+				}
+				else
+					AssembleWarmupMessage(w, m, now_us);
+				rd_kafka_message_destroy(m);
 			}
-			rd_kafka_message_destroy(m);
 			got++;
 			if ((got & 1023) == 0)
 			{
@@ -591,6 +633,10 @@ gc_stream_worker_main(Datum arg)
 					break;
 			}
 		}
+		if (held)
+			AssembleHeld(w, held, held_us);
+		/* nothing decoded ahead may outlive its message */
+		w->prep[0].payload = w->prep[1].payload = NULL;
 		/* only an empty queue may be waited on: its pipe event fires on the next message */
 		drained = empty;
 		now_us = NowUnixUs();

@@ -2,9 +2,11 @@
  * writer.c — the batch writer: one transaction writes the ready rows (imputed), the
  * late-value updates, the dead letters, the dedup keys and the new partition offsets.
  *
- * Rows go through PostgreSQL's COPY machinery fed from memory (BeginCopyFrom with a
- * data-source callback), so indexes, constraints, triggers, partitioned targets and
- * multi-insert batching behave exactly as for COPY.  The whole batch is tried in one
+ * A plain heap table takes the rows straight from the worker's values (insert.c: the
+ * table AM's multi-insert, constraints and indexes as COPY does them).  Every other
+ * target gets them through PostgreSQL's COPY machinery fed from memory (BeginCopyFrom
+ * with a data-source callback), so triggers, partitioned targets, policies and typmods
+ * behave exactly as for COPY.  The whole batch is tried in one
  * subtransaction; if it fails, the batch is "unrolled" (as Kafka Connect's JDBC sink
  * does): each row in its own subtransaction, failing rows become dead letters, and the
  * rest commits.  The target is written as the stream's owner (the worker's session
@@ -610,8 +612,11 @@ InSubxact(SubFn fn, void *arg, char **err)
 typedef struct CopyArg
 {
 	Relation	rel;
-	const char *data;
+	const char *data;			/* COPY: the rows formatted */
 	int			len;
+	StreamWorker *w;			/* direct: the rows themselves */
+	const AttrNumber *attno;
+	List	   *rows;
 } CopyArg;
 
 static void
@@ -620,6 +625,14 @@ CopySub(void *arg)
 	CopyArg    *a = arg;
 
 	RunCopy(a->rel, a->data, a->len);
+}
+
+static void
+DirectSub(void *arg)
+{
+	CopyArg    *a = arg;
+
+	DirectInsertRows(a->w, a->rel, a->attno, a->rows);
 }
 
 typedef struct LateArg
@@ -1010,6 +1023,8 @@ WriterFlush(StreamWorker *w)
 		bool		enabled = false;
 		int			nkeys;
 		List	   *copy_rows = NIL;
+		AttrNumber *attno;
+		bool		direct;
 
 		/* phase 1: is the stream still there, enabled, and its target writable? */
 		AsSuperuser(true);
@@ -1057,6 +1072,7 @@ WriterFlush(StreamWorker *w)
 			{
 				PendingRow *r = lfirst(lc);
 
+				PrefetchRows(rows, foreach_current_index(lc));
 				if (r->late)
 				{
 					LateArg		la = {w, r, false};
@@ -1078,8 +1094,13 @@ WriterFlush(StreamWorker *w)
 				ImputeRow(w, r);
 				copy_rows = lappend(copy_rows, r);
 			}
+			/* a plain table takes the rows directly, anything else through COPY */
+			attno = palloc(sizeof(AttrNumber) * Max(cfg->ncols, 1));
+			direct = DirectInsertUsable(cfg, rel, attno);
 			resetStringInfo(buf);
-			if (cfg->binary)
+			if (direct)
+				;
+			else if (cfg->binary)
 			{
 				CopyBinaryHeader(buf);
 				foreach(lc, copy_rows)
@@ -1091,9 +1112,9 @@ WriterFlush(StreamWorker *w)
 					FormatRow(w, lfirst(lc), buf);
 			if (copy_rows != NIL)
 			{
-				CopyArg		ca = {rel, buf->data, buf->len};
+				CopyArg		ca = {rel, buf->data, buf->len, w, attno, direct ? copy_rows : NIL};
 
-				if (InSubxact(CopySub, &ca, &err))
+				if (InSubxact(direct ? DirectSub : CopySub, &ca, &err))
 				{
 					w->rows_written += list_length(copy_rows);
 					written = list_concat(written, copy_rows);
@@ -1110,7 +1131,9 @@ WriterFlush(StreamWorker *w)
 						CopyArg		c1;
 
 						resetStringInfo(&one);
-						if (cfg->binary)
+						if (direct)
+							;
+						else if (cfg->binary)
 						{
 							CopyBinaryHeader(&one);
 							FormatRowBinary(w, r, &one);
@@ -1121,7 +1144,10 @@ WriterFlush(StreamWorker *w)
 						c1.rel = rel;
 						c1.data = one.data;
 						c1.len = one.len;
-						if (InSubxact(CopySub, &c1, &err))
+						c1.w = w;
+						c1.attno = attno;
+						c1.rows = direct ? list_make1(r) : NIL;
+						if (InSubxact(direct ? DirectSub : CopySub, &c1, &err))
 						{
 							w->rows_written++;
 							written = lappend(written, r);

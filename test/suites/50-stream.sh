@@ -143,6 +143,45 @@ q -c "CREATE MATERIALIZED VIEW j1_hourly AS SELECT entity, avg(temp) AS temp, co
 		sum((SELECT count(*) FROM unnest(imputed) x WHERE x)) AS imputed FROM j1 GROUP BY entity"
 check "materialized view over the imputed table" test "$(q -c "SELECT sum(n) FROM j1_hourly")" = "$(q -c "SELECT count(*) FROM j1")"
 
+# The writer's direct path (a plain table takes the rows without COPY) keeps what COPY did.
+# Four streams read j1 in append mode: v0 (a unique index, defaults, one of them volatile),
+# v1 (as v0 with a CHECK constraint), v2 (no dedup, so the unique index refuses the
+# duplicates) and v3 (a BEFORE trigger: that table still goes through COPY).
+cutoff=$(q -c "SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY temp) FROM j1")
+vcols="publisher_id text NOT NULL, data_id bigint, temp float8, hum float8, pres float8, light float8,
+	co2 float8, noise float8, vib float8, door float8, src text DEFAULT 'stream'"
+q -c "CREATE TABLE v0 ($vcols, written_at timestamptz DEFAULT clock_timestamp(), UNIQUE (publisher_id, data_id));
+	  CREATE TABLE v1 ($vcols, CHECK (temp IS NULL OR temp < $cutoff));
+	  CREATE TABLE v2 ($vcols, UNIQUE (publisher_id, data_id));
+	  CREATE TABLE v3 ($vcols);
+	  CREATE FUNCTION v3_src() RETURNS trigger LANGUAGE plpgsql AS \$\$BEGIN NEW.src := 'trigger'; RETURN NEW; END\$\$;
+	  CREATE TRIGGER v3_src BEFORE INSERT ON v3 FOR EACH ROW EXECUTE FUNCTION v3_src();
+	  SELECT gc_stream_create('v0', '$BS', 'j1', 'v0', '{\"max_message_bytes\": 65536}');
+	  SELECT gc_stream_create('v1', '$BS', 'j1', 'v1', '{\"max_message_bytes\": 65536}');
+	  SELECT gc_stream_create('v2', '$BS', 'j1', 'v2', '{\"max_message_bytes\": 65536, \"dedup\": false}');
+	  SELECT gc_stream_create('v3', '$BS', 'j1', 'v3', '{\"max_message_bytes\": 65536}');
+	  SELECT gc_stream_start(s) FROM unnest(ARRAY['v0', 'v1', 'v2', 'v3']) s" >/dev/null
+for s in v0 v1 v2 v3; do wait_done $s "$total" 60 >/dev/null; done
+vrows=$(q -c "SELECT count(*) FROM v0")
+check "direct insert: every valid unique message is a row ($vrows), defaults filled" test \
+	"$(q -c "SELECT count(*) = (SELECT messages - duplicates - dead_letters FROM gc_stream_status WHERE name = 'v0')
+			 AND count(*) FILTER (WHERE src = 'stream' AND written_at IS NOT NULL) = count(*)
+			 FROM v0")" = t
+check "direct insert: a CHECK violation is a dead letter, the other rows are written" test \
+	"$(q -c "SELECT (SELECT count(*) FROM v1) = (SELECT count(*) FROM v0 WHERE temp IS NULL OR temp < $cutoff)
+			 AND (SELECT count(*) FROM v1) > 0
+			 AND count(*) = (SELECT count(*) FROM v0 WHERE temp >= $cutoff)
+			 AND bool_and((convert_from(payload, 'UTF8')::jsonb->>'temp')::float8 >= $cutoff)
+			 FROM gc_dead_letters WHERE stream = 'v1' AND error LIKE '%violates check constraint%'")" = t
+check "direct insert: the same rows as through COPY with a trigger (v3), cell for cell" test \
+	"$(q -c "SELECT count(*) FROM (SELECT publisher_id, data_id, temp, hum, pres, light, co2, noise, vib, door FROM v0
+			 EXCEPT SELECT publisher_id, data_id, temp, hum, pres, light, co2, noise, vib, door FROM v3) x")/$(q -c "SELECT count(*) FILTER (WHERE src = 'trigger') FROM v3")" = "0/$vrows"
+check "direct insert: without dedup the unique index refuses each duplicate (a dead letter)" test \
+	"$(q -c "SELECT (SELECT count(*) FROM v2) = $vrows
+			 AND count(*) = (SELECT duplicates FROM gc_stream_status WHERE name = 'v0') AND count(*) > 0
+			 FROM gc_dead_letters WHERE stream = 'v2' AND error LIKE '%duplicate key value violates unique constraint%'")" = t
+q -c "SELECT gc_stream_drop(s) FROM unnest(ARRAY['v0', 'v1', 'v2', 'v3']) s" >/dev/null
+
 # The model is refreshed from the stream: a second stream on j1 refits its own model.
 mktable r1
 q -c "INSERT INTO gc_models SELECT 'r1model', model FROM gc_models WHERE name = 'sensors'"
