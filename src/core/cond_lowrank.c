@@ -3,11 +3,13 @@
  * (spec §1.11): the k×k matrix M = U_OᵀU_O + σD⁻² replaces the |O|×|O| block Σ_OO, so
  * neither the EM E-step nor imputation ever factors more than a k×k matrix per row.
  *
- * The per-row kernel (imputation) is written as plain loops over contiguous k- and
- * k(k+1)/2-vectors: U_OᵀU_O is a sum of the precomputed packed u_j u_jᵀ, u_jᵀAu_j a dot
- * product with them, and a BLAS call per row or per interval entry would cost more in call
- * overhead than in arithmetic at k ≈ 10. The ordinal levels of a model's columns are
- * translated to latent intervals once per imputer, not once per value.
+ * The per-row kernel (imputation) walks the row's lists of observed, interval and missing
+ * columns with the vector kernels of lrkern.h: U_OᵀU_O is a sum of the precomputed packed
+ * u_j u_jᵀ over O, u_jᵀAu_j a dot product with them for j in J only, U_Oᵀz_O a weighted sum
+ * of the rows u_j. A matrix-vector product over all q columns (one dgemv against the 0/1
+ * mask) did twice the arithmetic with half the columns missing, plus a BLAS call's overhead
+ * eight times per row. The ordinal levels of a model's columns are translated to latent
+ * intervals once per imputer, not once per value.
  */
 #include <math.h>
 #include <string.h>
@@ -16,39 +18,51 @@
 #include <lapacke.h>
 
 #include "cond_lowrank.h"
+#include "lrkern.h"
 #include "mills.h"
 #include "normal.h"
 
 GcStatus
 gc_lrcond_init(GcLrCond *c, int q, int k, const GcAlloc *alloc)
 {
-	size_t		qk = (size_t) q * k;
+	size_t		qk = (size_t) q * k,
+				qkq;
 
 	memset(c, 0, sizeof(*c));
 	c->q = q;
 	c->k = k;
 	c->kp = k * (k + 1) / 2;
+	c->kpp = gc_lrk_padded(c->kp);
+	c->kq = gc_lrk_padded(k);
+	qkq = (size_t) q * c->kq;
 #define LRALLOC(ptr, count) \
 	((ptr) = alloc->alloc(alloc->ctx, sizeof(*(ptr)) * ((count) > 0 ? (count) : 1)))
-	if (!LRALLOC(c->Ur, qk) || !LRALLOC(c->d, k) || !LRALLOC(c->Vt, (size_t) k * k) ||
-		!LRALLOC(c->UU, (size_t) c->kp * q) ||
-		!LRALLOC(c->O, q) || !LRALLOC(c->J, q) || !LRALLOC(c->zf, q) || !LRALLOC(c->mf, q) ||
+	if (!LRALLOC(c->Ur, qkq) || !LRALLOC(c->d, k) || !LRALLOC(c->Vt, (size_t) k * k) ||
+		!LRALLOC(c->UU, (size_t) c->kpp * q) ||
+		!LRALLOC(c->O, q) || !LRALLOC(c->J, q) || !LRALLOC(c->Mi, q) || !LRALLOC(c->zf, q) ||
 		!LRALLOC(c->uw, q) || !LRALLOC(c->vJ, q) ||
-		!LRALLOC(c->A, (size_t) k * k) || !LRALLOC(c->s, k) || !LRALLOC(c->L, (size_t) k * k) ||
-		!LRALLOC(c->Li, (size_t) k * k) || !LRALLOC(c->pk, c->kp) || !LRALLOC(c->a2, c->kp) ||
-		!LRALLOC(c->t, k) || !LRALLOC(c->w, k) || !LRALLOC(c->ajj, q) ||
+		!LRALLOC(c->A, (size_t) k * k) || !LRALLOC(c->s, c->kq) || !LRALLOC(c->L, (size_t) k * k) ||
+		!LRALLOC(c->Li, (size_t) k * k) || !LRALLOC(c->pk, c->kpp) || !LRALLOC(c->a2, c->kpp) ||
+		!LRALLOC(c->t, c->kq) || !LRALLOC(c->w, c->kq) || !LRALLOC(c->ajj, q) ||
 		!LRALLOC(c->svd_u, qk) || !LRALLOC(c->svd_a, qk) ||
 		!LRALLOC(c->tmu, q) || !LRALLOC(c->ts, q) || !LRALLOC(c->tlo, q) || !LRALLOC(c->thi, q) ||
 		!LRALLOC(c->tmean, q) || !LRALLOC(c->tvar, q) || !LRALLOC(c->tidx, q))
 		return GC_ENOMEM;
 #undef LRALLOC
+	/* the padding of every vector the kernels read stays zero */
+	memset(c->Ur, 0, sizeof(double) * qkq);
+	memset(c->UU, 0, sizeof(double) * c->kpp * q);
+	memset(c->a2, 0, sizeof(double) * c->kpp);
+	memset(c->s, 0, sizeof(double) * c->kq);
+	memset(c->t, 0, sizeof(double) * c->kq);
+	memset(c->w, 0, sizeof(double) * c->kq);
 	return GC_OK;
 }
 
 void
 gc_lrcond_free(GcLrCond *c, const GcAlloc *alloc)
 {
-	void	   *ptrs[] = {c->Ur, c->d, c->Vt, c->UU, c->O, c->J, c->zf, c->mf, c->uw, c->vJ, c->A, c->s, c->L,
+	void	   *ptrs[] = {c->Ur, c->d, c->Vt, c->UU, c->O, c->J, c->Mi, c->zf, c->uw, c->vJ, c->A, c->s, c->L,
 		c->Li, c->pk, c->a2, c->t, c->w, c->ajj, c->svd_u, c->svd_a, c->tmu, c->ts, c->tlo, c->thi, c->tmean, c->tvar, c->tidx, c->z, c->lo, c->hi,
 	c->isint, c->act, c->lvoff, c->lvlo, c->lvhi, c->lvmu, c->lvthr};
 
@@ -82,8 +96,8 @@ gc_lrcond_set(GcLrCond *c, const double *W, double sigma)
 	}
 	for (int a = 0; a < q; a++)
 	{
-		double	   *u = c->Ur + (size_t) a * k;
-		double	   *uu = c->UU + (size_t) a * c->kp;
+		double	   *u = c->Ur + (size_t) a * c->kq;
+		double	   *uu = c->UU + (size_t) a * c->kpp;
 
 		for (int j = 0; j < k; j++)
 			u[j] = c->svd_u[a + (size_t) j * q];
@@ -172,11 +186,10 @@ gc_lr_factor_invert(const double *pk, const double *d, double sigma, int k, doub
 }
 
 /*
- * One row. Everything that sums over the row's observed columns is a product of a q-wide
- * matrix of U with the zero-filled row or its mask (one dgemv each): U_OᵀU_O packed = UU·mask,
- * u_jᵀAu_j for every j = UUᵀ·(A packed, off-diagonals doubled), U_Oᵀz_O = Uᵀz, u_jᵀw = U w.
- * Over all q columns that is up to twice the arithmetic of summing over O alone, but it runs
- * at BLAS speed instead of as latency-bound scalar loops over k- and k(k+1)/2-vectors.
+ * One row: M, A = M⁻¹ and s = A U_Oᵀ z_O after num_ord_updates Jacobi steps of the ordinal
+ * update. Every sum runs over the row's own lists of columns (lrkern.h): U_OᵀU_O packed =
+ * Σ_{j∈O} UU_j, u_jᵀAu_j = UU_j · (A packed, off-diagonals doubled) for j ∈ J, U_Oᵀz_O =
+ * Σ_{j∈O} z_j u_j and u_jᵀw for j ∈ J.
  */
 GcStatus
 gc_lrcond_row(GcLrCond *c, double *z, const double *lo, const double *hi,
@@ -184,27 +197,24 @@ gc_lrcond_row(GcLrCond *c, double *z, const double *lo, const double *hi,
 {
 	int			q = c->q,
 				k = c->k,
-				kp = c->kp;
+				kpp = c->kpp,
+				kq = c->kq;
 	double		sigma = c->sigma,
 				isigma = 1.0 / c->sigma;
-	double	   *zf = c->zf,
-			   *mf = c->mf;
+	double	   *zf = c->zf;
 	int			mo = 0,
 				nj = 0;
 
+	/* branch-free: whether an entry is observed is as good as random */
 	for (int a = 0; a < q; a++)
 	{
-		if (isnan(z[a]))
-		{
-			zf[a] = 0;
-			mf[a] = 0;
-			continue;
-		}
-		c->O[mo++] = a;
-		zf[a] = z[a];
-		mf[a] = 1;
-		if (isint[a])
-			c->J[nj++] = a;
+		int			o = !isnan(z[a]);
+
+		c->O[mo] = a;
+		c->J[nj] = a;
+		zf[a] = o ? z[a] : 0.0;
+		mo += o;
+		nj += o & (isint[a] != 0);
 	}
 	c->mo = mo;
 	c->nj = nj;
@@ -218,7 +228,7 @@ gc_lrcond_row(GcLrCond *c, double *z, const double *lo, const double *hi,
 	}
 
 	/* M = U_OᵀU_O + σD⁻², log det M, A = M⁻¹ */
-	cblas_dgemv(CblasColMajor, CblasNoTrans, kp, q, 1.0, c->UU, kp, mf, 1, 0.0, c->pk, 1);
+	gc_lrk_sum_cols(c->UU, kpp, c->O, mo, NULL, c->pk);
 	if (gc_lr_factor_invert(c->pk, c->d, sigma, k, c->L, c->Li, c->A, &c->logdetM))
 		return GC_ENOTPD;
 
@@ -230,22 +240,22 @@ gc_lrcond_row(GcLrCond *c, double *z, const double *lo, const double *hi,
 		for (int j = 0; j < k; j++)
 			for (int r = j; r < k; r++)
 				*a2++ = (r == j ? 1 : 2) * c->A[r + (size_t) j * k];
-		cblas_dgemv(CblasColMajor, CblasTrans, kp, q, 1.0, c->UU, kp, c->a2, 1, 0.0, c->ajj, 1);
+		gc_lrk_dot_cols(c->UU, kpp, c->J, nj, c->a2, c->ajj);
 
 		for (int it = 0; it < num_ord_updates; it++)
 		{
 			int			nb = 0;
 
 			/* w = A U_Oᵀ z_O, so (Σ_OO⁻¹ z_O)_j = (z_j − u_jᵀ w)/σ */
-			cblas_dgemv(CblasColMajor, CblasNoTrans, k, q, 1.0, c->Ur, k, zf, 1, 0.0, c->t, 1);
+			gc_lrk_sum_cols(c->Ur, kq, c->O, mo, zf, c->t);
 			gc_sym_matvec(c->A, k, c->t, c->w);
-			cblas_dgemv(CblasColMajor, CblasTrans, k, q, 1.0, c->Ur, k, c->w, 1, 0.0, c->uw, 1);
+			gc_lrk_dot_cols(c->Ur, kq, c->J, nj, c->w, c->uw);
 			for (int t = 0; t < nj; t++)
 			{
 				int			a = c->J[t];
 
 				c->vJ[t] = 0;
-				nb = gc_lr_queue_interval(c, nb, t, zf[a], c->uw[a], c->ajj[a], isigma, lo[a], hi[a]);
+				nb = gc_lr_queue_interval(c, nb, t, zf[a], c->uw[t], c->ajj[t], isigma, lo[a], hi[a]);
 			}
 			gc_truncnorm_moments_mills_batch(nb, c->tmu, c->ts, c->tlo, c->thi, c->tmean, c->tvar);
 			/* Jacobi: every interval entry moves from the same previous vector */
@@ -260,7 +270,7 @@ gc_lrcond_row(GcLrCond *c, double *z, const double *lo, const double *hi,
 	}
 
 	/* factor posterior mean s = A U_Oᵀ z_O (with the updated z_O) */
-	cblas_dgemv(CblasColMajor, CblasNoTrans, k, q, 1.0, c->Ur, k, zf, 1, 0.0, c->t, 1);
+	gc_lrk_sum_cols(c->Ur, kq, c->O, mo, zf, c->t);
 	gc_sym_matvec(c->A, k, c->t, c->s);
 	return GC_OK;
 }
@@ -436,7 +446,7 @@ gc_lrcond_impute_row(GcLrCond *c, const GcModel *model, const double *row, doubl
 {
 	int			p = model->p,
 				q = c->q,
-				k = c->k;
+				nm = 0;
 	GcStatus	st;
 
 	/* latent row: points, and intervals started at the truncated standard-normal mean */
@@ -479,16 +489,21 @@ gc_lrcond_impute_row(GcLrCond *c, const GcModel *model, const double *row, doubl
 		return st;
 	for (int j = 0; j < p; j++)
 		out[j] = isnan(row[j]) && model->marg[j].type == GC_CONSTANT ? model->marg[j].x[0] : row[j];
-	/* E[z_M | z_O] = U_M s (computed for every column, read where missing) */
-	cblas_dgemv(CblasColMajor, CblasTrans, k, q, 1.0, c->Ur, k, c->s, 1, 0.0, c->uw, 1);
+	/* E[z_M | z_O] = U_M s */
 	for (int a = 0; a < q; a++)
-		if (isnan(row[c->act[a]]))
-		{
-			const GcMarginal *m = &model->marg[c->act[a]];
-			double		zm = c->uw[a];
+	{
+		c->Mi[nm] = a;
+		nm += isnan(row[c->act[a]]) != 0;
+	}
+	gc_lrk_dot_cols(c->Ur, c->kq, c->Mi, nm, c->s, c->uw);
+	for (int t = 0; t < nm; t++)
+	{
+		int			a = c->Mi[t];
+		const GcMarginal *m = &model->marg[c->act[a]];
+		double		zm = c->uw[t];
 
-			out[c->act[a]] = c->lvoff[a] >= 0 ? OrdinalFromLatent(c, m, c->lvoff[a], zm) :
-				gc_marginal_from_latent(m, zm);
-		}
+		out[c->act[a]] = c->lvoff[a] >= 0 ? OrdinalFromLatent(c, m, c->lvoff[a], zm) :
+			gc_marginal_from_latent(m, zm);
+	}
 	return GC_OK;
 }

@@ -24,32 +24,34 @@ typedef struct GcLrCond
 	int			q;				/* active columns */
 	int			k;				/* rank */
 	int			kp;				/* k(k+1)/2 */
+	int			kpp,
+				kq;				/* kp and k padded to GC_LRK_PAD (lrkern.h) */
 	double		sigma;
-	double	   *Ur;				/* q×k row-major: U of the thin SVD of W */
+	double	   *Ur;				/* q×kq row-major: U of the thin SVD of W (padding zero) */
 	double	   *d;				/* k singular values (kept > 0) */
 	double	   *Vt;				/* k×k: Vᵀ */
 	double		logdet_d2;		/* Σ log d_c² */
-	double	   *UU;				/* kp×q: column j is the packed lower triangle of u_j u_jᵀ */
+	double	   *UU;				/* kpp×q: column j is the packed lower triangle of u_j u_jᵀ (padding zero) */
 	/* the last row: observed columns, interval entries (columns), results */
 	int			mo,
 				nj;
 	int		   *O,
-			   *J;
+			   *J,
+			   *Mi;				/* imputation: the missing columns */
 	double	   *zf;				/* q: latent row, zero where missing (intervals updated) */
-	double	   *mf;				/* q: 1 where observed, else 0 */
-	double	   *uw;				/* q: u_jᵀw for every column (scratch) */
+	double	   *uw;				/* q: u_jᵀw for the interval entries, then E[z_j | z_O] for the missing ones */
 	double	   *vJ;				/* |J|: conditional variances of the interval entries */
 	double	   *A;				/* k×k: M⁻¹, full */
-	double	   *s;				/* k: A U_Oᵀ z_O */
+	double	   *s;				/* kq: A U_Oᵀ z_O */
 	double		logdetM;
 	/* scratch */
 	double	   *L,
 			   *Li;				/* k×k */
 	double	   *pk,
-			   *a2;				/* kp */
+			   *a2;				/* kpp */
 	double	   *t,
-			   *w;				/* k */
-	double	   *ajj;			/* q */
+			   *w;				/* kq */
+	double	   *ajj;			/* q: u_jᵀAu_j for the interval entries */
 	double	   *svd_u,
 			   *svd_a;			/* q×k, for the SVD */
 	/* one row's ordinal updates as a batch (q each): arguments, results, columns */

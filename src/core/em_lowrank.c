@@ -207,7 +207,7 @@ EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
 		anyupd |= lr->upd[b];
 	}
 	/* packed U_OᵀU_O of every row, then M_i's factor, log det and inverse */
-	cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, kp, nb, q, 1.0, c->UU, kp,
+	cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, kp, nb, q, 1.0, c->UU, c->kpp,
 				lr->Mc, q, 0.0, lr->Pk, kp);
 	for (int b = 0; b < nb; b++)
 	{
@@ -245,12 +245,12 @@ EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
 	if (anyupd)
 	{
 		/* (Σ_OO⁻¹)_jj = (1 − u_jᵀ A u_j)/σ, for every column at once */
-		cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, q, nb, kp, 1.0, c->UU, kp,
+		cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, q, nb, kp, 1.0, c->UU, c->kpp,
 					lr->A2, kp, 0.0, lr->AJ, q);
 		for (int it = 0; it < num_ord_updates; it++)
 		{
 			/* w_i = A_i U_Oᵀ z_O, so (Σ_OO⁻¹ z_O)_j = (z_j − u_jᵀ w_i)/σ */
-			cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, k, nb, q, 1.0, c->Ur, k,
+			cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, k, nb, q, 1.0, c->Ur, c->kq,
 						lr->Zc, q, 0.0, lr->Tc, k);
 			for (int b = 0; b < nb; b++)
 				if (lr->upd[b])
@@ -258,7 +258,7 @@ EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
 							  lr->Wc + (size_t) b * k);
 				else
 					memset(lr->Wc + (size_t) b * k, 0, sizeof(double) * k);
-			cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, q, nb, k, 1.0, c->Ur, k,
+			cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, q, nb, k, 1.0, c->Ur, c->kq,
 						lr->Wc, k, 0.0, lr->UW, q);
 			for (int b = 0; b < nb; b++)
 			{
@@ -296,7 +296,7 @@ EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
 	}
 
 	/* s_i = A_i U_Oᵀ z_O with the updated z, and the data terms of ℓ_i and σ */
-	cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, k, nb, q, 1.0, c->Ur, k,
+	cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, k, nb, q, 1.0, c->Ur, c->kq,
 				lr->Zc, q, 0.0, lr->Tc, k);
 	for (int b = 0; b < nb; b++)
 	{
@@ -330,7 +330,7 @@ EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
 
 	/* G_i = σA + s sᵀ + A (Σ_j v_j u_j u_jᵀ) A, lower triangle packed */
 	if (anyv)
-		cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, kp, nb, q, 1.0, c->UU, kp,
+		cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, kp, nb, q, 1.0, c->UU, c->kpp,
 					lr->Vc, q, 0.0, lr->Pk, kp);
 	for (int b = 0; b < nb; b++)
 	{
@@ -408,7 +408,7 @@ MStep(LowRank *lr, double *Wt, double *scol, int *badcol)
 		/* r_j = R1_j + RA_j u_j (RA_j symmetric, u_j the row of the current U) */
 		UnpackFull(lr->RA + (size_t) a * kp, k, lr->G);
 		memcpy(r, lr->R1 + (size_t) a * k, sizeof(double) * k);
-		cblas_dsymv(CblasColMajor, CblasLower, k, 1.0, lr->G, k, lr->cond.Ur + (size_t) a * k, 1, 1.0, r, 1);
+		cblas_dsymv(CblasColMajor, CblasLower, k, 1.0, lr->G, k, lr->cond.Ur + (size_t) a * lr->cond.kq, 1, 1.0, r, 1);
 		memcpy(w, r, sizeof(double) * k);
 		UnpackFull(lr->F + (size_t) a * kp, k, lr->Mf);
 		info = LAPACKE_dposv(LAPACK_COL_MAJOR, 'L', k, 1, lr->Mf, k, w, k);

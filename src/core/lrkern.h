@@ -1,0 +1,43 @@
+/*
+ * lrkern.h — the low-rank copula's sums over a row's observed columns, taken over those
+ * columns only.
+ *
+ * What single imputation with a low-rank model needs per row is a sum over the observed
+ * set O (or a product for each of its interval entries J, or missing entries M) with a
+ * column of a small matrix: Σ_{j∈O} packed u_j u_jᵀ, Σ_{j∈O} z_j u_j, u_jᵀ A u_j for j ∈ J,
+ * u_jᵀ s for j ∈ M. As matrix-vector products against a 0/1 mask they cost q columns per
+ * row whatever |O| is (half of it multiplying by zero when half the entries are missing)
+ * plus a BLAS call's overhead each. These kernels walk the list of columns instead; a
+ * column is a contiguous vector of `ld` doubles (ld a multiple of GC_LRK_PAD, the padding
+ * zero), and sums stay in vector registers across the list.
+ *
+ * (The fit's E-step keeps dgemm over blocks of rows: measured, these kernels were no faster
+ * there, since dgemm reuses each column of UU across the block's rows from cache.)
+ *
+ * PostgreSQL-free C11 (GCC vector extensions; an AVX2 build beside the baseline one on
+ * x86-64, chosen at load time).
+ */
+#ifndef GC_LRKERN_H
+#define GC_LRKERN_H
+
+#include <stddef.h>
+
+/* column lengths are padded to a multiple of this many doubles */
+#define GC_LRK_PAD 4
+
+/* n rounded up to the padding */
+static inline int
+gc_lrk_padded(int n)
+{
+	return (n + GC_LRK_PAD - 1) / GC_LRK_PAD * GC_LRK_PAD;
+}
+
+/* out[0..ld) = Σ_t M[idx[t]·ld ..], or Σ_t w[idx[t]]·M[idx[t]·ld ..] when w is not NULL */
+extern void gc_lrk_sum_cols(const double *M, int ld, const int *idx, int m, const double *w,
+							double *out);
+
+/* out[t] = M[idx[t]·ld ..] · x for t < m */
+extern void gc_lrk_dot_cols(const double *M, int ld, const int *idx, int m, const double *x,
+							double *out);
+
+#endif							/* GC_LRKERN_H */
