@@ -603,24 +603,35 @@ gc_lowrank_corr(const GcModel *model, double *corr)
 				k = model->rank;
 	const double *W = model->W;
 
+	/*
+	 * The lower triangle column by column, each column as k contiguous multiply-adds
+	 * (entry (a, b) still sums its k products in order j = 0, 1, …), then the upper
+	 * triangle as its mirror in blocks: one value for (a, b) and (b, a), exactly
+	 * symmetric.
+	 */
 	for (int b = 0; b < p; b++)
 	{
-		corr[b + (size_t) b * p] = 1.0;
-		for (int a = b + 1; a < p; a++)
-		{
-			double		c = 0;
+		double	   *col = corr + (size_t) b * p;
 
-			for (int j = 0; j < k; j++)
-				c += W[a + (size_t) j * p] * W[b + (size_t) j * p];
-			/* one value for (a, b) and (b, a): exactly symmetric */
-			if (c > 1)
-				c = 1;
-			else if (c < -1)
-				c = -1;
-			corr[a + (size_t) b * p] = c;
-			corr[b + (size_t) a * p] = c;
+		for (int a = b + 1; a < p; a++)
+			col[a] = 0;
+		for (int j = 0; j < k; j++)
+		{
+			const double *wj = W + (size_t) j * p;
+			double		wb = wj[b];
+
+			for (int a = b + 1; a < p; a++)
+				col[a] += wj[a] * wb;
 		}
+		col[b] = 1.0;
+		for (int a = b + 1; a < p; a++)
+			col[a] = col[a] > 1 ? 1 : (col[a] < -1 ? -1 : col[a]);
 	}
+	for (int b0 = 0; b0 < p; b0 += 32)
+		for (int a0 = b0; a0 < p; a0 += 32)
+			for (int b = b0; b < b0 + 32 && b < p; b++)
+				for (int a = a0 > b + 1 ? a0 : b + 1; a < a0 + 32 && a < p; a++)
+					corr[b + (size_t) a * p] = corr[a + (size_t) b * p];
 }
 
 GcStatus

@@ -39,7 +39,35 @@ struct GcImputer
 	int32_t    *ixbuf;
 	GcKnot	   *knots;
 	GcLrCond   *lr;				/* low-rank model: Woodbury single imputation, or NULL */
+	int			have_dense;		/* 1: prec and cond are set up (SetupDense); -1: that failed */
+	GcStatus	dense_status;
 };
+
+/*
+ * The dense conditional machinery: Σ of the active columns, its precision, and the
+ * pattern cache. Made once per imputer (on first use for a low-rank model).
+ */
+static GcStatus
+SetupDense(GcImputer *imp)
+{
+	const GcModel *model = imp->model;
+	int			p = model->p,
+				q = imp->q;
+	GcStatus	status;
+
+	for (int b = 0; b < q; b++)
+		for (int a = 0; a < q; a++)
+			imp->Sig[a + (size_t) b * q] = model->corr[imp->act[a] + (size_t) imp->act[b] * p];
+	status = gc_precision_init(&imp->prec, q, &imp->alloc);
+	if (status == GC_OK && q > 0)
+		status = gc_precision_set(&imp->prec, imp->Sig, NULL);
+	if (status == GC_OK)
+		status = gc_cond_init(&imp->cond, q, imp->prec.Lam, &imp->alloc);
+	imp->cond.lazy_sm = 1;		/* only intervals need Cov[z_M | z_O] */
+	if (status == GC_OK)
+		imp->have_dense = 1;
+	return status;
+}
 
 GcStatus
 gc_imputer_create(const GcModel *model, const GcAlloc *alloc, GcImputer **imp_out,
@@ -113,19 +141,15 @@ gc_imputer_create(const GcModel *model, const GcAlloc *alloc, GcImputer **imp_ou
 		}
 	}
 	for (int b = 0; b < q; b++)
-	{
 		imp->mayint[b] = model->marg[imp->act[b]].type != GC_CONTINUOUS;
-		for (int a = 0; a < q; a++)
-			imp->Sig[a + (size_t) b * q] = model->corr[imp->act[a] + (size_t) imp->act[b] * p];
-	}
-	status = gc_precision_init(&imp->prec, q, alloc);
-	if (status == GC_OK && q > 0)
-		status = gc_precision_set(&imp->prec, imp->Sig, NULL);
-	if (status == GC_OK)
-		status = gc_cond_init(&imp->cond, q, imp->prec.Lam, alloc);
-	imp->cond.lazy_sm = 1;		/* only intervals need Cov[z_M | z_O] */
-	if (status == GC_OK)
+	/*
+	 * A low-rank model imputes single rows by Woodbury (cond_lowrank.c); the dense
+	 * precision, a q×q factorisation, is only made when a draw or an interval asks for it.
+	 */
+	if (model->kind == GC_MODEL_LOWRANK)
 		status = gc_lrcond_from_model(model, alloc, &imp->lr);
+	else
+		status = SetupDense(imp);
 	if (status != GC_OK)
 	{
 		snprintf(errmsg, errlen, "the model's correlation matrix is not positive definite");
@@ -162,6 +186,18 @@ LatentRow(GcImputer *imp, const double *row)
 {
 	const GcModel *model = imp->model;
 	int			q = imp->q;
+
+	if (imp->have_dense != 1)
+	{
+		/* a low-rank model's first draw or interval: tried once, the outcome kept */
+		if (imp->have_dense == 0)
+			imp->dense_status = SetupDense(imp);
+		if (imp->dense_status != GC_OK)
+		{
+			imp->have_dense = -1;
+			return imp->dense_status;
+		}
+	}
 
 	for (int a = 0; a < q; a++)
 	{
