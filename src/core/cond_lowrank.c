@@ -402,25 +402,33 @@ gc_lrcond_from_model(const GcModel *model, const GcAlloc *alloc, GcLrCond **out)
 		if (model->marg[j].type != GC_CONSTANT)
 			c->act[q++] = j;
 
-	/* the Woodbury path must give what model->corr gives: check corr = WWᵀ + σI */
-	for (int b = 0; b < q && consistent; b++)
-		for (int a = b; a < q; a++)
-		{
-			double		s = a == b ? model->sigma : 0;
-
-			for (int j = 0; j < k; j++)
-				s += model->W[c->act[a] + (size_t) j * p] * model->W[c->act[b] + (size_t) j * p];
-			if (!(fabs(s - model->corr[c->act[a] + (size_t) c->act[b] * p]) <= 1e-9))
-			{
-				consistent = 0;
-				break;
-			}
-		}
 	/* W's active rows, q×k column-major, in the SVD's U buffer (gc_lrcond_set copies it) */
 	W = c->svd_u;
 	for (int j = 0; j < k; j++)
 		for (int a = 0; a < q; a++)
 			W[a + (size_t) j * q] = model->W[c->act[a] + (size_t) j * p];
+	/*
+	 * The Woodbury path must give what model->corr gives: check corr = WWᵀ + σI, a column
+	 * of the lower triangle at a time as contiguous multiply-adds (uw is scratch here)
+	 */
+	for (int b = 0; b < q && consistent; b++)
+	{
+		double	   *acc = c->uw;
+		const double *cb = model->corr + (size_t) c->act[b] * p;
+
+		for (int a = b; a < q; a++)
+			acc[a] = a == b ? model->sigma : 0;
+		for (int j = 0; j < k; j++)
+		{
+			const double *wj = W + (size_t) j * q;
+			double		wb = wj[b];
+
+			for (int a = b; a < q; a++)
+				acc[a] += wj[a] * wb;
+		}
+		for (int a = b; a < q; a++)
+			consistent &= fabs(acc[a] - cb[c->act[a]]) <= 1e-9;
+	}
 	st = consistent ? gc_lrcond_set(c, W, model->sigma) : GC_OK;
 	if (st == GC_OK && consistent)
 		st = LevelTables(c, model, alloc);
