@@ -112,6 +112,36 @@ def run_extension(conn, Xm, options, repeat):
     return (best(fit_t, 0), best(fit_t, 1)), (best(imp_t, 0), best(imp_t, 1)), Xi, info
 
 
+def run_store_split(conn, rounds):
+    """Median backend CPU seconds of the imputation query by how its result is stored (extra line).
+
+    Interleaved rounds against the fitted model left by the headline run: the headline's
+    CREATE TABLE AS (default_toast_compression pglz), the same with lz4, the arrays stored
+    uncompressed (STORAGE EXTERNAL: out of line, no compression) and not stored at all
+    (count of the results).  Informational only: the headline is unchanged.
+    """
+    pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+    imp = "SELECT id, gc_impute(f.m, r) AS x FROM ml, fitted f"
+    variants = {
+        "pglz": ["SET default_toast_compression = pglz", "CREATE TABLE split AS " + imp],
+        "lz4": ["SET default_toast_compression = lz4", "CREATE TABLE split AS " + imp],
+        "uncompressed": ["CREATE TABLE split (id int, x float8[])",
+                         "ALTER TABLE split ALTER COLUMN x SET STORAGE EXTERNAL",
+                         "INSERT INTO split " + imp],
+        "not stored": ["SELECT count(x) FROM (" + imp + ") s"],
+    }
+    cpu = {k: [] for k in variants}
+    for _ in range(rounds):
+        for k, stmts in variants.items():
+            conn.execute("DROP TABLE IF EXISTS split")
+            for st in stmts[:-1]:
+                conn.execute(st)
+            cpu[k].append(timed(conn, pid, stmts[-1])[1])
+    conn.execute("DROP TABLE IF EXISTS split")
+    conn.execute("RESET default_toast_compression")
+    return {k: float(np.median(v)) for k, v in cpu.items()}
+
+
 def run_reference(Xm, rank):
     import warnings
 
@@ -132,6 +162,8 @@ def main():
     ap.add_argument("--port", type=int, default=int(os.environ.get("GC_BENCH_PORT", "55803")))
     ap.add_argument("--repeat", type=int, default=3, help="extension runs (best time is reported)")
     ap.add_argument("--no-reference", action="store_true")
+    ap.add_argument("--store-split", type=int, default=5, metavar="ROUNDS",
+                    help="extra line: imputation CPU by result storage (pglz/lz4/uncompressed/none); 0 skips")
     ap.add_argument("--full", action="store_true", help="also fit the extension's full model")
     args = ap.parse_args()
 
@@ -159,6 +191,11 @@ def main():
                                 iters=info["iterations"], mae=mae(Xi, X, Xm), sigma=info.get("sigma"), kept=kept))
             print(f"# {name}: fit {ft[0]:.3f}s (CPU {ft[1]:.3f}s), impute {it[0]:.3f}s (CPU {it[1]:.3f}s), "
                   f"{info['iterations']} iterations, MAE {results[-1]['mae']:.4f}, observed kept: {kept}", flush=True)
+            if len(results) == 1 and args.store_split:
+                sp = run_store_split(conn, args.store_split)
+                print("# extra (not part of the headline): imputation backend CPU by result storage, median of "
+                      f"{args.store_split} interleaved rounds: " + ", ".join(f"{k} {v:.3f}s" for k, v in sp.items()),
+                      flush=True)
 
     ref = None
     if not args.no_reference:
