@@ -95,8 +95,12 @@ AddHash(HllState *s, uint64 hash)
 		CheckStatus(GC_SKETCH_ENOMEM);
 }
 
-/* Hash the queued strings of one length class into the sketch. */
-static void
+/*
+ * Hash the queued strings of one length class into the sketch.  Out of line, as
+ * is the one-at-a-time path below: the per-row path of the transition function
+ * then needs no stack array (no stack protector) and few saved registers.
+ */
+static pg_noinline void
 DrainBatch(HllState *s, int cls)
 {
 	uint64		out[GC_L3B_CAP];
@@ -117,6 +121,24 @@ FlushBatch(HllState *s)
 			DrainBatch(s, cls);
 }
 
+#if GC_L3B_AVAILABLE && !defined(WORDS_BIGENDIAN)
+/*
+ * A string hashed at once: longer than a batch slot, or one of the first
+ * BATCH_AFTER of the state (which then takes a batch if the CPU has the vector
+ * kernels).
+ */
+static pg_noinline void
+AddBytesNow(HllState *s, const unsigned char *p, uint32 len)
+{
+	AddHash(s, GcHashBytes(p, len));
+	if (s->batch == NULL && ++s->nunbatched == BATCH_AFTER && gc_l3batch_usable())
+	{
+		s->batch = MemoryContextAlloc(s->alloc.arg, sizeof(gc_l3batch));
+		gc_l3batch_init(s->batch);
+	}
+}
+#endif
+
 /*
  * A text, varchar, bytea or bpchar value (deterministic collation): the bytes
  * its extended hash function hashes go into the batch if short, else are hashed
@@ -134,18 +156,11 @@ AddBytes(HllState *s, GcValueHasher *hasher, Datum value)
 	{
 		int			full = gc_l3batch_push(s->batch, p, len);
 
-		if (full >= 0)
+		if (unlikely(full >= 0))
 			DrainBatch(s, full);
 	}
 	else
-	{
-		AddHash(s, GcHashBytes(p, len));
-		if (s->batch == NULL && ++s->nunbatched == BATCH_AFTER && gc_l3batch_usable())
-		{
-			s->batch = MemoryContextAlloc(s->alloc.arg, sizeof(gc_l3batch));
-			gc_l3batch_init(s->batch);
-		}
-	}
+		AddBytesNow(s, p, len);
 #else
 	AddHash(s, GcHashBytes(p, len));
 #endif
