@@ -107,7 +107,9 @@ DrainBatch(HllState *s, int cls)
 	uint32		n = gc_l3batch_hash(s->batch, cls, out);
 
 	for (uint32 i = 0; i < n; i++)
-		AddHash(s, out[i]);
+		out[i] = gc_sketch_mix64(out[i]);
+	if (unlikely(gc_hll_add_many(&s->h, out, n) != GC_SKETCH_OK))
+		CheckStatus(GC_SKETCH_ENOMEM);
 }
 
 /* Make the sketch complete: hash whatever the batch still holds. */
