@@ -104,10 +104,8 @@ static pg_noinline void
 DrainBatch(HllState *s, int cls)
 {
 	uint64		out[GC_L3B_CAP];
-	uint32		n = gc_l3batch_hash(s->batch, cls, out);
+	uint32		n = gc_l3batch_hash_mixed(s->batch, cls, out);
 
-	for (uint32 i = 0; i < n; i++)
-		out[i] = gc_sketch_mix64(out[i]);
 	if (unlikely(gc_hll_add_many(&s->h, out, n) != GC_SKETCH_OK))
 		CheckStatus(GC_SKETCH_ENOMEM);
 }

@@ -189,7 +189,7 @@ extern void gc_l3batch_init(gc_l3batch *q);
 
 /*
  * Whether this CPU hashes a batch faster than one string at a time (x86-64 with
- * AVX2 or AVX-512); decided once per process.
+ * AVX2, or AVX-512F with DQ); decided once per process.
  */
 extern int	gc_l3batch_usable(void);
 
@@ -205,5 +205,11 @@ extern int	gc_l3batch_isa;
  * out[i] equals gc_lookup3 of string i.
  */
 extern uint32_t gc_l3batch_hash(gc_l3batch *q, int cls, uint64_t *out);
+
+/*
+ * The same, each out[i] then mixed with gc_sketch_mix64 (core/sketch_util.h): on
+ * AVX-512 in the vector registers too.
+ */
+extern uint32_t gc_l3batch_hash_mixed(gc_l3batch *q, int cls, uint64_t *out);
 
 #endif							/* GC_L3BATCH_H */
