@@ -96,6 +96,30 @@ SELECT count(*) FILTER (WHERE pg_column_size(v) < octet_length(v)) AS compressed
 FROM hll_compressed;
 DROP TABLE hll_compressed;
 
+-- short strings are hashed in batches (on CPUs with AVX2 or AVX-512) once a sketch has
+-- seen 64 of them: the sketch is byte for byte the one built a value at a time (a
+-- one-row group never batches), for every length class, the one-at-a-time path past
+-- 47 bytes, bpchar (trailing blanks) and bytea; final functions flush the batch
+CREATE TEMP TABLE hll_batch AS
+SELECT g, left(repeat(md5(g::text) || 'äß€', 2), g % 60) AS t FROM generate_series(1, 5000) g;
+SELECT (SELECT gc_hll_agg(t, 14)::text FROM hll_batch) =
+       (SELECT gc_hll_union_agg(h)::text FROM (SELECT gc_hll_agg(t, 14) h FROM hll_batch GROUP BY g) x) AS text_same,
+       (SELECT gc_hll_agg((t || '  ')::bpchar, 14)::text FROM hll_batch) =
+       (SELECT gc_hll_union_agg(h)::text FROM (SELECT gc_hll_agg(t::bpchar, 14) h FROM hll_batch GROUP BY g) x) AS bpchar_same,
+       (SELECT gc_hll_agg(convert_to(t, 'UTF8'), 14)::text FROM hll_batch) =
+       (SELECT gc_hll_agg(t, 14)::text FROM hll_batch) AS bytea_same,
+       (SELECT gc_approx_count_distinct(t) FROM hll_batch) =
+       (SELECT gc_hll_count(gc_hll_agg(t)) FROM hll_batch) AS count_same;
+SELECT count(*) AS groups, count(*) FILTER (WHERE a.h::text <> b.h::text) AS groups_bad
+FROM (SELECT g % 7 AS k, gc_hll_agg(t) AS h FROM hll_batch GROUP BY 1) a
+JOIN (SELECT k, gc_hll_union_agg(h) AS h
+      FROM (SELECT g % 7 AS k, gc_hll_agg(t) AS h FROM hll_batch GROUP BY g) x GROUP BY k) b USING (k);
+-- a window aggregate calls the final function on every row and goes on adding
+SELECT count(*) FILTER (WHERE c <> g) AS running_bad
+FROM (SELECT g, gc_hll_count(gc_hll_agg(md5(g::text)) OVER (ORDER BY g)) AS c
+      FROM generate_series(1, 300) g) s;
+DROP TABLE hll_batch;
+
 -- accuracy: within 3 standard errors (1.04/sqrt(m)) across the sparse->dense switch
 SELECT n, log2m,
        abs(gc_hll_count(gc_hll_agg(g, log2m)) - n)::float8 / n <= 3 * 1.04 / sqrt(2 ^ log2m) AS within
@@ -222,6 +246,22 @@ SET max_parallel_workers_per_gather = 0;
 SELECT r.h::text = s.h::text AS same_sketch, r.c = s.c AS same_count, abs(r.c - 200000) < 3 * 0.01625 * 200000 AS accurate
 FROM hll_par_res r, (SELECT gc_hll_agg(v) AS h, gc_approx_count_distinct(v) AS c FROM hll_par) s;
 RESET max_parallel_workers_per_gather;
+-- parallel text: each worker flushes its batch before its state is serialized
+CREATE TABLE hll_par_t AS SELECT md5(g::text) AS t FROM generate_series(1, 100000) g;
+ANALYZE hll_par_t;
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SET max_parallel_workers_per_gather = 2;
+EXPLAIN (COSTS OFF) SELECT gc_hll_agg(t) FROM hll_par_t;
+CREATE TEMP TABLE hll_par_t_res AS SELECT gc_hll_agg(t) AS h FROM hll_par_t;
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
+SET max_parallel_workers_per_gather = 0;
+SELECT r.h::text = (SELECT gc_hll_agg(t)::text FROM hll_par_t) AS parallel_text_same FROM hll_par_t_res r;
+RESET max_parallel_workers_per_gather;
+DROP TABLE hll_par_t;
 
 -- any hashable type: arrays, named composites, numeric (1.0, 1.00 and 1 are one value), domains
 CREATE TYPE hll_pair AS (a int, b text);

@@ -18,6 +18,7 @@
 #include "fmgr.h"
 #include "utils/float.h"
 
+#include "l3batch.h"
 #include "sketch_util.h"
 
 /*
@@ -77,106 +78,17 @@ GcGetHasher(FunctionCallInfo fcinfo, int argno)
 }
 
 /*
- * Bob Jenkins' lookup3 hash (2006, public domain) with seed 0, giving the same
- * 64 bits ((b << 32) | c) as PostgreSQL's hash_bytes_extended(k, len, 0), which
- * every extended hash function above ends in.  PostgreSQL reads the key a byte
- * at a time unless it is 4-byte aligned, and a short varlena's data never is (one
- * header byte); here every word is one unaligned little-endian load, which is
- * where the time goes for a 32-byte text.  Big-endian builds call PostgreSQL.
+ * lookup3 with seed 0: the same 64 bits as PostgreSQL's hash_bytes_extended(k,
+ * len, 0), which every extended hash function above ends in, but with one
+ * unaligned load per word (core/l3batch.h).  Big-endian builds call PostgreSQL.
  */
-static inline uint32
-GcRot32(uint32 x, int k)
-{
-	return (x << k) | (x >> (32 - k));
-}
-
-/* lookup3's reversible mix of a 12-byte block into (a, b, c) */
-#define GC_L3_MIX(a, b, c) \
-	do { \
-		a -= c; a ^= GcRot32(c, 4); c += b; \
-		b -= a; b ^= GcRot32(a, 6); a += c; \
-		c -= b; c ^= GcRot32(b, 8); b += a; \
-		a -= c; a ^= GcRot32(c, 16); c += b; \
-		b -= a; b ^= GcRot32(a, 19); a += c; \
-		c -= b; c ^= GcRot32(b, 4); b += a; \
-	} while (0)
-
-/* lookup3's final avalanche of (a, b, c) */
-#define GC_L3_FINAL(a, b, c) \
-	do { \
-		c ^= b; c -= GcRot32(b, 14); \
-		a ^= c; a -= GcRot32(c, 11); \
-		b ^= a; b -= GcRot32(a, 25); \
-		c ^= b; c -= GcRot32(b, 16); \
-		a ^= c; a -= GcRot32(c, 4); \
-		b ^= a; b -= GcRot32(a, 14); \
-		c ^= b; c -= GcRot32(b, 24); \
-	} while (0)
-
-#define GC_L3_INIT(len)	((uint32) 0x9e3779b9 + (uint32) (len) + (uint32) 3923095)
-
-static inline uint32
-GcLoad32(const unsigned char *p)
-{
-	uint32		v;
-
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-
-/* The n (0..3) bytes at p as the low bytes of a little-endian word. */
-static inline uint32
-GcLoadTail(const unsigned char *p, uint32 n)
-{
-	switch (n)
-	{
-		case 3:
-			return (uint32) p[0] | ((uint32) p[1] << 8) | ((uint32) p[2] << 16);
-		case 2:
-			return (uint32) p[0] | ((uint32) p[1] << 8);
-		case 1:
-			return (uint32) p[0];
-		default:
-			return 0;
-	}
-}
-
 static inline uint64
 GcHashBytes(const unsigned char *k, uint32 len)
 {
-#ifdef WORDS_BIGENDIAN
-	return DatumGetUInt64(hash_any_extended(k, (int) len, 0));
+#if GC_L3B_AVAILABLE && !defined(WORDS_BIGENDIAN)
+	return gc_lookup3(k, len);
 #else
-	uint32		a,
-				b,
-				c;
-
-	a = b = c = GC_L3_INIT(len);
-	while (len >= 12)
-	{
-		a += GcLoad32(k);
-		b += GcLoad32(k + 4);
-		c += GcLoad32(k + 8);
-		GC_L3_MIX(a, b, c);
-		k += 12;
-		len -= 12;
-	}
-	/* the last 0..11 bytes, little-endian; the low byte of c stays free */
-	if (len >= 8)
-	{
-		a += GcLoad32(k);
-		b += GcLoad32(k + 4);
-		c += GcLoadTail(k + 8, len - 8) << 8;
-	}
-	else if (len >= 4)
-	{
-		a += GcLoad32(k);
-		b += GcLoadTail(k + 4, len - 4);
-	}
-	else
-		a += GcLoadTail(k, len);
-	GC_L3_FINAL(a, b, c);
-	return ((uint64) b << 32) | c;
+	return DatumGetUInt64(hash_any_extended(k, (int) len, 0));
 #endif
 }
 
@@ -203,6 +115,34 @@ GcHashFloat8(float8 key)
 	if (isnan(key))
 		key = get_float8_nan();
 	return GcHashBytes((const unsigned char *) &key, sizeof(key));
+}
+
+/*
+ * The bytes a GC_HASH_BYTES or GC_HASH_BPCHAR hasher hashes: the packed form, as
+ * PG_DETOAST_DATUM_PACKED but without its call for the usual in-line value (a
+ * copy only if compressed or external), and for bpchar without trailing blanks
+ * (as bcTruelen).  Returns the varlena *p points into; the caller pfrees it if
+ * it is not the value itself.
+ */
+static inline struct varlena *
+GcValueBytes(GcValueHasher *h, Datum value, const unsigned char **p, uint32 *len)
+{
+	struct varlena *v = (struct varlena *) DatumGetPointer(value);
+	const unsigned char *d;
+	uint32		n;
+
+	if (unlikely(VARATT_IS_COMPRESSED(v) || VARATT_IS_EXTERNAL(v)))
+		v = pg_detoast_datum_packed(v);
+	d = (const unsigned char *) VARDATA_ANY(v);
+	n = VARSIZE_ANY_EXHDR(v);
+	if (h->kind == GC_HASH_BPCHAR)
+	{
+		while (n > 0 && d[n - 1] == ' ')
+			n--;
+	}
+	*p = d;
+	*len = n;
+	return v;
 }
 
 /*
@@ -240,27 +180,11 @@ GcValueHash(GcValueHasher *h, Datum value)
 		case GC_HASH_BYTES:
 		case GC_HASH_BPCHAR:
 			{
-				/*
-				 * Packed form, as PG_DETOAST_DATUM_PACKED but without its call for
-				 * the usual in-line value: a copy only if compressed or external.
-				 */
-				struct varlena *v = (struct varlena *) DatumGetPointer(value);
 				const unsigned char *p;
 				uint32		len;
-				uint64		hash;
+				struct varlena *v = GcValueBytes(h, value, &p, &len);
+				uint64		hash = GcHashBytes(p, len);
 
-				if (unlikely(VARATT_IS_COMPRESSED(v) || VARATT_IS_EXTERNAL(v)))
-					v = pg_detoast_datum_packed(v);
-				p = (const unsigned char *) VARDATA_ANY(v);
-				len = VARSIZE_ANY_EXHDR(v);
-
-				if (h->kind == GC_HASH_BPCHAR)
-				{
-					/* as bcTruelen: trailing blanks are not part of a bpchar */
-					while (len > 0 && p[len - 1] == ' ')
-						len--;
-				}
-				hash = GcHashBytes(p, len);
 				if ((Pointer) v != DatumGetPointer(value))
 					pfree(v);
 				return hash;

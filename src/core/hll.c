@@ -207,6 +207,54 @@ gc_hll_add_hash(gc_hll *h, uint64_t hash)
 	return gc_hll_add(h, hash);
 }
 
+/*
+ * For a dense sketch the register indexes and ranks of a chunk of hashes are
+ * computed first and the registers touched after: the chunk's register loads
+ * are then independent and in flight together (a table scan streaming through
+ * the cache evicts the registers, and one update at a time waits for each miss).
+ * Updates within a chunk stay in order, so repeated indexes are handled.
+ */
+#define GC_HLL_CHUNK 16
+
+int
+gc_hll_add_many(gc_hll *h, const uint64_t *hash, uint32_t n)
+{
+	uint32_t	i = 0;
+
+	for (; i < n && !h->dense; i++)
+	{
+		int			rc = gc_hll_add_sparse(h, hash[i]);
+
+		if (rc != GC_SKETCH_OK)
+			return rc;
+	}
+	while (i < n)
+	{
+		int			p = h->log2m;
+		uint32_t	m = n - i < GC_HLL_CHUNK ? n - i : GC_HLL_CHUNK;
+		uint32_t	idx[GC_HLL_CHUNK];
+		uint8_t		rank[GC_HLL_CHUNK];
+
+		for (uint32_t j = 0; j < m; j++)
+		{
+			uint64_t	x = hash[i + j];
+			uint64_t	w = x << p;
+
+			idx[j] = (uint32_t) (x >> (64 - p));
+			rank[j] = w ? (uint8_t) (__builtin_clzll(w) + 1) : (uint8_t) (65 - p);
+			__builtin_prefetch(h->regs + idx[j], 1);
+		}
+		for (uint32_t j = 0; j < m; j++)
+		{
+			uint8_t		old = h->regs[idx[j]];
+
+			h->regs[idx[j]] = rank[j] > old ? rank[j] : old;
+		}
+		i += m;
+	}
+	return GC_SKETCH_OK;
+}
+
 int
 gc_hll_merge(gc_hll *dst, const gc_hll *src)
 {

@@ -237,6 +237,42 @@ main(void)
 		gc_hll_free(&a);
 	}
 
+	/*
+	 * gc_hll_add_many gives the sketch of one-at-a-time adds: batches of 0..40
+	 * hashes (chunks and their remainders) across the sparse->dense switch, with
+	 * repeated hashes and repeated registers inside a batch
+	 */
+	for (int p = 4; p <= 14; p += 5)
+	{
+		gc_hll		one,
+					many;
+		uint64_t	s3 = 7 + p;
+		uint64_t	buf[40];
+		int			same = 1,
+					rc = GC_SKETCH_OK;
+
+		gc_hll_init(&one, p, &A);
+		gc_hll_init(&many, p, &A);
+		for (int round = 0; round < 600; round++)
+		{
+			uint32_t	n = (uint32_t) (Next(&s3) % 41);
+
+			for (uint32_t j = 0; j < n; j++)
+			{
+				buf[j] = (j > 0 && Next(&s3) % 5 == 0) ? buf[j - 1] : Next(&s3);
+				if (j > 0 && Next(&s3) % 7 == 0)	/* same register, another rank */
+					buf[j] = (buf[j - 1] & ~(~UINT64_C(0) >> p)) | (Next(&s3) >> p >> (Next(&s3) % 20));
+				gc_hll_add_hash(&one, buf[j]);
+			}
+			rc |= gc_hll_add_many(&many, buf, n);
+			same &= SameBytes(&one, &many);
+		}
+		CHECK(rc == GC_SKETCH_OK && same && one.dense,
+			  "log2m %d: gc_hll_add_many equals one-at-a-time adds after every batch, sparse and dense", p);
+		gc_hll_free(&one);
+		gc_hll_free(&many);
+	}
+
 	/* merging different log2m is refused and leaves dst unchanged */
 	gc_hll_init(&a, 10, &A);
 	gc_hll_init(&b, 11, &A);
