@@ -38,6 +38,29 @@
 /* bound on the M-step accumulators (2 · k(k+1)/2 · p doubles) */
 #define LR_MAX_ACCUM_BYTES ((size_t) 1 << 30)
 
+/*
+ * Phase profile for the harness (test/bench/lowrank_fit_harness.c built with
+ * -DGC_LR_PROFILE): CPU seconds accumulated per phase; compiled out otherwise.
+ */
+#ifdef GC_LR_PROFILE
+#include <time.h>
+double		gc_lr_prof[20];
+static double gc_lr_prof_t;
+static double
+LrProfNow(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+#define LR_PROF_START() (gc_lr_prof_t = LrProfNow())
+#define LR_PROF(ph) do { double t_ = LrProfNow(); gc_lr_prof[ph] += t_ - gc_lr_prof_t; gc_lr_prof_t = t_; } while (0)
+#else
+#define LR_PROF_START() ((void) 0)
+#define LR_PROF(ph) ((void) 0)
+#endif
+
 #define ALLOC(ptr, count) \
 	do { \
 		(ptr) = alloc->alloc(alloc->ctx, sizeof(*(ptr)) * ((count) > 0 ? (count) : 1)); \
@@ -209,6 +232,7 @@ EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
 	/* packed U_OᵀU_O of every row, then M_i's factor, log det and inverse */
 	cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, kp, nb, q, 1.0, c->UU, kp,
 				lr->Mc, q, 0.0, lr->Pk, kp);
+	LR_PROF(7);
 	for (int b = 0; b < nb; b++)
 	{
 		double	   *A = lr->Af + (size_t) b * k * k,
@@ -242,11 +266,13 @@ EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
 						  c->logdet_d2);
 	}
 
+	LR_PROF(8);
 	if (anyupd)
 	{
 		/* (Σ_OO⁻¹)_jj = (1 − u_jᵀ A u_j)/σ, for every column at once */
 		cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, q, nb, kp, 1.0, c->UU, kp,
 					lr->A2, kp, 0.0, lr->AJ, q);
+		LR_PROF(17);
 		for (int it = 0; it < num_ord_updates; it++)
 		{
 			/* w_i = A_i U_Oᵀ z_O, so (Σ_OO⁻¹ z_O)_j = (z_j − u_jᵀ w_i)/σ */
@@ -260,6 +286,7 @@ EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
 					memset(lr->Wc + (size_t) b * k, 0, sizeof(double) * k);
 			cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, q, nb, k, 1.0, c->Ur, k,
 						lr->Wc, k, 0.0, lr->UW, q);
+			LR_PROF(18);
 			for (int b = 0; b < nb; b++)
 			{
 				size_t		i = b0 + b;
@@ -285,7 +312,9 @@ EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
 					vc[a] = 0;
 					nt = gc_lr_queue_interval(c, nt, a, zc[a], uw[a], aj[a], isigma, lo[a], hi[a]);
 				}
+				LR_PROF(9);
 				gc_truncnorm_moments_mills_batch(nt, c->tmu, c->ts, c->tlo, c->thi, c->tmean, c->tvar);
+				LR_PROF(10);
 				for (int e = 0; e < nt; e++)
 				{
 					zc[c->tidx[e]] = c->tmean[e];
@@ -295,6 +324,7 @@ EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
 		}
 	}
 
+	LR_PROF(9);
 	/* s_i = A_i U_Oᵀ z_O with the updated z, and the data terms of ℓ_i and σ */
 	cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, k, nb, q, 1.0, c->Ur, k,
 				lr->Zc, q, 0.0, lr->Tc, k);
@@ -328,10 +358,12 @@ EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
 		anyv |= sv > 0;
 	}
 
+	LR_PROF(11);
 	/* G_i = σA + s sᵀ + A (Σ_j v_j u_j u_jᵀ) A, lower triangle packed */
 	if (anyv)
 		cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, kp, nb, q, 1.0, c->UU, kp,
 					lr->Vc, q, 0.0, lr->Pk, kp);
+	LR_PROF(19);
 	for (int b = 0; b < nb; b++)
 	{
 		const double *A = lr->Af + (size_t) b * k * k,
@@ -375,6 +407,7 @@ EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
 				*gc++ = G[r + (size_t) j * k];
 	}
 
+	LR_PROF(12);
 	/* the block's moments into the per-column sums: F += G Mᵀ, R1 += S Zᵀ, RA += A Vᵀ */
 	cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, kp, q, nb, 1.0, lr->Gc, kp,
 				lr->Mc, q, 1.0, lr->F, kp);
@@ -383,6 +416,7 @@ EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
 	if (anyv)
 		cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, kp, q, nb, 1.0, lr->Ac, kp,
 					lr->Vc, q, 1.0, lr->RA, kp);
+	LR_PROF(13);
 	return GC_OK;
 }
 
@@ -482,6 +516,7 @@ InitLowRank(LowRank *lr, const GcFitOptions *opt, const GcAlloc *alloc)
 			}
 		cblas_dsyrk(CblasColMajor, CblasLower, CblasNoTrans, q, nb, 1.0, lr->AJ, q, 1.0, Gm, q);
 	}
+	LR_PROF(2);
 	/* the top k eigenvectors of Z0ᵀZ0 (ascending: the largest is the last column) */
 	info = LAPACKE_dsyevr(LAPACK_COL_MAJOR, 'V', 'I', 'L', q, Gm, q, 0.0, 0.0, q - k + 1, q,
 						  0.0, &found, ev, Vk, q, isuppz);
@@ -491,6 +526,7 @@ InitLowRank(LowRank *lr, const GcFitOptions *opt, const GcAlloc *alloc)
 		goto done;
 	}
 
+	LR_PROF(3);
 	/* second pass: L = Z0 V_k V_kᵀ by blocks, Z_init, and its Gram matrix and means */
 	memset(Gm, 0, sizeof(double) * q * q);
 	memset(mean, 0, sizeof(double) * q);
@@ -556,6 +592,7 @@ InitLowRank(LowRank *lr, const GcFitOptions *opt, const GcAlloc *alloc)
 		status = GC_ENOMEM;
 		goto done;
 	}
+	LR_PROF(4);
 	for (int a = 0; a < q; a++)
 		trace += Gm[a + (size_t) a * q];
 	info = LAPACKE_dsyevr(LAPACK_COL_MAJOR, 'V', 'I', 'L', q, Gm, q, 0.0, 0.0, q - k + 1, q,
@@ -584,6 +621,7 @@ InitLowRank(LowRank *lr, const GcFitOptions *opt, const GcAlloc *alloc)
 	}
 	lr->sigma = sig0;
 	ScaleCorr(lr->W, q, k, &lr->sigma);
+	LR_PROF(5);
 
 done:
 	{
@@ -687,8 +725,10 @@ gc_fit_lowrank(const double *X, size_t n, int p, int rank, const GcFitOptions *o
 	ALLOC(lr.LO, n * p);
 	ALLOC(lr.HI, n * p);
 	ALLOC(lr.ISINT, n * p);
+	LR_PROF_START();
 	status = gc_fit_build_columns(X, n, p, opt, alloc, model, lr.Z, lr.LO, lr.HI, lr.ISINT,
 								  errmsg, errlen);
+	LR_PROF(0);
 	if (status != GC_OK)
 		goto done;
 
@@ -799,6 +839,7 @@ gc_fit_lowrank(const double *X, size_t n, int p, int rank, const GcFitOptions *o
 	ALLOC(Wt, (size_t) q * k);
 	ALLOC(Wnew, (size_t) q * k);
 
+	LR_PROF(1);
 	status = InitLowRank(&lr, opt, alloc);
 	if (status != GC_OK)
 	{
@@ -828,7 +869,9 @@ gc_fit_lowrank(const double *X, size_t n, int p, int rank, const GcFitOptions *o
 					delta;
 		int			badcol = -1;
 
+		LR_PROF(14);
 		status = gc_lrcond_set(&lr.cond, lr.W, lr.sigma);
+		LR_PROF(6);
 		if (status != GC_OK)
 		{
 			snprintf(errmsg, errlen, "the SVD of the factor matrix failed at iteration %d", iter);
@@ -859,6 +902,7 @@ gc_fit_lowrank(const double *X, size_t n, int p, int rank, const GcFitOptions *o
 			}
 		}
 
+		LR_PROF(15);
 		/* M-step */
 		status = MStep(&lr, Wt, &scol, &badcol);
 		if (status != GC_OK)
@@ -905,6 +949,7 @@ gc_fit_lowrank(const double *X, size_t n, int p, int rank, const GcFitOptions *o
 		}
 	}
 
+	LR_PROF(14);
 	/* the model: W with zero rows for constants, σ, and Σ = WWᵀ + σI materialised */
 	memset(model->W, 0, sizeof(double) * p * k);
 	for (int c = 0; c < k; c++)
@@ -912,6 +957,7 @@ gc_fit_lowrank(const double *X, size_t n, int p, int rank, const GcFitOptions *o
 			model->W[act[a] + (size_t) c * p] = lr.W[a + (size_t) c * q];
 	model->sigma = lr.sigma;
 	gc_lowrank_corr(model, model->corr);
+	LR_PROF(16);
 
 done:
 	{
