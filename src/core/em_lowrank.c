@@ -462,6 +462,36 @@ MStep(LowRank *lr, double *Wt, double *scol, int *badcol)
 }
 
 /*
+ * The top k eigenpairs of the symmetric q×q S (lower triangle; destroyed), ascending, as
+ * dsyevr with an index range would give them, but by MRRR on the tridiagonal form: for a
+ * subset dsyevr falls back to bisection and inverse iteration, which cost as much as the
+ * reduction itself here. Returns LAPACK's info.
+ */
+static lapack_int
+TopEigen(double *S, int q, int k, double *ev, double *V, lapack_int *isuppz,
+		 lapack_int *found, const GcAlloc *alloc)
+{
+	double	   *d = alloc->alloc(alloc->ctx, sizeof(double) * 3 * (size_t) q);
+	double	   *e,
+			   *tau;
+	lapack_int	info;
+	lapack_logical tryrac = 1;
+
+	if (d == NULL)
+		return -1000;
+	e = d + q;
+	tau = e + q;
+	info = LAPACKE_dsytrd(LAPACK_COL_MAJOR, 'L', q, S, q, d, e, tau);
+	if (info == 0)
+		info = LAPACKE_dstemr(LAPACK_COL_MAJOR, 'V', 'I', q, d, e, 0.0, 0.0, q - k + 1, q,
+							  found, ev, V, q, k, isuppz, &tryrac);
+	if (info == 0 && *found == k)
+		info = LAPACKE_dormtr(LAPACK_COL_MAJOR, 'L', 'L', 'N', q, k, S, q, tau, V, q);
+	alloc->dealloc(alloc->ctx, d);
+	return info;
+}
+
+/*
  * Initialisation (spec §1.11): L = the rank-k truncated SVD reconstruction of the zero-filled
  * latent matrix Z0, computed as Z0 V_k V_kᵀ with V_k the top eigenvectors of Z0ᵀZ0 (so memory
  * stays O(q²), not O(nq)); Z_init = L except at observed continuous entries and at observed
@@ -518,8 +548,7 @@ InitLowRank(LowRank *lr, const GcFitOptions *opt, const GcAlloc *alloc)
 	}
 	LR_PROF(2);
 	/* the top k eigenvectors of Z0ᵀZ0 (ascending: the largest is the last column) */
-	info = LAPACKE_dsyevr(LAPACK_COL_MAJOR, 'V', 'I', 'L', q, Gm, q, 0.0, 0.0, q - k + 1, q,
-						  0.0, &found, ev, Vk, q, isuppz);
+	info = TopEigen(Gm, q, k, ev, Vk, isuppz, &found, alloc);
 	if (info != 0 || found != k)
 	{
 		status = info < 0 ? GC_ELAPACK : GC_EDEGENERATE;
@@ -595,8 +624,7 @@ InitLowRank(LowRank *lr, const GcFitOptions *opt, const GcAlloc *alloc)
 	LR_PROF(4);
 	for (int a = 0; a < q; a++)
 		trace += Gm[a + (size_t) a * q];
-	info = LAPACKE_dsyevr(LAPACK_COL_MAJOR, 'V', 'I', 'L', q, Gm, q, 0.0, 0.0, q - k + 1, q,
-						  0.0, &found, ev, Vk, q, isuppz);
+	info = TopEigen(Gm, q, k, ev, Vk, isuppz, &found, alloc);
 	if (info != 0 || found != k)
 	{
 		status = info < 0 ? GC_ELAPACK : GC_EDEGENERATE;

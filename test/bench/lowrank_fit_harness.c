@@ -147,6 +147,15 @@ main(int argc, char **argv)
 		printf("  %-42s %7.2f ms\n", "total", 1e3 * tot / reps);
 	}
 #endif
+	if (getenv("LRH_DUMP_W"))
+	{
+		/* W (p×rank column-major) and σ, to compare two builds' models */
+		FILE	   *f = fopen(getenv("LRH_DUMP_W"), "wb");
+
+		if (!f || fwrite(model->W, sizeof(double), (size_t) p * rank, f) != (size_t) p * rank ||
+			fwrite(&model->sigma, sizeof(double), 1, f) != 1 || fclose(f) != 0)
+			return 2;
+	}
 	{
 		/* the materialised correlation: checksum, and CPU time of rebuilding it from W */
 		double	   *corr = malloc(sizeof(double) * p * p),
