@@ -500,9 +500,9 @@ TopEigen(double *S, int q, int k, double *ev, double *V, lapack_int *isuppz,
  * W₀ = u_{1:k} diag(√(e_{1:k} − σ₀)), rescaled to a correlation. On the way, the missing
  * entries of Z are set to zero (the E-step's zero-filled matrix).
  *
- * Only the top k eigenpairs are ever used, so both eigenproblems ask dsyevr for that subset
- * (a full dsyevd costs several times more at p = 400); the mean of the other eigenvalues is
- * (tr R − Σ_{top k} e)/(q − k).
+ * Only the top k eigenpairs are ever used, so both eigenproblems compute that subset alone
+ * (TopEigen; a full dsyevd costs several times more at p = 400); the mean of the other
+ * eigenvalues is (tr R − Σ_{top k} e)/(q − k).
  */
 static GcStatus
 InitLowRank(LowRank *lr, const GcFitOptions *opt, const GcAlloc *alloc)
