@@ -76,7 +76,7 @@ typedef struct LowRank
 	int			B;				/* rows per block */
 	/*
 	 * latent data, n×q row-major (interval entries are updated in place: warm start). Z has
-	 * NaN at missing entries until the initialisation, zero afterwards; MK is the
+	 * NaN at missing entries until the observation pattern is built, zero afterwards; MK is the
 	 * observation mask (1/0) and VV the ordinal variances v_ij (zero except at interval
 	 * entries). Stored for all rows, a block of them is directly the q×nb column-major
 	 * operand of the E-step's matrix products: nothing is copied, zeroed or written back
@@ -344,8 +344,15 @@ EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
 			continue;
 		}
 		gc_sym_matvec(lr->Af + (size_t) b * k * k, k, t, s);
-		for (int a = 0; a < q; a++)
+		/*
+		 * over the observed entries only: the others hold z = v = 0, and adding an exact
+		 * zero leaves a sum unchanged, so this is the full row's sum to the bit at about
+		 * half the length of its dependency chain
+		 */
+		for (size_t e = lr->rowptr[b0 + b]; e < lr->rowptr[b0 + b + 1]; e++)
 		{
+			int			a = lr->obs[e];
+
 			zz += zc[a] * zc[a];
 			sv += vc[a];
 		}
@@ -497,8 +504,8 @@ TopEigen(double *S, int q, int k, double *ev, double *V, lapack_int *isuppz,
  * stays O(q²), not O(nq)); Z_init = L except at observed continuous entries and at observed
  * ordinal entries whose L falls outside their interval, which keep Z. Interval entries of the
  * working Z start at Z_init. Then R = corrcoef(Z_init) = u diag(e) uᵀ, σ₀ = mean(e_{k+1..q}),
- * W₀ = u_{1:k} diag(√(e_{1:k} − σ₀)), rescaled to a correlation. On the way, the missing
- * entries of Z are set to zero (the E-step's zero-filled matrix).
+ * W₀ = u_{1:k} diag(√(e_{1:k} − σ₀)), rescaled to a correlation. Z arrives zero-filled,
+ * with the mask MK telling the missing entries, so its blocks are the operands as they are.
  *
  * Only the top k eigenpairs are ever used, so both eigenproblems compute that subset alone
  * (TopEigen; a full dsyevd costs several times more at p = 400); the mean of the other
@@ -531,20 +538,14 @@ InitLowRank(LowRank *lr, const GcFitOptions *opt, const GcAlloc *alloc)
 	ALLOC(T, (size_t) k * B);
 	ALLOC(isuppz, 2 * k);
 
-	/* Z0ᵀZ0 by blocks (Zc holds the block's zero-filled rows as columns) */
+	/* Z0ᵀZ0 by blocks (Z is zero-filled already: a block's rows are its columns) */
 	memset(Gm, 0, sizeof(double) * q * q);
 	for (size_t b0 = 0; b0 < n; b0 += B)
 	{
 		int			nb = (int) (n - b0 < (size_t) B ? n - b0 : (size_t) B);
 
-		for (int b = 0; b < nb; b++)
-			for (int a = 0; a < q; a++)
-			{
-				double		x = lr->Z[(b0 + b) * q + a];
-
-				lr->AJ[(size_t) b * q + a] = isnan(x) ? 0.0 : x;
-			}
-		cblas_dsyrk(CblasColMajor, CblasLower, CblasNoTrans, q, nb, 1.0, lr->AJ, q, 1.0, Gm, q);
+		cblas_dsyrk(CblasColMajor, CblasLower, CblasNoTrans, q, nb, 1.0, lr->Z + b0 * q, q,
+					1.0, Gm, q);
 	}
 	LR_PROF(2);
 	/* the top k eigenvectors of Z0ᵀZ0 (ascending: the largest is the last column) */
@@ -568,15 +569,8 @@ InitLowRank(LowRank *lr, const GcFitOptions *opt, const GcAlloc *alloc)
 			opt->tick(opt->progress_arg);
 			ticked = b0;
 		}
-		for (int b = 0; b < nb; b++)
-			for (int a = 0; a < q; a++)
-			{
-				double		x = lr->Z[(b0 + b) * q + a];
-
-				lr->AJ[(size_t) b * q + a] = isnan(x) ? 0.0 : x;
-			}
 		cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, k, nb, q, 1.0, Vk, q,
-					lr->AJ, q, 0.0, T, k);
+					lr->Z + b0 * q, q, 0.0, T, k);
 		cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, q, nb, k, 1.0, Vk, q,
 					T, k, 0.0, lr->UW, q);
 		for (int b = 0; b < nb; b++)
@@ -589,12 +583,8 @@ InitLowRank(LowRank *lr, const GcFitOptions *opt, const GcAlloc *alloc)
 				size_t		e = i * q + a;
 				double		x = lr->Z[e];
 
-				if (isnan(x))
-				{
-					/* the E-step works on the zero-filled matrix */
-					lr->Z[e] = 0.0;
+				if (lr->MK[e] == 0)
 					continue;
-				}
 				if (!lr->mayint[a] || L[a] < lr->LO[e] || L[a] > lr->HI[e])
 					L[a] = x;
 				else if (lr->ISINT[e])
@@ -817,6 +807,8 @@ gc_fit_lowrank(const double *X, size_t n, int p, int rank, const GcFitOptions *o
 			int			o = !isnan(lr.Z[e]);
 
 			lr.MK[e] = o;
+			/* the initialisation and the E-step work on the zero-filled matrix */
+			lr.Z[e] = o ? lr.Z[e] : 0.0;
 			nobs += o;
 			nint += lr.ISINT[e] != 0;
 		}
@@ -877,7 +869,7 @@ gc_fit_lowrank(const double *X, size_t n, int p, int rank, const GcFitOptions *o
 	}
 
 	/*
-	 * From here on Z is zero at missing entries (the initialisation left it so), with the
+	 * From here on Z is zero at missing entries (since the observation pattern), with the
 	 * mask beside it. The interval flags are in the observation pattern now: their memory
 	 * goes to the variances, so the fit holds five n×q matrices of doubles at most (Z, LO,
 	 * HI, MK, VV).
