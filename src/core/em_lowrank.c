@@ -305,12 +305,43 @@ EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
 				 * every interval entry moves from the same previous vector (Jacobi), so
 				 * the row's moments go as one batch
 				 */
-				for (size_t e = lr->intptr[i]; e < lr->intptr[i + 1]; e++)
+				/*
+				 * gc_lr_queue_interval's arithmetic, inlined with the batch's arrays in
+				 * restrict locals: through the helper every store reloaded them from c
+				 * (the build has -fno-strict-aliasing), and this loop runs for every
+				 * observed ordinal entry of every iteration
+				 */
 				{
-					int			a = lr->ints[e];
+					double	   *restrict tmu = c->tmu,
+							   *restrict ts = c->ts,
+							   *restrict tlo = c->tlo,
+							   *restrict thi = c->thi,
+							   *restrict tmean = c->tmean,
+							   *restrict tvar = c->tvar;
+					int		   *restrict tidx = c->tidx;
 
-					vc[a] = 0;
-					nt = gc_lr_queue_interval(c, nt, a, zc[a], uw[a], aj[a], isigma, lo[a], hi[a]);
+					for (size_t e = lr->intptr[i]; e < lr->intptr[i + 1]; e++)
+					{
+						int			a = lr->ints[e];
+						double		z = zc[a],
+									sjj = (1 - aj[a]) * isigma,
+									g,
+									s2;
+
+						vc[a] = 0;
+						if (!(sjj > 0))
+							continue;
+						g = (z - uw[a]) * isigma;
+						s2 = 1.0 / sjj;
+						tmu[nt] = z - g * s2;
+						ts[nt] = sqrt(s2);
+						tlo[nt] = lo[a];
+						thi[nt] = hi[a];
+						tmean[nt] = z;
+						tvar[nt] = 0;
+						tidx[nt] = a;
+						nt++;
+					}
 				}
 				LR_PROF(9);
 				gc_truncnorm_moments_mills_batch(nt, c->tmu, c->ts, c->tlo, c->thi, c->tmean, c->tvar);
