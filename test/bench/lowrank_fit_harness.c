@@ -13,6 +13,10 @@
  *      -llapacke -lopenblas -lm
  *   python: load_data(400, 150) from test/bench/bench_lowrank.py; Xm.tofile('xm.bin'); X.tofile('x.bin')
  *   /tmp/lrh xm.bin 914 400 10 0.01 5 [x.bin]
+ *
+ * Built with -DGC_LR_PROFILE (the library too: it compiles em_lowrank.c's phase timers in)
+ * it prints CPU milliseconds per phase of the fit; LRH_DUMP_W=file writes W and σ of the
+ * last fit, to compare two builds' models beyond the checksum.
  */
 #include <math.h>
 #include <stdint.h>
