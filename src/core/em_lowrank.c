@@ -38,6 +38,29 @@
 /* bound on the M-step accumulators (2 · k(k+1)/2 · p doubles) */
 #define LR_MAX_ACCUM_BYTES ((size_t) 1 << 30)
 
+/*
+ * Phase profile for the harness (test/bench/lowrank_fit_harness.c built with
+ * -DGC_LR_PROFILE): CPU seconds accumulated per phase; compiled out otherwise.
+ */
+#ifdef GC_LR_PROFILE
+#include <time.h>
+double		gc_lr_prof[20];
+static double gc_lr_prof_t;
+static double
+LrProfNow(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+#define LR_PROF_START() (gc_lr_prof_t = LrProfNow())
+#define LR_PROF(ph) do { double t_ = LrProfNow(); gc_lr_prof[ph] += t_ - gc_lr_prof_t; gc_lr_prof_t = t_; } while (0)
+#else
+#define LR_PROF_START() ((void) 0)
+#define LR_PROF(ph) ((void) 0)
+#endif
+
 #define ALLOC(ptr, count) \
 	do { \
 		(ptr) = alloc->alloc(alloc->ctx, sizeof(*(ptr)) * ((count) > 0 ? (count) : 1)); \
@@ -53,7 +76,7 @@ typedef struct LowRank
 	int			B;				/* rows per block */
 	/*
 	 * latent data, n×q row-major (interval entries are updated in place: warm start). Z has
-	 * NaN at missing entries until the initialisation, zero afterwards; MK is the
+	 * NaN at missing entries until the observation pattern is built, zero afterwards; MK is the
 	 * observation mask (1/0) and VV the ordinal variances v_ij (zero except at interval
 	 * entries). Stored for all rows, a block of them is directly the q×nb column-major
 	 * operand of the E-step's matrix products: nothing is copied, zeroed or written back
@@ -209,6 +232,7 @@ EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
 	/* packed U_OᵀU_O of every row, then M_i's factor, log det and inverse */
 	cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, kp, nb, q, 1.0, c->UU, c->kpp,
 				lr->Mc, q, 0.0, lr->Pk, kp);
+	LR_PROF(7);
 	for (int b = 0; b < nb; b++)
 	{
 		double	   *A = lr->Af + (size_t) b * k * k,
@@ -242,11 +266,13 @@ EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
 						  c->logdet_d2);
 	}
 
+	LR_PROF(8);
 	if (anyupd)
 	{
 		/* (Σ_OO⁻¹)_jj = (1 − u_jᵀ A u_j)/σ, for every column at once */
 		cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, q, nb, kp, 1.0, c->UU, c->kpp,
 					lr->A2, kp, 0.0, lr->AJ, q);
+		LR_PROF(17);
 		for (int it = 0; it < num_ord_updates; it++)
 		{
 			/* w_i = A_i U_Oᵀ z_O, so (Σ_OO⁻¹ z_O)_j = (z_j − u_jᵀ w_i)/σ */
@@ -260,6 +286,7 @@ EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
 					memset(lr->Wc + (size_t) b * k, 0, sizeof(double) * k);
 			cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, q, nb, k, 1.0, c->Ur, c->kq,
 						lr->Wc, k, 0.0, lr->UW, q);
+			LR_PROF(18);
 			for (int b = 0; b < nb; b++)
 			{
 				size_t		i = b0 + b;
@@ -278,14 +305,47 @@ EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
 				 * every interval entry moves from the same previous vector (Jacobi), so
 				 * the row's moments go as one batch
 				 */
-				for (size_t e = lr->intptr[i]; e < lr->intptr[i + 1]; e++)
+				/*
+				 * gc_lr_queue_interval's arithmetic, inlined with the batch's arrays in
+				 * restrict locals: through the helper every store reloaded them from c
+				 * (the build has -fno-strict-aliasing), and this loop runs for every
+				 * observed ordinal entry of every iteration
+				 */
 				{
-					int			a = lr->ints[e];
+					double	   *restrict tmu = c->tmu,
+							   *restrict ts = c->ts,
+							   *restrict tlo = c->tlo,
+							   *restrict thi = c->thi,
+							   *restrict tmean = c->tmean,
+							   *restrict tvar = c->tvar;
+					int		   *restrict tidx = c->tidx;
 
-					vc[a] = 0;
-					nt = gc_lr_queue_interval(c, nt, a, zc[a], uw[a], aj[a], isigma, lo[a], hi[a]);
+					for (size_t e = lr->intptr[i]; e < lr->intptr[i + 1]; e++)
+					{
+						int			a = lr->ints[e];
+						double		z = zc[a],
+									sjj = (1 - aj[a]) * isigma,
+									g,
+									s2;
+
+						vc[a] = 0;
+						if (!(sjj > 0))
+							continue;
+						g = (z - uw[a]) * isigma;
+						s2 = 1.0 / sjj;
+						tmu[nt] = z - g * s2;
+						ts[nt] = sqrt(s2);
+						tlo[nt] = lo[a];
+						thi[nt] = hi[a];
+						tmean[nt] = z;
+						tvar[nt] = 0;
+						tidx[nt] = a;
+						nt++;
+					}
 				}
+				LR_PROF(9);
 				gc_truncnorm_moments_mills_batch(nt, c->tmu, c->ts, c->tlo, c->thi, c->tmean, c->tvar);
+				LR_PROF(10);
 				for (int e = 0; e < nt; e++)
 				{
 					zc[c->tidx[e]] = c->tmean[e];
@@ -295,6 +355,7 @@ EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
 		}
 	}
 
+	LR_PROF(9);
 	/* s_i = A_i U_Oᵀ z_O with the updated z, and the data terms of ℓ_i and σ */
 	cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, k, nb, q, 1.0, c->Ur, c->kq,
 				lr->Zc, q, 0.0, lr->Tc, k);
@@ -314,8 +375,15 @@ EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
 			continue;
 		}
 		gc_sym_matvec(lr->Af + (size_t) b * k * k, k, t, s);
-		for (int a = 0; a < q; a++)
+		/*
+		 * over the observed entries only: the others hold z = v = 0, and adding an exact
+		 * zero leaves a sum unchanged, so this is the full row's sum to the bit at about
+		 * half the length of its dependency chain
+		 */
+		for (size_t e = lr->rowptr[b0 + b]; e < lr->rowptr[b0 + b + 1]; e++)
 		{
+			int			a = lr->obs[e];
+
 			zz += zc[a] * zc[a];
 			sv += vc[a];
 		}
@@ -328,10 +396,12 @@ EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
 		anyv |= sv > 0;
 	}
 
+	LR_PROF(11);
 	/* G_i = σA + s sᵀ + A (Σ_j v_j u_j u_jᵀ) A, lower triangle packed */
 	if (anyv)
 		cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, kp, nb, q, 1.0, c->UU, c->kpp,
 					lr->Vc, q, 0.0, lr->Pk, kp);
+	LR_PROF(19);
 	for (int b = 0; b < nb; b++)
 	{
 		const double *A = lr->Af + (size_t) b * k * k,
@@ -375,6 +445,7 @@ EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
 				*gc++ = G[r + (size_t) j * k];
 	}
 
+	LR_PROF(12);
 	/* the block's moments into the per-column sums: F += G Mᵀ, R1 += S Zᵀ, RA += A Vᵀ */
 	cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, kp, q, nb, 1.0, lr->Gc, kp,
 				lr->Mc, q, 1.0, lr->F, kp);
@@ -383,6 +454,7 @@ EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
 	if (anyv)
 		cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, kp, q, nb, 1.0, lr->Ac, kp,
 					lr->Vc, q, 1.0, lr->RA, kp);
+	LR_PROF(13);
 	return GC_OK;
 }
 
@@ -428,17 +500,47 @@ MStep(LowRank *lr, double *Wt, double *scol, int *badcol)
 }
 
 /*
+ * The top k eigenpairs of the symmetric q×q S (lower triangle; destroyed), ascending, as
+ * dsyevr with an index range would give them, but by MRRR on the tridiagonal form: for a
+ * subset dsyevr falls back to bisection and inverse iteration, which cost as much as the
+ * reduction itself here. Returns LAPACK's info.
+ */
+static lapack_int
+TopEigen(double *S, int q, int k, double *ev, double *V, lapack_int *isuppz,
+		 lapack_int *found, const GcAlloc *alloc)
+{
+	double	   *d = alloc->alloc(alloc->ctx, sizeof(double) * 3 * (size_t) q);
+	double	   *e,
+			   *tau;
+	lapack_int	info;
+	lapack_logical tryrac = 1;
+
+	if (d == NULL)
+		return -1000;
+	e = d + q;
+	tau = e + q;
+	info = LAPACKE_dsytrd(LAPACK_COL_MAJOR, 'L', q, S, q, d, e, tau);
+	if (info == 0)
+		info = LAPACKE_dstemr(LAPACK_COL_MAJOR, 'V', 'I', q, d, e, 0.0, 0.0, q - k + 1, q,
+							  found, ev, V, q, k, isuppz, &tryrac);
+	if (info == 0 && *found == k)
+		info = LAPACKE_dormtr(LAPACK_COL_MAJOR, 'L', 'L', 'N', q, k, S, q, tau, V, q);
+	alloc->dealloc(alloc->ctx, d);
+	return info;
+}
+
+/*
  * Initialisation (spec §1.11): L = the rank-k truncated SVD reconstruction of the zero-filled
  * latent matrix Z0, computed as Z0 V_k V_kᵀ with V_k the top eigenvectors of Z0ᵀZ0 (so memory
  * stays O(q²), not O(nq)); Z_init = L except at observed continuous entries and at observed
  * ordinal entries whose L falls outside their interval, which keep Z. Interval entries of the
  * working Z start at Z_init. Then R = corrcoef(Z_init) = u diag(e) uᵀ, σ₀ = mean(e_{k+1..q}),
- * W₀ = u_{1:k} diag(√(e_{1:k} − σ₀)), rescaled to a correlation. On the way, the missing
- * entries of Z are set to zero (the E-step's zero-filled matrix).
+ * W₀ = u_{1:k} diag(√(e_{1:k} − σ₀)), rescaled to a correlation. Z arrives zero-filled,
+ * with the mask MK telling the missing entries, so its blocks are the operands as they are.
  *
- * Only the top k eigenpairs are ever used, so both eigenproblems ask dsyevr for that subset
- * (a full dsyevd costs several times more at p = 400); the mean of the other eigenvalues is
- * (tr R − Σ_{top k} e)/(q − k).
+ * Only the top k eigenpairs are ever used, so both eigenproblems compute that subset alone
+ * (TopEigen; a full dsyevd costs several times more at p = 400); the mean of the other
+ * eigenvalues is (tr R − Σ_{top k} e)/(q − k).
  */
 static GcStatus
 InitLowRank(LowRank *lr, const GcFitOptions *opt, const GcAlloc *alloc)
@@ -467,30 +569,25 @@ InitLowRank(LowRank *lr, const GcFitOptions *opt, const GcAlloc *alloc)
 	ALLOC(T, (size_t) k * B);
 	ALLOC(isuppz, 2 * k);
 
-	/* Z0ᵀZ0 by blocks (Zc holds the block's zero-filled rows as columns) */
+	/* Z0ᵀZ0 by blocks (Z is zero-filled already: a block's rows are its columns) */
 	memset(Gm, 0, sizeof(double) * q * q);
 	for (size_t b0 = 0; b0 < n; b0 += B)
 	{
 		int			nb = (int) (n - b0 < (size_t) B ? n - b0 : (size_t) B);
 
-		for (int b = 0; b < nb; b++)
-			for (int a = 0; a < q; a++)
-			{
-				double		x = lr->Z[(b0 + b) * q + a];
-
-				lr->AJ[(size_t) b * q + a] = isnan(x) ? 0.0 : x;
-			}
-		cblas_dsyrk(CblasColMajor, CblasLower, CblasNoTrans, q, nb, 1.0, lr->AJ, q, 1.0, Gm, q);
+		cblas_dsyrk(CblasColMajor, CblasLower, CblasNoTrans, q, nb, 1.0, lr->Z + b0 * q, q,
+					1.0, Gm, q);
 	}
+	LR_PROF(2);
 	/* the top k eigenvectors of Z0ᵀZ0 (ascending: the largest is the last column) */
-	info = LAPACKE_dsyevr(LAPACK_COL_MAJOR, 'V', 'I', 'L', q, Gm, q, 0.0, 0.0, q - k + 1, q,
-						  0.0, &found, ev, Vk, q, isuppz);
+	info = TopEigen(Gm, q, k, ev, Vk, isuppz, &found, alloc);
 	if (info != 0 || found != k)
 	{
 		status = info < 0 ? GC_ELAPACK : GC_EDEGENERATE;
 		goto done;
 	}
 
+	LR_PROF(3);
 	/* second pass: L = Z0 V_k V_kᵀ by blocks, Z_init, and its Gram matrix and means */
 	memset(Gm, 0, sizeof(double) * q * q);
 	memset(mean, 0, sizeof(double) * q);
@@ -503,15 +600,8 @@ InitLowRank(LowRank *lr, const GcFitOptions *opt, const GcAlloc *alloc)
 			opt->tick(opt->progress_arg);
 			ticked = b0;
 		}
-		for (int b = 0; b < nb; b++)
-			for (int a = 0; a < q; a++)
-			{
-				double		x = lr->Z[(b0 + b) * q + a];
-
-				lr->AJ[(size_t) b * q + a] = isnan(x) ? 0.0 : x;
-			}
 		cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, k, nb, q, 1.0, Vk, q,
-					lr->AJ, q, 0.0, T, k);
+					lr->Z + b0 * q, q, 0.0, T, k);
 		cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, q, nb, k, 1.0, Vk, q,
 					T, k, 0.0, lr->UW, q);
 		for (int b = 0; b < nb; b++)
@@ -524,12 +614,8 @@ InitLowRank(LowRank *lr, const GcFitOptions *opt, const GcAlloc *alloc)
 				size_t		e = i * q + a;
 				double		x = lr->Z[e];
 
-				if (isnan(x))
-				{
-					/* the E-step works on the zero-filled matrix */
-					lr->Z[e] = 0.0;
+				if (lr->MK[e] == 0)
 					continue;
-				}
 				if (!lr->mayint[a] || L[a] < lr->LO[e] || L[a] > lr->HI[e])
 					L[a] = x;
 				else if (lr->ISINT[e])
@@ -556,10 +642,10 @@ InitLowRank(LowRank *lr, const GcFitOptions *opt, const GcAlloc *alloc)
 		status = GC_ENOMEM;
 		goto done;
 	}
+	LR_PROF(4);
 	for (int a = 0; a < q; a++)
 		trace += Gm[a + (size_t) a * q];
-	info = LAPACKE_dsyevr(LAPACK_COL_MAJOR, 'V', 'I', 'L', q, Gm, q, 0.0, 0.0, q - k + 1, q,
-						  0.0, &found, ev, Vk, q, isuppz);
+	info = TopEigen(Gm, q, k, ev, Vk, isuppz, &found, alloc);
 	if (info != 0 || found != k)
 	{
 		status = info < 0 ? GC_ELAPACK : GC_EDEGENERATE;
@@ -584,6 +670,7 @@ InitLowRank(LowRank *lr, const GcFitOptions *opt, const GcAlloc *alloc)
 	}
 	lr->sigma = sig0;
 	ScaleCorr(lr->W, q, k, &lr->sigma);
+	LR_PROF(5);
 
 done:
 	{
@@ -698,8 +785,10 @@ gc_fit_lowrank(const double *X, size_t n, int p, int rank, const GcFitOptions *o
 	ALLOC(lr.LO, n * p);
 	ALLOC(lr.HI, n * p);
 	ALLOC(lr.ISINT, n * p);
+	LR_PROF_START();
 	status = gc_fit_build_columns(X, n, p, opt, alloc, model, lr.Z, lr.LO, lr.HI, lr.ISINT,
 								  errmsg, errlen);
+	LR_PROF(0);
 	if (status != GC_OK)
 		goto done;
 
@@ -760,6 +849,8 @@ gc_fit_lowrank(const double *X, size_t n, int p, int rank, const GcFitOptions *o
 			int			o = !isnan(lr.Z[e]);
 
 			lr.MK[e] = o;
+			/* the initialisation and the E-step work on the zero-filled matrix */
+			lr.Z[e] = o ? lr.Z[e] : 0.0;
 			nobs += o;
 			nint += lr.ISINT[e] != 0;
 		}
@@ -810,6 +901,7 @@ gc_fit_lowrank(const double *X, size_t n, int p, int rank, const GcFitOptions *o
 	ALLOC(Wt, (size_t) q * k);
 	ALLOC(Wnew, (size_t) q * k);
 
+	LR_PROF(1);
 	status = InitLowRank(&lr, opt, alloc);
 	if (status != GC_OK)
 	{
@@ -819,7 +911,7 @@ gc_fit_lowrank(const double *X, size_t n, int p, int rank, const GcFitOptions *o
 	}
 
 	/*
-	 * From here on Z is zero at missing entries (the initialisation left it so), with the
+	 * From here on Z is zero at missing entries (since the observation pattern), with the
 	 * mask beside it. The interval flags are in the observation pattern now: their memory
 	 * goes to the variances, so the fit holds five n×q matrices of doubles at most (Z, LO,
 	 * HI, MK, VV).
@@ -839,7 +931,9 @@ gc_fit_lowrank(const double *X, size_t n, int p, int rank, const GcFitOptions *o
 					delta;
 		int			badcol = -1;
 
+		LR_PROF(14);
 		status = gc_lrcond_set(&lr.cond, lr.W, lr.sigma);
+		LR_PROF(6);
 		if (status != GC_OK)
 		{
 			snprintf(errmsg, errlen, "the SVD of the factor matrix failed at iteration %d", iter);
@@ -870,6 +964,7 @@ gc_fit_lowrank(const double *X, size_t n, int p, int rank, const GcFitOptions *o
 			}
 		}
 
+		LR_PROF(15);
 		/* M-step */
 		status = MStep(&lr, Wt, &scol, &badcol);
 		if (status != GC_OK)
@@ -916,6 +1011,7 @@ gc_fit_lowrank(const double *X, size_t n, int p, int rank, const GcFitOptions *o
 		}
 	}
 
+	LR_PROF(14);
 	/* the model: W with zero rows for constants, σ, and Σ = WWᵀ + σI materialised */
 	memset(model->W, 0, sizeof(double) * p * k);
 	for (int c = 0; c < k; c++)
@@ -923,6 +1019,7 @@ gc_fit_lowrank(const double *X, size_t n, int p, int rank, const GcFitOptions *o
 			model->W[act[a] + (size_t) c * p] = lr.W[a + (size_t) c * q];
 	model->sigma = lr.sigma;
 	gc_lowrank_corr(model, model->corr);
+	LR_PROF(16);
 
 done:
 	{
