@@ -245,17 +245,19 @@ gc_lrcond_row(GcLrCond *c, double *z, const double *lo, const double *hi,
 		for (int it = 0; it < num_ord_updates; it++)
 		{
 			int			nb = 0;
+			GcLrQueue	tq = {c->tmu, c->ts, c->tlo, c->thi, c->tmean, c->tvar, c->tidx};
 
 			/* w = A U_Oᵀ z_O, so (Σ_OO⁻¹ z_O)_j = (z_j − u_jᵀ w)/σ */
 			gc_lrk_sum_cols(c->Ur, kq, c->O, mo, zf, c->t);
 			gc_sym_matvec(c->A, k, c->t, c->w);
 			gc_lrk_dot_cols(c->Ur, kq, c->J, nj, c->w, c->uw);
+
 			for (int t = 0; t < nj; t++)
 			{
 				int			a = c->J[t];
 
 				c->vJ[t] = 0;
-				nb = gc_lr_queue_interval(c, nb, t, zf[a], c->uw[t], c->ajj[t], isigma, lo[a], hi[a]);
+				nb = gc_lr_queue_interval(tq, nb, t, zf[a], c->uw[t], c->ajj[t], isigma, lo[a], hi[a]);
 			}
 			gc_truncnorm_moments_mills_batch(nb, c->tmu, c->ts, c->tlo, c->thi, c->tmean, c->tvar);
 			/* Jacobi: every interval entry moves from the same previous vector */

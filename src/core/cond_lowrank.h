@@ -76,6 +76,23 @@ typedef struct GcLrCond
 } GcLrCond;
 
 /*
+ * The batch arrays of a row's interval entries (GcLrCond's tmu … tidx) as a value: a caller
+ * takes it once per row and the queueing below stores through it, so that a store into one
+ * array does not make the compiler reload the others from the GcLrCond (the build has
+ * -fno-strict-aliasing).
+ */
+typedef struct GcLrQueue
+{
+	double	   *tmu,
+			   *ts,
+			   *tlo,
+			   *thi,
+			   *tmean,
+			   *tvar;
+	int		   *tidx;
+} GcLrQueue;
+
+/*
  * Queue one interval (ordinal or truncated) entry of a row for the batched truncated-normal
  * moments: its conditional N(μ_j, s_j²) given the rest, with s_j² = 1/(Σ_OO⁻¹)_jj and
  * μ_j = z_j − s_j²(Σ_OO⁻¹ z_O)_j, from (Σ_OO⁻¹)_jj = (1 − ajj)/σ and u_jᵀw = uw. Slot nb
@@ -83,7 +100,7 @@ typedef struct GcLrCond
  * when the conditional variance is not positive (the entry is left as it is).
  */
 static inline int
-gc_lr_queue_interval(GcLrCond *c, int nb, int idx, double z, double uw, double ajj,
+gc_lr_queue_interval(GcLrQueue tq, int nb, int idx, double z, double uw, double ajj,
 					 double isigma, double lo, double hi)
 {
 	double		sjj = (1 - ajj) * isigma,
@@ -94,13 +111,13 @@ gc_lr_queue_interval(GcLrCond *c, int nb, int idx, double z, double uw, double a
 		return nb;
 	g = (z - uw) * isigma;
 	s2 = 1.0 / sjj;
-	c->tmu[nb] = z - g * s2;
-	c->ts[nb] = sqrt(s2);
-	c->tlo[nb] = lo;
-	c->thi[nb] = hi;
-	c->tmean[nb] = z;			/* kept where the moments fail */
-	c->tvar[nb] = 0;
-	c->tidx[nb] = idx;
+	tq.tmu[nb] = z - g * s2;
+	tq.ts[nb] = sqrt(s2);
+	tq.tlo[nb] = lo;
+	tq.thi[nb] = hi;
+	tq.tmean[nb] = z;			/* kept where the moments fail */
+	tq.tvar[nb] = 0;
+	tq.tidx[nb] = idx;
 	return nb + 1;
 }
 

@@ -305,42 +305,15 @@ EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
 				 * every interval entry moves from the same previous vector (Jacobi), so
 				 * the row's moments go as one batch
 				 */
-				/*
-				 * gc_lr_queue_interval's arithmetic, inlined with the batch's arrays in
-				 * restrict locals: through the helper every store reloaded them from c
-				 * (the build has -fno-strict-aliasing), and this loop runs for every
-				 * observed ordinal entry of every iteration
-				 */
 				{
-					double	   *restrict tmu = c->tmu,
-							   *restrict ts = c->ts,
-							   *restrict tlo = c->tlo,
-							   *restrict thi = c->thi,
-							   *restrict tmean = c->tmean,
-							   *restrict tvar = c->tvar;
-					int		   *restrict tidx = c->tidx;
+					GcLrQueue	tq = {c->tmu, c->ts, c->tlo, c->thi, c->tmean, c->tvar, c->tidx};
 
 					for (size_t e = lr->intptr[i]; e < lr->intptr[i + 1]; e++)
 					{
 						int			a = lr->ints[e];
-						double		z = zc[a],
-									sjj = (1 - aj[a]) * isigma,
-									g,
-									s2;
 
 						vc[a] = 0;
-						if (!(sjj > 0))
-							continue;
-						g = (z - uw[a]) * isigma;
-						s2 = 1.0 / sjj;
-						tmu[nt] = z - g * s2;
-						ts[nt] = sqrt(s2);
-						tlo[nt] = lo[a];
-						thi[nt] = hi[a];
-						tmean[nt] = z;
-						tvar[nt] = 0;
-						tidx[nt] = a;
-						nt++;
+						nt = gc_lr_queue_interval(tq, nt, a, zc[a], uw[a], aj[a], isigma, lo[a], hi[a]);
 					}
 				}
 				LR_PROF(9);
