@@ -62,33 +62,25 @@ gc_lrk_sum_cols(const double *M, int ld, const int *idx, int m, const double *w,
 
 	for (int v0 = 0; v0 < nvec; v0 += GC_LRK_GROUP)
 	{
+		/* each width its own loop, its accumulators in registers */
+#define GC_LRK_WIDTH(nv) \
+			case nv: \
+				SumGroup(M, ld, idx, m, w, out, v0, nv); \
+				break
 		switch (nvec - v0 < GC_LRK_GROUP ? nvec - v0 : GC_LRK_GROUP)
 		{
-			case 1:
-				SumGroup(M, ld, idx, m, w, out, v0, 1);
-				break;
-			case 2:
-				SumGroup(M, ld, idx, m, w, out, v0, 2);
-				break;
-			case 3:
-				SumGroup(M, ld, idx, m, w, out, v0, 3);
-				break;
-			case 4:
-				SumGroup(M, ld, idx, m, w, out, v0, 4);
-				break;
-			case 5:
-				SumGroup(M, ld, idx, m, w, out, v0, 5);
-				break;
-			case 6:
-				SumGroup(M, ld, idx, m, w, out, v0, 6);
-				break;
-			case 7:
-				SumGroup(M, ld, idx, m, w, out, v0, 7);
-				break;
+				GC_LRK_WIDTH(1);
+				GC_LRK_WIDTH(2);
+				GC_LRK_WIDTH(3);
+				GC_LRK_WIDTH(4);
+				GC_LRK_WIDTH(5);
+				GC_LRK_WIDTH(6);
+				GC_LRK_WIDTH(7);
 			default:
-				SumGroup(M, ld, idx, m, w, out, v0, 8);
+				SumGroup(M, ld, idx, m, w, out, v0, GC_LRK_GROUP);
 				break;
 		}
+#undef GC_LRK_WIDTH
 	}
 }
 
