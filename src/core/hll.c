@@ -237,11 +237,7 @@ gc_hll_add_many(gc_hll *h, const uint64_t *hash, uint32_t n)
 
 		for (uint32_t j = 0; j < m; j++)
 		{
-			uint64_t	x = hash[i + j];
-			uint64_t	w = x << p;
-
-			idx[j] = (uint32_t) (x >> (64 - p));
-			rank[j] = w ? (uint8_t) (__builtin_clzll(w) + 1) : (uint8_t) (65 - p);
+			idx[j] = gc_hll_register(hash[i + j], p, &rank[j]);
 			__builtin_prefetch(h->regs + idx[j], 1);
 		}
 		for (uint32_t j = 0; j < m; j++)

@@ -70,16 +70,24 @@ extern void gc_hll_free(gc_hll *h);
 extern int	gc_hll_add_hash(gc_hll *h, uint64_t hash);
 extern int	gc_hll_add_sparse(gc_hll *h, uint64_t hash);
 
+/* A hash's dense register (its top p bits) and rank (leading zeros of the rest, + 1). */
+static inline uint32_t
+gc_hll_register(uint64_t hash, int p, uint8_t *rank)
+{
+	uint64_t	w = hash << p;
+
+	*rank = w ? (uint8_t) (__builtin_clzll(w) + 1) : (uint8_t) (65 - p);
+	return (uint32_t) (hash >> (64 - p));
+}
+
 /* The same, with the dense case inline (the per-row path of the aggregates). */
 static inline int
 gc_hll_add(gc_hll *h, uint64_t hash)
 {
 	if (h->dense)
 	{
-		int			p = h->log2m;
-		uint32_t	idx = (uint32_t) (hash >> (64 - p));
-		uint64_t	w = hash << p;
-		uint8_t		rank = w ? (uint8_t) (__builtin_clzll(w) + 1) : (uint8_t) (65 - p);
+		uint8_t		rank;
+		uint32_t	idx = gc_hll_register(hash, h->log2m, &rank);
 		uint8_t		old = h->regs[idx];
 
 		/* branch-free max: a mispredicted update would cost the whole hash chain */
