@@ -480,25 +480,20 @@ MStep(LowRank *lr, double *Wt, double *scol, int *badcol)
  */
 static lapack_int
 TopEigen(double *S, int q, int k, double *ev, double *V, lapack_int *isuppz,
-		 lapack_int *found, const GcAlloc *alloc)
+		 lapack_int *found, double *work)
 {
-	double	   *d = alloc->alloc(alloc->ctx, sizeof(double) * 3 * (size_t) q);
-	double	   *e,
-			   *tau;
+	double	   *d = work,		/* 3q: the tridiagonal form and the reflectors */
+			   *e = d + q,
+			   *tau = e + q;
 	lapack_int	info;
 	lapack_logical tryrac = 1;
 
-	if (d == NULL)
-		return -1000;
-	e = d + q;
-	tau = e + q;
 	info = LAPACKE_dsytrd(LAPACK_COL_MAJOR, 'L', q, S, q, d, e, tau);
 	if (info == 0)
 		info = LAPACKE_dstemr(LAPACK_COL_MAJOR, 'V', 'I', q, d, e, 0.0, 0.0, q - k + 1, q,
 							  found, ev, V, q, k, isuppz, &tryrac);
 	if (info == 0 && *found == k)
 		info = LAPACKE_dormtr(LAPACK_COL_MAJOR, 'L', 'L', 'N', q, k, S, q, tau, V, q);
-	alloc->dealloc(alloc->ctx, d);
 	return info;
 }
 
@@ -527,7 +522,8 @@ InitLowRank(LowRank *lr, const GcFitOptions *opt, const GcAlloc *alloc)
 			   *ev = NULL,
 			   *Vk = NULL,
 			   *mean = NULL,
-			   *T = NULL;
+			   *T = NULL,
+			   *tdw = NULL;
 	lapack_int *isuppz = NULL;
 	lapack_int	info,
 				found = 0;
@@ -541,6 +537,7 @@ InitLowRank(LowRank *lr, const GcFitOptions *opt, const GcAlloc *alloc)
 	ALLOC(mean, q);
 	ALLOC(T, (size_t) k * B);
 	ALLOC(isuppz, 2 * k);
+	ALLOC(tdw, 3 * (size_t) q);
 
 	/* Z0ᵀZ0 by blocks (Z is zero-filled already: a block's rows are its columns) */
 	memset(Gm, 0, sizeof(double) * q * q);
@@ -553,7 +550,7 @@ InitLowRank(LowRank *lr, const GcFitOptions *opt, const GcAlloc *alloc)
 	}
 	LR_PROF(2);
 	/* the top k eigenvectors of Z0ᵀZ0 (ascending: the largest is the last column) */
-	info = TopEigen(Gm, q, k, ev, Vk, isuppz, &found, alloc);
+	info = TopEigen(Gm, q, k, ev, Vk, isuppz, &found, tdw);
 	if (info != 0 || found != k)
 	{
 		status = info < 0 ? GC_ELAPACK : GC_EDEGENERATE;
@@ -618,7 +615,7 @@ InitLowRank(LowRank *lr, const GcFitOptions *opt, const GcAlloc *alloc)
 	LR_PROF(4);
 	for (int a = 0; a < q; a++)
 		trace += Gm[a + (size_t) a * q];
-	info = TopEigen(Gm, q, k, ev, Vk, isuppz, &found, alloc);
+	info = TopEigen(Gm, q, k, ev, Vk, isuppz, &found, tdw);
 	if (info != 0 || found != k)
 	{
 		status = info < 0 ? GC_ELAPACK : GC_EDEGENERATE;
@@ -647,7 +644,7 @@ InitLowRank(LowRank *lr, const GcFitOptions *opt, const GcAlloc *alloc)
 
 done:
 	{
-		void	   *ptrs[] = {Gm, ev, Vk, mean, T, isuppz};
+		void	   *ptrs[] = {Gm, ev, Vk, mean, T, isuppz, tdw};
 
 		for (size_t x = 0; x < sizeof(ptrs) / sizeof(ptrs[0]); x++)
 			if (ptrs[x])
