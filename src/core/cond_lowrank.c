@@ -32,7 +32,7 @@ gc_lrcond_init(GcLrCond *c, int q, int k, const GcAlloc *alloc)
 	c->q = q;
 	c->k = k;
 	c->kp = k * (k + 1) / 2;
-	c->kpp = gc_lrk_padded(c->kp);
+	c->kpp = gc_lrk_padded8(c->kp);
 	c->kq = gc_lrk_padded(k);
 	qkq = (size_t) q * c->kq;
 #define LRALLOC(ptr, count) \

@@ -25,6 +25,7 @@
 #include <lapacke.h>
 
 #include "cond_lowrank.h"
+#include "lrkern.h"
 #include "copula.h"
 #include "fit_internal.h"
 #include "mills.h"
@@ -73,6 +74,7 @@ typedef struct LowRank
 	int			q;				/* active (non-constant) columns */
 	int			k;				/* rank */
 	int			kp;				/* k(k+1)/2: a packed symmetric k×k matrix */
+	int			kpp;			/* kp padded to 8: the leading dimension of packed columns */
 	int			B;				/* rows per block */
 	/*
 	 * latent data, n×q row-major (interval entries are updated in place: warm start). Z has
@@ -97,6 +99,7 @@ typedef struct LowRank
 			   *ints;
 	/* parameters, and the Woodbury kernel holding the thin SVD of W and UU */
 	double	   *W;				/* q×k column-major */
+	double	   *UUt;			/* q×kp: UU transposed (a column per packed entry) */
 	double		sigma;
 	GcLrCond	cond;
 	/* scratch */
@@ -125,8 +128,8 @@ typedef struct LowRank
 	uint8_t    *upd;			/* B: the row runs the ordinal update */
 	/* M-step accumulators */
 	double	   *F,
-			   *RA;				/* kp×q: Σ_{i∈R_j} G_i and Σ_{i∈R_j} v_ij A_i */
-	double	   *R1;				/* k×q: Σ_{i∈R_j} z_ij s_i */
+			   *RA;				/* q×kp: Σ_{i∈R_j} G_i and Σ_{i∈R_j} v_ij A_i, row j packed */
+	double	   *R1;				/* q×k: Σ_{i∈R_j} z_ij s_i */
 	double		sumz2,
 				sumv,
 				nobs,
@@ -140,6 +143,20 @@ UnpackFull(const double *pk, int k, double *S)
 		for (int r = c; r < k; r++)
 		{
 			double		x = pk[gc_lr_packidx(r, c, k)];
+
+			S[r + (size_t) c * k] = x;
+			S[c + (size_t) r * k] = x;
+		}
+}
+
+/* the same for a packed matrix stored with stride ld between its entries */
+static void
+UnpackColumn(const double *pk, size_t ld, int k, double *S)
+{
+	for (int c = 0; c < k; c++)
+		for (int r = c; r < k; r++)
+		{
+			double		x = pk[gc_lr_packidx(r, c, k) * ld];
 
 			S[r + (size_t) c * k] = x;
 			S[c + (size_t) r * k] = x;
@@ -208,7 +225,8 @@ EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
 	GcLrCond   *c = &lr->cond;
 	int			q = lr->q,
 				k = lr->k,
-				kp = lr->kp;
+				kp = lr->kp,
+				kpp = lr->kpp;
 	double		sigma = lr->sigma,
 				isigma = 1.0 / lr->sigma;
 	int			anyupd = 0,
@@ -230,14 +248,13 @@ EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
 		anyupd |= lr->upd[b];
 	}
 	/* packed U_OᵀU_O of every row, then M_i's factor, log det and inverse */
-	cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, kp, nb, q, 1.0, c->UU, c->kpp,
-				lr->Mc, q, 0.0, lr->Pk, kp);
+	gc_lrk_gemm(kpp, nb, q, c->UU, kpp, lr->Mc, 1, q, lr->Pk, kpp, 0);
 	LR_PROF(7);
 	for (int b = 0; b < nb; b++)
 	{
 		double	   *A = lr->Af + (size_t) b * k * k,
-				   *ac = lr->Ac + (size_t) b * kp,
-				   *a2 = lr->A2 + (size_t) b * kp;
+				   *ac = lr->Ac + (size_t) b * kpp,
+				   *a2 = lr->A2 + (size_t) b * kpp;
 		double		logdetM;
 
 		if (lr->mo[b] == 0)
@@ -248,7 +265,7 @@ EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
 			memset(a2, 0, sizeof(double) * kp);
 			continue;
 		}
-		if (gc_lr_factor_invert(lr->Pk + (size_t) b * kp, c->d, sigma, k, lr->Mf, lr->G, A, &logdetM))
+		if (gc_lr_factor_invert(lr->Pk + (size_t) b * kpp, c->d, sigma, k, lr->Mf, lr->G, A, &logdetM))
 		{
 			*badrow = b0 + b;
 			return GC_ENOTPD;
@@ -270,8 +287,7 @@ EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
 	if (anyupd)
 	{
 		/* (Σ_OO⁻¹)_jj = (1 − u_jᵀ A u_j)/σ, for every column at once */
-		cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, q, nb, kp, 1.0, c->UU, c->kpp,
-					lr->A2, kp, 0.0, lr->AJ, q);
+		gc_lrk_gemm(q, nb, kp, lr->UUt, q, lr->A2, 1, kpp, lr->AJ, q, 0);
 		LR_PROF(17);
 		for (int it = 0; it < num_ord_updates; it++)
 		{
@@ -372,15 +388,14 @@ EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
 	LR_PROF(11);
 	/* G_i = σA + s sᵀ + A (Σ_j v_j u_j u_jᵀ) A, lower triangle packed */
 	if (anyv)
-		cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, kp, nb, q, 1.0, c->UU, c->kpp,
-					lr->Vc, q, 0.0, lr->Pk, kp);
+		gc_lrk_gemm(kpp, nb, q, c->UU, kpp, lr->Vc, 1, q, lr->Pk, kpp, 0);
 	LR_PROF(19);
 	for (int b = 0; b < nb; b++)
 	{
 		const double *A = lr->Af + (size_t) b * k * k,
 				   *s = lr->Sc + (size_t) b * k;
 		double	   *G = lr->G,
-				   *gc = lr->Gc + (size_t) b * kp;
+				   *gc = lr->Gc + (size_t) b * kpp;
 		int			hasv = 0;
 
 		for (int j = 0; j < k; j++)
@@ -388,7 +403,7 @@ EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
 				G[r + (size_t) j * k] = sigma * A[r + (size_t) j * k] + s[r] * s[j];
 		if (anyv && lr->mo[b] > 0)
 		{
-			const double *pv = lr->Pk + (size_t) b * kp;
+			const double *pv = lr->Pk + (size_t) b * kpp;
 
 			for (int e = 0; e < kp; e++)
 				hasv |= pv[e] != 0;
@@ -419,14 +434,15 @@ EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
 	}
 
 	LR_PROF(12);
-	/* the block's moments into the per-column sums: F += G Mᵀ, R1 += S Zᵀ, RA += A Vᵀ */
-	cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, kp, q, nb, 1.0, lr->Gc, kp,
-				lr->Mc, q, 1.0, lr->F, kp);
-	cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, k, q, nb, 1.0, lr->Sc, k,
-				lr->Zc, q, 1.0, lr->R1, k);
+	/*
+	 * The block's moments into the per-column sums, kept transposed (one column per packed
+	 * entry) so that the block's mask, data and variances are the long, contiguous operand:
+	 * Fᵀ += M Gᵀ, R1ᵀ += Z Sᵀ, RAᵀ += V Aᵀ
+	 */
+	gc_lrk_gemm(q, kp, nb, lr->Mc, q, lr->Gc, kpp, 1, lr->F, q, 1);
+	gc_lrk_gemm(q, k, nb, lr->Zc, q, lr->Sc, k, 1, lr->R1, q, 1);
 	if (anyv)
-		cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, kp, q, nb, 1.0, lr->Ac, kp,
-					lr->Vc, q, 1.0, lr->RA, kp);
+		gc_lrk_gemm(q, kp, nb, lr->Vc, q, lr->Ac, kpp, 1, lr->RA, q, 1);
 	LR_PROF(13);
 	return GC_OK;
 }
@@ -440,8 +456,7 @@ static GcStatus
 MStep(LowRank *lr, double *Wt, double *scol, int *badcol)
 {
 	int			q = lr->q,
-				k = lr->k,
-				kp = lr->kp;
+				k = lr->k;
 	double		acc = 0;
 
 	for (int a = 0; a < q; a++)
@@ -451,11 +466,12 @@ MStep(LowRank *lr, double *Wt, double *scol, int *badcol)
 		lapack_int	info;
 
 		/* r_j = R1_j + RA_j u_j (RA_j symmetric, u_j the row of the current U) */
-		UnpackFull(lr->RA + (size_t) a * kp, k, lr->G);
-		memcpy(r, lr->R1 + (size_t) a * k, sizeof(double) * k);
+		UnpackColumn(lr->RA + a, q, k, lr->G);
+		for (int c = 0; c < k; c++)
+			r[c] = lr->R1[a + (size_t) c * q];
 		cblas_dsymv(CblasColMajor, CblasLower, k, 1.0, lr->G, k, lr->cond.Ur + (size_t) a * lr->cond.kq, 1, 1.0, r, 1);
 		memcpy(w, r, sizeof(double) * k);
-		UnpackFull(lr->F + (size_t) a * kp, k, lr->Mf);
+		UnpackColumn(lr->F + a, q, k, lr->Mf);
 		info = LAPACKE_dposv(LAPACK_COL_MAJOR, 'L', k, 1, lr->Mf, k, w, k);
 		if (info < 0)
 			return GC_ELAPACK;
@@ -777,6 +793,7 @@ gc_fit_lowrank(const double *X, size_t n, int p, int rank, const GcFitOptions *o
 	lr.q = q;
 	lr.k = k;
 	lr.kp = k * (k + 1) / 2;
+	lr.kpp = gc_lrk_padded8(lr.kp);
 	if ((size_t) 2 * lr.kp * q * sizeof(double) > LR_MAX_ACCUM_BYTES)
 	{
 		snprintf(errmsg, errlen, "rank %d is too large for %d columns: the fit would need more than %zu MB",
@@ -855,16 +872,21 @@ gc_fit_lowrank(const double *X, size_t n, int p, int rank, const GcFitOptions *o
 	ALLOC(lr.w, k);
 	ALLOC(lr.AJ, (size_t) q * lr.B);
 	ALLOC(lr.UW, (size_t) q * lr.B);
-	ALLOC(lr.Pk, (size_t) lr.kp * lr.B);
-	ALLOC(lr.Ac, (size_t) lr.kp * lr.B);
-	ALLOC(lr.A2, (size_t) lr.kp * lr.B);
-	ALLOC(lr.Gc, (size_t) lr.kp * lr.B);
+	/* packed k×k columns padded to kpp, the padding zero (gc_lrk_gemm reads it) */
+	ALLOC(lr.Pk, (size_t) lr.kpp * lr.B);
+	ALLOC(lr.Ac, (size_t) lr.kpp * lr.B);
+	ALLOC(lr.A2, (size_t) lr.kpp * lr.B);
+	ALLOC(lr.Gc, (size_t) lr.kpp * lr.B);
+	memset(lr.Ac, 0, sizeof(double) * lr.kpp * lr.B);
+	memset(lr.A2, 0, sizeof(double) * lr.kpp * lr.B);
+	memset(lr.Gc, 0, sizeof(double) * lr.kpp * lr.B);
 	ALLOC(lr.Af, (size_t) k * k * lr.B);
 	ALLOC(lr.Sc, (size_t) k * lr.B);
 	ALLOC(lr.Tc, (size_t) k * lr.B);
 	ALLOC(lr.Wc, (size_t) k * lr.B);
 	ALLOC(lr.mo, lr.B);
 	ALLOC(lr.upd, lr.B);
+	ALLOC(lr.UUt, (size_t) lr.kp * q);
 	ALLOC(lr.F, (size_t) lr.kp * q);
 	ALLOC(lr.RA, (size_t) lr.kp * q);
 	ALLOC(lr.R1, (size_t) k * q);
@@ -909,6 +931,10 @@ gc_fit_lowrank(const double *X, size_t n, int p, int rank, const GcFitOptions *o
 			snprintf(errmsg, errlen, "the SVD of the factor matrix failed at iteration %d", iter);
 			goto done;
 		}
+		/* UU transposed: the long operand of the E-step's u_jᵀA_iu_j product */
+		for (int a = 0; a < q; a++)
+			for (int e = 0; e < lr.kp; e++)
+				lr.UUt[a + (size_t) e * q] = lr.cond.UU[e + (size_t) a * lr.kpp];
 		memset(lr.F, 0, sizeof(double) * lr.kp * q);
 		memset(lr.RA, 0, sizeof(double) * lr.kp * q);
 		memset(lr.R1, 0, sizeof(double) * k * q);
@@ -995,7 +1021,7 @@ done:
 	{
 		void	   *ptrs[] = {act, Wt, Wnew, lr.Z, lr.LO, lr.HI, lr.ISINT, lr.mayint,
 			lr.W, lr.Mf, lr.G, lr.Bm, lr.r, lr.w, lr.MK, lr.VV, lr.AJ, lr.UW, lr.Pk,
-			lr.Ac, lr.A2, lr.Gc, lr.Af, lr.Sc, lr.Tc, lr.Wc, lr.mo, lr.upd, lr.rowptr, lr.intptr, lr.obs, lr.ints, lr.F, lr.RA,
+			lr.Ac, lr.A2, lr.Gc, lr.Af, lr.Sc, lr.Tc, lr.Wc, lr.mo, lr.upd, lr.rowptr, lr.intptr, lr.obs, lr.ints, lr.UUt, lr.F, lr.RA,
 		lr.R1};
 
 		for (size_t x = 0; x < sizeof(ptrs) / sizeof(ptrs[0]); x++)

@@ -32,6 +32,13 @@ gc_lrk_padded(int n)
 	return (n + GC_LRK_PAD - 1) / GC_LRK_PAD * GC_LRK_PAD;
 }
 
+/* n rounded up to a multiple of 8 (one AVX-512 vector): packed k×k columns */
+static inline int
+gc_lrk_padded8(int n)
+{
+	return (n + 7) / 8 * 8;
+}
+
 /* out[0..ld) = Σ_t M[idx[t]·ld ..], or Σ_t w[idx[t]]·M[idx[t]·ld ..] when w is not NULL */
 extern void gc_lrk_sum_cols(const double *M, int ld, const int *idx, int m, const double *w,
 							double *out);
@@ -39,5 +46,16 @@ extern void gc_lrk_sum_cols(const double *M, int ld, const int *idx, int m, cons
 /* out[t] = M[idx[t]·ld ..] · x for t < m */
 extern void gc_lrk_dot_cols(const double *M, int ld, const int *idx, int m, const double *x,
 							double *out);
+
+/*
+ * C (M×N, leading dimension ldc) = A·B, or += A·B when accumulate, with A M×K column-major
+ * (lda) and B[k, n] = B[k·rsb + n·csb] (rsb or csb is 1). An AVX-512 kernel computes the
+ * rows up to the last multiple of 8, dgemm the others (and everything on CPUs without it).
+ */
+extern void gc_lrk_gemm(int M, int N, int K, const double *A, int lda, const double *B,
+						size_t rsb, size_t csb, double *C, int ldc, int accumulate);
+
+/* -1 until the first call decides (1: AVX-512 kernel, 0: dgemm); tests may set it */
+extern int	gc_lrk_gemm_isa;
 
 #endif							/* GC_LRKERN_H */

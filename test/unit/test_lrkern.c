@@ -2,7 +2,10 @@
  * test_lrkern.c — the column-list kernels of lrkern.h against plain loops: every group width
  * (1..8 vectors and beyond), weighted and unweighted sums, dot products, empty lists and
  * repeated columns. Run with and without the AVX2 build by the loader (whichever this CPU
- * picks); both must agree with the plain loops to rounding.
+ * picks); both must agree with the plain loops to rounding. The dense product gc_lrk_gemm
+ * is checked with dgemm and, where the CPU has it (natively, not under valgrind), with the
+ * AVX-512 kernel: both operand layouts, overwrite and accumulate, widths around multiples
+ * of 8, and nothing written outside C's M×N part.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -15,6 +18,68 @@ Rand(unsigned *st)
 {
 	*st = *st * 1103515245u + 12345u;
 	return ((*st >> 8) & 0xffff) / 32771.0 - 1.0;
+}
+
+/* gc_lrk_gemm against a plain triple loop, with sentinels around C; returns the worst error */
+static double
+TestGemm(unsigned *st, int *outside)
+{
+	static const int Ms[] = {1, 7, 8, 9, 15, 16, 55, 56, 57, 63, 64, 113, 400};
+	static const int Ns[] = {1, 3, 4, 5, 8, 10};
+	static const int Ks[] = {0, 1, 10, 55, 256};
+	double		worst = 0;
+
+	for (size_t mi = 0; mi < sizeof(Ms) / sizeof(Ms[0]); mi++)
+		for (size_t ni = 0; ni < sizeof(Ns) / sizeof(Ns[0]); ni++)
+			for (size_t ki = 0; ki < sizeof(Ks) / sizeof(Ks[0]); ki++)
+				for (int layout = 0; layout < 2; layout++)
+					for (int acc = 0; acc < 2; acc++)
+					{
+						int			M = Ms[mi],
+									N = Ns[ni],
+									K = Ks[ki],
+									lda = M + 3,
+									ldc = M + 5,
+									ldb = layout ? N + 2 : K + 1;
+						size_t		rsb = layout ? (size_t) ldb : 1,
+									csb = layout ? 1 : (size_t) ldb;
+						double	   *A = malloc(sizeof(double) * ((size_t) lda * K + 1)),
+								   *B = malloc(sizeof(double) * ((size_t) ldb * (layout ? K : N) + 1)),
+								   *C = malloc(sizeof(double) * (size_t) ldc * N),
+								   *R = malloc(sizeof(double) * (size_t) ldc * N);
+
+						for (size_t e = 0; e < (size_t) lda * K; e++)
+							A[e] = Rand(st);
+						for (size_t e = 0; e < (size_t) ldb * (layout ? K : N); e++)
+							B[e] = Rand(st);
+						for (size_t e = 0; e < (size_t) ldc * N; e++)
+							C[e] = R[e] = (e % ldc) < (size_t) M ? Rand(st) : 12345.0;
+						for (int n = 0; n < N; n++)
+							for (int m = 0; m < M; m++)
+							{
+								double		r = acc ? R[m + (size_t) n * ldc] : 0;
+
+								for (int k = 0; k < K; k++)
+									r += A[m + (size_t) k * lda] * B[k * rsb + n * csb];
+								R[m + (size_t) n * ldc] = r;
+							}
+						gc_lrk_gemm(M, N, K, A, lda, B, rsb, csb, C, ldc, acc);
+						for (int n = 0; n < N; n++)
+							for (int m = 0; m < ldc; m++)
+							{
+								double		d = fabs(C[m + (size_t) n * ldc] - R[m + (size_t) n * ldc]);
+
+								if (m >= M)
+									*outside += d != 0;
+								else if (!(d <= worst))
+									worst = isnan(d) ? INFINITY : d;
+							}
+						free(A);
+						free(B);
+						free(C);
+						free(R);
+					}
+	return worst;
 }
 
 int
@@ -106,5 +171,28 @@ main(void)
 	CHECK(worst_wsum < 1e-12, "weighted column sums agree with plain loops (worst %.1e)", worst_wsum);
 	CHECK(worst_dot < 1e-12, "dot products agree with plain loops (worst %.1e)", worst_dot);
 	CHECK(empty_bad == 0, "empty lists: zero sums, no dot products written (%d bad)", empty_bad);
+
+	{
+		int			outside = 0;
+		double		worst;
+
+		gc_lrk_gemm_isa = 0;
+		worst = TestGemm(&st, &outside);
+		CHECK(worst < 1e-12 && outside == 0,
+			  "gc_lrk_gemm by dgemm agrees with plain loops (worst %.1e, %d written outside)", worst, outside);
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+		/* valgrind's CPU has no AVX-512: there only the dgemm path runs */
+		__builtin_cpu_init();
+		if (__builtin_cpu_supports("avx512f"))
+		{
+			outside = 0;
+			gc_lrk_gemm_isa = 1;
+			worst = TestGemm(&st, &outside);
+			CHECK(worst < 1e-12 && outside == 0,
+				  "gc_lrk_gemm by the AVX-512 kernel agrees with plain loops (worst %.1e, %d written outside)",
+				  worst, outside);
+		}
+#endif
+	}
 	return UNIT_DONE();
 }
