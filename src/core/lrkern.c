@@ -262,8 +262,19 @@ GemmStrip(const int nv, int N, int K, const double *A, int lda, const double *B,
 	for (; n + GC_LRK_NR <= N; n += GC_LRK_NR)
 		GemmTile(nv, GC_LRK_NR, K, A, lda, B + n * csb, rsb, csb, C + (size_t) n * ldc, ldc,
 				 accumulate);
-	for (; n < N; n++)
-		GemmTile(nv, 1, K, A, lda, B + n * csb, rsb, csb, C + (size_t) n * ldc, ldc, accumulate);
+	/* the last one to three columns as one narrower tile */
+	switch (N - n)
+	{
+		case 3:
+			GemmTile(nv, 3, K, A, lda, B + n * csb, rsb, csb, C + (size_t) n * ldc, ldc, accumulate);
+			break;
+		case 2:
+			GemmTile(nv, 2, K, A, lda, B + n * csb, rsb, csb, C + (size_t) n * ldc, ldc, accumulate);
+			break;
+		case 1:
+			GemmTile(nv, 1, K, A, lda, B + n * csb, rsb, csb, C + (size_t) n * ldc, ldc, accumulate);
+			break;
+	}
 }
 
 static __attribute__((target("avx512f"))) void

@@ -154,6 +154,20 @@ main(void)
 	if (m2)
 		gc_model_free(m2, &gc_malloc_alloc);
 
+	/* the scalar queue of the ordinal update gives the vector one's bits (natively) */
+	{
+		int			isa = gc_lr_queue_isa;
+
+		gc_lr_queue_isa = isa == 1 ? 0 : isa;
+		st = gc_fit_lowrank(X, N, P, K, &opt, &gc_malloc_alloc, &m2, err, sizeof(err));
+		CHECK(st == GC_OK && m2->n_iter == m->n_iter && memcmp(m2->corr, m->corr, sizeof(double) * P * P) == 0 &&
+			  m2->sigma == m->sigma, "the scalar queue gives the same fit to the bit (first fit's queue: %s)",
+			  isa == 1 ? "AVX-512" : "scalar");
+		if (m2)
+			gc_model_free(m2, &gc_malloc_alloc);
+		gc_lr_queue_isa = isa;
+	}
+
 	/* the full model on the same data agrees with the low-rank one */
 	st = gc_fit_standard(X, N, P, &opt, &gc_malloc_alloc, &mf, err, sizeof(err));
 	CHECK(st == GC_OK && RelDiff(m->corr, mf->corr, P) < 0.05, "close to the full model: %.4f",
