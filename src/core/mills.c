@@ -293,6 +293,8 @@ BatchAvx2(int n, const double *mu, const double *s, const double *lo, const doub
 	return i;
 }
 
+#if !defined(__clang__)
+#define GC_MILLS_AVX512 1
 /*
  * The same with AVX-512, eight entries at a time. optimize("fp-contract=off"): with AVX-512
  * the compiler could fuse a product and a sum into one multiply-add (AVX2 alone has none),
@@ -420,6 +422,7 @@ BatchAvx512(int n, const double *mu, const double *s, const double *lo, const do
 	}
 	return i;
 }
+#endif							/* !__clang__ (its bitcode for JIT inlining goes without) */
 #endif
 
 /* 2: AVX-512, 1: AVX2, 0: scalar; -1 until the first batch decides. Tests may set it. */
@@ -435,10 +438,16 @@ gc_truncnorm_moments_mills_batch(int n, const double *mu, const double *s, const
 	if (gc_mills_isa < 0)
 	{
 		__builtin_cpu_init();
-		gc_mills_isa = __builtin_cpu_supports("avx512f") ? 2 : __builtin_cpu_supports("avx2") ? 1 : 0;
+		gc_mills_isa = __builtin_cpu_supports("avx2") ? 1 : 0;
+#ifdef GC_MILLS_AVX512
+		if (__builtin_cpu_supports("avx512f"))
+			gc_mills_isa = 2;
+#endif
 	}
+#ifdef GC_MILLS_AVX512
 	if (gc_mills_isa == 2)
 		i = BatchAvx512(n, mu, s, lo, hi, mean, var);
+#endif
 	if (gc_mills_isa >= 1)
 		i += BatchAvx2(n - i, mu + i, s + i, lo + i, hi + i, mean + i, var + i);
 #endif
