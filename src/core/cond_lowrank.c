@@ -342,20 +342,20 @@ LevelTables(GcLrCond *c, const GcModel *model, const GcAlloc *alloc)
 static inline double
 OrdinalFromLatent(const GcLrCond *c, const GcMarginal *m, int off, double z)
 {
-	const double *thr = c->lvthr + off;
-	int			lo = 0,
-				hi = m->nknots - 1;
+	const double *thr = c->lvthr + off,
+			   *t = thr;
+	int			len = m->nknots,
+				lo;
 
-	/* the last level whose threshold lies below z */
-	while (lo < hi)
+	/* the last level whose threshold lies below z (branch-free: z is as good as random) */
+	while (len > 1)
 	{
-		int			mid = (lo + hi + 1) / 2;
+		int			half = len / 2;
 
-		if (thr[mid] < z)
-			lo = mid;
-		else
-			hi = mid - 1;
+		t += t[half] < z ? half : 0;
+		len -= half;
 	}
+	lo = (int) (t - thr);
 	if ((lo > 0 && !(z - thr[lo] > 1e-9 * (1 + fabs(thr[lo])))) ||
 		(lo < m->nknots - 1 && !(thr[lo + 1] - z > 1e-9 * (1 + fabs(thr[lo + 1])))))
 		return gc_marginal_from_latent(m, z);
