@@ -157,7 +157,16 @@ gc_sort_u64(uint64_t *keys, uint32_t *idx, size_t n, uint64_t *tmpk, uint32_t *t
 						len = end - start;
 
 			if (len > SORT_RUN_MAX)
-				gc_radix_sort_u64(tmpk + start, tmpi + start, len, keys + start, idx + start);
+			{
+				/* a bucket of one repeated value (an ordinal level) is already in order */
+				uint64_t	k0 = tmpk[start],
+							diff = 0;
+
+				for (size_t i = start + 1; i < end; i++)
+					diff |= tmpk[i] ^ k0;
+				if (diff != 0)
+					gc_radix_sort_u64(tmpk + start, tmpi + start, len, keys + start, idx + start);
+			}
 			else if (len > 1)
 				InsertionSort(tmpk + start, tmpi + start, len);
 			start = end;
