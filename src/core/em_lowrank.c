@@ -163,7 +163,6 @@ int			gc_lr_queue_isa = -1;
 #define GC_LR_X86 1
 #include <immintrin.h>
 
-
 /*
  * gc_lr_queue_interval for a row's interval entries ji[0..nj), eight at a time: the
  * row's values are gathered by column, the division and square root run eight wide (they

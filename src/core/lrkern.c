@@ -161,7 +161,7 @@ gc_lrk_dot_cols(const double *M, int ld, const int *idx, int m, const double *x,
 {
 	int			nvec = ld / GC_LRK_PAD;
 
-	/* the widths of rank 1–16 (k and k(k+1)/2 padded) as constants, others generic */
+	/* as constants: U's width for ranks up to 16, and UU's at rank 10; others generic */
 	switch (nvec)
 	{
 #define GC_LRK_DOTW(nv) \
