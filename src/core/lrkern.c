@@ -176,23 +176,7 @@ gc_lrk_dot_cols(const double *M, int ld, const int *idx, int m, const double *x,
 #undef GC_LRK_DOTW
 		default:
 			for (int t = 0; t < m; t++)
-			{
-				const GcV4 *col = (const GcV4 *) (M + (size_t) idx[t] * ld),
-						   *xv = (const GcV4 *) x;
-				GcV4		a0 = {0, 0, 0, 0},
-							a1 = {0, 0, 0, 0};
-				int			c = 0;
-
-				for (; c + 1 < nvec; c += 2)
-				{
-					a0 += col[c] * xv[c];
-					a1 += col[c + 1] * xv[c + 1];
-				}
-				if (c < nvec)
-					a0 += col[c] * xv[c];
-				a0 += a1;
-				out[t] = (a0[0] + a0[1]) + (a0[2] + a0[3]);
-			}
+				out[t] = DotOne((const GcV4 *) (M + (size_t) idx[t] * ld), (const GcV4 *) x, nvec);
 			break;
 	}
 }
