@@ -964,14 +964,11 @@ gc_fit_lowrank(const double *X, size_t n, int p, int rank, const GcFitOptions *o
 	ALLOC(lr.w, k);
 	ALLOC(lr.AJ, (size_t) q * lr.B);
 	ALLOC(lr.UW, (size_t) q * lr.B);
-	/* packed k×k columns padded to kpp, the padding zero (gc_lrk_gemm reads it) */
+	/* packed k×k columns with stride kpp (the products read and write only kp of each) */
 	ALLOC(lr.Pk, (size_t) lr.kpp * lr.B);
 	ALLOC(lr.Ac, (size_t) lr.kpp * lr.B);
 	ALLOC(lr.A2, (size_t) lr.kpp * lr.B);
 	ALLOC(lr.Gc, (size_t) lr.kpp * lr.B);
-	memset(lr.Ac, 0, sizeof(double) * lr.kpp * lr.B);
-	memset(lr.A2, 0, sizeof(double) * lr.kpp * lr.B);
-	memset(lr.Gc, 0, sizeof(double) * lr.kpp * lr.B);
 	ALLOC(lr.Af, (size_t) k * k * lr.B);
 	ALLOC(lr.Sc, (size_t) k * lr.B);
 	ALLOC(lr.Tc, (size_t) k * lr.B);
