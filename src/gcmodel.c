@@ -27,6 +27,7 @@
 
 #include "gcimpute.h"
 #include "gcmodel.h"
+#include "hugemem.h"
 
 PG_FUNCTION_INFO_V1(gcmodel_in);
 PG_FUNCTION_INFO_V1(gcmodel_out);
@@ -40,14 +41,23 @@ PG_FUNCTION_INFO_V1(gc_correlation);
 static void *
 PgAlloc(void *ctx, size_t size)
 {
-	return MemoryContextAllocExtended((MemoryContext) ctx, size > 0 ? size : 1,
-									  MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
+	void	   *raw;
+
+	if (size < GC_HUGE_MIN)
+		return MemoryContextAllocExtended((MemoryContext) ctx, size > 0 ? size : 1,
+										  MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
+	/* a fit's large matrices on transparent huge pages: far fewer page faults (hugemem.h) */
+	raw = MemoryContextAllocExtended((MemoryContext) ctx, gc_huge_request(size),
+									 MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
+	return raw ? gc_huge_place(raw, size) : NULL;
 }
 
 static void
 PgFree(void *ctx, void *ptr)
 {
-	pfree(ptr);
+	void	   *raw = gc_huge_raw(ptr);
+
+	pfree(raw ? raw : ptr);
 }
 
 GcAlloc

@@ -23,11 +23,20 @@
 #include "precision.h"
 #include "sort.h"
 #include "fit_internal.h"
+#include "hugemem.h"
 
 static void *
 MallocAlloc(void *ctx, size_t size)
 {
-	return malloc(size > 0 ? size : 1);
+	void	   *p;
+
+	if (size < GC_HUGE_MIN)
+		return malloc(size > 0 ? size : 1);
+	/* a large buffer on huge pages (hugemem.h); free() takes it back as it is */
+	if (posix_memalign(&p, GC_HUGE_PAGE, gc_huge_round(size)) != 0)
+		return NULL;
+	gc_huge_advise(p, size);
+	return p;
 }
 
 static void
