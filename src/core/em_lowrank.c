@@ -25,6 +25,7 @@
 #include <lapacke.h>
 
 #include "cond_lowrank.h"
+#include "lrbatch.h"
 #include "lrkern.h"
 #include "copula.h"
 #include "fit_internal.h"
@@ -133,6 +134,18 @@ typedef struct LowRank
 			   *Wc;				/* k×B: s_i, U_Oᵀz_O, A_i U_Oᵀz_O */
 	int		   *mo;				/* B: |O| of each row */
 	uint8_t    *upd;			/* B: the row runs the ordinal update */
+	/*
+	 * the block's rows eight at a time through the batch kernels (lrbatch.h), where they
+	 * run: per group of eight rows A_i and s_i lane-major, whether the group went that way
+	 */
+	int			vec;
+	double	   *As,				/* B/8 × kp×8 */
+			   *Ss,				/* B/8 × k×8 */
+			   *dg,				/* k×8: the factors' diagonals */
+			   *dsig,			/* k: σ/d_c² */
+			   *lbw;			/* GC_LRB_WORK(k) */
+	uint8_t    *gvec;			/* B/8 */
+	double		dot8[GC_LRB_LANES];	/* Σ_j t_j s_j of a group's rows */
 	/* M-step accumulators */
 	double	   *F,
 			   *RA;				/* q×kp: Σ_{i∈R_j} G_i and Σ_{i∈R_j} v_ij A_i, row j packed */
@@ -142,19 +155,6 @@ typedef struct LowRank
 				nobs,
 				ll;
 } LowRank;
-
-static void
-UnpackFull(const double *pk, int k, double *S)
-{
-	for (int c = 0; c < k; c++)
-		for (int r = c; r < k; r++)
-		{
-			double		x = pk[gc_lr_packidx(r, c, k)];
-
-			S[r + (size_t) c * k] = x;
-			S[c + (size_t) r * k] = x;
-		}
-}
 
 /* the ordinal update's queue: -1 until the first fit decides (1: AVX-512, 0: scalar) */
 int			gc_lr_queue_isa = -1;
@@ -327,37 +327,74 @@ EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
 	/* packed U_OᵀU_O of every row, then M_i's factor, log det and inverse */
 	gc_lrk_gemm(kpp, nb, q, c->UU, kpp, lr->Mc, 1, q, lr->Pk, kpp, 0);
 	LR_PROF(7);
-	for (int b = 0; b < nb; b++)
+	if (lr->vec)
+		for (int j = 0; j < k; j++)
+			lr->dsig[j] = sigma / (c->d[j] * c->d[j]);
+	for (int g = 0; g * GC_LRB_LANES < nb; g++)
 	{
-		double	   *A = lr->Af + (size_t) b * k * k,
-				   *ac = lr->Ac + (size_t) b * kpp,
-				   *a2 = lr->A2 + (size_t) b * kpp;
-		double		logdetM;
+		int			bs = g * GC_LRB_LANES,
+					be = bs + GC_LRB_LANES < nb ? bs + GC_LRB_LANES : nb,
+					full = lr->vec && be - bs == GC_LRB_LANES;
 
-		if (lr->mo[b] == 0)
+		for (int b = bs; b < be && full; b++)
+			full = lr->mo[b] > 0;
+		lr->gvec[g] = (uint8_t) full;
+		if (full)
 		{
-			/* an empty row observes no column: it enters no sum of the M-step */
-			memset(A, 0, sizeof(double) * k * k);
-			memset(ac, 0, sizeof(double) * kp);
-			memset(a2, 0, sizeof(double) * kp);
+			/* eight rows at once: the same bits as the scalar loop below */
+			double	   *as = lr->As + (size_t) g * lr->kp * GC_LRB_LANES;
+			unsigned	bad = gc_lrb_factor_invert(lr->Pk + (size_t) bs * kpp, kpp, lr->dsig, k,
+												   as, lr->dg, lr->lbw);
+
+			if (bad)
+			{
+				*badrow = b0 + bs + __builtin_ctz(bad);
+				return GC_ENOTPD;
+			}
+			gc_lrb_store_packed(as, k, lr->Ac + (size_t) bs * kpp, lr->A2 + (size_t) bs * kpp, kpp);
+			for (int b = bs; b < be; b++)
+			{
+				double		logdetM = 0;
+
+				for (int j = 0; j < k; j++)
+					logdetM += 2 * log(lr->dg[j * GC_LRB_LANES + (b - bs)]);
+				lr->ll += -0.5 * (lr->mo[b] * GC_LOG2PI + (lr->mo[b] - k) * log(sigma) + logdetM +
+								  c->logdet_d2);
+			}
 			continue;
 		}
-		if (gc_lr_factor_invert(lr->Pk + (size_t) b * kpp, c->d, sigma, k, lr->Mf, lr->G, A, &logdetM))
+		for (int b = bs; b < be; b++)
 		{
-			*badrow = b0 + b;
-			return GC_ENOTPD;
-		}
-		for (int j = 0; j < k; j++)
-			for (int r = j; r < k; r++)
-			{
-				double		x = A[r + (size_t) j * k];
+			double	   *A = lr->Af + (size_t) b * k * k,
+					   *ac = lr->Ac + (size_t) b * kpp,
+					   *a2 = lr->A2 + (size_t) b * kpp;
+			double		logdetM;
 
-				*ac++ = x;
-				*a2++ = r == j ? x : 2 * x;
+			if (lr->mo[b] == 0)
+			{
+				/* an empty row observes no column: it enters no sum of the M-step */
+				memset(A, 0, sizeof(double) * k * k);
+				memset(ac, 0, sizeof(double) * kp);
+				memset(a2, 0, sizeof(double) * kp);
+				continue;
 			}
-		/* log det Σ_OO = (|O|−k) log σ + log det M + log det D² */
-		lr->ll += -0.5 * (lr->mo[b] * GC_LOG2PI + (lr->mo[b] - k) * log(sigma) + logdetM +
-						  c->logdet_d2);
+			if (gc_lr_factor_invert(lr->Pk + (size_t) b * kpp, c->d, sigma, k, lr->Mf, lr->G, A, &logdetM))
+			{
+				*badrow = b0 + b;
+				return GC_ENOTPD;
+			}
+			for (int j = 0; j < k; j++)
+				for (int r = j; r < k; r++)
+				{
+					double		x = A[r + (size_t) j * k];
+
+					*ac++ = x;
+					*a2++ = r == j ? x : 2 * x;
+				}
+			/* log det Σ_OO = (|O|−k) log σ + log det M + log det D² */
+			lr->ll += -0.5 * (lr->mo[b] * GC_LOG2PI + (lr->mo[b] - k) * log(sigma) + logdetM +
+							  c->logdet_d2);
+		}
 	}
 
 	LR_PROF(8);
@@ -372,11 +409,23 @@ EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
 			cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, k, nb, q, 1.0, c->Ur, c->kq,
 						lr->Zc, q, 0.0, lr->Tc, k);
 			for (int b = 0; b < nb; b++)
-				if (lr->upd[b])
+			{
+				if (lr->gvec[b / GC_LRB_LANES])
+				{
+					unsigned	keep = 0;
+
+					for (int l = 0; l < GC_LRB_LANES; l++)
+						keep |= (unsigned) lr->upd[b + l] << l;
+					gc_lrb_symv(lr->As + (size_t) (b / GC_LRB_LANES) * lr->kp * GC_LRB_LANES, k,
+								lr->Tc + (size_t) b * k, k, NULL, lr->Wc + (size_t) b * k, k, keep, NULL);
+					b += GC_LRB_LANES - 1;
+				}
+				else if (lr->upd[b])
 					gc_sym_matvec(lr->Af + (size_t) b * k * k, k, lr->Tc + (size_t) b * k,
-							  lr->Wc + (size_t) b * k);
+								  lr->Wc + (size_t) b * k);
 				else
 					memset(lr->Wc + (size_t) b * k, 0, sizeof(double) * k);
+			}
 			cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, q, nb, k, 1.0, c->Ur, c->kq,
 						lr->Wc, k, 0.0, lr->UW, q);
 			LR_PROF(18);
@@ -441,13 +490,28 @@ EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
 		double		zz = 0,
 					ts = 0,
 					sv = 0;
+		int			lane = b % GC_LRB_LANES;
 
-		if (lr->mo[b] == 0)
+		if (lr->gvec[b / GC_LRB_LANES])
 		{
-			memset(s, 0, sizeof(double) * k);
-			continue;
+			/* the group's s_i (and Σ_j t_j s_j) at its first row, eight at once */
+			if (lane == 0)
+				gc_lrb_symv(lr->As + (size_t) (b / GC_LRB_LANES) * lr->kp * GC_LRB_LANES, k, t, k,
+							lr->Ss + (size_t) (b / GC_LRB_LANES) * k * GC_LRB_LANES, s, k, 0xff,
+							lr->dot8);
+			ts = lr->dot8[lane];
 		}
-		gc_sym_matvec(lr->Af + (size_t) b * k * k, k, t, s);
+		else
+		{
+			if (lr->mo[b] == 0)
+			{
+				memset(s, 0, sizeof(double) * k);
+				continue;
+			}
+			gc_sym_matvec(lr->Af + (size_t) b * k * k, k, t, s);
+			for (int j = 0; j < k; j++)
+				ts += t[j] * s[j];
+		}
 		/*
 		 * over the observed entries only: the others hold z = v = 0, and adding an exact
 		 * zero leaves a sum unchanged, so this is the full row's sum to the bit at about
@@ -460,8 +524,6 @@ EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
 			zz += zc[a] * zc[a];
 			sv += vc[a];
 		}
-		for (int j = 0; j < k; j++)
-			ts += t[j] * s[j];
 		lr->ll += -0.5 * (zz - ts) / sigma;
 		lr->sumz2 += zz;
 		lr->nobs += lr->mo[b];
@@ -476,45 +538,20 @@ EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
 	LR_PROF(19);
 	for (int b = 0; b < nb; b++)
 	{
-		const double *A = lr->Af + (size_t) b * k * k,
-				   *s = lr->Sc + (size_t) b * k;
-		double	   *G = lr->G,
-				   *gc = lr->Gc + (size_t) b * kpp;
-		int			hasv = 0;
-
-		for (int j = 0; j < k; j++)
-			for (int r = j; r < k; r++)
-				G[r + (size_t) j * k] = sigma * A[r + (size_t) j * k] + s[r] * s[j];
-		if (anyv && lr->mo[b] > 0)
+		if (lr->gvec[b / GC_LRB_LANES])
 		{
-			const double *pv = lr->Pk + (size_t) b * kpp;
+			int			g = b / GC_LRB_LANES;
 
-			for (int e = 0; e < kp; e++)
-				hasv |= pv[e] != 0;
-			if (hasv)
-			{
-				/* Bm = V A, then G += A Bm (lower triangle) */
-				UnpackFull(pv, k, lr->Mf);
-				for (int j = 0; j < k; j++)
-					gc_sym_matvec(lr->Mf, k, A + (size_t) j * k, lr->Bm + (size_t) j * k);
-				for (int j = 0; j < k; j++)
-				{
-					const double *bj = lr->Bm + (size_t) j * k;
-
-					for (int r = j; r < k; r++)
-					{
-						double		acc = 0;
-
-						for (int m = 0; m < k; m++)
-							acc += A[r + (size_t) m * k] * bj[m];
-						G[r + (size_t) j * k] += acc;
-					}
-				}
-			}
+			gc_lrb_second_moments(lr->As + (size_t) g * lr->kp * GC_LRB_LANES,
+								  lr->Ss + (size_t) g * k * GC_LRB_LANES, lr->Pk + (size_t) b * kpp,
+								  kpp, anyv ? 0xff : 0, sigma, k, lr->Gc + (size_t) b * kpp, kpp,
+								  lr->lbw);
+			b += GC_LRB_LANES - 1;
+			continue;
 		}
-		for (int j = 0; j < k; j++)
-			for (int r = j; r < k; r++)
-				*gc++ = G[r + (size_t) j * k];
+		gc_lr_second_moment(lr->Af + (size_t) b * k * k, lr->Sc + (size_t) b * k,
+							anyv && lr->mo[b] > 0 ? lr->Pk + (size_t) b * kpp : NULL, sigma, k,
+							lr->Mf, lr->Bm, lr->G, lr->Gc + (size_t) b * kpp);
 	}
 
 	LR_PROF(12);
@@ -975,6 +1012,17 @@ gc_fit_lowrank(const double *X, size_t n, int p, int rank, const GcFitOptions *o
 	ALLOC(lr.Wc, (size_t) k * lr.B);
 	ALLOC(lr.mo, lr.B);
 	ALLOC(lr.upd, lr.B);
+	lr.vec = gc_lrb_ok(k);
+	ALLOC(lr.gvec, (lr.B + GC_LRB_LANES - 1) / GC_LRB_LANES);
+	memset(lr.gvec, 0, (lr.B + GC_LRB_LANES - 1) / GC_LRB_LANES);
+	if (lr.vec)
+	{
+		ALLOC(lr.As, (size_t) (lr.B / GC_LRB_LANES) * lr.kp * GC_LRB_LANES);
+		ALLOC(lr.Ss, (size_t) (lr.B / GC_LRB_LANES) * k * GC_LRB_LANES);
+		ALLOC(lr.dg, (size_t) k * GC_LRB_LANES);
+		ALLOC(lr.dsig, k);
+		ALLOC(lr.lbw, GC_LRB_WORK(k));
+	}
 	ALLOC(lr.UUt, (size_t) lr.kp * q);
 	ALLOC(lr.F, (size_t) lr.kp * q);
 	ALLOC(lr.RA, (size_t) lr.kp * q);
@@ -1110,7 +1158,7 @@ done:
 	{
 		void	   *ptrs[] = {act, Wt, Wnew, lr.Z, lr.LO, lr.HI, lr.ISINT, lr.mayint,
 			lr.W, lr.Mf, lr.G, lr.Bm, lr.r, lr.w, lr.MK, lr.VV, lr.AJ, lr.UW, lr.Pk,
-			lr.Ac, lr.A2, lr.Gc, lr.Af, lr.Sc, lr.Tc, lr.Wc, lr.mo, lr.upd, lr.rowptr, lr.intptr, lr.obs, lr.ints, lr.UUt, lr.F, lr.RA,
+			lr.Ac, lr.A2, lr.Gc, lr.Af, lr.Sc, lr.Tc, lr.Wc, lr.mo, lr.upd, lr.gvec, lr.As, lr.Ss, lr.dg, lr.dsig, lr.lbw, lr.rowptr, lr.intptr, lr.obs, lr.ints, lr.UUt, lr.F, lr.RA,
 		lr.R1};
 
 		for (size_t x = 0; x < sizeof(ptrs) / sizeof(ptrs[0]); x++)

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "copula.h"
+#include "lrbatch.h"
 #include "lrkern.h"
 #include "mills.h"
 #include "precision.h"
@@ -170,6 +171,19 @@ main(void)
 		gc_lr_queue_isa = isa;
 	}
 
+	/* the scalar per-row k×k algebra gives the eight-row batch kernels' fit to the bit */
+	if (gc_lrb_ok(K))
+	{
+		gc_lrb_isa = 0;
+		st = gc_fit_lowrank(X, N, P, K, &opt, &gc_malloc_alloc, &m2, err, sizeof(err));
+		CHECK(st == GC_OK && m2->n_iter == m->n_iter && memcmp(m2->corr, m->corr, sizeof(double) * P * P) == 0 &&
+			  m2->sigma == m->sigma && m2->loglik == m->loglik,
+			  "the scalar k×k algebra gives the batch kernels' fit to the bit");
+		if (m2)
+			gc_model_free(m2, &gc_malloc_alloc);
+		gc_lrb_isa = 1;
+	}
+
 	/*
 	 * The products by dgemm and the queue and moments by their scalar and AVX2 routines give
 	 * the vector paths' fit to rounding, also with a column count (21) and packed widths that
@@ -181,6 +195,7 @@ main(void)
 		double	   *X21 = malloc(sizeof(double) * N * 21);
 		int			gisa = gc_lrk_gemm_isa,
 					qisa = gc_lr_queue_isa,
+					lisa = gc_lrb_isa,
 					misa = gc_mills_isa;
 		double		worst = 0;
 		int			same_iter = 1,
@@ -196,10 +211,12 @@ main(void)
 			ok &= gc_fit_lowrank(X21, N, 21, r, &opt, &gc_malloc_alloc, &ma, err, sizeof(err)) == GC_OK;
 			gc_lrk_gemm_isa = 0;
 			gc_lr_queue_isa = 0;
+			gc_lrb_isa = 0;
 			gc_mills_isa = misa > 1 ? 1 : misa;
 			ok &= gc_fit_lowrank(X21, N, 21, r, &opt, &gc_malloc_alloc, &mb, err, sizeof(err)) == GC_OK;
 			gc_lrk_gemm_isa = gisa;
 			gc_lr_queue_isa = qisa;
+			gc_lrb_isa = lisa;
 			gc_mills_isa = misa;
 			if (ma && mb)
 			{
