@@ -35,3 +35,18 @@ SELECT gc_smae(a, a, a), gc_mae(a, a, a), gc_nrmse(a, a, a) FROM (SELECT ARRAY[1
 SELECT gc_smae(ARRAY[1, 2]::float8[], ARRAY[1]::float8[], ARRAY[1]::float8[]);
 SELECT gc_mae(a, a, a) FROM (VALUES (ARRAY[1]::float8[]), (ARRAY[1, 2]::float8[])) v(a);
 SELECT gc_smae(ARRAY[NULL]::float8[], ARRAY[1]::float8[], ARRAY[NULL]::float8[]);
+
+-- rows with NULLs are read position by position (the reader expands eight positions at a time
+-- where the CPU can): every width 1..70 and a 400-wide row, random NULL patterns, NaN too
+SELECT count(*) AS rows_checked,
+       bool_and(gc_mask_mcar(r, 0, 1) IS NOT DISTINCT FROM
+                (SELECT array_agg(CASE WHEN v = 'NaN' THEN NULL ELSE v END ORDER BY o)
+                 FROM unnest(r) WITH ORDINALITY u(v, o))) AS read_back_exactly
+FROM (SELECT (SELECT array_agg(CASE WHEN (w * 7919 + j * 104729 + s * 31) % 5 = 0 THEN NULL
+                                    WHEN (w * 13 + j * 17 + s) % 23 = 0 THEN 'NaN'::float8
+                                    ELSE w * 1000 + j END ORDER BY j)
+              FROM generate_series(1, w) j) AS r
+      FROM generate_series(1, 70) w, generate_series(0, 3) s
+      UNION ALL
+      SELECT (SELECT array_agg(CASE WHEN j % 3 <> 1 THEN j::float8 END ORDER BY j)
+              FROM generate_series(1, 400) j)) t;

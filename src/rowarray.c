@@ -13,6 +13,11 @@
 
 #include "gcimpute.h"
 
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#include <immintrin.h>
+#define GC_ROW_AVX512 1
+#endif
+
 int
 gc_row_length(ArrayType *a, const char *fn)
 {
@@ -32,6 +37,45 @@ gc_row_length(ArrayType *a, const char *fn)
 	return nelems;
 }
 
+#ifdef GC_ROW_AVX512
+/* 1: AVX-512F expand loads; 0: the portable loop; -1 until the first row decides */
+static int	row_isa = -1;
+
+/*
+ * The row's present values into their positions, NaN elsewhere, eight positions per
+ * instruction: an expand load puts the next popcount(mask) stored values into the lanes
+ * whose null bit is set (it reads no more than that). Returns false, having written part
+ * of out, if the bitmap claims more present values than the array stores (nv).
+ */
+static __attribute__((target("avx512f"))) bool
+ExpandRowAvx512(const double *src, const bits8 *nulls, int n, int nv, double *out)
+{
+	const __m512d nan = _mm512_set1_pd(NAN);
+	int			k = 0,
+				i = 0;
+
+	for (; i + 8 <= n; i += 8)
+	{
+		__mmask8	m = nulls[i / 8];
+
+		if (k + __builtin_popcount(m) > nv)
+			return false;
+		_mm512_storeu_pd(out + i, _mm512_mask_expandloadu_pd(nan, m, src + k));
+		k += __builtin_popcount(m);
+	}
+	if (i < n)
+	{
+		__mmask8	tail = (__mmask8) ((1u << (n - i)) - 1),
+					m = nulls[i / 8] & tail;
+
+		if (k + __builtin_popcount(m) > nv)
+			return false;
+		_mm512_mask_storeu_pd(out + i, tail, _mm512_mask_expandloadu_pd(nan, m, src + k));
+	}
+	return true;
+}
+#endif
+
 void
 gc_row_values(ArrayType *a, double *out, int n, const char *fn, int64 rowno)
 {
@@ -46,13 +90,24 @@ gc_row_values(ArrayType *a, double *out, int n, const char *fn, int64 rowno)
 		/* values present: float8 elements are stored back to back after the bitmap */
 		int			nv = (int) ((ARR_SIZE(a) - ARR_DATA_OFFSET(a)) / sizeof(double));
 		int			k = 0;
+		bool		done = false;
+
+#ifdef GC_ROW_AVX512
+		if (row_isa < 0)
+		{
+			__builtin_cpu_init();
+			row_isa = __builtin_cpu_supports("avx512f") ? 1 : 0;
+		}
+		if (row_isa == 1)
+			done = ExpandRowAvx512(src, nulls, n, nv, out);
+#endif
 
 		/*
 		 * Branch-free: with missing entries scattered at random, a branch on each null
 		 * bit mispredicts often. Every position reads a present value (the last one when
 		 * none is left), and a null bit selects NaN instead.
 		 */
-		for (int i = 0; i < n && nv > 0; i++)
+		for (int i = 0; i < n && nv > 0 && !done; i++)
 		{
 			int			present = (nulls[i / 8] >> (i % 8)) & 1;
 			double		v = src[k < nv ? k : nv - 1];
