@@ -96,13 +96,71 @@ gc_training_name(int training)
  * column: sort the column's observed values with their row numbers, then give every group
  * of equal values its latent point or interval. Continuous training values get the exact
  * ECDF z = Φ⁻¹(F̂(x)·n/(n+1)) (spec §1.2) even when the stored marginal is compressed.
- * Z, LO, HI, ISINT are n×p row-major; missing entries are NaN in Z. LO and HI are set
- * where the column's type can produce intervals (not for continuous columns).
+ * Z, LO, HI, ISINT (or CODE) are n×p row-major; missing entries are NaN in Z. LO and HI are
+ * set where the column's type can produce intervals (not for continuous columns).
  */
+
+void
+gc_levels_free(GcLevels *lv, const GcAlloc *alloc)
+{
+	if (lv->lo)
+		alloc->dealloc(alloc->ctx, lv->lo);
+	if (lv->hi)
+		alloc->dealloc(alloc->ctx, lv->hi);
+	memset(lv, 0, sizeof(*lv));
+}
+
+/* append the interval (lo, hi) as a new level; its number, or 0 when out of memory */
+static uint32_t
+LevelsPush(GcLevels *lv, const GcAlloc *alloc, double lo, double hi)
+{
+	if (lv->n == lv->cap)
+	{
+		size_t		cap = lv->cap ? 2 * lv->cap : 256;
+		double	   *nlo,
+				   *nhi;
+
+		/* level numbers index gathers as 32-bit signed integers */
+		if (cap > INT32_MAX)
+			return 0;
+		nlo = alloc->alloc(alloc->ctx, sizeof(double) * cap);
+		nhi = alloc->alloc(alloc->ctx, sizeof(double) * cap);
+		if (!nlo || !nhi)
+		{
+			if (nlo)
+				alloc->dealloc(alloc->ctx, nlo);
+			if (nhi)
+				alloc->dealloc(alloc->ctx, nhi);
+			return 0;
+		}
+		if (lv->n > 0)
+		{
+			memcpy(nlo, lv->lo, sizeof(double) * lv->n);
+			memcpy(nhi, lv->hi, sizeof(double) * lv->n);
+		}
+		else
+		{
+			/* level 0: no interval */
+			nlo[0] = nhi[0] = NAN;
+			lv->n = 1;
+		}
+		if (lv->lo)
+			alloc->dealloc(alloc->ctx, lv->lo);
+		if (lv->hi)
+			alloc->dealloc(alloc->ctx, lv->hi);
+		lv->lo = nlo;
+		lv->hi = nhi;
+		lv->cap = cap;
+	}
+	lv->lo[lv->n] = lo;
+	lv->hi[lv->n] = hi;
+	return (uint32_t) lv->n++;
+}
+
 GcStatus
 gc_fit_build_columns(const double *X, size_t n, int p, const GcFitOptions *opt,
 			 const GcAlloc *alloc, GcModel *model, double *Z, double *LO, double *HI,
-			 uint8_t *ISINT, char *errmsg, size_t errlen)
+			 uint8_t *ISINT, uint32_t *CODE, GcLevels *lv, char *errmsg, size_t errlen)
 {
 	GcStatus	status = GC_OK;
 	double	   *vals = NULL,
@@ -110,15 +168,19 @@ gc_fit_build_columns(const double *X, size_t n, int p, const GcFitOptions *opt,
 			   *XT = NULL,
 			   *ZT = NULL;
 	uint32_t   *idx = NULL,
-			   *tmpi = NULL;
+			   *tmpi = NULL,
+			   *CT = NULL;
 
-	memset(ISINT, 0, n * (size_t) p);
+	if (ISINT)
+		memset(ISINT, 0, n * (size_t) p);
 	ALLOC(vals, n);
 	ALLOC(tmpv, n);
 	ALLOC(idx, n);
 	ALLOC(tmpi, n);
 	ALLOC(XT, n * GC_COL_BLOCK);
 	ALLOC(ZT, n * GC_COL_BLOCK);
+	if (CODE)
+		ALLOC(CT, n * GC_COL_BLOCK);
 
 	/*
 	 * Columns go in blocks of GC_COL_BLOCK, transposed in and out: reading a column of the
@@ -139,9 +201,11 @@ gc_fit_build_columns(const double *X, size_t n, int p, const GcFitOptions *opt,
 			for (size_t i = 0; i < n; i++)
 				for (int jb = 0; jb < nb; jb++)
 					XT[jb * n + i] = X[i * p + j0 + jb];
-		/* everything starts missing */
+		/* everything starts missing (and without a level) */
 		for (size_t k = 0; k < n * (size_t) nb; k++)
 			ZT[k] = NAN;
+		if (CT)
+			memset(CT, 0, sizeof(uint32_t) * n * nb);
 		for (int jb = 0; jb < nb; jb++)
 		{
 			int			j = j0 + jb;
@@ -265,6 +329,25 @@ gc_fit_build_columns(const double *X, size_t n, int p, const GcFitOptions *opt,
 					if (gc_truncnorm_moments(0.0, 1.0, lo, hi, &z, &var) != 0)
 						z = isfinite(lo) ? lo : hi;
 				}
+				if (CT)
+				{
+					/* the level's number in the block's column, like its latent value */
+					uint32_t   *cc = CT + (size_t) jb * n;
+					uint32_t	code = 0;
+
+					if (isint && (code = LevelsPush(lv, alloc, lo, hi)) == 0)
+					{
+						status = GC_ENOMEM;
+						goto done;
+					}
+					for (size_t t = g; t < e; t++)
+					{
+						zc[idx[t]] = z;
+						cc[idx[t]] = code;
+					}
+					g = e;
+					continue;
+				}
 				for (size_t t = g; t < e; t++)
 				{
 					size_t		k = (size_t) idx[t] * p + j;
@@ -277,7 +360,7 @@ gc_fit_build_columns(const double *X, size_t n, int p, const GcFitOptions *opt,
 				g = e;
 			}
 		}
-		/* the block's latent values back into the rows */
+		/* the block's latent values (and levels) back into the rows */
 		if (nb == GC_COL_BLOCK)
 			for (size_t i = 0; i < n; i++)
 				for (int jb = 0; jb < GC_COL_BLOCK; jb++)
@@ -286,8 +369,18 @@ gc_fit_build_columns(const double *X, size_t n, int p, const GcFitOptions *opt,
 			for (size_t i = 0; i < n; i++)
 				for (int jb = 0; jb < nb; jb++)
 					Z[i * p + j0 + jb] = ZT[jb * n + i];
+		if (CT && nb == GC_COL_BLOCK)
+			for (size_t i = 0; i < n; i++)
+				for (int jb = 0; jb < GC_COL_BLOCK; jb++)
+					CODE[i * p + j0 + jb] = CT[jb * n + i];
+		else if (CT)
+			for (size_t i = 0; i < n; i++)
+				for (int jb = 0; jb < nb; jb++)
+					CODE[i * p + j0 + jb] = CT[jb * n + i];
 	}
 done:
+	if (CT)
+		alloc->dealloc(alloc->ctx, CT);
 	if (XT)
 		alloc->dealloc(alloc->ctx, XT);
 	if (ZT)
@@ -389,7 +482,8 @@ gc_fit_standard(const double *X, size_t n, int p, const GcFitOptions *opt,
 	ALLOC(LO, n * p);
 	ALLOC(HI, n * p);
 	ALLOC(ISINT, n * p);
-	status = gc_fit_build_columns(X, n, p, opt, alloc, model, Z, LO, HI, ISINT, errmsg, errlen);
+	status = gc_fit_build_columns(X, n, p, opt, alloc, model, Z, LO, HI, ISINT, NULL, NULL,
+								  errmsg, errlen);
 	if (status != GC_OK)
 		goto done;
 

@@ -94,17 +94,18 @@ typedef struct LowRank
 	 */
 	double	   *Z,
 			   *MK,
-			   *VV,
-			   *LO,
-			   *HI;
-	uint8_t    *ISINT;
-	uint8_t    *mayint;			/* q: column is not continuous */
+			   *VV;
+	uint32_t   *CODE;			/* n×q until the pattern is built: each entry's level (0: none) */
 	/* the fixed observation pattern: row i observes obs[rowptr[i] .. rowptr[i+1]−1], of which
-	 * the interval entries are ints[intptr[i] .. intptr[i+1]−1] (columns, ascending) */
+	 * the interval entries are ints[intptr[i] .. intptr[i+1]−1] (columns, ascending); ocode
+	 * and icode hold their levels, whose latent intervals are in lv */
 	size_t	   *rowptr,
 			   *intptr;
 	int		   *obs,
 			   *ints;
+	uint32_t   *ocode,
+			   *icode;
+	GcLevels	lv;
 	/* parameters, and the Woodbury kernel holding the thin SVD of W and UU */
 	double	   *W;				/* q×k column-major */
 	double	   *UUt;			/* q×kp: UU transposed (a column per packed entry) */
@@ -164,8 +165,8 @@ int			gc_lr_queue_isa = -1;
 #include <immintrin.h>
 
 /*
- * gc_lr_queue_interval for a row's interval entries ji[0..nj), eight at a time: the
- * row's values are gathered by column, the division and square root run eight wide (they
+ * gc_lr_queue_interval for a row's interval entries ji[0..nj) (their levels jc[0..nj)),
+ * eight at a time: the row's values are gathered by column, the intervals by level, the division and square root run eight wide (they
  * share one divider, which bound the scalar loop), and the eight slots are stored together
  * when every conditional variance is positive, compressed otherwise. Sets v = 0 at every
  * interval entry, as the scalar loop does. The same IEEE operations in the same order as
@@ -173,8 +174,9 @@ int			gc_lr_queue_isa = -1;
  * rounded before they are subtracted).
  */
 static __attribute__((target("avx512f,avx512vl"), optimize("fp-contract=off"))) int
-QueueRowAvx512(GcLrQueue tq, const int *ji, int nj, const double *zc, const double *uw,
-			   const double *aj, const double *lo, const double *hi, double *vc, double isigma)
+QueueRowAvx512(GcLrQueue tq, const int *ji, const uint32_t *jc, int nj, const double *zc,
+			   const double *uw, const double *aj, const double *tlo, const double *thi,
+			   double *vc, double isigma)
 {
 	const __m512d one = _mm512_set1_pd(1.0),
 				zero = _mm512_setzero_pd(),
@@ -184,12 +186,13 @@ QueueRowAvx512(GcLrQueue tq, const int *ji, int nj, const double *zc, const doub
 	for (int e = 0; e < nj; e += 8)
 	{
 		__mmask8	lanes = nj - e >= 8 ? 0xff : (__mmask8) ((1u << (nj - e)) - 1);
-		__m256i		ix = _mm256_maskz_loadu_epi32(lanes, ji + e);
+		__m256i		ix = _mm256_maskz_loadu_epi32(lanes, ji + e),
+					cv = _mm256_maskz_loadu_epi32(lanes, jc + e);
 		__m512d		z = _mm512_mask_i32gather_pd(zero, lanes, ix, zc, 8),
 					u = _mm512_mask_i32gather_pd(zero, lanes, ix, uw, 8),
 					a = _mm512_mask_i32gather_pd(zero, lanes, ix, aj, 8),
-					l = _mm512_mask_i32gather_pd(zero, lanes, ix, lo, 8),
-					h = _mm512_mask_i32gather_pd(zero, lanes, ix, hi, 8);
+					l = _mm512_mask_i32gather_pd(zero, lanes, cv, tlo, 8),
+					h = _mm512_mask_i32gather_pd(zero, lanes, cv, thi, 8);
 		__m512d		sjj = _mm512_mul_pd(_mm512_sub_pd(one, a), isg),
 					g = _mm512_mul_pd(_mm512_sub_pd(z, u), isg),
 					s2 = _mm512_div_pd(one, sjj),
@@ -432,8 +435,8 @@ EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
 			for (int b = 0; b < nb; b++)
 			{
 				size_t		i = b0 + b;
-				const double *lo = lr->LO + i * q,
-						   *hi = lr->HI + i * q,
+				const double *tlo = lr->lv.lo,
+						   *thi = lr->lv.hi,
 						   *aj = lr->AJ + (size_t) b * q,
 						   *uw = lr->UW + (size_t) b * q;
 				double	   *zc = lr->Zc + (size_t) b * q,
@@ -450,11 +453,12 @@ EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
 				{
 					GcLrQueue	tq = {c->tmu, c->ts, c->tlo, c->thi, c->tmean, c->tvar, c->tidx};
 					const int  *ji = lr->ints + lr->intptr[i];
+					const uint32_t *jc = lr->icode + lr->intptr[i];
 					int			nj = (int) (lr->intptr[i + 1] - lr->intptr[i]);
 
 #ifdef GC_LR_X86
 					if (gc_lr_queue_isa == 1)
-						nt = QueueRowAvx512(tq, ji, nj, zc, uw, aj, lo, hi, vc, isigma);
+						nt = QueueRowAvx512(tq, ji, jc, nj, zc, uw, aj, tlo, thi, vc, isigma);
 					else
 #endif
 						for (int e = 0; e < nj; e++)
@@ -462,7 +466,8 @@ EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
 							int			a = ji[e];
 
 							vc[a] = 0;
-							nt = gc_lr_queue_interval(tq, nt, a, zc[a], uw[a], aj[a], isigma, lo[a], hi[a]);
+							nt = gc_lr_queue_interval(tq, nt, a, zc[a], uw[a], aj[a], isigma,
+													  tlo[jc[e]], thi[jc[e]]);
 						}
 				}
 				LR_PROF(9);
@@ -714,19 +719,23 @@ InitLowRank(LowRank *lr, const GcFitOptions *opt, const GcAlloc *alloc)
 		for (int b = 0; b < nb; b++)
 		{
 			size_t		i = b0 + b;
-			double	   *L = lr->UW + (size_t) b * q;
+			double	   *L = lr->UW + (size_t) b * q,
+					   *z = lr->Z + i * q;
 
-			for (int a = 0; a < q; a++)
+			/*
+			 * Observed entries keep their value unless they are intervals holding L, which
+			 * then starts them. (A point of a non-continuous column keeps its value too:
+			 * its interval is the point itself, and L equal to it changes nothing.)
+			 */
+			for (size_t t = lr->rowptr[i]; t < lr->rowptr[i + 1]; t++)
 			{
-				size_t		e = i * q + a;
-				double		x = lr->Z[e];
+				int			a = lr->obs[t];
+				uint32_t	c = lr->ocode[t];
 
-				if (lr->MK[e] == 0)
-					continue;
-				if (!lr->mayint[a] || L[a] < lr->LO[e] || L[a] > lr->HI[e])
-					L[a] = x;
-				else if (lr->ISINT[e])
-					lr->Z[e] = L[a];
+				if (c == 0 || L[a] < lr->lv.lo[c] || L[a] > lr->lv.hi[c])
+					L[a] = z[a];
+				else
+					z[a] = L[a];
 			}
 			for (int a = 0; a < q; a++)
 				mean[a] += L[a];
@@ -897,11 +906,9 @@ gc_fit_lowrank(const double *X, size_t n, int p, int rank, const GcFitOptions *o
 	ALLOC(model->corr, (size_t) p * p);
 	ALLOC(model->W, (size_t) p * k);
 	ALLOC(lr.Z, n * p);
-	ALLOC(lr.LO, n * p);
-	ALLOC(lr.HI, n * p);
-	ALLOC(lr.ISINT, n * p);
+	ALLOC(lr.CODE, n * p);
 	LR_PROF_START();
-	status = gc_fit_build_columns(X, n, p, opt, alloc, model, lr.Z, lr.LO, lr.HI, lr.ISINT,
+	status = gc_fit_build_columns(X, n, p, opt, alloc, model, lr.Z, NULL, NULL, NULL, lr.CODE, &lr.lv,
 								  errmsg, errlen);
 	LR_PROF(0);
 	if (status != GC_OK)
@@ -943,13 +950,8 @@ gc_fit_lowrank(const double *X, size_t n, int p, int rank, const GcFitOptions *o
 			for (int a = 0; a < q; a++)
 			{
 				lr.Z[i * q + a] = lr.Z[i * p + act[a]];
-				lr.LO[i * q + a] = lr.LO[i * p + act[a]];
-				lr.HI[i * q + a] = lr.HI[i * p + act[a]];
-				lr.ISINT[i * q + a] = lr.ISINT[i * p + act[a]];
+				lr.CODE[i * q + a] = lr.CODE[i * p + act[a]];
 			}
-	ALLOC(lr.mayint, q);
-	for (int a = 0; a < q; a++)
-		lr.mayint[a] = (model->marg[act[a]].type != GC_CONTINUOUS);
 
 	/* the observation pattern, fixed for the whole fit */
 	{
@@ -959,7 +961,7 @@ gc_fit_lowrank(const double *X, size_t n, int p, int rank, const GcFitOptions *o
 		ALLOC(lr.rowptr, n + 1);
 		ALLOC(lr.intptr, n + 1);
 		ALLOC(lr.MK, n * q);
-		/* branch-free: whether an entry is observed is as good as random (ISINT is 0 at missing entries) */
+		/* branch-free: whether an entry is observed is as good as random (CODE is 0 at missing entries) */
 		for (size_t e = 0; e < n * q; e++)
 		{
 			int			o = !isnan(lr.Z[e]);
@@ -968,26 +970,35 @@ gc_fit_lowrank(const double *X, size_t n, int p, int rank, const GcFitOptions *o
 			/* the initialisation and the E-step work on the zero-filled matrix */
 			lr.Z[e] = o ? lr.Z[e] : 0.0;
 			nobs += o;
-			nint += lr.ISINT[e] != 0;
+			nint += lr.CODE[e] != 0;
 		}
-		/* one spare slot each: the fill below writes a column before deciding to keep it */
+		/* one spare slot each: the fill below writes an entry before deciding to keep it */
 		ALLOC(lr.obs, nobs + 1);
+		ALLOC(lr.ocode, nobs + 1);
 		ALLOC(lr.ints, nint + 1);
+		ALLOC(lr.icode, nint + 1);
 		nobs = nint = 0;
 		for (size_t i = 0; i < n; i++)
 		{
+			const uint32_t *code = lr.CODE + i * q;
+
 			lr.rowptr[i] = nobs;
 			lr.intptr[i] = nint;
 			for (int a = 0; a < q; a++)
 			{
 				lr.obs[nobs] = a;
+				lr.ocode[nobs] = code[a];
 				nobs += lr.MK[i * q + a] != 0;
 				lr.ints[nint] = a;
-				nint += lr.ISINT[i * q + a] != 0;
+				lr.icode[nint] = code[a];
+				nint += code[a] != 0;
 			}
 		}
 		lr.rowptr[n] = nobs;
 		lr.intptr[n] = nint;
+		/* the levels are in the pattern now */
+		alloc->dealloc(alloc->ctx, lr.CODE);
+		lr.CODE = NULL;
 	}
 
 	ALLOC(lr.W, (size_t) q * k);
@@ -1041,12 +1052,9 @@ gc_fit_lowrank(const double *X, size_t n, int p, int rank, const GcFitOptions *o
 
 	/*
 	 * From here on Z is zero at missing entries (since the observation pattern), with the
-	 * mask beside it. The interval flags are in the observation pattern now: their memory
-	 * goes to the variances, so the fit holds five n×q matrices of doubles at most (Z, LO,
-	 * HI, MK, VV).
+	 * mask beside it, and the interval entries' levels are in the pattern: the fit holds
+	 * three n×q matrices of doubles (Z, MK, VV).
 	 */
-	alloc->dealloc(alloc->ctx, lr.ISINT);
-	lr.ISINT = NULL;
 	ALLOC(lr.VV, n * q);
 	memset(lr.VV, 0, sizeof(double) * n * q);
 
@@ -1156,7 +1164,7 @@ gc_fit_lowrank(const double *X, size_t n, int p, int rank, const GcFitOptions *o
 
 done:
 	{
-		void	   *ptrs[] = {act, Wt, Wnew, lr.Z, lr.LO, lr.HI, lr.ISINT, lr.mayint,
+		void	   *ptrs[] = {act, Wt, Wnew, lr.Z, lr.CODE, lr.ocode, lr.icode,
 			lr.W, lr.Mf, lr.G, lr.Bm, lr.r, lr.w, lr.MK, lr.VV, lr.AJ, lr.UW, lr.Pk,
 			lr.Ac, lr.A2, lr.Gc, lr.Af, lr.Sc, lr.Tc, lr.Wc, lr.mo, lr.upd, lr.gvec, lr.As, lr.Ss, lr.dg, lr.dsig, lr.lbw, lr.rowptr, lr.intptr, lr.obs, lr.ints, lr.UUt, lr.F, lr.RA,
 		lr.R1};
@@ -1166,6 +1174,7 @@ done:
 				alloc->dealloc(alloc->ctx, ptrs[x]);
 	}
 	gc_lrcond_free(&lr.cond, alloc);
+	gc_levels_free(&lr.lv, alloc);
 	if (status != GC_OK)
 	{
 		if (model)
