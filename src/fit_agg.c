@@ -404,9 +404,10 @@ AppendRow(FitState *st, MemoryContext aggcxt, ArrayType *row)
 		if ((double) newcap * p * FIT_BYTES_PER_VALUE > (double) maintenance_work_mem * 1024.0)
 			newcap = Max(st->n + 1, (int64) ((double) maintenance_work_mem * 1024.0 / (p * FIT_BYTES_PER_VALUE)));
 		if (st->data == NULL)
-			st->data = MemoryContextAllocHuge(aggcxt, sizeof(double) * newcap * p);
+			st->data = gc_palloc_big(aggcxt, sizeof(double) * newcap * p);
 		else
-			st->data = repalloc_huge(st->data, sizeof(double) * newcap * p);
+			st->data = gc_prealloc_big(aggcxt, st->data, sizeof(double) * st->cap * p,
+									   sizeof(double) * newcap * p);
 		st->cap = newcap;
 	}
 	gc_row_values(row, st->data + st->n * p, p, "gc_fit", st->n + 1);
@@ -563,7 +564,7 @@ gc_fit_finalfn(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_OUT_OF_MEMORY),
 					 errmsg("out of memory in gc_fit")));
-		X = MemoryContextAllocHuge(fitcxt, sizeof(double) * st->n * st->p);
+		X = gc_palloc_big(fitcxt, sizeof(double) * st->n * st->p);
 		for (int64 i = 0; i < st->n; i++)
 			memcpy(X + i * st->p, st->data + (int64) perm[i] * st->p, sizeof(double) * st->p);
 		pfree(perm);
@@ -674,9 +675,10 @@ gc_fit_combinefn(PG_FUNCTION_ARGS)
 
 		CheckMemory(a, newcap);
 		if (a->data == NULL)
-			a->data = MemoryContextAllocHuge(aggcxt, sizeof(double) * newcap * a->p);
+			a->data = gc_palloc_big(aggcxt, sizeof(double) * newcap * a->p);
 		else
-			a->data = repalloc_huge(a->data, sizeof(double) * newcap * a->p);
+			a->data = gc_prealloc_big(aggcxt, a->data, sizeof(double) * a->cap * a->p,
+									  sizeof(double) * newcap * a->p);
 		a->cap = newcap;
 	}
 	memcpy(a->data + a->n * a->p, b->data, sizeof(double) * b->n * b->p);
@@ -837,7 +839,7 @@ gc_fit_deserialfn(PG_FUNCTION_ARGS)
 		elog(ERROR, "gc_fit: corrupt partial state");
 	if (st->n > 0)
 	{
-		st->data = MemoryContextAllocHuge(aggcxt, sizeof(double) * st->n * st->p);
+		st->data = gc_palloc_big(aggcxt, sizeof(double) * st->n * st->p);
 		pq_copymsgbytes(&buf, (char *) st->data, sizeof(double) * st->n * st->p);
 	}
 	st->cap = st->n;

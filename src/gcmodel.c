@@ -60,6 +60,35 @@ PgFree(void *ctx, void *ptr)
 	pfree(raw ? raw : ptr);
 }
 
+void *
+gc_palloc_big(MemoryContext cxt, Size size)
+{
+	void	   *p = PgAlloc(cxt, size);
+
+	if (p == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory"),
+				 errdetail("Failed on request of size %zu.", (size_t) size)));
+	return p;
+}
+
+void
+gc_pfree_big(void *ptr)
+{
+	PgFree(NULL, ptr);
+}
+
+void *
+gc_prealloc_big(MemoryContext cxt, void *ptr, Size oldsize, Size newsize)
+{
+	void	   *p = gc_palloc_big(cxt, newsize);
+
+	memcpy(p, ptr, Min(oldsize, newsize));
+	gc_pfree_big(ptr);
+	return p;
+}
+
 GcAlloc
 gc_pg_alloc(MemoryContext cxt)
 {

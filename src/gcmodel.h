@@ -65,6 +65,15 @@ typedef struct GcModelData
 /* An allocator for the core that pallocs in cxt (NULL on out-of-memory). */
 extern GcAlloc gc_pg_alloc(MemoryContext cxt);
 
+/*
+ * Large buffers of the glue (a fit's rows) placed like the core's on transparent huge pages
+ * (hugemem.h): allocated in cxt (out of memory is an error), freed by gc_pfree_big or with
+ * cxt, grown by gc_prealloc_big (a copy; never repalloc or pfree such a pointer).
+ */
+extern void *gc_palloc_big(MemoryContext cxt, Size size);
+extern void gc_pfree_big(void *ptr);
+extern void *gc_prealloc_big(MemoryContext cxt, void *ptr, Size oldsize, Size newsize);
+
 /* Report a core failure as an ERROR with a fitting errcode. */
 extern void gc_report_status(GcStatus st, const char *what, const char *msg) pg_attribute_noreturn();
 

@@ -17,7 +17,8 @@
 #include <stddef.h>
 
 #define GC_HUGE_PAGE ((size_t) 2 << 20)
-#define GC_HUGE_MIN GC_HUGE_PAGE
+/* smaller buffers stay on ordinary pages (a huge page backs at most twice the size) */
+#define GC_HUGE_MIN ((size_t) 1 << 20)
 
 /* size rounded up to whole huge pages */
 #define gc_huge_round(size) (((size) + GC_HUGE_PAGE - 1) & ~(GC_HUGE_PAGE - 1))
