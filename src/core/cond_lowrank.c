@@ -44,6 +44,7 @@ gc_lrcond_init(GcLrCond *c, int q, int k, const GcAlloc *alloc)
 		!LRALLOC(c->A, (size_t) k * k) || !LRALLOC(c->s, c->kq) || !LRALLOC(c->L, (size_t) k * k) ||
 		!LRALLOC(c->Li, (size_t) k * k) || !LRALLOC(c->pk, c->kpp) || !LRALLOC(c->a2, c->kpp) ||
 		!LRALLOC(c->t, c->kq) || !LRALLOC(c->w, c->kq) || !LRALLOC(c->ajj, q) ||
+		!LRALLOC(c->jlo, q) || !LRALLOC(c->jhi, q) ||
 		!LRALLOC(c->svd_u, qk) || !LRALLOC(c->svd_a, qk) ||
 		!LRALLOC(c->tmu, q) || !LRALLOC(c->ts, q) || !LRALLOC(c->tlo, q) || !LRALLOC(c->thi, q) ||
 		!LRALLOC(c->tmean, q) || !LRALLOC(c->tvar, q) || !LRALLOC(c->tidx, q))
@@ -63,8 +64,9 @@ void
 gc_lrcond_free(GcLrCond *c, const GcAlloc *alloc)
 {
 	void	   *ptrs[] = {c->Ur, c->d, c->Vt, c->UU, c->O, c->J, c->Mi, c->zf, c->uw, c->vJ, c->A, c->s, c->L,
-		c->Li, c->pk, c->a2, c->t, c->w, c->ajj, c->svd_u, c->svd_a, c->tmu, c->ts, c->tlo, c->thi, c->tmean, c->tvar, c->tidx, c->z, c->lo, c->hi,
-	c->isint, c->act, c->lvoff, c->lvlo, c->lvhi, c->lvmu, c->lvthr};
+		c->Li, c->pk, c->a2, c->t, c->w, c->ajj, c->jlo, c->jhi, c->svd_u, c->svd_a, c->tmu, c->ts, c->tlo,
+		c->thi, c->tmean, c->tvar, c->tidx, c->xo, c->act, c->cols, c->lut, c->lvlo, c->lvhi, c->lvmu,
+	c->lvthr, c->lvx};
 
 	for (size_t i = 0; i < sizeof(ptrs) / sizeof(ptrs[0]); i++)
 		if (ptrs[i])
@@ -186,36 +188,23 @@ gc_lr_factor_invert(const double *pk, const double *d, double sigma, int k, doub
 }
 
 /*
- * One row: M, A = M⁻¹ and s = A U_Oᵀ z_O after num_ord_updates Jacobi steps of the ordinal
- * update. Every sum runs over the row's own lists of columns (lrkern.h): U_OᵀU_O packed =
- * Σ_{j∈O} UU_j, u_jᵀAu_j = UU_j · (A packed, off-diagonals doubled) for j ∈ J, U_Oᵀz_O =
- * Σ_{j∈O} z_j u_j and u_jᵀw for j ∈ J.
+ * One row from its lists (c->O, c->J) and latent values (zf, by column; the interval
+ * entries' bounds jlo/jhi by position in J): M, A = M⁻¹ and s = A U_Oᵀ z_O after
+ * num_ord_updates Jacobi steps of the ordinal update, zf's interval entries updated. Every
+ * sum runs over the row's own lists of columns (lrkern.h): U_OᵀU_O packed = Σ_{j∈O} UU_j,
+ * u_jᵀAu_j = UU_j · (A packed, off-diagonals doubled) for j ∈ J, U_Oᵀz_O = Σ_{j∈O} z_j u_j
+ * and u_jᵀw for j ∈ J.
  */
-GcStatus
-gc_lrcond_row(GcLrCond *c, double *z, const double *lo, const double *hi,
-			  const uint8_t *isint, int num_ord_updates)
+static GcStatus
+RowFromLists(GcLrCond *c, int mo, int nj, int num_ord_updates)
 {
-	int			q = c->q,
-				k = c->k,
+	int			k = c->k,
 				kpp = c->kpp,
 				kq = c->kq;
 	double		sigma = c->sigma,
 				isigma = 1.0 / c->sigma;
 	double	   *zf = c->zf;
-	int			mo = 0,
-				nj = 0;
 
-	/* branch-free: whether an entry is observed is as good as random */
-	for (int a = 0; a < q; a++)
-	{
-		int			o = !isnan(z[a]);
-
-		c->O[mo] = a;
-		c->J[nj] = a;
-		zf[a] = o ? z[a] : 0.0;
-		mo += o;
-		nj += o & (isint[a] != 0);
-	}
 	c->mo = mo;
 	c->nj = nj;
 	c->logdetM = 0;
@@ -254,10 +243,9 @@ gc_lrcond_row(GcLrCond *c, double *z, const double *lo, const double *hi,
 
 			for (int t = 0; t < nj; t++)
 			{
-				int			a = c->J[t];
-
 				c->vJ[t] = 0;
-				nb = gc_lr_queue_interval(tq, nb, t, zf[a], c->uw[t], c->ajj[t], isigma, lo[a], hi[a]);
+				nb = gc_lr_queue_interval(tq, nb, t, zf[c->J[t]], c->uw[t], c->ajj[t], isigma,
+										  c->jlo[t], c->jhi[t]);
 			}
 			gc_truncnorm_moments_mills_batch(nb, c->tmu, c->ts, c->tlo, c->thi, c->tmean, c->tvar);
 			/* Jacobi: every interval entry moves from the same previous vector */
@@ -267,8 +255,6 @@ gc_lrcond_row(GcLrCond *c, double *z, const double *lo, const double *hi,
 				c->vJ[c->tidx[e]] = c->tvar[e];
 			}
 		}
-		for (int t = 0; t < nj; t++)
-			z[c->J[t]] = zf[c->J[t]];
 	}
 
 	/* factor posterior mean s = A U_Oᵀ z_O (with the updated z_O) */
@@ -277,43 +263,141 @@ gc_lrcond_row(GcLrCond *c, double *z, const double *lo, const double *hi,
 	return GC_OK;
 }
 
+GcStatus
+gc_lrcond_row(GcLrCond *c, double *z, const double *lo, const double *hi,
+			  const uint8_t *isint, int num_ord_updates)
+{
+	int			q = c->q,
+				mo = 0,
+				nj = 0;
+	GcStatus	st;
+
+	/* branch-free: whether an entry is observed is as good as random */
+	for (int a = 0; a < q; a++)
+	{
+		int			o = !isnan(z[a]);
+
+		c->O[mo] = a;
+		c->J[nj] = a;
+		c->jlo[nj] = lo[a];
+		c->jhi[nj] = hi[a];
+		c->zf[a] = o ? z[a] : 0.0;
+		mo += o;
+		nj += o & (isint[a] != 0);
+	}
+	st = RowFromLists(c, mo, nj, num_ord_updates);
+	if (st == GC_OK && mo >= 2 && num_ord_updates > 0)
+		for (int t = 0; t < nj; t++)
+			z[c->J[t]] = c->zf[c->J[t]];
+	return st;
+}
+
 /*
- * The latent intervals of every ordinal column's levels, their starting means, and the
- * latent thresholds of the inverse map: gc_marginal_from_latent sends z to the level holding
- * idx = ⌈round₃((n+1)Φ(z) − 1)⌉, which is at least l exactly when idx >= cum[l−1], i.e. when
- * Φ(z) > (cum[l−1] + 0.0005)/(n+1). Latent values within 1e-9 of a threshold take
- * gc_marginal_from_latent itself, so the result is the same to the bit.
+ * What the passes over a row need of an active column's marginal, in one place: its
+ * ordinal levels' slots in the level tables, and a direct table from the small integers
+ * among its values to their level slots (an observed rating 1 … 5 is found in one load,
+ * not by a binary search over the knots).
+ */
+typedef struct GcLrCol
+{
+	int			lvoff;			/* first level slot of an ordinal column, or -1 */
+	int			nlev;			/* its levels (knots) */
+	int			lutoff;			/* its first entry in lut */
+	int			lutn;			/* entries: the values lutbase, lutbase + 1, …; 0 for none */
+	double		lutbase;
+} GcLrCol;
+
+/* a value table is made for at most this many integers per level, plus a few */
+#define GC_LR_LUT_PER_LEVEL 8
+#define GC_LR_LUT_EXTRA 8
+
+/*
+ * The level slot of an observed value x of ordinal column col: the table when x is one of
+ * its integers, else gc_marginal_level. The table holds gc_marginal_level of those very
+ * values, so the result is the same either way: base + i == x only when x is exactly the
+ * integer the entry was made for, however x − base rounded (NaN fails the range test).
+ */
+static inline int
+LevelSlot(const GcLrCol *col, const int *lut, const GcMarginal *m, double x)
+{
+	double		d = x - col->lutbase;
+
+	if (d >= 0 && d < col->lutn)
+	{
+		int			i = (int) d;
+
+		if (col->lutbase + i == x)
+			return lut[col->lutoff + i];
+	}
+	return col->lvoff + gc_marginal_level(m, x);
+}
+
+int
+gc_lrcond_level(const GcLrCond *c, const GcModel *model, int a, double x)
+{
+	const GcLrCol *col = &c->cols[a];
+
+	if (col->lvoff < 0)
+		return -1;
+	return LevelSlot(col, c->lut, &model->marg[c->act[a]], x) - col->lvoff;
+}
+
+/*
+ * The latent intervals of every ordinal column's levels, their starting means, values and
+ * the latent thresholds of the inverse map: gc_marginal_from_latent sends z to the level
+ * holding idx = ⌈round₃((n+1)Φ(z) − 1)⌉, which is at least l exactly when idx >= cum[l−1],
+ * i.e. when Φ(z) > (cum[l−1] + 0.0005)/(n+1). Latent values within 1e-9 of a threshold take
+ * gc_marginal_from_latent itself, so the result is the same to the bit. And the tables from
+ * the integers between an ordinal column's first and last knot to their levels, where there
+ * are not many more integers than levels.
  */
 static GcStatus
 LevelTables(GcLrCond *c, const GcModel *model, const GcAlloc *alloc)
 {
 	int			q = c->q;
-	size_t		total = 0;
+	size_t		total = 0,
+				nlut = 0;
 
-	c->lvoff = alloc->alloc(alloc->ctx, sizeof(int) * q);
-	if (!c->lvoff)
+	c->cols = alloc->alloc(alloc->ctx, sizeof(GcLrCol) * q);
+	if (!c->cols)
 		return GC_ENOMEM;
 	for (int a = 0; a < q; a++)
 	{
 		const GcMarginal *m = &model->marg[c->act[a]];
+		GcLrCol    *col = &c->cols[a];
 
-		c->lvoff[a] = -1;
+		memset(col, 0, sizeof(*col));
+		col->lvoff = -1;
 		if ((m->type == GC_ORDINAL || m->type == GC_BINARY) && m->nknots >= 2)
 		{
-			c->lvoff[a] = (int) total;
+			double		first = ceil(m->x[0]),
+						last = floor(m->x[m->nknots - 1]);
+
+			col->lvoff = (int) total;
+			col->nlev = m->nknots;
 			total += m->nknots;
+			/* finite knots (gc_marginal_check): first and last are integers, maybe huge */
+			if (first >= -1e9 && last <= 1e9 && last >= first &&
+				last - first < (double) GC_LR_LUT_PER_LEVEL * m->nknots + GC_LR_LUT_EXTRA)
+			{
+				col->lutoff = (int) nlut;
+				col->lutn = (int) (last - first) + 1;
+				col->lutbase = first;
+				nlut += col->lutn;
+			}
 		}
 	}
-	c->lvlo = alloc->alloc(alloc->ctx, sizeof(double) * (total > 0 ? total : 1));
-	c->lvhi = alloc->alloc(alloc->ctx, sizeof(double) * (total > 0 ? total : 1));
-	c->lvmu = alloc->alloc(alloc->ctx, sizeof(double) * (total > 0 ? total : 1));
-	c->lvthr = alloc->alloc(alloc->ctx, sizeof(double) * (total > 0 ? total : 1));
-	if (!c->lvlo || !c->lvhi || !c->lvmu || !c->lvthr)
+#define LVALLOC(ptr, count) \
+	((ptr) = alloc->alloc(alloc->ctx, sizeof(*(ptr)) * ((count) > 0 ? (count) : 1)))
+	if (!LVALLOC(c->lvlo, total) || !LVALLOC(c->lvhi, total) || !LVALLOC(c->lvmu, total) ||
+		!LVALLOC(c->lvthr, total) || !LVALLOC(c->lvx, total) || !LVALLOC(c->lut, nlut))
 		return GC_ENOMEM;
+#undef LVALLOC
 	for (int a = 0; a < q; a++)
 	{
 		const GcMarginal *m = &model->marg[c->act[a]];
-		int			off = c->lvoff[a];
+		const GcLrCol *col = &c->cols[a];
+		int			off = col->lvoff;
 
 		if (off < 0)
 			continue;
@@ -333,18 +417,21 @@ LevelTables(GcLrCond *c, const GcModel *model, const GcAlloc *alloc)
 			c->lvmu[off + l] = mu;
 			c->lvthr[off + l] = l == 0 ? -HUGE_VAL :
 				gc_norm_ppf((m->cum[l - 1] + 0.0005) / (m->n + 1));
+			c->lvx[off + l] = m->x[l];
 		}
+		for (int i = 0; i < col->lutn; i++)
+			c->lut[col->lutoff + i] = off + gc_marginal_level(m, col->lutbase + i);
 	}
 	return GC_OK;
 }
 
 /* gc_marginal_from_latent for an ordinal column with level tables */
 static inline double
-OrdinalFromLatent(const GcLrCond *c, const GcMarginal *m, int off, double z)
+OrdinalFromLatent(const GcLrCond *c, const GcLrCol *col, const GcMarginal *m, double z)
 {
-	const double *thr = c->lvthr + off,
+	const double *thr = c->lvthr + col->lvoff,
 			   *t = thr;
-	int			len = m->nknots,
+	int			len = col->nlev,
 				lo;
 
 	/* the last level whose threshold lies below z (branch-free: z is as good as random) */
@@ -357,9 +444,9 @@ OrdinalFromLatent(const GcLrCond *c, const GcMarginal *m, int off, double z)
 	}
 	lo = (int) (t - thr);
 	if ((lo > 0 && !(z - thr[lo] > 1e-9 * (1 + fabs(thr[lo])))) ||
-		(lo < m->nknots - 1 && !(thr[lo + 1] - z > 1e-9 * (1 + fabs(thr[lo + 1])))))
+		(lo < col->nlev - 1 && !(thr[lo + 1] - z > 1e-9 * (1 + fabs(thr[lo + 1])))))
 		return gc_marginal_from_latent(m, z);
-	return m->x[lo];
+	return c->lvx[col->lvoff + lo];
 }
 
 GcStatus
@@ -387,11 +474,8 @@ gc_lrcond_from_model(const GcModel *model, const GcAlloc *alloc, GcLrCond **out)
 	if (st == GC_OK)
 	{
 		c->act = alloc->alloc(alloc->ctx, sizeof(int) * q);
-		c->z = alloc->alloc(alloc->ctx, sizeof(double) * q);
-		c->lo = alloc->alloc(alloc->ctx, sizeof(double) * q);
-		c->hi = alloc->alloc(alloc->ctx, sizeof(double) * q);
-		c->isint = alloc->alloc(alloc->ctx, q);
-		if (!c->act || !c->z || !c->lo || !c->hi || !c->isint)
+		c->xo = alloc->alloc(alloc->ctx, sizeof(double) * q);
+		if (!c->act || !c->xo)
 			st = GC_ENOMEM;
 	}
 	if (st != GC_OK)
@@ -450,69 +534,98 @@ gc_lrcond_destroy(GcLrCond *c, const GcAlloc *alloc)
 	alloc->dealloc(alloc->ctx, c);
 }
 
+/*
+ * Two passes over the row: the first only splits the columns into the
+ * observed and missing lists (branch-free: which entries are observed is as good as
+ * random), the second walks the observed list alone, where the branches (the column's
+ * kind, a value off the level table) go the same way row after row.
+ */
 GcStatus
 gc_lrcond_impute_row(GcLrCond *c, const GcModel *model, const double *row, double *out,
 					 int num_ord_updates)
 {
 	int			p = model->p,
 				q = c->q,
+				mo = 0,
+				nj = 0,
 				nm = 0;
+	const int  *act = c->act;
+	const GcLrCol *cols = c->cols;
+	int		   *O = c->O,
+			   *J = c->J,
+			   *Mi = c->Mi;
+	double	   *zf = c->zf,
+			   *xo = c->xo;
 	GcStatus	st;
 
-	/* latent row: points, and intervals started at the truncated standard-normal mean */
 	for (int a = 0; a < q; a++)
 	{
-		const GcMarginal *m = &model->marg[c->act[a]];
-		double		x = row[c->act[a]];
+		double		x = row[act[a]];
+		int			o = !isnan(x);
 
-		c->isint[a] = 0;
-		if (isnan(x))
-		{
-			c->z[a] = NAN;
-			continue;
-		}
-		if (c->lvoff[a] >= 0)
-		{
-			int			l = c->lvoff[a] + gc_marginal_level(m, x);
+		O[mo] = a;
+		Mi[nm] = a;
+		xo[mo] = x;
+		mo += o;
+		nm += 1 - o;
+	}
+	/* latent row: points, and intervals started at the truncated standard-normal mean */
+	for (int t = 0; t < mo; t++)
+	{
+		int			a = O[t];
+		const GcLrCol *col = &cols[a];
+		double		x = xo[t];
 
-			c->isint[a] = 1;
-			c->lo[a] = c->lvlo[l];
-			c->hi[a] = c->lvhi[l];
-			c->z[a] = c->lvmu[l];
-			continue;
-		}
-		c->isint[a] = (uint8_t) gc_marginal_to_latent(m, x, &c->lo[a], &c->hi[a]);
-		if (c->isint[a])
+		if (col->lvoff >= 0)
 		{
-			double		mu = 0,
-						var;
+			int			l = LevelSlot(col, c->lut, &model->marg[act[a]], x);
 
-			if (gc_truncnorm_moments(0.0, 1.0, c->lo[a], c->hi[a], &mu, &var) != 0)
-				mu = isfinite(c->lo[a]) ? c->lo[a] : c->hi[a];
-			c->z[a] = mu;
+			J[nj] = a;
+			c->jlo[nj] = c->lvlo[l];
+			c->jhi[nj] = c->lvhi[l];
+			zf[a] = c->lvmu[l];
+			nj++;
 		}
 		else
-			c->z[a] = c->lo[a];
+		{
+			double		lo,
+						hi;
+
+			if (gc_marginal_to_latent(&model->marg[act[a]], x, &lo, &hi))
+			{
+				double		mu = 0,
+							var;
+
+				if (gc_truncnorm_moments(0.0, 1.0, lo, hi, &mu, &var) != 0)
+					mu = isfinite(lo) ? lo : hi;
+				J[nj] = a;
+				c->jlo[nj] = lo;
+				c->jhi[nj] = hi;
+				zf[a] = mu;
+				nj++;
+			}
+			else
+				zf[a] = lo;
+		}
 	}
-	st = gc_lrcond_row(c, c->z, c->lo, c->hi, c->isint, num_ord_updates);
+	st = RowFromLists(c, mo, nj, num_ord_updates);
 	if (st != GC_OK)
 		return st;
-	for (int j = 0; j < p; j++)
-		out[j] = isnan(row[j]) && model->marg[j].type == GC_CONSTANT ? model->marg[j].x[0] : row[j];
+	/* observed entries unchanged, a constant column's missing ones its value */
+	memcpy(out, row, sizeof(double) * p);
+	if (q < p)
+		for (int j = 0; j < p; j++)
+			if (isnan(row[j]) && model->marg[j].type == GC_CONSTANT)
+				out[j] = model->marg[j].x[0];
 	/* E[z_M | z_O] = U_M s */
-	for (int a = 0; a < q; a++)
-	{
-		c->Mi[nm] = a;
-		nm += isnan(row[c->act[a]]) != 0;
-	}
-	gc_lrk_dot_cols(c->Ur, c->kq, c->Mi, nm, c->s, c->uw);
+	gc_lrk_dot_cols(c->Ur, c->kq, Mi, nm, c->s, c->uw);
 	for (int t = 0; t < nm; t++)
 	{
-		int			a = c->Mi[t];
-		const GcMarginal *m = &model->marg[c->act[a]];
+		int			a = Mi[t];
+		const GcMarginal *m = &model->marg[act[a]];
 		double		zm = c->uw[t];
 
-		out[c->act[a]] = c->lvoff[a] >= 0 ? OrdinalFromLatent(c, m, c->lvoff[a], zm) :
+		out[act[a]] = cols[a].lvoff >= 0 ? OrdinalFromLatent(c, &cols[a], m, zm) :
 			gc_marginal_from_latent(m, zm);
 	}
 	return GC_OK;

@@ -52,6 +52,8 @@ typedef struct GcLrCond
 	double	   *t,
 			   *w;				/* kq */
 	double	   *ajj;			/* q: u_jᵀAu_j for the interval entries */
+	double	   *jlo,
+			   *jhi;			/* q: the interval entries' latent bounds (by position in J) */
 	double	   *svd_u,
 			   *svd_a;			/* q×k, for the SVD */
 	/* one row's ordinal updates as a batch (q each): arguments, results, columns */
@@ -62,17 +64,20 @@ typedef struct GcLrCond
 			   *tmean,
 			   *tvar;
 	int		   *tidx;
-	/* single imputation: a latent row, and per ordinal column its levels' latent intervals */
-	double	   *z,
-			   *lo,
-			   *hi;
-	uint8_t    *isint;
+	/*
+	 * single imputation: the row's observed values (by position in O), per active column
+	 * (cols) what the row's passes need of its marginal, per ordinal level its latent
+	 * interval, start and value
+	 */
+	double	   *xo;				/* q */
 	int		   *act;			/* q: model column of each active column (imputation) */
-	int		   *lvoff;			/* q: first level slot of an ordinal column, or -1 */
+	struct GcLrCol *cols;		/* q (cond_lowrank.c) */
+	int		   *lut;			/* small-integer value → level slot tables (cond_lowrank.c) */
 	double	   *lvlo,
 			   *lvhi,			/* per level: latent interval */
 			   *lvmu,			/* per level: mean of N(0,1) truncated to it (the start) */
-			   *lvthr;			/* per level l > 0: latent values above it map to level >= l */
+			   *lvthr,			/* per level l > 0: latent values above it map to level >= l */
+			   *lvx;			/* per level: its value (the knot) */
 } GcLrCond;
 
 /*
@@ -171,6 +176,12 @@ extern void gc_lrcond_destroy(GcLrCond *c, const GcAlloc *alloc);
  */
 extern GcStatus gc_lrcond_impute_row(GcLrCond *c, const GcModel *model, const double *row,
 									 double *out, int num_ord_updates);
+
+/*
+ * The level (knot index) an observed value x of active column a gets in imputation, as
+ * gc_marginal_level of its marginal gives it; -1 when the column is not ordinal. For tests.
+ */
+extern int	gc_lrcond_level(const GcLrCond *c, const GcModel *model, int a, double x);
 
 /* y = A x for a full (both triangles stored) symmetric k×k A, column-major; k is small */
 static inline void
