@@ -12,7 +12,11 @@
  * intervals once per imputer, not once per value.
  */
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include <cblas.h>
 #include <lapacke.h>
@@ -66,7 +70,7 @@ gc_lrcond_free(GcLrCond *c, const GcAlloc *alloc)
 	void	   *ptrs[] = {c->Ur, c->d, c->Vt, c->UU, c->O, c->J, c->Mi, c->zf, c->uw, c->vJ, c->A, c->s, c->L,
 		c->Li, c->pk, c->a2, c->t, c->w, c->ajj, c->jlo, c->jhi, c->svd_u, c->svd_a, c->tmu, c->ts, c->tlo,
 		c->thi, c->tmean, c->tvar, c->tidx, c->xo, c->act, c->cols, c->lut, c->lvlo, c->lvhi, c->lvmu,
-	c->lvthr, c->lvx};
+	c->lvthr, c->lvx, c->thr8raw};
 
 	for (size_t i = 0; i < sizeof(ptrs) / sizeof(ptrs[0]); i++)
 		if (ptrs[i])
@@ -304,8 +308,17 @@ typedef struct GcLrCol
 	int			nlev;			/* its levels (knots) */
 	int			lutoff;			/* its first entry in lut */
 	int			lutn;			/* entries: the values lutbase, lutbase + 1, …; 0 for none */
+	int			throff;			/* its thresholds' block in thr8, or -1 */
 	double		lutbase;
 } GcLrCol;
+
+/*
+ * The thresholds 1 … nlev − 1 of an ordinal column with at most GC_LR_THR levels, then +∞,
+ * as one aligned block of GC_LR_THR (a cache line): the level of a latent z is the number
+ * of them below z, four vector compares instead of a binary search's chain of dependent
+ * loads, and both of z's neighbouring thresholds are in the same line.
+ */
+#define GC_LR_THR 8
 
 /* a value table is made for at most this many integers per level, plus a few */
 #define GC_LR_LUT_PER_LEVEL 8
@@ -356,7 +369,8 @@ LevelTables(GcLrCond *c, const GcModel *model, const GcAlloc *alloc)
 {
 	int			q = c->q;
 	size_t		total = 0,
-				nlut = 0;
+				nlut = 0,
+				nthr = 0;
 
 	c->cols = alloc->alloc(alloc->ctx, sizeof(GcLrCol) * q);
 	if (!c->cols)
@@ -368,6 +382,7 @@ LevelTables(GcLrCond *c, const GcModel *model, const GcAlloc *alloc)
 
 		memset(col, 0, sizeof(*col));
 		col->lvoff = -1;
+		col->throff = -1;
 		if ((m->type == GC_ORDINAL || m->type == GC_BINARY) && m->nknots >= 2)
 		{
 			double		first = ceil(m->x[0]),
@@ -376,6 +391,11 @@ LevelTables(GcLrCond *c, const GcModel *model, const GcAlloc *alloc)
 			col->lvoff = (int) total;
 			col->nlev = m->nknots;
 			total += m->nknots;
+			if (m->nknots <= GC_LR_THR)
+			{
+				col->throff = (int) nthr;
+				nthr += GC_LR_THR;
+			}
 			/* finite knots (gc_marginal_check): first and last are integers, maybe huge */
 			if (first >= -1e9 && last <= 1e9 && last >= first &&
 				last - first < (double) GC_LR_LUT_PER_LEVEL * m->nknots + GC_LR_LUT_EXTRA)
@@ -390,13 +410,15 @@ LevelTables(GcLrCond *c, const GcModel *model, const GcAlloc *alloc)
 #define LVALLOC(ptr, count) \
 	((ptr) = alloc->alloc(alloc->ctx, sizeof(*(ptr)) * ((count) > 0 ? (count) : 1)))
 	if (!LVALLOC(c->lvlo, total) || !LVALLOC(c->lvhi, total) || !LVALLOC(c->lvmu, total) ||
-		!LVALLOC(c->lvthr, total) || !LVALLOC(c->lvx, total) || !LVALLOC(c->lut, nlut))
+		!LVALLOC(c->lvthr, total) || !LVALLOC(c->lvx, total) || !LVALLOC(c->lut, nlut) ||
+		!LVALLOC(c->thr8raw, nthr + GC_LR_THR))
 		return GC_ENOMEM;
 #undef LVALLOC
+	c->thr8 = (double *) (((uintptr_t) c->thr8raw + 63) & ~(uintptr_t) 63);
 	for (int a = 0; a < q; a++)
 	{
 		const GcMarginal *m = &model->marg[c->act[a]];
-		const GcLrCol *col = &c->cols[a];
+		GcLrCol    *col = &c->cols[a];
 		int			off = col->lvoff;
 
 		if (off < 0)
@@ -421,6 +443,22 @@ LevelTables(GcLrCond *c, const GcModel *model, const GcAlloc *alloc)
 		}
 		for (int i = 0; i < col->lutn; i++)
 			c->lut[col->lutoff + i] = off + gc_marginal_level(m, col->lutbase + i);
+		if (col->throff >= 0)
+		{
+			/*
+			 * Counting the thresholds below z finds the binary search's level only when they
+			 * ascend (Φ⁻¹ of ascending shares: always, unless Φ⁻¹ were not monotone; such a
+			 * column would keep the binary search)
+			 */
+			int			ascending = 1;
+
+			for (int l = 0; l < GC_LR_THR; l++)
+				c->thr8[col->throff + l] = l + 1 < m->nknots ? c->lvthr[off + l + 1] : HUGE_VAL;
+			for (int l = 2; l < m->nknots; l++)
+				ascending &= c->lvthr[off + l] >= c->lvthr[off + l - 1];
+			if (!ascending)
+				col->throff = -1;
+		}
 	}
 	return GC_OK;
 }
@@ -429,22 +467,60 @@ LevelTables(GcLrCond *c, const GcModel *model, const GcAlloc *alloc)
 static inline double
 OrdinalFromLatent(const GcLrCond *c, const GcLrCol *col, const GcMarginal *m, double z)
 {
-	const double *thr = c->lvthr + col->lvoff,
-			   *t = thr;
-	int			len = col->nlev,
-				lo;
+	const double *thr = c->lvthr + col->lvoff;
+	int			lo,
+				bad;
 
-	/* the last level whose threshold lies below z (branch-free: z is as good as random) */
-	while (len > 1)
+	if (col->throff >= 0)
 	{
-		int			half = len / 2;
+		/*
+		 * The level is how many of thresholds 1 … nlev − 1 lie below z (the +∞ padding
+		 * never does; a true compare is all ones, −1); the thresholds on either side of z,
+		 * lo and lo + 1, are entries lo − 1 and lo of the block, tested without a branch on
+		 * the level (which is as good as random)
+		 */
+		const double *b = c->thr8 + col->throff;
+		double		tl,
+					th;
 
-		t += t[half] < z ? half : 0;
-		len -= half;
+#ifdef __SSE2__
+		/* (GCC makes the plain loop below eight scalar compares; GC_LR_THR is 8 here) */
+		__m128d		zz = _mm_set1_pd(z);
+		__m128i		c0 = _mm_castpd_si128(_mm_cmplt_pd(_mm_loadu_pd(b), zz)),
+					c1 = _mm_castpd_si128(_mm_cmplt_pd(_mm_loadu_pd(b + 2), zz)),
+					c2 = _mm_castpd_si128(_mm_cmplt_pd(_mm_loadu_pd(b + 4), zz)),
+					c3 = _mm_castpd_si128(_mm_cmplt_pd(_mm_loadu_pd(b + 6), zz)),
+					n = _mm_add_epi64(_mm_add_epi64(c0, c1), _mm_add_epi64(c2, c3));
+
+		lo = (int) -(_mm_cvtsi128_si64(n) + _mm_cvtsi128_si64(_mm_unpackhi_epi64(n, n)));
+#else
+		lo = 0;
+		for (int l = 0; l < GC_LR_THR; l++)
+			lo += b[l] < z;
+#endif
+		tl = b[lo - (lo > 0)];
+		th = b[lo];
+		bad = ((lo > 0) & !(z - tl > 1e-9 * (1 + fabs(tl)))) |
+			((lo < col->nlev - 1) & !(th - z > 1e-9 * (1 + fabs(th))));
 	}
-	lo = (int) (t - thr);
-	if ((lo > 0 && !(z - thr[lo] > 1e-9 * (1 + fabs(thr[lo])))) ||
-		(lo < col->nlev - 1 && !(thr[lo + 1] - z > 1e-9 * (1 + fabs(thr[lo + 1])))))
+	else
+	{
+		/* the last level whose threshold lies below z (branch-free: z is as good as random) */
+		const double *t = thr;
+		int			len = col->nlev;
+
+		while (len > 1)
+		{
+			int			half = len / 2;
+
+			t += t[half] < z ? half : 0;
+			len -= half;
+		}
+		lo = (int) (t - thr);
+		bad = (lo > 0 && !(z - thr[lo] > 1e-9 * (1 + fabs(thr[lo])))) ||
+			(lo < col->nlev - 1 && !(thr[lo + 1] - z > 1e-9 * (1 + fabs(thr[lo + 1]))));
+	}
+	if (bad)
 		return gc_marginal_from_latent(m, z);
 	return c->lvx[col->lvoff + lo];
 }

@@ -77,7 +77,9 @@ typedef struct GcLrCond
 			   *lvhi,			/* per level: latent interval */
 			   *lvmu,			/* per level: mean of N(0,1) truncated to it (the start) */
 			   *lvthr,			/* per level l > 0: latent values above it map to level >= l */
-			   *lvx;			/* per level: its value (the knot) */
+			   *lvx,			/* per level: its value (the knot) */
+			   *thr8,			/* per small ordinal column: its thresholds (cond_lowrank.c) */
+			   *thr8raw;		/* thr8's allocation (thr8 is aligned to a cache line) */
 } GcLrCond;
 
 /*

@@ -23,9 +23,10 @@
 #define K 3
 
 /*
- * column kinds: continuous (0–2), ordinal 1…5 (3–5, 13, 15), ordinal in halves (6),
- * ordinal in tens (7), binary (8), lower-truncated (9), ordinal −2…2 (10), ordinal with
- * levels too far apart for a table (11), constant (12), two-sided truncated (14)
+ * column kinds: continuous (0–2), ordinal 1…5 (3–5), ordinal in halves (6), ordinal in
+ * tens (7), binary (8), lower-truncated (9), ordinal −2…2 (10), ordinal with levels too far
+ * apart for a table (11), constant (12), ordinal 0…7 (13), two-sided truncated (14),
+ * ordinal 0…11 (15)
  */
 static double
 Value(int j, double z)
@@ -50,8 +51,12 @@ Value(int j, double z)
 			return z < -0.5 ? 1 : z < 0.5 ? 1000 : 1e6;
 		case 12:
 			return 7;
+		case 13:
+			return fmin(fmax(floor(2 * z + 4), 0), 7);	/* 8 levels: the widest threshold block */
 		case 14:
 			return z < -0.8 ? -0.8 : z > 0.9 ? 0.9 : z;
+		case 15:
+			return fmin(fmax(floor(3 * z + 6), 0), 11);	/* 12 levels: binary search */
 		default:
 			return z < -1.0 ? 1 : z < -0.3 ? 2 : z < 0.3 ? 3 : z < 1.0 ? 4 : 5;
 	}
@@ -165,8 +170,10 @@ main(void)
 	if (st != GC_OK)
 		return UNIT_DONE();
 	CHECK(m->marg[12].type == GC_CONSTANT && m->marg[9].type == GC_LOWER_TRUNCATED &&
-		  m->marg[14].type == GC_TWOSIDED_TRUNCATED && m->marg[7].type == GC_ORDINAL,
-		  "column types as requested");
+		  m->marg[14].type == GC_TWOSIDED_TRUNCATED && m->marg[7].type == GC_ORDINAL &&
+		  m->marg[13].nknots == 8 && m->marg[15].nknots == 12,
+		  "column types and levels as requested (%d and %d levels)", m->marg[13].nknots,
+		  m->marg[15].nknots);
 	for (int j = 0; j < P; j++)
 		if (m->marg[j].type != GC_CONSTANT)
 			act[q++] = j;
