@@ -14,7 +14,10 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
-#ifdef __SSE2__
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define GC_LRC_X86 1
+#include <immintrin.h>
+#elif defined(__SSE2__)
 #include <emmintrin.h>
 #endif
 
@@ -192,6 +195,142 @@ gc_lr_factor_invert(const double *pk, const double *d, double sigma, int k, doub
 }
 
 /*
+ * The queue of a row's interval entries ji[0..nj) for the batched truncated-normal moments:
+ * gc_lr_queue_interval for each, v = 0 at each. By column (bycol, the fit): entry e is
+ * column a = ji[e], every array is indexed by a, and a is the slot's name. By position (the
+ * imputation): z is indexed by the column ji[e], the other arrays and the slot's name are
+ * e. With AVX-512 eight entries go at a time: the values are gathered (or loaded), the
+ * division and square root run eight wide (they share one divider, which bound the scalar
+ * loop), and the eight slots are stored together when every conditional variance is
+ * positive, compressed otherwise. The same IEEE operations in the same order as
+ * gc_lr_queue_interval, so the same queue to the bit (no contraction: the products are
+ * rounded before they are subtracted).
+ */
+int			gc_lr_queue_isa = -1;
+
+void
+gc_lr_queue_select(void)
+{
+	if (gc_lr_queue_isa >= 0)
+		return;
+	gc_lr_queue_isa = 0;
+#ifdef GC_LRC_X86
+	__builtin_cpu_init();
+	gc_lr_queue_isa = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
+#endif
+}
+
+#ifdef GC_LRC_X86
+#define GC_LRC_AVX512_ATTR __attribute__((target("avx512f,avx512vl"), optimize("fp-contract=off")))
+
+static inline __attribute__((always_inline)) GC_LRC_AVX512_ATTR int
+QueueRowAvx512(GcLrQueue tq, const int *ji, int nj, const double *zc, const double *uw,
+			   const double *aj, const double *lo, const double *hi, double *vc, double isigma,
+			   const int bycol)
+{
+	const __m512d one = _mm512_set1_pd(1.0),
+				zero = _mm512_setzero_pd(),
+				isg = _mm512_set1_pd(isigma);
+	const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+	int			nt = 0;
+
+	for (int e = 0; e < nj; e += 8)
+	{
+		__mmask8	lanes = nj - e >= 8 ? 0xff : (__mmask8) ((1u << (nj - e)) - 1);
+		__m256i		ix = _mm256_maskz_loadu_epi32(lanes, ji + e),
+					name = bycol ? ix : _mm256_add_epi32(_mm256_set1_epi32(e), iota);
+		__m512d		z = _mm512_mask_i32gather_pd(zero, lanes, ix, zc, 8),
+					u = bycol ? _mm512_mask_i32gather_pd(zero, lanes, ix, uw, 8) :
+			_mm512_maskz_loadu_pd(lanes, uw + e),
+					a = bycol ? _mm512_mask_i32gather_pd(zero, lanes, ix, aj, 8) :
+			_mm512_maskz_loadu_pd(lanes, aj + e),
+					l = bycol ? _mm512_mask_i32gather_pd(zero, lanes, ix, lo, 8) :
+			_mm512_maskz_loadu_pd(lanes, lo + e),
+					h = bycol ? _mm512_mask_i32gather_pd(zero, lanes, ix, hi, 8) :
+			_mm512_maskz_loadu_pd(lanes, hi + e);
+		__m512d		sjj = _mm512_mul_pd(_mm512_sub_pd(one, a), isg),
+					g = _mm512_mul_pd(_mm512_sub_pd(z, u), isg),
+					s2 = _mm512_div_pd(one, sjj),
+					gs = _mm512_mul_pd(g, s2),
+					mu = _mm512_sub_pd(z, gs),
+					ts = _mm512_sqrt_pd(s2);
+		__mmask8	ok = _mm512_mask_cmp_pd_mask(lanes, sjj, zero, _CMP_GT_OQ);
+
+		if (bycol)
+			_mm512_mask_i32scatter_pd(vc, lanes, ix, zero, 8);
+		else
+			_mm512_mask_storeu_pd(vc + e, lanes, zero);
+		if (ok == 0xff)
+		{
+			_mm512_storeu_pd(tq.tmu + nt, mu);
+			_mm512_storeu_pd(tq.ts + nt, ts);
+			_mm512_storeu_pd(tq.tlo + nt, l);
+			_mm512_storeu_pd(tq.thi + nt, h);
+			_mm512_storeu_pd(tq.tmean + nt, z);
+			_mm512_storeu_pd(tq.tvar + nt, zero);
+			_mm256_storeu_si256((__m256i *) (tq.tidx + nt), name);
+			nt += 8;
+		}
+		else if (ok)
+		{
+			_mm512_mask_compressstoreu_pd(tq.tmu + nt, ok, mu);
+			_mm512_mask_compressstoreu_pd(tq.ts + nt, ok, ts);
+			_mm512_mask_compressstoreu_pd(tq.tlo + nt, ok, l);
+			_mm512_mask_compressstoreu_pd(tq.thi + nt, ok, h);
+			_mm512_mask_compressstoreu_pd(tq.tmean + nt, ok, z);
+			_mm512_mask_compressstoreu_pd(tq.tvar + nt, ok, zero);
+			_mm256_mask_compressstoreu_epi32(tq.tidx + nt, ok, name);
+			nt += __builtin_popcount(ok);
+		}
+	}
+	return nt;
+}
+
+static GC_LRC_AVX512_ATTR int
+QueueByColAvx512(GcLrQueue tq, const int *ji, int nj, const double *zc, const double *uw,
+				 const double *aj, const double *lo, const double *hi, double *vc, double isigma)
+{
+	return QueueRowAvx512(tq, ji, nj, zc, uw, aj, lo, hi, vc, isigma, 1);
+}
+
+static GC_LRC_AVX512_ATTR int
+QueueByPosAvx512(GcLrQueue tq, const int *ji, int nj, const double *zc, const double *uw,
+				 const double *aj, const double *lo, const double *hi, double *vc, double isigma)
+{
+	return QueueRowAvx512(tq, ji, nj, zc, uw, aj, lo, hi, vc, isigma, 0);
+}
+#endif
+
+int
+gc_lr_queue_row(GcLrQueue tq, const int *ji, int nj, const double *zc, const double *uw,
+				const double *aj, const double *lo, const double *hi, double *vc, double isigma,
+				int bycol)
+{
+	int			nt = 0;
+
+#ifdef GC_LRC_X86
+	if (gc_lr_queue_isa == 1)
+		return bycol ? QueueByColAvx512(tq, ji, nj, zc, uw, aj, lo, hi, vc, isigma) :
+			QueueByPosAvx512(tq, ji, nj, zc, uw, aj, lo, hi, vc, isigma);
+#endif
+	if (bycol)
+		for (int e = 0; e < nj; e++)
+		{
+			int			a = ji[e];
+
+			vc[a] = 0;
+			nt = gc_lr_queue_interval(tq, nt, a, zc[a], uw[a], aj[a], isigma, lo[a], hi[a]);
+		}
+	else
+		for (int e = 0; e < nj; e++)
+		{
+			vc[e] = 0;
+			nt = gc_lr_queue_interval(tq, nt, e, zc[ji[e]], uw[e], aj[e], isigma, lo[e], hi[e]);
+		}
+	return nt;
+}
+
+/*
  * One row from its lists (c->O, c->J) and latent values (zf, by column; the interval
  * entries' bounds jlo/jhi by position in J): M, A = M⁻¹ and s = A U_Oᵀ z_O after
  * num_ord_updates Jacobi steps of the ordinal update, zf's interval entries updated. Every
@@ -207,13 +346,21 @@ RowFromLists(GcLrCond *c, int mo, int nj, int num_ord_updates)
 				kq = c->kq;
 	double		sigma = c->sigma,
 				isigma = 1.0 / c->sigma;
-	double	   *zf = c->zf;
+
+	/*
+	 * c's arrays as locals: the build has -fno-strict-aliasing, so a store through one of
+	 * them would make the compiler reload the others from c
+	 */
+	const int  *O = c->O,
+			   *J = c->J;
+	double	   *zf = c->zf,
+			   *vJ = c->vJ;
 
 	c->mo = mo;
 	c->nj = nj;
 	c->logdetM = 0;
 	for (int t = 0; t < nj; t++)
-		c->vJ[t] = 0;
+		vJ[t] = 0;
 	if (mo == 0)
 	{
 		memset(c->s, 0, sizeof(double) * k);
@@ -221,7 +368,7 @@ RowFromLists(GcLrCond *c, int mo, int nj, int num_ord_updates)
 	}
 
 	/* M = U_OᵀU_O + σD⁻², log det M, A = M⁻¹ */
-	gc_lrk_sum_cols(c->UU, kpp, c->O, mo, NULL, c->pk);
+	gc_lrk_sum_cols(c->UU, kpp, O, mo, NULL, c->pk);
 	if (gc_lr_factor_invert(c->pk, c->d, sigma, k, c->L, c->Li, c->A, &c->logdetM))
 		return GC_ENOTPD;
 
@@ -229,40 +376,39 @@ RowFromLists(GcLrCond *c, int mo, int nj, int num_ord_updates)
 	{
 		/* (Σ_OO⁻¹)_jj = (1 − u_jᵀ A u_j)/σ = (1 − <A with doubled off-diagonal, u_j u_jᵀ>)/σ */
 		double	   *a2 = c->a2;
+		const double *ajj = c->ajj,
+				   *uw = c->uw,
+				   *jlo = c->jlo,
+				   *jhi = c->jhi;
+		GcLrQueue	tq = {c->tmu, c->ts, c->tlo, c->thi, c->tmean, c->tvar, c->tidx};
 
 		for (int j = 0; j < k; j++)
 			for (int r = j; r < k; r++)
 				*a2++ = (r == j ? 1 : 2) * c->A[r + (size_t) j * k];
-		gc_lrk_dot_cols(c->UU, kpp, c->J, nj, c->a2, c->ajj);
+		gc_lrk_dot_cols(c->UU, kpp, J, nj, c->a2, c->ajj);
 
 		for (int it = 0; it < num_ord_updates; it++)
 		{
-			int			nb = 0;
-			GcLrQueue	tq = {c->tmu, c->ts, c->tlo, c->thi, c->tmean, c->tvar, c->tidx};
+			int			nb;
 
 			/* w = A U_Oᵀ z_O, so (Σ_OO⁻¹ z_O)_j = (z_j − u_jᵀ w)/σ */
-			gc_lrk_sum_cols(c->Ur, kq, c->O, mo, zf, c->t);
+			gc_lrk_sum_cols(c->Ur, kq, O, mo, zf, c->t);
 			gc_sym_matvec(c->A, k, c->t, c->w);
-			gc_lrk_dot_cols(c->Ur, kq, c->J, nj, c->w, c->uw);
+			gc_lrk_dot_cols(c->Ur, kq, J, nj, c->w, c->uw);
 
-			for (int t = 0; t < nj; t++)
-			{
-				c->vJ[t] = 0;
-				nb = gc_lr_queue_interval(tq, nb, t, zf[c->J[t]], c->uw[t], c->ajj[t], isigma,
-										  c->jlo[t], c->jhi[t]);
-			}
-			gc_truncnorm_moments_mills_batch(nb, c->tmu, c->ts, c->tlo, c->thi, c->tmean, c->tvar);
+			nb = gc_lr_queue_row(tq, J, nj, zf, uw, ajj, jlo, jhi, vJ, isigma, 0);
+			gc_truncnorm_moments_mills_batch(nb, tq.tmu, tq.ts, tq.tlo, tq.thi, tq.tmean, tq.tvar);
 			/* Jacobi: every interval entry moves from the same previous vector */
 			for (int e = 0; e < nb; e++)
 			{
-				zf[c->J[c->tidx[e]]] = c->tmean[e];
-				c->vJ[c->tidx[e]] = c->tvar[e];
+				zf[J[tq.tidx[e]]] = tq.tmean[e];
+				vJ[tq.tidx[e]] = tq.tvar[e];
 			}
 		}
 	}
 
 	/* factor posterior mean s = A U_Oᵀ z_O (with the updated z_O) */
-	gc_lrk_sum_cols(c->Ur, kq, c->O, mo, zf, c->t);
+	gc_lrk_sum_cols(c->Ur, kq, O, mo, zf, c->t);
 	gc_sym_matvec(c->A, k, c->t, c->s);
 	return GC_OK;
 }
@@ -539,6 +685,7 @@ gc_lrcond_from_model(const GcModel *model, const GcAlloc *alloc, GcLrCond **out)
 	*out = NULL;
 	if (model->kind != GC_MODEL_LOWRANK || model->W == NULL || k < 1)
 		return GC_OK;
+	gc_lr_queue_select();
 	for (int j = 0; j < p; j++)
 		q += model->marg[j].type != GC_CONSTANT;
 	if (k >= q)

@@ -128,6 +128,19 @@ gc_lr_queue_interval(GcLrQueue tq, int nb, int idx, double z, double uw, double 
 	return nb + 1;
 }
 
+/*
+ * The queue of a row's interval entries ji[0..nj): gc_lr_queue_interval for each and v = 0
+ * at each, in order; returns the number queued. With bycol every array is indexed by the
+ * column a = ji[e], which names the slot (the fit); else zc is indexed by the column and
+ * uw, aj, lo, hi and v by the position e, which names the slot (imputation). AVX-512 or
+ * scalar as gc_lr_queue_isa says (the same bits); gc_lr_queue_select decides it from the
+ * CPU if no one has yet.
+ */
+extern int	gc_lr_queue_row(GcLrQueue tq, const int *ji, int nj, const double *zc,
+							const double *uw, const double *aj, const double *lo,
+							const double *hi, double *vc, double isigma, int bycol);
+extern void gc_lr_queue_select(void);
+
 /* index of (r, c), r >= c, in a packed lower-triangular k×k matrix (column by column) */
 static inline int
 gc_lr_packidx(int r, int c, int k)

@@ -117,6 +117,68 @@ ReferenceRow(GcLrCond *c, const GcModel *model, const int *act, const double *ro
 	return GC_OK;
 }
 
+/*
+ * gc_lr_queue_row on made-up rows, both addressings, against the scalar queue where there
+ * is an AVX-512 one: lengths around multiples of 8, some conditional variances not positive
+ */
+static void
+QueueCheck(GcRng *rng)
+{
+	enum
+	{
+		NQ = 40
+	};
+	double		zc[NQ],
+				uw[NQ],
+				aj[NQ],
+				lo[NQ],
+				hi[NQ],
+				v[2][NQ],
+				buf[2][6][NQ];
+	int			ji[NQ],
+				idx[2][NQ],
+				isa = gc_lr_queue_isa,
+				same = 1,
+				skipped = 0;
+
+	if (isa != 1)
+		return;
+	for (int nj = 0; nj <= 23; nj++)
+		for (int bycol = 0; bycol <= 1; bycol++)
+		{
+			int			nt[2];
+
+			for (int a = 0, e = 0; a < NQ && e < nj; a++)
+				if (gc_rng_uniform(rng) < 0.6 || NQ - a <= nj - e)
+					ji[e++] = a;
+			for (int a = 0; a < NQ; a++)
+			{
+				zc[a] = gc_rng_normal(rng);
+				uw[a] = gc_rng_normal(rng);
+				aj[a] = gc_rng_uniform(rng) < 0.15 ? 1 + gc_rng_uniform(rng) : gc_rng_uniform(rng);
+				lo[a] = gc_rng_normal(rng);
+				hi[a] = lo[a] + gc_rng_uniform(rng);
+			}
+			for (int r = 0; r < 2; r++)
+			{
+				GcLrQueue	tq = {buf[r][0], buf[r][1], buf[r][2], buf[r][3], buf[r][4], buf[r][5], idx[r]};
+
+				memset(buf[r], 0, sizeof(buf[r]));
+				memset(idx[r], 0, sizeof(idx[r]));
+				for (int a = 0; a < NQ; a++)
+					v[r][a] = 5;
+				gc_lr_queue_isa = r;
+				nt[r] = gc_lr_queue_row(tq, ji, nj, zc, uw, aj, lo, hi, v[r], 0.7, bycol);
+			}
+			gc_lr_queue_isa = isa;
+			same &= nt[0] == nt[1] && memcmp(buf[0], buf[1], sizeof(buf[0])) == 0 &&
+				memcmp(idx[0], idx[1], sizeof(idx[0])) == 0 && memcmp(v[0], v[1], sizeof(v[0])) == 0;
+			skipped += nj - nt[0];
+		}
+	CHECK(same, "the AVX-512 queue equals the scalar one to the bit, by column and by position (%d entries not queued)",
+		  skipped);
+}
+
 int
 main(void)
 {
@@ -272,6 +334,25 @@ main(void)
 		CHECK(ok, "every row imputes");
 		CHECK(same, "imputed rows equal the plain route's to the bit (3000 rows, %d odd values)", odd);
 	}
+	/* the same rows through the scalar queue, where the AVX-512 one ran above */
+	if (gc_lr_queue_isa == 1)
+	{
+		double		out[P],
+					ref[P];
+		int			same = 1;
+
+		for (int i = 0; i < N; i++)
+		{
+			gc_lr_queue_isa = 1;
+			st = gc_lrcond_impute_row(c, m, X + (size_t) i * P, out, GC_IMPUTE_ORD_UPDATES);
+			gc_lr_queue_isa = 0;
+			st |= gc_lrcond_impute_row(c, m, X + (size_t) i * P, ref, GC_IMPUTE_ORD_UPDATES);
+			same &= st == GC_OK && memcmp(out, ref, sizeof(out)) == 0;
+		}
+		gc_lr_queue_isa = 1;
+		CHECK(same, "imputed rows through the scalar queue equal the AVX-512 queue's to the bit");
+	}
+	QueueCheck(&rng);
 	gc_lrcond_destroy(c, &gc_malloc_alloc);
 	gc_model_free(m, &gc_malloc_alloc);
 	free(X);
