@@ -354,6 +354,24 @@ main(void)
 	}
 	QueueCheck(&rng);
 	gc_lrcond_destroy(c, &gc_malloc_alloc);
+
+	/* a correlation that is not WWᵀ + σI (hand-edited) takes the dense path: no Woodbury */
+	{
+		int			e = act[q - 2] + act[q - 5] * P;	/* a corner of the lower triangle */
+		double		keep = m->corr[e];
+		GcLrCond   *c2 = NULL,
+				   *c3 = NULL;
+
+		m->corr[e] = keep + 1e-7;
+		st = gc_lrcond_from_model(m, &gc_malloc_alloc, &c2);
+		m->corr[e] = keep + 1e-11;
+		st |= gc_lrcond_from_model(m, &gc_malloc_alloc, &c3);
+		m->corr[e] = keep;
+		CHECK(st == GC_OK && c2 == NULL && c3 != NULL,
+			  "corr off WWᵀ + σI by 1e-7 refused, by 1e-11 accepted");
+		if (c3)
+			gc_lrcond_destroy(c3, &gc_malloc_alloc);
+	}
 	gc_model_free(m, &gc_malloc_alloc);
 	free(X);
 	return UNIT_DONE();
