@@ -52,6 +52,8 @@ typedef struct GcLrCond
 	double	   *t,
 			   *w;				/* kq */
 	double	   *ajj;			/* q: u_jᵀAu_j for the interval entries */
+	double	   *jlo,
+			   *jhi;			/* q: the interval entries' latent bounds (by position in J) */
 	double	   *svd_u,
 			   *svd_a;			/* q×k, for the SVD */
 	/* one row's ordinal updates as a batch (q each): arguments, results, columns */
@@ -62,17 +64,22 @@ typedef struct GcLrCond
 			   *tmean,
 			   *tvar;
 	int		   *tidx;
-	/* single imputation: a latent row, and per ordinal column its levels' latent intervals */
-	double	   *z,
-			   *lo,
-			   *hi;
-	uint8_t    *isint;
+	/*
+	 * single imputation: the row's observed values (by position in O), per active column
+	 * (cols) what the row's passes need of its marginal, per ordinal level its latent
+	 * interval, start and value
+	 */
+	double	   *xo;				/* q */
 	int		   *act;			/* q: model column of each active column (imputation) */
-	int		   *lvoff;			/* q: first level slot of an ordinal column, or -1 */
+	struct GcLrCol *cols;		/* q (cond_lowrank.c) */
+	int		   *lut;			/* small-integer value → level slot tables (cond_lowrank.c) */
 	double	   *lvlo,
 			   *lvhi,			/* per level: latent interval */
 			   *lvmu,			/* per level: mean of N(0,1) truncated to it (the start) */
-			   *lvthr;			/* per level l > 0: latent values above it map to level >= l */
+			   *lvthr,			/* per level l > 0: latent values above it map to level >= l */
+			   *lvx,			/* per level: its value (the knot) */
+			   *thr8,			/* per small ordinal column: its thresholds (cond_lowrank.c) */
+			   *thr8raw;		/* thr8's allocation (thr8 is aligned to a cache line) */
 } GcLrCond;
 
 /*
@@ -120,6 +127,20 @@ gc_lr_queue_interval(GcLrQueue tq, int nb, int idx, double z, double uw, double 
 	tq.tidx[nb] = idx;
 	return nb + 1;
 }
+
+/*
+ * The queue of a row's interval entries ji[0..nj): gc_lr_queue_interval for each and v = 0
+ * at each, in order; returns the number queued. With level codes jc (the fit) zc, uw, aj
+ * and v are indexed by the column a = ji[e], which names the slot, and the bounds are
+ * lo[jc[e]], hi[jc[e]] (a table of latent intervals); with jc NULL (imputation) zc is
+ * indexed by the column and uw, aj, lo, hi and v by the position e, which names the slot.
+ * AVX-512 or scalar as gc_lr_queue_isa says (the same bits); gc_lr_queue_select decides it
+ * from the CPU if no one has yet.
+ */
+extern int	gc_lr_queue_row(GcLrQueue tq, const int *ji, const uint32_t *jc, int nj,
+							const double *zc, const double *uw, const double *aj,
+							const double *lo, const double *hi, double *vc, double isigma);
+extern void gc_lr_queue_select(void);
 
 /* index of (r, c), r >= c, in a packed lower-triangular k×k matrix (column by column) */
 static inline int
@@ -171,6 +192,12 @@ extern void gc_lrcond_destroy(GcLrCond *c, const GcAlloc *alloc);
  */
 extern GcStatus gc_lrcond_impute_row(GcLrCond *c, const GcModel *model, const double *row,
 									 double *out, int num_ord_updates);
+
+/*
+ * The level (knot index) an observed value x of active column a gets in imputation, as
+ * gc_marginal_level of its marginal gives it; -1 when the column is not ordinal. For tests.
+ */
+extern int	gc_lrcond_level(const GcLrCond *c, const GcModel *model, int a, double x);
 
 /* y = A x for a full (both triangles stored) symmetric k×k A, column-major; k is small */
 static inline void

@@ -157,77 +157,6 @@ typedef struct LowRank
 				ll;
 } LowRank;
 
-/* the ordinal update's queue: -1 until the first fit decides (1: AVX-512, 0: scalar) */
-int			gc_lr_queue_isa = -1;
-
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define GC_LR_X86 1
-#include <immintrin.h>
-
-/*
- * gc_lr_queue_interval for a row's interval entries ji[0..nj) (their levels jc[0..nj)),
- * eight at a time: the row's values are gathered by column, the intervals by level, the division and square root run eight wide (they
- * share one divider, which bound the scalar loop), and the eight slots are stored together
- * when every conditional variance is positive, compressed otherwise. Sets v = 0 at every
- * interval entry, as the scalar loop does. The same IEEE operations in the same order as
- * gc_lr_queue_interval, so the same queue to the bit (no contraction: the products are
- * rounded before they are subtracted).
- */
-static __attribute__((target("avx512f,avx512vl"), optimize("fp-contract=off"))) int
-QueueRowAvx512(GcLrQueue tq, const int *ji, const uint32_t *jc, int nj, const double *zc,
-			   const double *uw, const double *aj, const double *tlo, const double *thi,
-			   double *vc, double isigma)
-{
-	const __m512d one = _mm512_set1_pd(1.0),
-				zero = _mm512_setzero_pd(),
-				isg = _mm512_set1_pd(isigma);
-	int			nt = 0;
-
-	for (int e = 0; e < nj; e += 8)
-	{
-		__mmask8	lanes = nj - e >= 8 ? 0xff : (__mmask8) ((1u << (nj - e)) - 1);
-		__m256i		ix = _mm256_maskz_loadu_epi32(lanes, ji + e),
-					cv = _mm256_maskz_loadu_epi32(lanes, jc + e);
-		__m512d		z = _mm512_mask_i32gather_pd(zero, lanes, ix, zc, 8),
-					u = _mm512_mask_i32gather_pd(zero, lanes, ix, uw, 8),
-					a = _mm512_mask_i32gather_pd(zero, lanes, ix, aj, 8),
-					l = _mm512_mask_i32gather_pd(zero, lanes, cv, tlo, 8),
-					h = _mm512_mask_i32gather_pd(zero, lanes, cv, thi, 8);
-		__m512d		sjj = _mm512_mul_pd(_mm512_sub_pd(one, a), isg),
-					g = _mm512_mul_pd(_mm512_sub_pd(z, u), isg),
-					s2 = _mm512_div_pd(one, sjj),
-					gs = _mm512_mul_pd(g, s2),
-					mu = _mm512_sub_pd(z, gs),
-					ts = _mm512_sqrt_pd(s2);
-		__mmask8	ok = _mm512_mask_cmp_pd_mask(lanes, sjj, zero, _CMP_GT_OQ);
-
-		_mm512_mask_i32scatter_pd(vc, lanes, ix, zero, 8);
-		if (ok == 0xff)
-		{
-			_mm512_storeu_pd(tq.tmu + nt, mu);
-			_mm512_storeu_pd(tq.ts + nt, ts);
-			_mm512_storeu_pd(tq.tlo + nt, l);
-			_mm512_storeu_pd(tq.thi + nt, h);
-			_mm512_storeu_pd(tq.tmean + nt, z);
-			_mm512_storeu_pd(tq.tvar + nt, zero);
-			_mm256_storeu_si256((__m256i *) (tq.tidx + nt), ix);
-			nt += 8;
-		}
-		else if (ok)
-		{
-			_mm512_mask_compressstoreu_pd(tq.tmu + nt, ok, mu);
-			_mm512_mask_compressstoreu_pd(tq.ts + nt, ok, ts);
-			_mm512_mask_compressstoreu_pd(tq.tlo + nt, ok, l);
-			_mm512_mask_compressstoreu_pd(tq.thi + nt, ok, h);
-			_mm512_mask_compressstoreu_pd(tq.tmean + nt, ok, z);
-			_mm512_mask_compressstoreu_pd(tq.tvar + nt, ok, zero);
-			_mm256_mask_compressstoreu_epi32(tq.tidx + nt, ok, ix);
-			nt += __builtin_popcount(ok);
-		}
-	}
-	return nt;
-}
-#endif
 
 /* the same for a packed matrix stored with stride ld between its entries */
 static void
@@ -456,19 +385,7 @@ EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
 					const uint32_t *jc = lr->icode + lr->intptr[i];
 					int			nj = (int) (lr->intptr[i + 1] - lr->intptr[i]);
 
-#ifdef GC_LR_X86
-					if (gc_lr_queue_isa == 1)
-						nt = QueueRowAvx512(tq, ji, jc, nj, zc, uw, aj, tlo, thi, vc, isigma);
-					else
-#endif
-						for (int e = 0; e < nj; e++)
-						{
-							int			a = ji[e];
-
-							vc[a] = 0;
-							nt = gc_lr_queue_interval(tq, nt, a, zc[a], uw[a], aj[a], isigma,
-													  tlo[jc[e]], thi[jc[e]]);
-						}
+					nt = gc_lr_queue_row(tq, ji, jc, nj, zc, uw, aj, tlo, thi, vc, isigma);
 				}
 				LR_PROF(9);
 				gc_truncnorm_moments_mills_batch(nt, c->tmu, c->ts, c->tlo, c->thi, c->tmean, c->tvar);
@@ -851,14 +768,7 @@ gc_fit_lowrank(const double *X, size_t n, int p, int rank, const GcFitOptions *o
 			   *Wnew = NULL;
 
 	LAPACKE_set_nancheck(0);
-	if (gc_lr_queue_isa < 0)
-	{
-		gc_lr_queue_isa = 0;
-#ifdef GC_LR_X86
-		__builtin_cpu_init();
-		gc_lr_queue_isa = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
-#endif
-	}
+	gc_lr_queue_select();
 	memset(&lr, 0, sizeof(lr));
 	*model_out = NULL;
 	if (errlen > 0)
