@@ -87,10 +87,11 @@ typedef struct LowRank
 	/*
 	 * latent data, n×q row-major (interval entries are updated in place: warm start). Z has
 	 * NaN at missing entries until the observation pattern is built, zero afterwards; MK is the
-	 * observation mask (1/0) and VV the ordinal variances v_ij (zero except at interval
-	 * entries). Stored for all rows, a block of them is directly the q×nb column-major
-	 * operand of the E-step's matrix products: nothing is copied, zeroed or written back
-	 * per block and iteration.
+	 * observation mask (1/0). Stored for all rows, a block of them is directly the q×nb
+	 * column-major operand of the E-step's matrix products: nothing is copied or written
+	 * back per block and iteration. VV holds one block's ordinal variances v_ij the same way
+	 * (B×q): each E-step writes every v it reads, so none outlives its block; it is zero
+	 * except at the block's interval entries, which are zeroed again when the block is done.
 	 */
 	double	   *Z,
 			   *MK,
@@ -117,7 +118,7 @@ typedef struct LowRank
 			   *Bm;				/* k×k */
 	double	   *r,
 			   *w;				/* k */
-	/* the current block, one column per row: views of Z, MK and VV (not allocated) */
+	/* the current block, one column per row: views of Z and MK, and VV */
 	double	   *Zc,
 			   *Mc,
 			   *Vc;
@@ -244,7 +245,7 @@ EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
 	/* the block's latent rows as columns: zero-filled values, mask, variances */
 	lr->Zc = lr->Z + b0 * q;
 	lr->Mc = lr->MK + b0 * q;
-	lr->Vc = lr->VV + b0 * q;
+	lr->Vc = lr->VV;
 	for (int b = 0; b < nb; b++)
 	{
 		size_t		i = b0 + b;
@@ -252,7 +253,7 @@ EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
 					nint = (int) (lr->intptr[i + 1] - lr->intptr[i]);
 
 		lr->mo[b] = mo;
-		/* a row that runs no update keeps v = 0 (VV starts zeroed and is never written) */
+		/* a row that runs no update keeps v = 0 (its entries of VV are not written) */
 		lr->upd[b] = nint > 0 && mo >= 2 && num_ord_updates > 0;
 		anyupd |= lr->upd[b];
 	}
@@ -486,6 +487,15 @@ EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
 	gc_lrk_gemm(q, k, nb, lr->Zc, q, lr->Sc, k, 1, lr->R1, q, 1);
 	if (anyv)
 		gc_lrk_gemm(q, kp, nb, lr->Vc, q, lr->Ac, kpp, 1, lr->RA, q, 1);
+	/* the block's variances read for the last time: VV back to zero for the next block */
+	for (int b = 0; anyupd && b < nb; b++)
+		if (lr->upd[b])
+		{
+			double	   *vc = lr->Vc + (size_t) b * q;
+
+			for (size_t e = lr->intptr[b0 + b]; e < lr->intptr[b0 + b + 1]; e++)
+				vc[lr->ints[e]] = 0;
+		}
 	LR_PROF(13);
 	return GC_OK;
 }
@@ -963,10 +973,10 @@ gc_fit_lowrank(const double *X, size_t n, int p, int rank, const GcFitOptions *o
 	/*
 	 * From here on Z is zero at missing entries (since the observation pattern), with the
 	 * mask beside it, and the interval entries' levels are in the pattern: the fit holds
-	 * three n×q matrices of doubles (Z, MK, VV).
+	 * two n×q matrices of doubles (Z, MK) and VV for a block.
 	 */
-	ALLOC(lr.VV, n * q);
-	memset(lr.VV, 0, sizeof(double) * n * q);
+	ALLOC(lr.VV, (size_t) lr.B * q);
+	memset(lr.VV, 0, sizeof(double) * lr.B * q);
 
 	for (int iter = 1; iter <= opt->max_iter; iter++)
 	{
@@ -1015,7 +1025,7 @@ gc_fit_lowrank(const double *X, size_t n, int p, int rank, const GcFitOptions *o
 			}
 		}
 
-		LR_PROF(15);
+		LR_PROF(13);
 		/* M-step */
 		status = MStep(&lr, Wt, &scol, &badcol);
 		if (status != GC_OK)
@@ -1048,6 +1058,7 @@ gc_fit_lowrank(const double *X, size_t n, int p, int rank, const GcFitOptions *o
 			}
 		}
 		delta = den > 0 ? sqrt(num / den) : 0;
+		LR_PROF(15);
 		memcpy(lr.W, Wnew, sizeof(double) * q * k);
 		lr.sigma = signew;
 		model->n_iter = iter;
