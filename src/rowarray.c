@@ -12,6 +12,7 @@
 #include "utils/array.h"
 
 #include "gcimpute.h"
+#include "cpu.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #include <immintrin.h>
@@ -95,8 +96,7 @@ gc_row_values(ArrayType *a, double *out, int n, const char *fn, int64 rowno)
 #ifdef GC_ROW_AVX512
 		if (row_isa < 0)
 		{
-			__builtin_cpu_init();
-			row_isa = __builtin_cpu_supports("avx512f") ? 1 : 0;
+			row_isa = gc_cpu_level() >= GC_CPU_AVX512 ? 1 : 0;
 		}
 		if (row_isa == 1)
 			done = ExpandRowAvx512(src, nulls, n, nv, out);

@@ -25,6 +25,7 @@
 #include <lapacke.h>
 
 #include "cond_lowrank.h"
+#include "cpu.h"
 #include "lrkern.h"
 #include "mills.h"
 #include "normal.h"
@@ -215,8 +216,7 @@ gc_lr_queue_select(void)
 		return;
 	gc_lr_queue_isa = 0;
 #ifdef GC_LRC_X86
-	__builtin_cpu_init();
-	gc_lr_queue_isa = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
+	gc_lr_queue_isa = gc_cpu_level() >= GC_CPU_AVX512;
 #endif
 }
 

@@ -7,6 +7,7 @@
  * target attributes and picked at run time, so the extension still runs on any
  * x86-64 (and elsewhere the batch is simply not used).
  */
+#include "cpu.h"
 #include "l3batch.h"
 #include "sketch_util.h"
 
@@ -25,10 +26,9 @@ gc_l3batch_usable(void)
 	{
 		gc_l3batch_isa = GC_L3B_NONE;
 #ifdef GC_L3B_X86
-		__builtin_cpu_init();
-		if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq"))
+		if (gc_cpu_level() >= GC_CPU_AVX512)
 			gc_l3batch_isa = GC_L3B_AVX512;
-		else if (__builtin_cpu_supports("avx2"))
+		else if (gc_cpu_level() >= GC_CPU_AVX2)
 			gc_l3batch_isa = GC_L3B_AVX2;
 #endif
 	}

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cond_lowrank.h"
+#include "cpu.h"
 #include "lrbatch.h"
 
 static void
@@ -307,8 +308,7 @@ gc_lrb_ok(int k)
 	{
 		gc_lrb_isa = 0;
 #ifdef LRB_X86
-		__builtin_cpu_init();
-		gc_lrb_isa = __builtin_cpu_supports("avx512f") ? 1 : 0;
+		gc_lrb_isa = gc_cpu_level() >= GC_CPU_AVX512 ? 1 : 0;
 #endif
 	}
 	return gc_lrb_isa == 1 && k >= 1 && k <= GC_LRB_MAXK;

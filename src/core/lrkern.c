@@ -10,6 +10,7 @@
 
 #include <cblas.h>
 
+#include "cpu.h"
 #include "lrkern.h"
 
 typedef double GcV4 __attribute__((vector_size(4 * sizeof(double)), aligned(sizeof(double)),
@@ -300,8 +301,7 @@ gc_lrk_gemm(int M, int N, int K, const double *A, int lda, const double *B, size
 	{
 		gc_lrk_gemm_isa = 0;
 #ifdef GC_LRK_X86
-		__builtin_cpu_init();
-		gc_lrk_gemm_isa = __builtin_cpu_supports("avx512f") ? 1 : 0;
+		gc_lrk_gemm_isa = gc_cpu_level() >= GC_CPU_AVX512 ? 1 : 0;
 #endif
 	}
 	if (M <= 0 || N <= 0)

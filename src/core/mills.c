@@ -16,6 +16,7 @@
 #define GC_MILLS_AVX2 1
 #endif
 
+#include "cpu.h"
 #include "mills.h"
 #include "mills_table.h"
 #include "normal.h"
@@ -437,10 +438,9 @@ gc_truncnorm_moments_mills_batch(int n, const double *mu, const double *s, const
 #ifdef GC_MILLS_AVX2
 	if (gc_mills_isa < 0)
 	{
-		__builtin_cpu_init();
-		gc_mills_isa = __builtin_cpu_supports("avx2") ? 1 : 0;
+		gc_mills_isa = gc_cpu_level() >= GC_CPU_AVX2 ? 1 : 0;
 #ifdef GC_MILLS_AVX512
-		if (__builtin_cpu_supports("avx512f"))
+		if (gc_cpu_level() >= GC_CPU_AVX512)
 			gc_mills_isa = 2;
 #endif
 	}

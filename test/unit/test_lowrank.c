@@ -14,6 +14,7 @@
 #include "precision.h"
 #include "rng.h"
 #include "unit.h"
+#include "unit_lowrank.h"
 
 #define N 3000
 #define P 24
@@ -57,18 +58,7 @@ main(void)
 
 	/* a known low-rank correlation: rows of W of length √(1−σ) */
 	gc_rng_seed(&rng, 20261122);
-	for (int j = 0; j < P; j++)
-	{
-		double		len = 0;
-
-		for (int c = 0; c < K; c++)
-		{
-			Wtrue[j + c * P] = gc_rng_normal(&rng);
-			len += Wtrue[j + c * P] * Wtrue[j + c * P];
-		}
-		for (int c = 0; c < K; c++)
-			Wtrue[j + c * P] *= sqrt((1 - SIGMA) / len);
-	}
+	UnitRandomFactor(&rng, Wtrue, P, K, 1 - SIGMA);
 	for (int a = 0; a < P; a++)
 		for (int b = 0; b < P; b++)
 		{

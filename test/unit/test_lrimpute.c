@@ -17,6 +17,7 @@
 #include "precision.h"
 #include "rng.h"
 #include "unit.h"
+#include "unit_lowrank.h"
 
 #define N 1500
 #define P 16
@@ -206,20 +207,10 @@ main(void)
 	GcStatus	st;
 
 	gc_rng_seed(&rng, 20261207);
+	UnitRandomFactor(&rng, W, P, K, 0.7);
 	for (int j = 0; j < P; j++)
-	{
-		double		len = 0;
-
-		for (int r = 0; r < K; r++)
-		{
-			W[j + r * P] = gc_rng_normal(&rng);
-			len += W[j + r * P] * W[j + r * P];
-		}
-		for (int r = 0; r < K; r++)
-			W[j + r * P] *= sqrt(0.7 / len);
 		types[j] = j < 3 ? GC_CONTINUOUS : j == 8 ? GC_BINARY : j == 9 ? GC_LOWER_TRUNCATED :
 			j == 12 ? GC_AUTO : j == 14 ? GC_TWOSIDED_TRUNCATED : GC_ORDINAL;
-	}
 	for (int i = 0; i < N; i++)
 	{
 		double		t[K];
