@@ -39,9 +39,6 @@ gc_row_length(ArrayType *a, const char *fn)
 }
 
 #ifdef GC_ROW_AVX512
-/* 1: AVX-512F expand loads; 0: the portable loop; -1 until the first row decides */
-static int	row_isa = -1;
-
 /*
  * The row's present values into their positions, NaN elsewhere, eight positions per
  * instruction: an expand load puts the next popcount(mask) stored values into the lanes
@@ -94,11 +91,7 @@ gc_row_values(ArrayType *a, double *out, int n, const char *fn, int64 rowno)
 		bool		done = false;
 
 #ifdef GC_ROW_AVX512
-		if (row_isa < 0)
-		{
-			row_isa = gc_cpu_level() >= GC_CPU_AVX512 ? 1 : 0;
-		}
-		if (row_isa == 1)
+		if (gc_cpu_level() >= GC_CPU_AVX512)
 			done = ExpandRowAvx512(src, nulls, n, nv, out);
 #endif
 
@@ -107,7 +100,7 @@ gc_row_values(ArrayType *a, double *out, int n, const char *fn, int64 rowno)
 		 * bit mispredicts often. Every position reads a present value (the last one when
 		 * none is left), and a null bit selects NaN instead.
 		 */
-		for (int i = 0; i < n && nv > 0 && !done; i++)
+		for (int i = 0; !done && nv > 0 && i < n; i++)
 		{
 			int			present = (nulls[i / 8] >> (i % 8)) & 1;
 			double		v = src[k < nv ? k : nv - 1];
@@ -115,7 +108,7 @@ gc_row_values(ArrayType *a, double *out, int n, const char *fn, int64 rowno)
 			out[i] = present ? v : NAN;
 			k += present;
 		}
-		if (nv == 0)
+		if (!done && nv == 0)
 			for (int i = 0; i < n; i++)
 				out[i] = NAN;
 	}
