@@ -11,7 +11,7 @@
 #include "miscadmin.h"
 
 #include "gcimpute.h"
-#include "worker/worker.h"
+#include "stream/worker.h"
 
 PG_MODULE_MAGIC;
 

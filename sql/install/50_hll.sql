@@ -1,7 +1,7 @@
 
 -- ---------------------------------------------------------------------------
 -- HyperLogLog distinct-count sketch: type gc_hll and its aggregates
--- (src/hll.c over src/core/hll.c).
+-- (src/sketch/hll_sql.c over src/sketch/hll.c).
 -- ---------------------------------------------------------------------------
 
 CREATE TYPE gc_hll;

@@ -1,8 +1,8 @@
 
 -- ---------------------------------------------------------------------------
 -- Count-Min sketch: type gc_cms, its aggregates (also as a sliding-window
--- moving aggregate) and point / heavy-hitter queries (src/cms.c over
--- src/core/cms.c).
+-- moving aggregate) and point / heavy-hitter queries (src/sketch/cms_sql.c over
+-- src/sketch/cms.c).
 -- ---------------------------------------------------------------------------
 
 CREATE TYPE gc_cms;

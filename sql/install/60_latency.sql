@@ -2,7 +2,7 @@
 -- ---------------------------------------------------------------------------
 -- Latency distributions: maximum-likelihood fits of lognormal, gamma and
 -- Weibull, and the functions the stream worker uses to size allowed lateness
--- (src/latency.c over src/core/latency.c).
+-- (src/latency/latency_sql.c over src/latency/latency.c).
 -- ---------------------------------------------------------------------------
 
 CREATE FUNCTION gc_latency_fit_trans(internal, double precision) RETURNS internal

@@ -1,5 +1,5 @@
 /*
- * lowrank_fit_harness.c — times gc_fit_lowrank (src/core, no server) on a matrix dumped from
+ * lowrank_fit_harness.c — times gc_fit_lowrank (the numerics, no server) on a matrix dumped from
  * Python, for A/B comparisons of the low-rank fit between builds. Reads n×p float64
  * (little-endian, NaN = missing) from a file, puts the rows in the canonical order gc_fit
  * uses, fits `reps` times and prints the CPU seconds of each fit, the iterations, σ, the
@@ -8,8 +8,8 @@
  * gc_impute does) and prints the MAE of the entries missing from the first and a checksum of
  * the bits of every imputed row (LRH_IMPREP=r runs r − 1 untimed imputation passes first).
  *
- *   cc -O2 -g -fno-omit-frame-pointer -fwrapv -fno-strict-aliasing -Isrc/core \
- *      -o /tmp/lrh test/bench/lowrank_fit_harness.c src/core/*.c \
+ *   cc -O2 -g -fno-omit-frame-pointer -fwrapv -fno-strict-aliasing -Isrc \
+ *      -o /tmp/lrh test/bench/lowrank_fit_harness.c $(make -s print-core-srcs) \
  *      -L/usr/lib/x86_64-linux-gnu/openblas-serial -Wl,-rpath,/usr/lib/x86_64-linux-gnu/openblas-serial \
  *      -llapacke -lopenblas -lm
  *   python: load_data(400, 150) from test/bench/bench_lowrank.py; Xm.tofile('xm.bin'); X.tofile('x.bin')
@@ -26,10 +26,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "cond_lowrank.h"
-#include "precision.h"
-#include "copula.h"
-#include "sort.h"
+#include "lowrank/cond_lowrank.h"
+#include "copula/precision.h"
+#include "copula/copula.h"
+#include "platform/sort.h"
 
 #ifdef GC_LR_PROFILE
 extern double gc_lr_prof[20];

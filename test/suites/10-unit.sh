@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# C unit tests of src/core, each program run under valgrind (leaks and invalid accesses fail),
+# C unit tests of the numerics (src/platform, copula, lowrank, sketch, latency), each program run under valgrind (leaks and invalid accesses fail),
 # then once more natively: valgrind's CPU has no AVX-512, so only the native run reaches the
 # AVX-512 kernels (l3batch, gc_lrk_gemm); each native run counts as one result.
 set -uo pipefail

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generate src/core/mills_table.h: piecewise polynomials for the Mills ratio of the normal
+"""Generate src/copula/mills_table.h: piecewise polynomials for the Mills ratio of the normal
 distribution, R(x) = Q(x)/φ(x) = √(π/2)·exp(x²/2)·erfc(x/√2), on 0 <= x < XMAX.
 
 R is entire and slowly varying, so on each of the NSEG intervals [i·H, (i+1)·H) a polynomial
@@ -8,7 +8,7 @@ reproduces it to about one ulp. The script checks every interval at 200 points a
 mpmath and refuses to write the table if the worst relative error (of the Horner evaluation
 in double precision) exceeds 4e-16.
 
-    .venv/bin/python test/tools/gen_mills_table.py > src/core/mills_table.h
+    .venv/bin/python test/tools/gen_mills_table.py > src/copula/mills_table.h
 """
 import sys
 

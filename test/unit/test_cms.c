@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cms.h"
+#include "sketch/cms.h"
 #include "unit.h"
 
 static void *

@@ -1,5 +1,5 @@
 /*
- * Unit tests: the conditional distribution from the precision matrix (src/core/cond.c)
+ * Unit tests: the conditional distribution from the precision matrix (src/copula/cond.c)
  * against the textbook formulas with Σ_OO⁻¹, computed independently with LAPACK.
  */
 #include <math.h>
@@ -8,9 +8,9 @@
 
 #include <lapacke.h>
 
-#include "cond.h"
-#include "precision.h"
-#include "rng.h"
+#include "copula/cond.h"
+#include "copula/precision.h"
+#include "platform/rng.h"
 #include "unit.h"
 
 #define Q 13

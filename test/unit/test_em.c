@@ -1,14 +1,14 @@
-/* Unit tests: EM fitting and imputation on small known cases (src/core/em.c, impute.c). */
+/* Unit tests: EM fitting and imputation on small known cases (src/copula/em.c, impute.c). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cond.h"
-#include "copula.h"
-#include "estep.h"
-#include "normal.h"
-#include "precision.h"
-#include "rng.h"
+#include "copula/cond.h"
+#include "copula/copula.h"
+#include "copula/estep.h"
+#include "copula/normal.h"
+#include "copula/precision.h"
+#include "platform/rng.h"
 #include "unit.h"
 
 /*

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hll.h"
+#include "sketch/hll.h"
 #include "unit.h"
 
 static void *

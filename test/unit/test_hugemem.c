@@ -1,5 +1,5 @@
 /*
- * test_hugemem.c — large buffers on transparent huge pages (src/core/hugemem.c): wrapped
+ * test_hugemem.c — large buffers on transparent huge pages (src/platform/hugemem.c): wrapped
  * pointers are aligned, usable over their whole size and give back their allocation;
  * ordinary pointers are never taken for wrapped ones; the malloc allocator's large buffers
  * are aligned and freed by free() (valgrind checks both).
@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "copula.h"
-#include "hugemem.h"
+#include "copula/copula.h"
+#include "platform/hugemem.h"
 #include "unit.h"
 
 int

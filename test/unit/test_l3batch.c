@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "l3batch.h"
-#include "sketch_util.h"
+#include "sketch/l3batch.h"
+#include "sketch/sketch_util.h"
 #include "unit.h"
 
 /* lookup3, seed 0, reading the key a byte at a time (little-endian words) */

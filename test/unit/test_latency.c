@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "latency.h"
+#include "latency/latency.h"
 #include "unit.h"
 
 static uint64_t rng = 20260522;

@@ -1,5 +1,5 @@
 /*
- * Unit tests: the low-rank Gaussian copula (src/core/em_lowrank.c) recovers a known
+ * Unit tests: the low-rank Gaussian copula (src/lowrank/em_lowrank.c) recovers a known
  * Σ = WWᵀ + σI from mixed continuous/ordinal data with missing entries, keeps its invariants,
  * imputes through the ordinary imputer, and rejects ranks out of range.
  */
@@ -7,12 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "copula.h"
-#include "lrbatch.h"
-#include "lrkern.h"
-#include "mills.h"
-#include "precision.h"
-#include "rng.h"
+#include "copula/copula.h"
+#include "lowrank/lrbatch.h"
+#include "lowrank/lrkern.h"
+#include "copula/mills.h"
+#include "copula/precision.h"
+#include "platform/rng.h"
 #include "unit.h"
 #include "unit_lowrank.h"
 

@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cond_lowrank.h"
-#include "lrbatch.h"
+#include "lowrank/cond_lowrank.h"
+#include "lowrank/lrbatch.h"
 #include "unit.h"
 
 static double

@@ -10,12 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cond_lowrank.h"
-#include "copula.h"
-#include "lrkern.h"
-#include "normal.h"
-#include "precision.h"
-#include "rng.h"
+#include "lowrank/cond_lowrank.h"
+#include "copula/copula.h"
+#include "lowrank/lrkern.h"
+#include "copula/normal.h"
+#include "copula/precision.h"
+#include "platform/rng.h"
 #include "unit.h"
 #include "unit_lowrank.h"
 

@@ -10,7 +10,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "lrkern.h"
+#include "lowrank/lrkern.h"
 #include "unit.h"
 
 static double

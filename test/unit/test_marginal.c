@@ -1,12 +1,12 @@
-/* Unit tests: type detection, knots and the observed <-> latent maps (src/core/marginal.c). */
+/* Unit tests: type detection, knots and the observed <-> latent maps (src/copula/marginal.c). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "marginal.h"
-#include "normal.h"
-#include "rng.h"
-#include "sort.h"
+#include "copula/marginal.h"
+#include "copula/normal.h"
+#include "platform/rng.h"
+#include "platform/sort.h"
 #include "unit.h"
 
 static int

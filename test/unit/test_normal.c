@@ -1,9 +1,9 @@
-/* Unit tests: standard normal CDF/quantile and truncated-normal moments (src/core/normal.c). */
+/* Unit tests: standard normal CDF/quantile and truncated-normal moments (src/copula/normal.c). */
 #include <math.h>
 #include <string.h>
 
-#include "mills.h"
-#include "normal.h"
+#include "copula/mills.h"
+#include "copula/normal.h"
 #include "unit.h"
 
 /* E and Var of N(mu, s²) truncated to (lo, hi) by brute-force midpoint integration */

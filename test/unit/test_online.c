@@ -1,5 +1,5 @@
 /*
- * Unit tests: online training (src/core/online.c) — the marginal sketches built by the
+ * Unit tests: online training (src/copula/online.c) — the marginal sketches built by the
  * indexed flush (exact while small, compressed later, long runs in one gap for a drifting
  * stream, merged states that keep streaming) and the correlation of the online map.
  */
@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "marginal.h"
-#include "online.h"
-#include "precision.h"
+#include "copula/marginal.h"
+#include "copula/online.h"
+#include "copula/precision.h"
 #include "unit.h"
 
 static uint64_t rs = 0x9E3779B97F4A7C15ULL;

@@ -1,5 +1,5 @@
 /*
- * unit.h — a minimal TAP-style harness for the C unit tests of src/core.
+ * unit.h — a minimal TAP-style harness for the C unit tests of the PostgreSQL-free numerics.
  *
  * Each CHECK prints "ok N - what" or "not ok N - what"; the suite runner counts them.
  */

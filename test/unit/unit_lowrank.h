@@ -6,7 +6,7 @@
 
 #include <math.h>
 
-#include "rng.h"
+#include "platform/rng.h"
 
 /* W (p×k, column-major) with Gaussian entries, each row rescaled to squared length rowsq */
 static void

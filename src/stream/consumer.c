@@ -1,0 +1,357 @@
+/*
+ * consumer.c — the librdkafka side of a stream worker.
+ *
+ * Positions come from gc_stream_offsets only: the consumer never subscribes, it assigns
+ * every partition of the topic with explicit offsets (rd_kafka_assign), so there is no
+ * group rebalance at all and the broker's committed group offsets are never read
+ * (enable.auto.commit=false).  New partitions are found by a periodic metadata refresh.
+ * librdkafka's log and error callbacks may run on its own threads, so they only copy the
+ * text into a mutex-protected ring that the main loop drains into elog.  Queue events
+ * are turned into writes on a pipe that the main loop waits on together with its latch.
+ */
+#include "postgres.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <unistd.h>
+
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+#include "utils/jsonb.h"
+
+#include "stream/stream.h"
+
+#define LOGRING 32
+#define LOGLEN 512
+
+static pthread_mutex_t log_mutex = PTHREAD_MUTEX_INITIALIZER;
+static char log_ring[LOGRING][LOGLEN];
+static int	log_level[LOGRING];
+static int	log_head = 0,
+			log_tail = 0;
+
+static void
+RingPush(int level, const char *text)
+{
+	pthread_mutex_lock(&log_mutex);
+	if ((log_head + 1) % LOGRING != log_tail)
+	{
+		strlcpy(log_ring[log_head], text, LOGLEN);
+		log_level[log_head] = level;
+		log_head = (log_head + 1) % LOGRING;
+	}
+	pthread_mutex_unlock(&log_mutex);
+}
+
+static void
+LogCallback(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+	char		text[LOGLEN];
+
+	snprintf(text, sizeof(text), "librdkafka %s: %s", fac, buf);
+	RingPush(level, text);
+}
+
+static void
+ErrorCallback(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+	char		text[LOGLEN];
+
+	snprintf(text, sizeof(text), "kafka error: %s: %s", rd_kafka_err2str(err), reason);
+	/* level 3 = error: becomes the stream's last_error */
+	RingPush(err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || err == RD_KAFKA_RESP_ERR__TRANSPORT ? 3 : 4, text);
+}
+
+/* Report queued librdkafka messages from the main thread. */
+void
+ConsumerDrainLogs(StreamWorker *w)
+{
+	for (;;)
+	{
+		char		text[LOGLEN];
+		int			level;
+
+		pthread_mutex_lock(&log_mutex);
+		if (log_tail == log_head)
+		{
+			pthread_mutex_unlock(&log_mutex);
+			break;
+		}
+		memcpy(text, log_ring[log_tail], LOGLEN);
+		level = log_level[log_tail];
+		log_tail = (log_tail + 1) % LOGRING;
+		pthread_mutex_unlock(&log_mutex);
+		ereport(level <= 4 ? LOG : DEBUG1,
+				(errmsg("stream \"%s\": %s", w->cfg->name, text)));
+		if (level <= 3)
+			strlcpy(w->last_error, text, GC_ERRLEN);
+	}
+}
+
+/* Properties the worker sets itself: a pass-through value would break exactly-once. */
+static const char *const reserved_props[] = {
+	"bootstrap.servers", "metadata.broker.list", "group.id", "enable.auto.commit",
+	"enable.auto.offset.store", "enable.partition.eof", "auto.offset.reset",
+	"log.queue", "isolation.level", "auto.commit.enable", "offset.store.method",
+	"consume.callback.max.messages", NULL
+};
+
+static void
+SetConf(rd_kafka_conf_t *conf, const char *k, const char *v, bool user)
+{
+	char		err[512];
+
+	if (rd_kafka_conf_set(conf, k, v, err, sizeof(err)) != RD_KAFKA_CONF_OK)
+	{
+		rd_kafka_conf_destroy(conf);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid librdkafka setting \"%s\"", k),
+				 errdetail("%s", err),
+				 user ? errhint("See the CONFIGURATION.md of librdkafka for consumer properties.") : 0));
+	}
+}
+
+static void
+CheckUserProp(const char *k)
+{
+	for (int i = 0; reserved_props[i]; i++)
+		if (strcmp(k, reserved_props[i]) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("librdkafka setting \"%s\" is managed by gcimpute", k),
+					 errdetail("Stream positions are stored in gc_stream_offsets; the worker sets this property itself."),
+					 errhint("Use the stream options \"start\" and the brokers argument instead.")));
+}
+
+PG_FUNCTION_INFO_V1(gc_stream_check_kafka_conf);
+
+/* gc_stream_check_kafka_conf: validate pass-through settings with librdkafka itself. */
+Datum
+gc_stream_check_kafka_conf(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *j = PG_GETARG_JSONB_P(0);
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	rd_kafka_conf_t *conf;
+	char	   *key = NULL;
+
+	if (!JB_ROOT_IS_OBJECT(j))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("stream option \"kafka\" must be a json object")));
+	conf = rd_kafka_conf_new();
+	it = JsonbIteratorInit(&j->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+			key = pnstrdup(v.val.string.val, v.val.string.len);
+		else if (tok == WJB_VALUE)
+		{
+			char	   *volatile val;
+
+			if (v.type == jbvString)
+				val = pnstrdup(v.val.string.val, v.val.string.len);
+			else if (v.type == jbvNumeric)
+				val = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v.val.numeric)));
+			else if (v.type == jbvBool)
+				val = v.val.boolean ? "true" : "false";
+			else
+			{
+				rd_kafka_conf_destroy(conf);
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("librdkafka setting \"%s\" must be a string, number or boolean", key)));
+			}
+			PG_TRY();
+			{
+				CheckUserProp(key);
+			}
+			PG_CATCH();
+			{
+				rd_kafka_conf_destroy(conf);
+				PG_RE_THROW();
+			}
+			PG_END_TRY();
+			SetConf(conf, key, val, true);
+		}
+	}
+	rd_kafka_conf_destroy(conf);
+	PG_RETURN_VOID();
+}
+
+void
+ConsumerCreate(StreamWorker *w)
+{
+	StreamConfig *cfg = w->cfg;
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	char		err[512];
+	char		group[256];
+	ListCell   *lc;
+
+	snprintf(group, sizeof(group), "gcimpute-%u-%s", MyDatabaseId, cfg->name);
+
+	/*
+	 * librdkafka (before 2.1) stops fetching a partition for a whole second once its local
+	 * queue holds queued.min.messages (100,000) messages: a worker that takes messages
+	 * faster than that then runs dry and waits out the rest of the second.  Let the
+	 * queue's byte limit (queued.max.messages.kbytes, 64 MB a partition) be the bound
+	 * instead.  The stream's own "kafka" settings may change either.
+	 */
+	SetConf(conf, "queued.min.messages", "10000000", false);
+	foreach(lc, cfg->kafka_conf)
+	{
+		char	  **kv = lfirst(lc);
+
+		SetConf(conf, kv[0], kv[1], true);
+	}
+	SetConf(conf, "bootstrap.servers", cfg->brokers, false);
+	SetConf(conf, "group.id", group, false);
+	SetConf(conf, "enable.auto.commit", "false", false);
+	SetConf(conf, "enable.auto.offset.store", "false", false);
+	SetConf(conf, "enable.partition.eof", "false", false);
+	SetConf(conf, "auto.offset.reset", "earliest", false);
+	SetConf(conf, "log.queue", "true", false);
+	SetConf(conf, "client.id", "gcimpute", false);
+	rd_kafka_conf_set_log_cb(conf, LogCallback);
+	rd_kafka_conf_set_error_cb(conf, ErrorCallback);
+
+	w->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+	if (w->rk == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("could not create the Kafka consumer of stream \"%s\"", cfg->name),
+				 errdetail("%s", err)));
+	/* logs and errors go to the consumer queue and are served by consumer_poll */
+	rd_kafka_poll_set_consumer(w->rk);
+	rd_kafka_set_log_queue(w->rk, NULL);
+	w->queue = rd_kafka_queue_get_consumer(w->rk);
+	if (pipe(w->pipefd) != 0)
+		elog(ERROR, "could not create a pipe: %m");
+	fcntl(w->pipefd[0], F_SETFL, O_NONBLOCK);
+	fcntl(w->pipefd[1], F_SETFL, O_NONBLOCK);
+	rd_kafka_queue_io_event_enable(w->queue, w->pipefd[1], "1", 1);
+	w->nparts = 0;
+	w->assigned = false;
+}
+
+void
+ConsumerDestroy(StreamWorker *w)
+{
+	if (w->rk == NULL)
+		return;
+	rd_kafka_queue_io_event_enable(w->queue, -1, NULL, 0);
+	rd_kafka_queue_destroy(w->queue);
+	/* no group membership: closing is quick, and destroy never waits on the broker long */
+	rd_kafka_assign(w->rk, NULL);
+	rd_kafka_destroy_flags(w->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+	w->rk = NULL;
+	close(w->pipefd[0]);
+	close(w->pipefd[1]);
+}
+
+int
+PartIndex(StreamWorker *w, int32 partition)
+{
+	for (int i = 0; i < w->nparts; i++)
+		if (w->parts[i] == partition)
+			return i;
+	return -1;
+}
+
+/*
+ * Learn the topic's partitions; assign any new one from its stored offset (or the
+ * stream's start position for a first run).  Returns true when the assignment changed.
+ */
+bool
+ConsumerRefreshPartitions(StreamWorker *w, int timeout_ms)
+{
+	rd_kafka_topic_t *rkt = rd_kafka_topic_new(w->rk, w->cfg->topic, NULL);
+	const struct rd_kafka_metadata *md = NULL;
+	rd_kafka_resp_err_t err;
+	bool		changed = false;
+	rd_kafka_topic_partition_list_t *list;
+
+	err = rd_kafka_metadata(w->rk, 0, rkt, &md, timeout_ms);
+	rd_kafka_topic_destroy(rkt);
+	if (err != RD_KAFKA_RESP_ERR_NO_ERROR || md->topic_cnt != 1 || md->topics[0].err)
+	{
+		snprintf(w->last_error, GC_ERRLEN, "cannot read metadata of topic \"%s\": %s",
+				 w->cfg->topic,
+				 rd_kafka_err2str(err ? err : (md && md->topic_cnt == 1 ? md->topics[0].err : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC)));
+		if (md)
+			rd_kafka_metadata_destroy(md);
+		return false;
+	}
+	for (int i = 0; i < md->topics[0].partition_cnt; i++)
+	{
+		int32		p = md->topics[0].partitions[i].id;
+
+		if (PartIndex(w, p) < 0 && w->nparts < GC_STREAM_MAX_PARTS)
+		{
+			int			n = w->nparts++;
+
+			w->parts[n] = p;
+			/* a partition that appears after the first assignment starts at its beginning */
+			w->pos[n] = w->initial_assign_done ? RD_KAFKA_OFFSET_BEGINNING
+				: (w->cfg->start == -2 ? RD_KAFKA_OFFSET_BEGINNING
+				   : w->cfg->start == -1 ? RD_KAFKA_OFFSET_END : w->cfg->start);
+			w->committed[n] = -1;
+			w->seen[n] = 0;
+			w->hw[n] = -1;
+			w->pmax[n] = 0;
+			w->plast[n] = 0;
+			changed = true;
+		}
+	}
+	rd_kafka_metadata_destroy(md);
+	if (!changed && w->assigned)
+		return false;
+	w->initial_assign_done = true;
+
+	/* stored offsets win over everything */
+	StreamLoadOffsets(w);
+
+	list = rd_kafka_topic_partition_list_new(w->nparts);
+	for (int i = 0; i < w->nparts; i++)
+		rd_kafka_topic_partition_list_add(list, w->cfg->topic, w->parts[i])->offset = w->pos[i];
+	err = rd_kafka_assign(w->rk, list);
+	rd_kafka_topic_partition_list_destroy(list);
+	if (err)
+	{
+		snprintf(w->last_error, GC_ERRLEN, "cannot assign partitions: %s", rd_kafka_err2str(err));
+		return false;
+	}
+	w->assigned = true;
+	w->assigned_at_us = GetCurrentTimestamp() + (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
+	return true;
+}
+
+/* Cached high watermarks (no broker round trip) into the status slot. */
+void
+ConsumerUpdateWatermarks(StreamWorker *w)
+{
+	int64		hws[GC_STREAM_MAX_PARTS];
+
+	for (int i = 0; i < w->nparts; i++)
+	{
+		int64_t		lo = -1,
+					hi = -1;
+
+		if (rd_kafka_get_watermark_offsets(w->rk, w->cfg->topic, w->parts[i], &lo, &hi) != RD_KAFKA_RESP_ERR_NO_ERROR)
+			hi = -1;
+		hws[i] = hi;
+		w->hw[i] = hi;
+	}
+	LWLockAcquire(GcShared->lock, LW_EXCLUSIVE);
+	w->slot->nparts = w->nparts;
+	for (int i = 0; i < w->nparts; i++)
+	{
+		w->slot->parts[i] = w->parts[i];
+		w->slot->high_watermark[i] = hws[i];
+	}
+	LWLockRelease(GcShared->lock);
+}

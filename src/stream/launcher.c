@@ -1,0 +1,436 @@
+/*
+ * launcher.c — GUCs, the static launcher and the per-database stream manager.
+ *
+ * The launcher is registered from _PG_init (shared_preload_libraries) and connects to no
+ * database, so DROP DATABASE of the stream database never fights with it: it only
+ * checks that gcimpute.database exists and keeps one manager running there.  The manager
+ * reads gc_streams and keeps one worker per enabled stream, restarting crashed ones with
+ * a back-off.  All children are BGW_NEVER_RESTART: their parent supervises them.  Every
+ * wait is a latch wait followed by CHECK_FOR_INTERRUPTS, so SIGTERM, pg_ctl stop -m fast
+ * and the ProcSignalBarrier of DROP DATABASE are served promptly.
+ */
+#include "postgres.h"
+
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/pg_database.h"
+#include "catalog/namespace.h"
+#include "commands/dbcommands.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "stream/worker.h"
+
+int			gc_max_streams = 8;
+int			gc_launcher_naptime = 1000;
+char	   *gc_database = NULL;
+
+/* manager-local view of the workers it started */
+typedef struct ManagedWorker
+{
+	BackgroundWorkerHandle *handle;
+	bool		warned;
+} ManagedWorker;
+
+void
+gc_worker_init(void)
+{
+	BackgroundWorker worker;
+
+	DefineCustomIntVariable("gcimpute.max_streams",
+							"Maximum number of concurrently running streams.",
+							"Each running stream uses one background worker slot (max_worker_processes).",
+							&gc_max_streams, 8, 1, 1024,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("gcimpute.launcher_naptime",
+							"Time between checks of the stream catalog by the stream manager.",
+							NULL,
+							&gc_launcher_naptime, 1000, 10, 600000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomStringVariable("gcimpute.database",
+							   "Database whose gc_streams the stream workers serve.",
+							   NULL,
+							   &gc_database, "postgres",
+							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	MarkGUCPrefixReserved("gcimpute");
+
+	GcShmemRequest();
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = 5;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "gcimpute");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "gc_launcher_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "gcimpute stream launcher");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "gcimpute stream launcher");
+	RegisterBackgroundWorker(&worker);
+}
+
+/*
+ * The oid of a connectable database by name, read with a plain heap scan of pg_database
+ * (as autovacuum's launcher does): this process is connected to no database.
+ */
+static Oid
+FindDatabase(const char *name)
+{
+	Relation	rel;
+	TableScanDesc scan;
+	HeapTuple	tup;
+	Oid			result = InvalidOid;
+
+	rel = table_open(DatabaseRelationId, AccessShareLock);
+	scan = table_beginscan_catalog(rel, 0, NULL);
+	while (HeapTupleIsValid(tup = heap_getnext(scan, ForwardScanDirection)))
+	{
+		Form_pg_database db = (Form_pg_database) GETSTRUCT(tup);
+
+		if (strcmp(NameStr(db->datname), name) == 0 && db->datallowconn && !db->datistemplate)
+		{
+			result = db->oid;
+			break;
+		}
+	}
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return result;
+}
+
+/* Wait on the latch for at most ms, then serve interrupts and config reloads. */
+static void
+NapOnLatch(long ms)
+{
+	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+					 ms, PG_WAIT_EXTENSION);
+	ResetLatch(MyLatch);
+	CHECK_FOR_INTERRUPTS();
+	if (ConfigReloadPending)
+	{
+		ConfigReloadPending = false;
+		ProcessConfigFile(PGC_SIGHUP);
+	}
+}
+
+static void
+LauncherShutdown(int code, Datum arg)
+{
+	if (GcShared == NULL)
+		return;
+	LWLockAcquire(GcShared->lock, LW_EXCLUSIVE);
+	if (GcShared->launcher_pid == MyProcPid)
+	{
+		GcShared->launcher_pid = 0;
+		GcShared->launcher_latch = NULL;
+	}
+	LWLockRelease(GcShared->lock);
+}
+
+/*
+ * gc_launcher_main: keep one manager alive in gcimpute.database while it exists.
+ */
+void
+gc_launcher_main(Datum arg)
+{
+	BackgroundWorkerHandle *manager = NULL;
+	TimestampTz next_start = 0;
+	bool		warned = false;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+	pgstat_report_appname("gcimpute stream launcher");
+
+	LWLockAcquire(GcShared->lock, LW_EXCLUSIVE);
+	GcShared->launcher_pid = MyProcPid;
+	GcShared->launcher_latch = MyLatch;
+	LWLockRelease(GcShared->lock);
+	before_shmem_exit(LauncherShutdown, 0);
+
+	for (;;)
+	{
+		Oid			dboid;
+		pid_t		pid;
+
+		if (RecoveryInProgress())
+		{
+			NapOnLatch(gc_launcher_naptime);
+			continue;
+		}
+		if (manager != NULL &&
+			GetBackgroundWorkerPid(manager, &pid) == BGWH_STOPPED)
+		{
+			pfree(manager);
+			manager = NULL;
+			next_start = GetCurrentTimestamp() + (TimestampTz) 1000 * gc_launcher_naptime;
+		}
+		if (manager == NULL && GetCurrentTimestamp() >= next_start)
+		{
+			StartTransactionCommand();
+			PushActiveSnapshot(GetTransactionSnapshot());
+			dboid = FindDatabase(gc_database);
+			PopActiveSnapshot();
+			CommitTransactionCommand();
+			if (OidIsValid(dboid))
+			{
+				BackgroundWorker w;
+
+				memset(&w, 0, sizeof(w));
+				w.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+				w.bgw_start_time = BgWorkerStart_RecoveryFinished;
+				w.bgw_restart_time = BGW_NEVER_RESTART;
+				snprintf(w.bgw_library_name, BGW_MAXLEN, "gcimpute");
+				snprintf(w.bgw_function_name, BGW_MAXLEN, "gc_manager_main");
+				snprintf(w.bgw_name, BGW_MAXLEN, "gcimpute stream manager");
+				snprintf(w.bgw_type, BGW_MAXLEN, "gcimpute stream manager");
+				w.bgw_main_arg = ObjectIdGetDatum(dboid);
+				w.bgw_notify_pid = MyProcPid;
+				MemoryContextSwitchTo(TopMemoryContext);
+				if (!RegisterDynamicBackgroundWorker(&w, &manager))
+				{
+					manager = NULL;
+					if (!warned)
+						ereport(WARNING,
+								(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+								 errmsg("gcimpute could not start its stream manager: out of background worker slots"),
+								 errhint("You might need to increase max_worker_processes.")));
+					warned = true;
+					next_start = GetCurrentTimestamp() + (TimestampTz) 1000 * gc_launcher_naptime;
+				}
+				else
+					warned = false;
+			}
+		}
+		NapOnLatch(manager ? 10L * gc_launcher_naptime : gc_launcher_naptime);
+	}
+}
+
+static void
+ManagerShutdown(int code, Datum arg)
+{
+	if (GcShared == NULL)
+		return;
+	LWLockAcquire(GcShared->lock, LW_EXCLUSIVE);
+	if (GcShared->manager_pid == MyProcPid)
+	{
+		GcShared->manager_pid = 0;
+		GcShared->manager_latch = NULL;
+		GcShared->manager_db = InvalidOid;
+	}
+	LWLockRelease(GcShared->lock);
+}
+
+/* Find the slot of a stream of this database, or -1. */
+static int
+FindSlot(int32 stream_id)
+{
+	for (int i = 0; i < GcShared->nslots; i++)
+		if (GcShared->slots[i].in_use && GcShared->slots[i].dboid == MyDatabaseId &&
+			GcShared->slots[i].stream_id == stream_id)
+			return i;
+	return -1;
+}
+
+/*
+ * Start the worker of one stream in a free slot; false when no slot (of ours or of the
+ * postmaster) is free.
+ */
+static bool
+StartStreamWorker(int32 stream_id, Oid owner, ManagedWorker *mw, const char *name)
+{
+	BackgroundWorker w;
+	int			slot = -1;
+	MemoryContext old;
+	bool		registered;
+
+	LWLockAcquire(GcShared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < GcShared->nslots; i++)
+		if (!GcShared->slots[i].in_use)
+		{
+			slot = i;
+			break;
+		}
+	if (slot >= 0)
+	{
+		memset(&GcShared->slots[slot], 0, sizeof(GcStreamSlot));
+		GcShared->slots[slot].in_use = true;
+		GcShared->slots[slot].dboid = MyDatabaseId;
+		GcShared->slots[slot].stream_id = stream_id;
+		strlcpy(GcShared->slots[slot].state, "starting", sizeof(GcShared->slots[slot].state));
+	}
+	LWLockRelease(GcShared->lock);
+	if (slot < 0)
+	{
+		if (!mw->warned)
+			ereport(WARNING,
+					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+					 errmsg("stream \"%s\" cannot start: all %d gcimpute stream slots are in use", name, gc_max_streams),
+					 errhint("Increase gcimpute.max_streams (needs a restart) or stop another stream.")));
+		mw->warned = true;
+		return false;
+	}
+
+	memset(&w, 0, sizeof(w));
+	w.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	w.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	w.bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(w.bgw_library_name, BGW_MAXLEN, "gcimpute");
+	snprintf(w.bgw_function_name, BGW_MAXLEN, "gc_stream_worker_main");
+	snprintf(w.bgw_name, BGW_MAXLEN, "gcimpute stream %s", name);
+	snprintf(w.bgw_type, BGW_MAXLEN, "gcimpute stream worker");
+	w.bgw_main_arg = Int32GetDatum(slot);
+	memcpy(w.bgw_extra, &MyDatabaseId, sizeof(Oid));
+	memcpy(w.bgw_extra + sizeof(Oid), &owner, sizeof(Oid));
+	w.bgw_notify_pid = MyProcPid;
+	/* the handle outlives this transaction */
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	registered = RegisterDynamicBackgroundWorker(&w, &mw->handle);
+	MemoryContextSwitchTo(old);
+	if (!registered)
+	{
+		LWLockAcquire(GcShared->lock, LW_EXCLUSIVE);
+		GcShared->slots[slot].in_use = false;
+		LWLockRelease(GcShared->lock);
+		mw->handle = NULL;
+		if (!mw->warned)
+			ereport(WARNING,
+					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+					 errmsg("stream \"%s\" cannot start: out of background worker slots", name),
+					 errhint("You might need to increase max_worker_processes.")));
+		mw->warned = true;
+		return false;
+	}
+	mw->warned = false;
+	return true;
+}
+
+/*
+ * gc_manager_main: keep one worker per enabled stream of this database.
+ */
+void
+gc_manager_main(Datum arg)
+{
+	Oid			dboid = DatumGetObjectId(arg);
+	ManagedWorker *workers;
+	bool		warned = false;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+	pgstat_report_appname("gcimpute stream manager");
+
+	workers = MemoryContextAllocZero(TopMemoryContext, sizeof(ManagedWorker) * GcShared->nslots);
+
+	LWLockAcquire(GcShared->lock, LW_EXCLUSIVE);
+	GcShared->manager_pid = MyProcPid;
+	GcShared->manager_latch = MyLatch;
+	GcShared->manager_db = MyDatabaseId;
+	/* slots of a previous manager of this database whose workers never registered */
+	for (int i = 0; i < GcShared->nslots; i++)
+		if (GcShared->slots[i].in_use && GcShared->slots[i].dboid == MyDatabaseId &&
+			GcShared->slots[i].pid == 0)
+			GcShared->slots[i].in_use = false;
+	LWLockRelease(GcShared->lock);
+	before_shmem_exit(ManagerShutdown, 0);
+
+	for (;;)
+	{
+		/* forget workers that stopped; their slot is freed by the worker itself */
+		for (int i = 0; i < GcShared->nslots; i++)
+		{
+			pid_t		pid;
+
+			if (workers[i].handle &&
+				GetBackgroundWorkerPid(workers[i].handle, &pid) == BGWH_STOPPED)
+			{
+				pfree(workers[i].handle);
+				workers[i].handle = NULL;
+				LWLockAcquire(GcShared->lock, LW_EXCLUSIVE);
+				/* a worker that died before it could clean up */
+				if (GcShared->slots[i].in_use && GcShared->slots[i].dboid == MyDatabaseId)
+					GcShared->slots[i].in_use = false;
+				LWLockRelease(GcShared->lock);
+			}
+		}
+
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		if (GcExtensionSchema() == NULL)
+		{
+			CommitTransactionCommand();
+			NapOnLatch(10L * gc_launcher_naptime);
+			continue;
+		}
+		SPI_connect();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		pgstat_report_activity(STATE_RUNNING, "gcimpute: reading gc_streams");
+		{
+			char	   *nsp = GcExtensionSchema();
+			char	   *sql;
+			int			ret;
+
+			sql = psprintf("SELECT s.id, s.owner::oid, s.name FROM %s.gc_streams s "
+						   "WHERE s.enabled AND NOT EXISTS "
+						   "(SELECT 1 FROM %s.gc_stream_errors e WHERE e.stream_id = s.id) ORDER BY s.id",
+						   nsp, nsp);
+			ret = SPI_execute(sql, true, 0);
+			if (ret != SPI_OK_SELECT)
+				elog(ERROR, "could not read gc_streams: %d", ret);
+			for (uint64 r = 0; r < SPI_processed; r++)
+			{
+				bool		isnull;
+				int32		id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
+				Oid			owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull));
+				char	   *name = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 3);
+				int			slot;
+				ManagedWorker pending = {0};
+
+				LWLockAcquire(GcShared->lock, LW_SHARED);
+				slot = FindSlot(id);
+				LWLockRelease(GcShared->lock);
+				if (slot >= 0)
+					continue;
+				pending.warned = warned;
+				if (StartStreamWorker(id, owner, &pending, name))
+				{
+					int			s;
+
+					warned = false;
+					LWLockAcquire(GcShared->lock, LW_SHARED);
+					s = FindSlot(id);
+					LWLockRelease(GcShared->lock);
+					if (s >= 0)
+						workers[s].handle = pending.handle;
+				}
+				else
+				{
+					warned = true;
+					break;
+				}
+			}
+		}
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		pgstat_report_stat(false);
+		pgstat_report_activity(STATE_IDLE, NULL);
+		NapOnLatch(gc_launcher_naptime);
+	}
+}

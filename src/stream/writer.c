@@ -1,0 +1,1384 @@
+/*
+ * writer.c — the batch writer: one transaction writes the ready rows (imputed), the
+ * late-value updates, the dead letters, the dedup keys and the new partition offsets.
+ *
+ * A plain heap table takes the rows straight from the worker's values (insert.c: the
+ * table AM's multi-insert, constraints and indexes as COPY does them).  Every other
+ * target gets them through PostgreSQL's COPY machinery fed from memory (BeginCopyFrom
+ * with a data-source callback), so triggers, partitioned targets, policies and typmods
+ * behave exactly as for COPY.  The whole batch is tried in one
+ * subtransaction; if it fails, the batch is "unrolled" (as Kafka Connect's JDBC sink
+ * does): each row in its own subtransaction, failing rows become dead letters, and the
+ * rest commits.  The target is written as the stream's owner (the worker's session
+ * user); the extension's catalog is written as a superuser.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_type.h"
+#include "commands/copy.h"
+#include "common/shortest_dec.h"
+#include "nodes/makefuncs.h"
+#include "port/pg_bswap.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "parser/parse_node.h"
+#include "parser/parse_relation.h"
+#include "pgstat.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/float.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "copula/gcmodel_sql.h"
+#include "stream/stream.h"
+
+static const char *copy_data;
+static int	copy_len,
+			copy_pos;
+
+static int
+CopyReadCb(void *outbuf, int minread, int maxread)
+{
+	int			n = Min(maxread, copy_len - copy_pos);
+
+	if (n > 0)
+	{
+		memcpy(outbuf, copy_data + copy_pos, n);
+		copy_pos += n;
+	}
+	return n;
+}
+
+static Oid	save_userid;
+static int	save_sec;
+
+/* Catalog work runs as the bootstrap superuser, target writes as the owner. */
+void
+AsSuperuser(bool on)
+{
+	if (on)
+	{
+		GetUserIdAndSecContext(&save_userid, &save_sec);
+		SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	}
+	else
+		SetUserIdAndSecContext(save_userid, save_sec);
+}
+
+static void
+AppendCopyText(StringInfo s, const char *v)
+{
+	for (const char *p = v; *p; p++)
+	{
+		switch (*p)
+		{
+			case '\\':
+				appendStringInfoString(s, "\\\\");
+				break;
+			case '\t':
+				appendStringInfoString(s, "\\t");
+				break;
+			case '\n':
+				appendStringInfoString(s, "\\n");
+				break;
+			case '\r':
+				appendStringInfoString(s, "\\r");
+				break;
+			default:
+				appendStringInfoChar(s, *p);
+		}
+	}
+}
+
+static void
+AppendDouble(StringInfo s, double v, bool integral)
+{
+	char		buf[64];
+
+	if (integral)
+		appendStringInfo(s, "%lld", (long long) llrint(v));
+	else
+	{
+		double_to_shortest_decimal_buf(v, buf);
+		appendStringInfoString(s, buf);
+	}
+}
+
+/* microseconds since the Unix epoch as an ISO timestamp in UTC */
+static void
+AppendTimestamp(StringInfo s, int64 us)
+{
+	int64		days = us >= 0 ? us / USECS_PER_DAY : -((-us + USECS_PER_DAY - 1) / USECS_PER_DAY);
+	int64		rem = us - days * USECS_PER_DAY;
+	int64		z = days + 719468;
+	int64		era = (z >= 0 ? z : z - 146096) / 146097;
+	int			doe = (int) (z - era * 146097);
+	int			yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	int			doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	int			mp = (5 * doy + 2) / 153;
+	int			d = doy - (153 * mp + 2) / 5 + 1;
+	int			m = mp < 10 ? mp + 3 : mp - 9;
+	int64		y = yoe + era * 400 + (m <= 2);
+
+	appendStringInfo(s, "%04lld-%02d-%02d %02d:%02d:%02d.%06d+00",
+					 (long long) y, m, d,
+					 (int) (rem / USECS_PER_HOUR), (int) (rem / USECS_PER_MINUTE % 60),
+					 (int) (rem / USECS_PER_SEC % 60), (int) (rem % USECS_PER_SEC));
+}
+
+static void
+AppendTime(StringInfo s, Oid type, int64 us)
+{
+	if (type == FLOAT8OID)
+		appendStringInfo(s, "%.6f", us / 1e6);
+	else if (type == INT8OID)
+		appendStringInfo(s, INT64_FORMAT, us / 1000);
+	else
+		AppendTimestamp(s, us);
+}
+
+/*
+ * The model's imputer, built once per model version (the precision matrix factored once;
+ * consecutive rows with one missingness pattern share that pattern's factorisation) and
+ * called directly: the SQL function gc_impute would cost an array in and an array out per
+ * row.  Same computation as gc_impute(model, row), GC_IMPUTE_ORD_UPDATES included.
+ */
+
+static GcImputer *imputer = NULL;
+static GcModel *imputer_model = NULL;
+static double *imp_in = NULL,
+		   *imp_out = NULL;
+
+/* (Re)build the imputer for w->model, in w->model_cxt; ereports on a bad model. */
+static void
+BuildImputer(StreamWorker *w)
+{
+	MemoryContext old = MemoryContextSwitchTo(w->model_cxt);
+	GcAlloc		alloc = gc_pg_alloc(w->model_cxt);
+	GcStatus	st;
+	char		msg[256];
+
+	imputer = NULL;
+	imputer_model = gcmodel_unpack((GcModelData *) DatumGetPointer(w->model));
+	st = gc_imputer_create(imputer_model, &alloc, &imputer, msg, sizeof(msg));
+	imp_in = palloc(sizeof(double) * Max(imputer_model->p, 1));
+	imp_out = palloc(sizeof(double) * Max(imputer_model->p, 1));
+	MemoryContextSwitchTo(old);
+	if (st != GC_OK)
+	{
+		imputer = NULL;
+		gc_report_status(st, "gc_impute", msg);
+	}
+}
+
+/* Fill the missing cells of a row from the model. */
+static void
+ImputeRow(StreamWorker *w, PendingRow *r)
+{
+	int			n = w->cfg->nvalues;
+	bool		missing = false;
+	GcStatus	st;
+
+	memset(r->imp, 0, sizeof(bool) * n);
+	for (int v = 0; v < n; v++)
+		if (!r->have[v])
+			missing = true;
+	if (!missing || !w->have_model || imputer == NULL)
+		return;
+	if (imputer_model->p != n)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("model \"%s\" returned %d values for a row of %d columns", w->cfg->model, imputer_model->p, n),
+				 errhint("Fit the model on the stream's %d value columns, in table order.", n)));
+	for (int v = 0; v < n; v++)
+		imp_in[v] = r->have[v] ? r->vals[v] : get_float8_nan();
+	st = gc_impute_row(imputer, imp_in, imp_out, GC_IMPUTE_ORD_UPDATES);
+	if (st != GC_OK)
+		gc_report_status(st, "gc_impute", "conditional distribution is degenerate");
+	for (int v = 0; v < n; v++)
+		if (!r->have[v] && !isnan(imp_out[v]))
+		{
+			r->vals[v] = imp_out[v];
+			r->imp[v] = true;
+			w->imputed_cells++;
+		}
+}
+
+/* One COPY text line for a row (after imputation). */
+static void
+FormatRow(StreamWorker *w, PendingRow *r, StringInfo s)
+{
+	StreamConfig *cfg = w->cfg;
+
+	for (int c = 0; c < cfg->ncols; c++)
+	{
+		StreamColumn *col = &cfg->cols[c];
+
+		if (c > 0)
+			appendStringInfoChar(s, '\t');
+		switch (col->role)
+		{
+			case ROLE_VALUE:
+				if (r->have[col->value] || r->imp[col->value])
+					AppendDouble(s, r->vals[col->value], col->integral);
+				else
+					appendStringInfoString(s, "\\N");
+				break;
+			case ROLE_TEXT:
+				if (r->texts[c])
+					AppendCopyText(s, r->texts[c]);
+				else
+					appendStringInfoString(s, "\\N");
+				break;
+			case ROLE_ENTITY:
+				AppendCopyText(s, r->entity);
+				break;
+			case ROLE_TIME:
+				AppendTime(s, col->type, cfg->row_time_window ? r->win_start : r->event_us);
+				break;
+			case ROLE_KEY:
+				if (r->kkey)
+					AppendCopyText(s, r->kkey);
+				else
+					appendStringInfoString(s, "\\N");
+				break;
+			case ROLE_PARTITION:
+				appendStringInfo(s, "%d", r->partition);
+				break;
+			case ROLE_OFFSET:
+				appendStringInfo(s, INT64_FORMAT, r->offset);
+				break;
+			case ROLE_TIMESTAMP:
+				if (r->kafka_ts_ms > 0)
+					AppendTimestamp(s, r->kafka_ts_ms * 1000);
+				else
+					appendStringInfoString(s, "\\N");
+				break;
+			case ROLE_IMPUTED:
+				appendStringInfoChar(s, '{');
+				for (int v = 0; v < cfg->nvalues; v++)
+					appendStringInfoString(s, v ? (r->imp[v] ? ",t" : ",f") : (r->imp[v] ? "t" : "f"));
+				appendStringInfoChar(s, '}');
+				break;
+			case ROLE_RAW:
+				appendStringInfoChar(s, '{');
+				for (int v = 0; v < cfg->nvalues; v++)
+				{
+					if (v)
+						appendStringInfoChar(s, ',');
+					if (r->have[v])
+						AppendDouble(s, r->vals[v], false);
+					else
+						appendStringInfoString(s, "NULL");
+				}
+				appendStringInfoChar(s, '}');
+				break;
+		}
+	}
+	appendStringInfoChar(s, '\n');
+}
+
+/* ---- binary COPY rows ---- */
+
+static const char copy_signature[11] = "PGCOPY\n\377\r\n\0";
+
+/*
+ * Binary COPY output, appended in place: these run for every field of every row, so
+ * they grow the buffer only when needed and copy without a function call per field.
+ */
+static inline void
+PutRaw(StringInfo s, const void *p, int n)
+{
+	if (s->len + n >= s->maxlen)
+		enlargeStringInfo(s, n);
+	memcpy(s->data + s->len, p, n);
+	s->len += n;
+	s->data[s->len] = '\0';
+}
+
+static inline void
+PutInt16(StringInfo s, int16 v)
+{
+	uint16		n = pg_hton16((uint16) v);
+
+	PutRaw(s, &n, 2);
+}
+
+static inline void
+PutInt32(StringInfo s, int32 v)
+{
+	uint32		n = pg_hton32((uint32) v);
+
+	PutRaw(s, &n, 4);
+}
+
+static inline void
+PutInt64(StringInfo s, int64 v)
+{
+	uint64		n = pg_hton64((uint64) v);
+
+	PutRaw(s, &n, 8);
+}
+
+static inline void
+PutFloat8(StringInfo s, double v)
+{
+	uint64		u;
+
+	memcpy(&u, &v, 8);
+	PutInt64(s, (int64) u);
+}
+
+static inline void
+PutBytes(StringInfo s, const char *v, int len)
+{
+	PutInt32(s, len);
+	PutRaw(s, v, len);
+}
+
+/* A number into an integer or float column; bad text makes the receive function fail. */
+static inline void
+PutNumber(StringInfo s, Oid type, double v)
+{
+	switch (type)
+	{
+		case FLOAT8OID:
+			PutInt32(s, 8);
+			PutFloat8(s, v);
+			break;
+		case FLOAT4OID:
+			{
+				float4		f = (float4) v;
+				uint32		u;
+
+				memcpy(&u, &f, 4);
+				PutInt32(s, 4);
+				PutInt32(s, (int32) u);
+				break;
+			}
+		case INT2OID:
+			PutInt32(s, 2);
+			PutInt16(s, (int16) llrint(v));
+			break;
+		case INT4OID:
+			PutInt32(s, 4);
+			PutInt32(s, (int32) llrint(v));
+			break;
+		default:
+			PutInt32(s, 8);
+			PutInt64(s, (int64) llrint(v));
+	}
+}
+
+static void
+PutTime(StringInfo s, Oid type, int64 unix_us)
+{
+	if (type == FLOAT8OID)
+	{
+		PutInt32(s, 8);
+		PutFloat8(s, unix_us / 1e6);
+	}
+	else if (type == INT8OID)
+	{
+		PutInt32(s, 8);
+		PutInt64(s, unix_us / 1000);
+	}
+	else
+	{
+		PutInt32(s, 8);
+		PutInt64(s, unix_us - (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY);
+	}
+}
+
+static void
+CopyBinaryHeader(StringInfo s)
+{
+	appendBinaryStringInfo(s, copy_signature, 11);
+	PutInt32(s, 0);
+	PutInt32(s, 0);
+}
+
+static void
+CopyBinaryTrailer(StringInfo s)
+{
+	PutInt16(s, -1);
+}
+
+/* One binary COPY tuple for a row (after imputation). */
+static void
+FormatRowBinary(StreamWorker *w, PendingRow *r, StringInfo s)
+{
+	StreamConfig *cfg = w->cfg;
+	int			nv = cfg->nvalues;
+
+	PutInt16(s, (int16) cfg->ncols);
+	for (int c = 0; c < cfg->ncols; c++)
+	{
+		StreamColumn *col = &cfg->cols[c];
+
+		switch (col->role)
+		{
+			case ROLE_VALUE:
+				if (r->have[col->value] || r->imp[col->value])
+					PutNumber(s, col->type, r->vals[col->value]);
+				else
+					PutInt32(s, -1);
+				break;
+			case ROLE_TEXT:
+				if (r->texts[c] == NULL)
+					PutInt32(s, -1);
+				else if (col->type == TEXTOID || col->type == VARCHAROID)
+					PutBytes(s, r->texts[c], strlen(r->texts[c]));
+				else
+				{
+					double		v;
+
+					if (ParseNumber(r->texts[c], &v) &&
+						(!col->integral || (v == rint(v) && fabs(v) < 9.2e18)))
+						PutNumber(s, col->type, v);
+					else		/* wrong length: the column's receive function rejects it */
+						PutBytes(s, r->texts[c], strlen(r->texts[c]) == 8 ? 7 : strlen(r->texts[c]));
+				}
+				break;
+			case ROLE_ENTITY:
+				PutBytes(s, r->entity, strlen(r->entity));
+				break;
+			case ROLE_TIME:
+				PutTime(s, col->type, cfg->row_time_window ? r->win_start : r->event_us);
+				break;
+			case ROLE_KEY:
+				if (r->kkey)
+					PutBytes(s, r->kkey, strlen(r->kkey));
+				else
+					PutInt32(s, -1);
+				break;
+			case ROLE_PARTITION:
+				PutNumber(s, col->type, r->partition);
+				break;
+			case ROLE_OFFSET:
+				if (col->type == INT8OID)
+				{
+					PutInt32(s, 8);
+					PutInt64(s, r->offset);
+				}
+				else
+					PutNumber(s, col->type, (double) r->offset);
+				break;
+			case ROLE_TIMESTAMP:
+				if (r->kafka_ts_ms > 0)
+					PutTime(s, col->type, r->kafka_ts_ms * 1000);
+				else
+					PutInt32(s, -1);
+				break;
+			case ROLE_IMPUTED:
+				PutInt32(s, 20 + 5 * nv);
+				PutInt32(s, 1);		/* ndim */
+				PutInt32(s, 0);		/* no nulls */
+				PutInt32(s, BOOLOID);
+				PutInt32(s, nv);
+				PutInt32(s, 1);		/* lower bound */
+				for (int v = 0; v < nv; v++)
+				{
+					char		e[5] = {0, 0, 0, 1, r->imp[v] ? 1 : 0};
+
+					PutRaw(s, e, 5);
+				}
+				break;
+			case ROLE_RAW:
+				{
+					int			len = 20,
+								nulls = 0;
+
+					for (int v = 0; v < nv; v++)
+					{
+						len += r->have[v] ? 12 : 4;
+						nulls += !r->have[v];
+					}
+					PutInt32(s, len);
+					PutInt32(s, 1);
+					PutInt32(s, nulls > 0);
+					PutInt32(s, FLOAT8OID);
+					PutInt32(s, nv);
+					PutInt32(s, 1);
+					for (int v = 0; v < nv; v++)
+					{
+						if (r->have[v])
+						{
+							PutInt32(s, 8);
+							PutFloat8(s, r->vals[v]);
+						}
+						else
+							PutInt32(s, -1);
+					}
+					break;
+				}
+		}
+	}
+}
+
+static List *copy_attnames = NIL;
+static List *copy_options = NIL;
+
+/* The COPY column list: every planned column, in table order. */
+void
+WriterSetColumns(StreamConfig *cfg)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+	copy_attnames = NIL;
+	for (int c = 0; c < cfg->ncols; c++)
+		copy_attnames = lappend(copy_attnames, makeString(pstrdup(cfg->cols[c].name)));
+	copy_options = cfg->binary ? list_make1(makeDefElem("format", (Node *) makeString("binary"), -1)) : NIL;
+	MemoryContextSwitchTo(old);
+}
+
+static uint64
+RunCopy(Relation rel, const char *data, int len)
+{
+	CopyFromState cstate;
+	ParseState *pstate = make_parsestate(NULL);
+	uint64		n;
+
+	copy_data = data;
+	copy_len = len;
+	copy_pos = 0;
+	/* CopyFrom builds its executor state from the parse state's range table */
+	addRangeTableEntryForRelation(pstate, rel, RowExclusiveLock, NULL, false, false);
+	cstate = BeginCopyFrom(pstate, rel, NULL, NULL, false, CopyReadCb, copy_attnames, copy_options);
+	n = CopyFrom(cstate);
+	EndCopyFrom(cstate);
+	free_parsestate(pstate);
+	return n;
+}
+
+/* Run fn in a subtransaction; on error, return false with the message in *err. */
+typedef void (*SubFn) (void *arg);
+
+static bool
+InSubxact(SubFn fn, void *arg, char **err)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	volatile bool ok = true;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		fn(arg);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *ed;
+
+		MemoryContextSwitchTo(oldcxt);
+		ed = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+		*err = ed->detail ? psprintf("%s: %s", ed->message, ed->detail) : pstrdup(ed->message);
+		if (ed->context)
+		{
+			/* keep the COPY context line ("COPY x, line 3, column y") short */
+			char	   *nl = strchr(ed->context, '\n');
+
+			if (nl)
+				*nl = '\0';
+			*err = psprintf("%s (%s)", *err, ed->context);
+		}
+		FreeErrorData(ed);
+		ok = false;
+	}
+	PG_END_TRY();
+	return ok;
+}
+
+typedef struct CopyArg
+{
+	Relation	rel;
+	const char *data;			/* COPY: the rows formatted */
+	int			len;
+	StreamWorker *w;			/* direct: the rows themselves */
+	const AttrNumber *attno;
+	List	   *rows;
+} CopyArg;
+
+static void
+CopySub(void *arg)
+{
+	CopyArg    *a = arg;
+
+	RunCopy(a->rel, a->data, a->len);
+}
+
+static void
+DirectSub(void *arg)
+{
+	CopyArg    *a = arg;
+
+	DirectInsertRows(a->w, a->rel, a->attno, a->rows);
+}
+
+typedef struct LateArg
+{
+	StreamWorker *w;
+	PendingRow *r;
+	bool		found;
+} LateArg;
+
+/*
+ * A late row: values for a window that was already written.  Re-impute the row from its
+ * raw values plus the new ones, replace the cells, clear their imputed flags.
+ */
+static void
+LateSub(void *arg)
+{
+	LateArg    *a = arg;
+	StreamWorker *w = a->w;
+	StreamConfig *cfg = w->cfg;
+	PendingRow *r = a->r;
+	StringInfoData sql,
+				tbuf;
+	StreamColumn *ec = &cfg->cols[cfg->c_entity],
+			   *tc = &cfg->cols[cfg->c_time];
+	Datum		args[3];
+	Oid			argtypes[3] = {TEXTOID, TEXTOID, TEXTOID};
+	int			ret,
+				nv = cfg->nvalues;
+	double	   *cur;
+	bool	   *curnull;
+	bool	   *curimp;
+	Datum		ctid;
+
+	initStringInfo(&tbuf);
+	AppendTime(&tbuf, tc->type, r->win_start);
+	args[0] = CStringGetTextDatum(r->entity);
+	args[1] = CStringGetTextDatum(tbuf.data);
+	resetStringInfo(&tbuf);
+	AppendTime(&tbuf, tc->type, r->win_start + (int64) (w->window * 1e6));
+	args[2] = CStringGetTextDatum(tbuf.data);
+
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SELECT ");
+	for (int c = 0; c < cfg->ncols; c++)
+		if (cfg->cols[c].role == ROLE_VALUE)
+			appendStringInfo(&sql, "%s::float8, ", quote_identifier(cfg->cols[c].name));
+	if (cfg->c_imputed >= 0)
+		appendStringInfo(&sql, "%s", quote_identifier(cfg->cols[cfg->c_imputed].name));
+	else
+		appendStringInfoString(&sql, "NULL::bool[]");
+	/* the row of the window: its time column lies in [window start, window end) */
+	appendStringInfo(&sql, ", ctid FROM %s WHERE %s = CAST($1 AS %s) AND %s >= CAST($2 AS %s) AND %s < CAST($3 AS %s) "
+					 "ORDER BY %s LIMIT 1 FOR UPDATE",
+					 cfg->target_sql,
+					 quote_identifier(ec->name), format_type_be(ec->type),
+					 quote_identifier(tc->name), format_type_be(tc->type),
+					 quote_identifier(tc->name), format_type_be(tc->type),
+					 quote_identifier(tc->name));
+	ret = SPI_execute_with_args(sql.data, 3, argtypes, args, NULL, false, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "late row lookup failed: %d", ret);
+	if (SPI_processed == 0)
+	{
+		a->found = false;
+		return;
+	}
+	a->found = true;
+	{
+		bool		isnull;
+
+		ctid = datumCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, nv + 2, &isnull), false, 6);
+	}
+	cur = palloc(sizeof(double) * nv);
+	curnull = palloc(sizeof(bool) * nv);
+	curimp = palloc0(sizeof(bool) * nv);
+	for (int v = 0; v < nv; v++)
+	{
+		Datum		x = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, v + 1, &curnull[v]);
+
+		cur[v] = curnull[v] ? 0 : DatumGetFloat8(x);
+	}
+	{
+		bool		isnull;
+		Datum		x = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, nv + 1, &isnull);
+
+		if (!isnull)
+		{
+			Datum	   *el;
+			bool	   *eln;
+			int			n;
+
+			deconstruct_array(DatumGetArrayTypeP(x), BOOLOID, 1, true, TYPALIGN_CHAR, &el, &eln, &n);
+			for (int v = 0; v < Min(n, nv); v++)
+				curimp[v] = !eln[v] && DatumGetBool(el[v]);
+		}
+	}
+	/* raw values: the new ones, then the written cells that were not imputed */
+	for (int v = 0; v < nv; v++)
+		if (!r->have[v] && !curnull[v] && !curimp[v])
+		{
+			r->vals[v] = cur[v];
+			r->have[v] = true;
+		}
+	ImputeRow(w, r);
+	/* cells that stay imputed without a model keep their old value */
+	for (int v = 0; v < nv; v++)
+		if (!r->have[v] && !r->imp[v] && !curnull[v] && curimp[v])
+		{
+			r->vals[v] = cur[v];
+			r->imp[v] = true;
+		}
+
+	resetStringInfo(&sql);
+	appendStringInfo(&sql, "UPDATE %s SET ", cfg->target_sql);
+	{
+		bool		first = true;
+		StringInfoData val;
+
+		initStringInfo(&val);
+		for (int c = 0; c < cfg->ncols; c++)
+		{
+			StreamColumn *col = &cfg->cols[c];
+
+			if (col->role != ROLE_VALUE && col->role != ROLE_IMPUTED && col->role != ROLE_RAW)
+				continue;
+			resetStringInfo(&val);
+			if (col->role == ROLE_VALUE)
+			{
+				if (r->have[col->value] || r->imp[col->value])
+					AppendDouble(&val, r->vals[col->value], col->integral);
+			}
+			else
+			{
+				if (col->role == ROLE_IMPUTED)
+				{
+					appendStringInfoChar(&val, '{');
+					for (int v = 0; v < nv; v++)
+						appendStringInfoString(&val, v ? (r->imp[v] ? ",t" : ",f") : (r->imp[v] ? "t" : "f"));
+					appendStringInfoChar(&val, '}');
+				}
+				else
+				{
+					appendStringInfoChar(&val, '{');
+					for (int v = 0; v < nv; v++)
+					{
+						if (v)
+							appendStringInfoChar(&val, ',');
+						if (r->have[v])
+							AppendDouble(&val, r->vals[v], false);
+						else
+							appendStringInfoString(&val, "NULL");
+					}
+					appendStringInfoChar(&val, '}');
+				}
+			}
+			appendStringInfo(&sql, "%s%s = %s", first ? "" : ", ", quote_identifier(col->name),
+							 val.len ? psprintf("CAST(%s AS %s)", quote_literal_cstr(val.data), format_type_be(col->type)) : "NULL");
+			first = false;
+		}
+	}
+	appendStringInfo(&sql, " WHERE ctid = $4");
+	{
+		Oid			ut[4] = {TEXTOID, TEXTOID, TEXTOID, TIDOID};
+		Datum		ua[4] = {args[0], args[1], args[2], ctid};
+
+		ret = SPI_execute_with_args(sql.data, 4, ut, ua, NULL, false, 0);
+	}
+	if (ret != SPI_OK_UPDATE)
+		elog(ERROR, "late row update failed: %d", ret);
+	w->late_updates++;
+}
+
+static void
+InsertDeadLetter(StreamWorker *w, int32 partition, int64 offset, const char *payload, int len, const char *error)
+{
+	static const char *sql = NULL;
+	Oid			types[6] = {TEXTOID, TEXTOID, INT4OID, INT8OID, BYTEAOID, TEXTOID};
+	Datum		args[6];
+	bytea	   *b = palloc(VARHDRSZ + len);
+	int			ret;
+
+	if (sql == NULL)
+		sql = MemoryContextStrdup(TopMemoryContext,
+								  psprintf("INSERT INTO %s.gc_dead_letters (stream, topic, partition, \"offset\", payload, error) "
+										   "VALUES ($1, $2, $3, $4, $5, $6)", w->cfg->ext_schema));
+	SET_VARSIZE(b, VARHDRSZ + len);
+	if (len > 0)
+		memcpy(VARDATA(b), payload, len);
+	args[0] = CStringGetTextDatum(w->cfg->name);
+	args[1] = CStringGetTextDatum(w->cfg->topic);
+	args[2] = Int32GetDatum(partition);
+	args[3] = Int64GetDatum(offset);
+	args[4] = PointerGetDatum(b);
+	args[5] = CStringGetTextDatum(error);
+	ret = SPI_execute_with_args(sql, 6, types, args, NULL, false, 0);
+	if (ret != SPI_OK_INSERT)
+		elog(ERROR, "could not insert a dead letter: %d", ret);
+	w->dead_letters++;
+}
+
+/* Record the stream-level error and stop the stream's worker (gc_stream_start clears it). */
+void
+WriterSetStreamError(StreamWorker *w, const char *msg)
+{
+	char	   *sql;
+	Oid			types[3] = {INT4OID, TEXTOID, TEXTOID};
+	Datum		args[3];
+
+	ereport(WARNING,
+			(errmsg("stream \"%s\" stopped: %s", w->cfg->name, msg),
+			 errhint("Fix the cause, then call gc_stream_start('%s').", w->cfg->name)));
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	AsSuperuser(true);
+	sql = psprintf("INSERT INTO %s.gc_stream_errors (stream_id, state, last_error) "
+				   "SELECT $1, 'error', $2 WHERE EXISTS (SELECT 1 FROM %s.gc_streams WHERE id = $1 AND name = $3) "
+				   "ON CONFLICT (stream_id) DO UPDATE SET state = 'error', last_error = excluded.last_error, at = now()",
+				   w->cfg->ext_schema, w->cfg->ext_schema);
+	args[0] = Int32GetDatum(w->cfg->id);
+	args[1] = CStringGetTextDatum(msg);
+	args[2] = CStringGetTextDatum(w->cfg->name);
+	SPI_execute_with_args(sql, 3, types, args, NULL, false, 0);
+	AsSuperuser(false);
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	strlcpy(w->last_error, msg, GC_ERRLEN);
+	w->stop = true;
+}
+
+/* Fetch the model of this flush (a copy in the batch context). */
+static void
+LoadModel(StreamWorker *w)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		args[1];
+	int			ret;
+	char	   *sql;
+
+	w->have_model = false;
+	if (w->cfg->model == NULL || !w->have_impute)
+		return;
+	/* the row version (xmin, ctid) tells whether the model changed since the last batch */
+	sql = psprintf("SELECT xmin::text || ctid::text, model FROM %s.gc_models WHERE name = $1", w->cfg->ext_schema);
+	args[0] = CStringGetTextDatum(w->cfg->model);
+	ret = SPI_execute_with_args(sql, 1, types, args, NULL, true, 1);
+	if (ret == SPI_OK_SELECT && SPI_processed == 1)
+	{
+		bool		isnull;
+		char	   *version = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		Datum		m = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+
+		if (isnull)
+			return;
+		if (w->model_cxt == NULL || strcmp(version, w->model_version) != 0)
+		{
+			MemoryContext old;
+
+			if (w->model_cxt == NULL)
+				w->model_cxt = AllocSetContextCreate(TopMemoryContext, "gcimpute stream model",
+													 ALLOCSET_DEFAULT_SIZES);
+			else
+				MemoryContextReset(w->model_cxt);
+			old = MemoryContextSwitchTo(w->model_cxt);
+			/* detoast once, not per row or batch */
+			w->model = PointerGetDatum(PG_DETOAST_DATUM_COPY(m));
+			w->model_version[0] = '\0';
+			imputer = NULL;
+			MemoryContextSwitchTo(old);
+			BuildImputer(w);
+			strlcpy(w->model_version, version, sizeof(w->model_version));
+		}
+		w->have_model = true;
+	}
+	else
+		snprintf(w->last_error, GC_ERRLEN, "model \"%s\" not found in gc_models: missing values are written as NULL", w->cfg->model);
+}
+
+static void
+UpdateStatus(StreamWorker *w, List *written)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	int64		now_ms = (int64) ((now / 1000) + ((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * 1000));
+	ListCell   *lc;
+	int			npending = w->pending ? (int) hash_get_num_entries(w->pending) : 0;
+
+	foreach(lc, written)
+	{
+		PendingRow *r = lfirst(lc);
+
+		if (r->kafka_ts_ms > 0)
+			w->lat_hist[GcLatencyBucket((double) (now_ms - r->kafka_ts_ms))] += r->nmsgs;
+	}
+	if (TimestampDifferenceExceeds(w->last_rate_at, now, 2000))
+	{
+		double		secs = (now - w->last_rate_at) / 1e6;
+
+		if (w->last_rate_at != 0)
+			w->slot->rows_per_s = (w->rows_written - w->last_rate_rows) / secs;
+		w->last_rate_at = now;
+		w->last_rate_rows = w->rows_written;
+		/* forget old latencies slowly: a half-life of about 20 s */
+		for (int b = 0; b < GC_LAT_BUCKETS; b++)
+			w->lat_hist[b] *= 0.933;
+	}
+	LWLockAcquire(GcShared->lock, LW_EXCLUSIVE);
+	w->slot->messages = w->messages;
+	w->slot->rows_written = w->rows_written;
+	w->slot->duplicates = w->duplicates;
+	w->slot->dead_letters = w->dead_letters;
+	w->slot->imputed_cells = w->imputed_cells;
+	w->slot->late_updates = w->late_updates;
+	w->slot->pending_rows = npending;
+	memcpy(w->slot->lat_hist, w->lat_hist, sizeof(w->lat_hist));
+	strlcpy(w->slot->last_error, w->last_error, GC_ERRLEN);
+	strlcpy(w->slot->state, w->stop ? "stopping" : "running", sizeof(w->slot->state));
+	LWLockRelease(GcShared->lock);
+}
+
+/*
+ * The batch's COPY data, kept across batches: a batch of 20,000 rows is a few MB, and
+ * building it in fresh transaction memory each time costs page faults and regrowth.
+ * A buffer grown past 64 MB by an unusual batch is given back.
+ */
+static StringInfo
+CopyBuffer(void)
+{
+	static StringInfoData b;
+
+	if (b.data != NULL && b.maxlen > 64 * 1024 * 1024)
+	{
+		pfree(b.data);
+		b.data = NULL;
+	}
+	if (b.data == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		initStringInfo(&b);
+		MemoryContextSwitchTo(old);
+	}
+	resetStringInfo(&b);
+	return &b;
+}
+
+/*
+ * WriterFlush: write everything ready in one transaction.  Returns false if the
+ * transaction failed (everything stays queued and is retried).
+ */
+bool
+WriterFlush(StreamWorker *w)
+{
+	StreamConfig *cfg = w->cfg;
+	volatile int phase = 0;
+	List	   *rows = w->ready;
+	List	   *volatile written = NIL;
+	int64		next[GC_STREAM_MAX_PARTS];
+	volatile bool ok = true;
+	MemoryContext outer = CurrentMemoryContext;
+
+	AssembleCommitOffsets(w, next);
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, "gcimpute: writing a batch");
+	if (GcExtensionSchema() == NULL)
+	{
+		/* DROP EXTENSION: nothing left to write to */
+		w->stop = true;
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		return false;
+	}
+	PG_TRY();
+	{
+		Relation	rel;
+		StringInfo	buf = CopyBuffer();
+		ListCell   *lc;
+		char	   *err;
+		Oid			types[4] = {INT4OID, INT4ARRAYOID, INT8ARRAYOID, INT8ARRAYOID};
+		Datum		args[4];
+		int			ret;
+		bool		enabled = false;
+		int			nkeys;
+		List	   *copy_rows = NIL;
+		AttrNumber *attno;
+		bool		direct;
+
+		/* phase 1: is the stream still there, enabled, and its target writable? */
+		AsSuperuser(true);
+		/* same id, name and target: a dropped and re-created stream is another stream */
+		ret = SPI_execute_with_args(psprintf("SELECT enabled FROM %s.gc_streams WHERE id = $1 AND name = $2 AND target = $3",
+											 cfg->ext_schema),
+									3, (Oid[]) {INT4OID, TEXTOID, OIDOID},
+									(Datum[]) {Int32GetDatum(cfg->id), CStringGetTextDatum(cfg->name), ObjectIdGetDatum(cfg->target)},
+									NULL, true, 1);
+		if (ret == SPI_OK_SELECT && SPI_processed == 1)
+		{
+			bool		isnull;
+
+			enabled = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		}
+		else
+		{
+			/* dropped stream: nothing to keep */
+			AsSuperuser(false);
+			w->stop = true;
+			ok = false;
+			phase = -1;
+		}
+		if (phase == 0)
+		{
+			if (!enabled)
+				w->stop = true;
+			LoadModel(w);
+			AsSuperuser(false);
+			phase = 1;
+			rel = try_table_open(cfg->target, RowExclusiveLock);
+			if (rel == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_TABLE),
+						 errmsg("target table of stream \"%s\" (oid %u) no longer exists", cfg->name, cfg->target)));
+			if (pg_class_aclcheck(cfg->target, GetUserId(), ACL_INSERT) != ACLCHECK_OK)
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("permission denied for table %s", cfg->target_sql),
+						 errdetail("The stream's owner %s lost INSERT on the target.", GetUserNameFromId(GetUserId(), false))));
+			phase = 2;
+
+			/* phase 2: rows, each imputed; late rows update in place */
+			foreach(lc, rows)
+			{
+				PendingRow *r = lfirst(lc);
+
+				PrefetchRows(rows, foreach_current_index(lc));
+				if (r->late)
+				{
+					LateArg		la = {w, r, false};
+
+					if (!InSubxact(LateSub, &la, &err))
+					{
+						resetStringInfo(buf);
+						FormatRow(w, r, buf);
+						InsertDeadLetter(w, r->partition, r->offset, buf->data, buf->len, err);
+						continue;
+					}
+					if (la.found)
+					{
+						written = lappend(written, r);
+						continue;
+					}
+					/* nothing written for that window (e.g. older than the table): insert */
+				}
+				ImputeRow(w, r);
+				copy_rows = lappend(copy_rows, r);
+			}
+			/* a plain table takes the rows directly, anything else through COPY */
+			attno = palloc(sizeof(AttrNumber) * Max(cfg->ncols, 1));
+			direct = DirectInsertUsable(cfg, rel, attno);
+			resetStringInfo(buf);
+			if (direct)
+				;
+			else if (cfg->binary)
+			{
+				CopyBinaryHeader(buf);
+				foreach(lc, copy_rows)
+					FormatRowBinary(w, lfirst(lc), buf);
+				CopyBinaryTrailer(buf);
+			}
+			else
+				foreach(lc, copy_rows)
+					FormatRow(w, lfirst(lc), buf);
+			if (copy_rows != NIL)
+			{
+				CopyArg		ca = {rel, buf->data, buf->len, w, attno, direct ? copy_rows : NIL};
+
+				if (InSubxact(direct ? DirectSub : CopySub, &ca, &err))
+				{
+					w->rows_written += list_length(copy_rows);
+					written = list_concat(written, copy_rows);
+				}
+				else
+				{
+					/* unroll: row by row, failures become dead letters */
+					StringInfoData one;
+
+					initStringInfo(&one);
+					foreach(lc, copy_rows)
+					{
+						PendingRow *r = lfirst(lc);
+						CopyArg		c1;
+
+						resetStringInfo(&one);
+						if (direct)
+							;
+						else if (cfg->binary)
+						{
+							CopyBinaryHeader(&one);
+							FormatRowBinary(w, r, &one);
+							CopyBinaryTrailer(&one);
+						}
+						else
+							FormatRow(w, r, &one);
+						c1.rel = rel;
+						c1.data = one.data;
+						c1.len = one.len;
+						c1.w = w;
+						c1.attno = attno;
+						c1.rows = direct ? list_make1(r) : NIL;
+						if (InSubxact(direct ? DirectSub : CopySub, &c1, &err))
+						{
+							w->rows_written++;
+							written = lappend(written, r);
+						}
+						else
+						{
+							AsSuperuser(true);
+							if (r->payload)
+								InsertDeadLetter(w, r->partition, r->offset, r->payload, r->payload_len, err);
+							else
+							{
+								/* an assembled row: its text form */
+								resetStringInfo(&one);
+								FormatRow(w, r, &one);
+								InsertDeadLetter(w, r->partition, r->offset, one.data, one.len, err);
+							}
+							AsSuperuser(false);
+						}
+					}
+				}
+			}
+			table_close(rel, NoLock);
+
+			/* phase 3: catalog: dead letters, dedup keys, offsets */
+			phase = 3;
+			AsSuperuser(true);
+			foreach(lc, w->dead)
+			{
+				DeadLetter *d = lfirst(lc);
+
+				InsertDeadLetter(w, d->partition, d->offset, d->payload, d->len, d->error);
+			}
+			nkeys = 0;
+			foreach(lc, rows)
+			{
+				PendingRow *r = lfirst(lc);
+
+				nkeys += list_length(r->keys) + (r->key1 != NULL);
+			}
+			if (nkeys > 0)
+			{
+				Datum	   *kd = palloc(sizeof(Datum) * nkeys);
+				int			i = 0;
+				Oid			kt[2] = {INT4OID, TEXTARRAYOID};
+				Datum		ka[2];
+
+				foreach(lc, rows)
+				{
+					PendingRow *r = lfirst(lc);
+					ListCell   *kc;
+
+					if (r->key1)
+						kd[i++] = PointerGetDatum(cstring_to_text_with_len(r->key1, r->key1_len));
+					foreach(kc, r->keys)
+						kd[i++] = CStringGetTextDatum(lfirst(kc));
+				}
+				ka[0] = Int32GetDatum(cfg->id);
+				ka[1] = PointerGetDatum(construct_array(kd, i, TEXTOID, -1, false, TYPALIGN_INT));
+				ret = SPI_execute_with_args(psprintf("INSERT INTO %s.gc_stream_dedup (stream_id, keys) VALUES ($1, $2)", cfg->ext_schema),
+											2, kt, ka, NULL, false, 0);
+				if (ret != SPI_OK_INSERT)
+					elog(ERROR, "could not store dedup keys: %d", ret);
+			}
+			{
+				Datum	   *pd = palloc(sizeof(Datum) * (w->nparts + 1));
+				Datum	   *od = palloc(sizeof(Datum) * (w->nparts + 1));
+				Datum	   *sd = palloc(sizeof(Datum) * (w->nparts + 1));
+				int			n = 0;
+
+				for (int i = 0; i < w->nparts; i++)
+					if (next[i] >= 0 && (next[i] != w->committed[i] || w->pos[i] > w->seen[i]))
+					{
+						pd[n] = Int32GetDatum(w->parts[i]);
+						od[n] = Int64GetDatum(next[i]);
+						sd[n] = Int64GetDatum(Max(w->pos[i], w->seen[i]));
+						n++;
+					}
+				if (n > 0)
+				{
+					args[0] = Int32GetDatum(cfg->id);
+					args[1] = PointerGetDatum(construct_array(pd, n, INT4OID, 4, true, TYPALIGN_INT));
+					args[2] = PointerGetDatum(construct_array(od, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+					args[3] = PointerGetDatum(construct_array(sd, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+					ret = SPI_execute_with_args(psprintf("INSERT INTO %s.gc_stream_offsets AS o (stream_id, partition, next_offset, seen_offset) "
+														 "SELECT $1, p, n, s FROM unnest($2::int4[], $3::int8[], $4::int8[]) AS u(p, n, s) "
+														 "ON CONFLICT (stream_id, partition) DO UPDATE "
+														 "SET next_offset = excluded.next_offset, seen_offset = excluded.seen_offset, updated_at = now()",
+														 cfg->ext_schema),
+												4, types, args, NULL, false, 0);
+					if (ret != SPI_OK_INSERT)
+						elog(ERROR, "could not store offsets: %d", ret);
+				}
+			}
+			AsSuperuser(false);
+		}
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *ed;
+
+		MemoryContextSwitchTo(outer);
+		ed = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();	/* also restores the session user */
+		ok = false;
+		written = NIL;
+		w->failures++;
+		snprintf(w->last_error, GC_ERRLEN, "%s", ed->message);
+		if (phase == 1 || w->failures >= 5)
+			WriterSetStreamError(w, ed->message);
+		else
+			ereport(LOG, (errmsg("stream \"%s\": batch failed, will retry: %s", cfg->name, ed->message)));
+		FreeErrorData(ed);
+	}
+	PG_END_TRY();
+	pgstat_report_stat(false);
+	pgstat_report_activity(STATE_IDLE, NULL);
+
+	if (ok)
+	{
+		ListCell   *lc;
+
+		w->failures = 0;
+		for (int i = 0; i < w->nparts; i++)
+			if (next[i] >= 0)
+			{
+				w->committed[i] = next[i];
+				w->seen[i] = Max(w->seen[i], w->pos[i]);
+			}
+		UpdateStatus(w, w->ready);
+		foreach(lc, w->ready)
+			FreeRow(lfirst(lc));
+		list_free(w->ready);
+		w->ready = NIL;
+		w->dead = NIL;
+		MemoryContextReset(w->batch_cxt);
+		if (w->last_error[0] && strncmp(w->last_error, "kafka error", 11) != 0 &&
+			strncmp(w->last_error, "model", 5) != 0)
+			w->last_error[0] = '\0';
+	}
+	w->last_flush = GetCurrentTimestamp();
+	return ok;
+}
+
+/*
+ * WriterRefreshModel: refit the stream's model on the latest model_window rows of the
+ * target, using only the values that were received (raw column, or cells not flagged
+ * imputed), and store it in gc_models.  A refit with gc_fit: the core has no online
+ * gc_update yet (TODO: use it when it exists).  The target is read as the stream's owner;
+ * gc_models is written as superuser.
+ */
+void
+WriterRefreshModel(StreamWorker *w)
+{
+	StreamConfig *cfg = w->cfg;
+	MemoryContext outer = CurrentMemoryContext;
+	StringInfoData sql;
+	int			v = 0;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT %s.gc_fit(ARRAY[", cfg->ext_schema);
+	for (int c = 0; c < cfg->ncols; c++)
+	{
+		StreamColumn *col = &cfg->cols[c];
+
+		if (col->role != ROLE_VALUE)
+			continue;
+		if (v++)
+			appendStringInfoString(&sql, ", ");
+		if (cfg->c_raw >= 0)
+			appendStringInfo(&sql, "%s[%d]", quote_identifier(cfg->cols[cfg->c_raw].name), col->value + 1);
+		else if (cfg->c_imputed >= 0)
+			appendStringInfo(&sql, "CASE WHEN %s[%d] THEN NULL ELSE %s::float8 END",
+							 quote_identifier(cfg->cols[cfg->c_imputed].name), col->value + 1,
+							 quote_identifier(col->name));
+		else
+			appendStringInfo(&sql, "%s::float8", quote_identifier(col->name));
+	}
+	appendStringInfo(&sql, "]) FROM (SELECT * FROM %s", cfg->target_sql);
+	if (cfg->c_time >= 0)
+		appendStringInfo(&sql, " ORDER BY %s DESC", quote_identifier(cfg->cols[cfg->c_time].name));
+	appendStringInfo(&sql, " LIMIT %d) t", cfg->model_window);
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, "gcimpute: refreshing the model");
+	PG_TRY();
+	{
+		int			ret = SPI_execute(sql.data, true, 1);
+		bool		isnull = true;
+		Datum		m = (Datum) 0;
+
+		if (ret == SPI_OK_SELECT && SPI_processed == 1)
+			m = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		if (!isnull)
+		{
+			Oid			types[2] = {TEXTOID, SPI_gettypeid(SPI_tuptable->tupdesc, 1)};
+			Datum		args[2] = {CStringGetTextDatum(cfg->model), m};
+
+			AsSuperuser(true);
+			ret = SPI_execute_with_args(psprintf("INSERT INTO %s.gc_models (name, model) VALUES ($1, $2) "
+												 "ON CONFLICT (name) DO UPDATE SET model = excluded.model, updated_at = now()",
+												 cfg->ext_schema), 2, types, args, NULL, false, 0);
+			AsSuperuser(false);
+			if (ret != SPI_OK_INSERT)
+				elog(ERROR, "could not store the refreshed model: %d", ret);
+			ereport(LOG, (errmsg("stream \"%s\": model \"%s\" refitted on the latest %d rows of %s",
+								 cfg->name, cfg->model, cfg->model_window, cfg->target_sql)));
+		}
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *ed;
+
+		MemoryContextSwitchTo(outer);
+		ed = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		snprintf(w->last_error, GC_ERRLEN, "model refresh failed: %s", ed->message);
+		ereport(LOG, (errmsg("stream \"%s\": %s", cfg->name, w->last_error)));
+		FreeErrorData(ed);
+	}
+	PG_END_TRY();
+	pgstat_report_activity(STATE_IDLE, NULL);
+	w->last_model_refresh = GetCurrentTimestamp();
+}
