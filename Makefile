@@ -5,7 +5,7 @@
 #   bash test/run_all.sh        everything: set-up, build, unit, pg_regress, integration
 
 EXTENSION = gcimpute
-EXTVERSION = 0.1
+EXTVERSION = 0.2
 
 MODULE_big = gcimpute
 # Folders by subject (docs/architecture.md). In platform/, copula/, lowrank/, sketch/ and
@@ -18,8 +18,11 @@ PG_SRCS = src/gcimpute.c $(sort $(filter %_sql.c,$(SUBJECT_SRCS)) $(wildcard src
 CORE_OBJS = $(CORE_SRCS:.c=.o)
 OBJS = $(CORE_OBJS) $(PG_SRCS:.c=.o)
 
-# The install script is assembled from one readable part per concept (sql/install/NN_*.sql).
+# The current version's install script is assembled from one readable part per concept
+# (sql/install/NN_*.sql). Older versions' scripts are frozen as released, and every
+# sql/gcimpute--A--B.sql takes a database from A to B (docs/architecture.md, Versions).
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
+DATA = $(filter-out sql/$(EXTENSION)--$(EXTVERSION).sql,$(wildcard sql/$(EXTENSION)--*.sql))
 EXTRA_CLEAN = sql/$(EXTENSION)--$(EXTVERSION).sql test/unit/bin
 
 # pg_regress inputs: every sql/*.sql except the install script.

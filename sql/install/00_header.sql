@@ -1,6 +1,6 @@
 /*
- * gcimpute 0.1 install script, assembled at build time from sql/install/NN_*.sql
- * (one part per concept). Every public object carries the gc_ prefix.
+ * gcimpute install script of the current version, assembled at build time from
+ * sql/install/NN_*.sql (one part per concept). Every public object carries the gc_ prefix.
  */
 
 -- complain if script is sourced in psql, rather than via CREATE EXTENSION

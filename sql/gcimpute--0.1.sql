@@ -1,0 +1,1137 @@
+/*
+ * gcimpute 0.1 install script, assembled at build time from sql/install/NN_*.sql
+ * (one part per concept). Every public object carries the gc_ prefix.
+ */
+
+-- complain if script is sourced in psql, rather than via CREATE EXTENSION
+\echo Use "CREATE EXTENSION gcimpute" to load this file. \quit
+
+-- ===========================================================================
+-- Type gcmodel: a fitted Gaussian copula (marginals + correlation)
+-- ===========================================================================
+
+CREATE TYPE gcmodel;
+
+CREATE FUNCTION gcmodel_in(cstring) RETURNS gcmodel
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE FUNCTION gcmodel_out(gcmodel) RETURNS cstring
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE FUNCTION gcmodel_recv(internal) RETURNS gcmodel
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE FUNCTION gcmodel_send(gcmodel) RETURNS bytea
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE TYPE gcmodel (
+	INPUT = gcmodel_in,
+	OUTPUT = gcmodel_out,
+	RECEIVE = gcmodel_recv,
+	SEND = gcmodel_send,
+	INTERNALLENGTH = VARIABLE,
+	ALIGNMENT = double,
+	STORAGE = extended
+);
+
+COMMENT ON TYPE gcmodel IS
+	'a fitted Gaussian copula: per-column marginals (type, ECDF knots) and the latent correlation matrix; text form is JSON';
+
+CREATE FUNCTION gc_model_info(gcmodel) RETURNS jsonb
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION gc_model_info(gcmodel) IS
+	'summary of a model: kind, columns, types, rows, iterations, convergence, size (without the marginal knots)';
+
+CREATE FUNCTION gc_correlation(gcmodel) RETURNS float8[]
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION gc_correlation(gcmodel) IS
+	'the copula (latent) correlation matrix as a p x p array';
+
+-- ===========================================================================
+-- Fitting: the gc_fit aggregate
+-- ===========================================================================
+
+CREATE FUNCTION gc_fit_transfn(internal, float8[]) RETURNS internal
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION gc_fit_transfn(internal, float8[], jsonb) RETURNS internal
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION gc_fit_finalfn(internal) RETURNS gcmodel
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION gc_fit_combinefn(internal, internal) RETURNS internal
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION gc_fit_serialfn(internal) RETURNS bytea
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE FUNCTION gc_fit_deserialfn(bytea, internal) RETURNS internal
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE AGGREGATE gc_fit(float8[]) (
+	SFUNC = gc_fit_transfn,
+	STYPE = internal,
+	FINALFUNC = gc_fit_finalfn,
+	COMBINEFUNC = gc_fit_combinefn,
+	SERIALFUNC = gc_fit_serialfn,
+	DESERIALFUNC = gc_fit_deserialfn,
+	PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE gc_fit(float8[]) IS
+	'fit a Gaussian copula by EM to rows given as float8 arrays (NULL or NaN = missing)';
+
+CREATE AGGREGATE gc_fit(float8[], jsonb) (
+	SFUNC = gc_fit_transfn,
+	STYPE = internal,
+	FINALFUNC = gc_fit_finalfn,
+	COMBINEFUNC = gc_fit_combinefn,
+	SERIALFUNC = gc_fit_serialfn,
+	DESERIALFUNC = gc_fit_deserialfn,
+	PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE gc_fit(float8[], jsonb) IS
+	'fit a Gaussian copula by EM with options: types, max_iter, tol, min_ord_ratio, max_knots, num_ord_updates, verbose, training (standard, minibatch-offline, minibatch-online), batch_size, num_pass, stepsize, decay, seed';
+
+-- ===========================================================================
+-- Online refresh: the gc_update aggregate
+-- ===========================================================================
+
+CREATE FUNCTION gc_update_transfn(internal, gcmodel, float8[]) RETURNS internal
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION gc_update_transfn(internal, gcmodel, float8[], jsonb) RETURNS internal
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE AGGREGATE gc_update(gcmodel, float8[]) (
+	SFUNC = gc_update_transfn,
+	STYPE = internal,
+	FINALFUNC = gc_fit_finalfn,
+	COMBINEFUNC = gc_fit_combinefn,
+	SERIALFUNC = gc_fit_serialfn,
+	DESERIALFUNC = gc_fit_deserialfn,
+	PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE gc_update(gcmodel, float8[]) IS
+	'continue a fitted model with new rows by online EM steps (marginals merged, correlation moved batch by batch)';
+
+CREATE AGGREGATE gc_update(gcmodel, float8[], jsonb) (
+	SFUNC = gc_update_transfn,
+	STYPE = internal,
+	FINALFUNC = gc_fit_finalfn,
+	COMBINEFUNC = gc_fit_combinefn,
+	SERIALFUNC = gc_fit_serialfn,
+	DESERIALFUNC = gc_fit_deserialfn,
+	PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE gc_update(gcmodel, float8[], jsonb) IS
+	'gc_update with options: batch_size, stepsize, decay, max_knots, num_ord_updates, verbose';
+
+-- ===========================================================================
+-- Imputation
+-- ===========================================================================
+
+CREATE FUNCTION gc_impute(model gcmodel, "row" float8[]) RETURNS float8[]
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION gc_impute(gcmodel, float8[]) IS
+	'impute the missing (NULL or NaN) entries of a row by the conditional mean of the copula; observed entries are returned unchanged';
+
+CREATE FUNCTION gc_impute_multiple(model gcmodel, "row" float8[], m int, seed bigint DEFAULT 0)
+	RETURNS SETOF float8[]
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE ROWS 5;
+
+COMMENT ON FUNCTION gc_impute_multiple(gcmodel, float8[], int, bigint) IS
+	'multiple imputation: m draws of the row from the conditional distribution of its missing entries (reproducible in seed and row)';
+
+CREATE FUNCTION gc_impute_interval(model gcmodel, "row" float8[], level float8 DEFAULT 0.95,
+	OUT col int, OUT estimate float8, OUT lower float8, OUT upper float8, OUT imputed bool)
+	RETURNS SETOF record
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE ROWS 10;
+
+COMMENT ON FUNCTION gc_impute_interval(gcmodel, float8[], float8) IS
+	'per column: the imputed estimate and an analytical interval with the given coverage (NULL bounds for observed entries)';
+
+-- ===========================================================================
+-- Evaluation: masking and error measures (definitions of gcimpute.helper_evaluation)
+-- ===========================================================================
+
+CREATE FUNCTION gc_mask_mcar("row" float8[], fraction float8, seed bigint) RETURNS float8[]
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION gc_mask_mcar(float8[], float8, bigint) IS
+	'mask each observed entry with probability fraction (missing completely at random), keeping at least one; deterministic in (row, seed)';
+
+CREATE FUNCTION gc_smae_transfn(internal, float8[], float8[], float8[]) RETURNS internal
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION gc_smae_finalfn(internal) RETURNS float8[]
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE AGGREGATE gc_smae(imputed float8[], truth float8[], masked float8[]) (
+	SFUNC = gc_smae_transfn,
+	STYPE = internal,
+	FINALFUNC = gc_smae_finalfn,
+	PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE gc_smae(float8[], float8[], float8[]) IS
+	'scaled MAE per column: error of the imputation over the error of median imputation, on the entries masked but known';
+
+CREATE FUNCTION gc_err_transfn(internal, float8[], float8[], float8[]) RETURNS internal
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION gc_err_combinefn(internal, internal) RETURNS internal
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION gc_err_serialfn(internal) RETURNS bytea
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE FUNCTION gc_err_deserialfn(bytea, internal) RETURNS internal
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE FUNCTION gc_mae_finalfn(internal) RETURNS float8
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION gc_nrmse_finalfn(internal) RETURNS float8
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE AGGREGATE gc_mae(imputed float8[], truth float8[], masked float8[]) (
+	SFUNC = gc_err_transfn,
+	STYPE = internal,
+	FINALFUNC = gc_mae_finalfn,
+	COMBINEFUNC = gc_err_combinefn,
+	SERIALFUNC = gc_err_serialfn,
+	DESERIALFUNC = gc_err_deserialfn,
+	PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE gc_mae(float8[], float8[], float8[]) IS
+	'mean absolute error over all entries masked but known, pooled over columns';
+
+CREATE AGGREGATE gc_nrmse(imputed float8[], truth float8[], masked float8[]) (
+	SFUNC = gc_err_transfn,
+	STYPE = internal,
+	FINALFUNC = gc_nrmse_finalfn,
+	COMBINEFUNC = gc_err_combinefn,
+	SERIALFUNC = gc_err_serialfn,
+	DESERIALFUNC = gc_err_deserialfn,
+	PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE gc_nrmse(float8[], float8[], float8[]) IS
+	'root mean squared error over the root mean square of the true values, on the entries masked but known';
+
+
+-- ---------------------------------------------------------------------------
+-- HyperLogLog distinct-count sketch: type gc_hll and its aggregates
+-- (src/hll.c over src/core/hll.c).
+-- ---------------------------------------------------------------------------
+
+CREATE TYPE gc_hll;
+
+CREATE FUNCTION gc_hll_in(cstring) RETURNS gc_hll
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION gc_hll_out(gc_hll) RETURNS cstring
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION gc_hll_recv(internal) RETURNS gc_hll
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION gc_hll_send(gc_hll) RETURNS bytea
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+-- Dense registers are random bytes: compression would only cost time.
+CREATE TYPE gc_hll (
+	INPUT = gc_hll_in,
+	OUTPUT = gc_hll_out,
+	RECEIVE = gc_hll_recv,
+	SEND = gc_hll_send,
+	INTERNALLENGTH = VARIABLE,
+	STORAGE = external
+);
+COMMENT ON TYPE gc_hll IS
+	'HyperLogLog distinct-count sketch (64-bit hash, sparse then dense, Ertl''s estimator); text form is \x and hex';
+
+-- Aggregate support functions (internal state in the aggregate context).
+CREATE FUNCTION gc_hll_agg_trans(internal, anyelement) RETURNS internal
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION gc_hll_agg_trans(internal, anyelement, integer) RETURNS internal
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION gc_hll_union_trans(internal, gc_hll) RETURNS internal
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION gc_hll_agg_final(internal) RETURNS gc_hll
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION gc_hll_count_final(internal) RETURNS bigint
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION gc_hll_combine(internal, internal) RETURNS internal
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION gc_hll_serial(internal) RETURNS bytea
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION gc_hll_deserial(bytea, internal) RETURNS internal
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION gc_hll_agg_trans(internal, anyelement) IS 'transition function of gc_hll_agg';
+COMMENT ON FUNCTION gc_hll_agg_trans(internal, anyelement, integer) IS 'transition function of gc_hll_agg with log2m';
+COMMENT ON FUNCTION gc_hll_union_trans(internal, gc_hll) IS 'transition function of gc_hll_union_agg';
+COMMENT ON FUNCTION gc_hll_agg_final(internal) IS 'final function of the gc_hll aggregates';
+COMMENT ON FUNCTION gc_hll_count_final(internal) IS 'final function of gc_approx_count_distinct';
+COMMENT ON FUNCTION gc_hll_combine(internal, internal) IS 'combine function of the gc_hll aggregates (register-wise max)';
+COMMENT ON FUNCTION gc_hll_serial(internal) IS 'serialize function of the gc_hll aggregates';
+COMMENT ON FUNCTION gc_hll_deserial(bytea, internal) IS 'deserialize function of the gc_hll aggregates (validating)';
+
+-- The state holds 2^log2m one-byte registers once dense (4 KiB at the default 12).
+CREATE AGGREGATE gc_hll_agg(anyelement) (
+	SFUNC = gc_hll_agg_trans,
+	STYPE = internal,
+	SSPACE = 5200,
+	FINALFUNC = gc_hll_agg_final,
+	COMBINEFUNC = gc_hll_combine,
+	SERIALFUNC = gc_hll_serial,
+	DESERIALFUNC = gc_hll_deserial,
+	PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE gc_hll_agg(anyelement) IS
+	'HyperLogLog sketch of the non-null values, log2m 12 (4096 registers, 1.6% standard error)';
+
+CREATE AGGREGATE gc_hll_agg(anyelement, integer) (
+	SFUNC = gc_hll_agg_trans,
+	STYPE = internal,
+	SSPACE = 5200,
+	FINALFUNC = gc_hll_agg_final,
+	COMBINEFUNC = gc_hll_combine,
+	SERIALFUNC = gc_hll_serial,
+	DESERIALFUNC = gc_hll_deserial,
+	PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE gc_hll_agg(anyelement, integer) IS
+	'HyperLogLog sketch of the non-null values with 2^log2m registers (log2m 4 to 18)';
+
+CREATE AGGREGATE gc_hll_union_agg(gc_hll) (
+	SFUNC = gc_hll_union_trans,
+	STYPE = internal,
+	SSPACE = 5200,
+	FINALFUNC = gc_hll_agg_final,
+	COMBINEFUNC = gc_hll_combine,
+	SERIALFUNC = gc_hll_serial,
+	DESERIALFUNC = gc_hll_deserial,
+	PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE gc_hll_union_agg(gc_hll) IS
+	'union of gc_hll sketches (all must have the same log2m); rolls per-minute sketches up to hours';
+
+CREATE AGGREGATE gc_approx_count_distinct(anyelement) (
+	SFUNC = gc_hll_agg_trans,
+	STYPE = internal,
+	SSPACE = 5200,
+	FINALFUNC = gc_hll_count_final,
+	COMBINEFUNC = gc_hll_combine,
+	SERIALFUNC = gc_hll_serial,
+	DESERIALFUNC = gc_hll_deserial,
+	PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE gc_approx_count_distinct(anyelement) IS
+	'approximate count(DISTINCT x) through a log2m 12 HyperLogLog (1.6% standard error); 0 for no rows';
+
+CREATE FUNCTION gc_hll_count(gc_hll) RETURNS bigint
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION gc_hll_count(gc_hll) IS 'estimated number of distinct values in the sketch';
+
+CREATE FUNCTION gc_hll_union(gc_hll, gc_hll) RETURNS gc_hll
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION gc_hll_union(gc_hll, gc_hll) IS
+	'union of two sketches with the same log2m; a null side counts as empty';
+
+CREATE FUNCTION gc_hll_info(gc_hll) RETURNS jsonb
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION gc_hll_info(gc_hll) IS
+	'log2m, registers, representation (sparse or dense), size in bytes, standard error and estimate';
+
+-- The hash both sketch types start from, exposed so that the inline fast paths can
+-- be checked against the types' own hash support functions.
+CREATE FUNCTION gc_sketch_hash(anyelement) RETURNS bigint
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION gc_sketch_hash(anyelement) IS
+	'64-bit hash that gc_hll and gc_cms start from: the type''s extended hash function with seed 0 (before the sketches'' mixer)';
+
+-- ---------------------------------------------------------------------------
+-- Count-Min sketch: type gc_cms, its aggregates (also as a sliding-window
+-- moving aggregate) and point / heavy-hitter queries (src/cms.c over
+-- src/core/cms.c).
+-- ---------------------------------------------------------------------------
+
+CREATE TYPE gc_cms;
+
+CREATE FUNCTION gc_cms_in(cstring) RETURNS gc_cms
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION gc_cms_out(gc_cms) RETURNS cstring
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION gc_cms_recv(internal) RETURNS gc_cms
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION gc_cms_send(gc_cms) RETURNS bytea
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+-- Most counters are small integers in eight bytes: compression pays.
+CREATE TYPE gc_cms (
+	INPUT = gc_cms_in,
+	OUTPUT = gc_cms_out,
+	RECEIVE = gc_cms_recv,
+	SEND = gc_cms_send,
+	INTERNALLENGTH = VARIABLE,
+	STORAGE = extended
+);
+COMMENT ON TYPE gc_cms IS
+	'Count-Min sketch (width ceil(e/eps), depth ceil(ln 1/delta)) with heavy-hitter candidates; text form is \x and hex';
+
+CREATE FUNCTION gc_cms_agg_trans(internal, anyelement) RETURNS internal
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION gc_cms_agg_trans(internal, anyelement, double precision, double precision) RETURNS internal
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION gc_cms_agg_trans(internal, anyelement, double precision, double precision, integer) RETURNS internal
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION gc_cms_agg_inv(internal, anyelement) RETURNS internal
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION gc_cms_agg_inv(internal, anyelement, double precision, double precision) RETURNS internal
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION gc_cms_agg_inv(internal, anyelement, double precision, double precision, integer) RETURNS internal
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION gc_cms_union_trans(internal, gc_cms) RETURNS internal
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION gc_cms_agg_final(internal) RETURNS gc_cms
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION gc_cms_combine(internal, internal) RETURNS internal
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION gc_cms_serial(internal) RETURNS bytea
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION gc_cms_deserial(bytea, internal) RETURNS internal
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION gc_cms_agg_trans(internal, anyelement) IS 'transition function of gc_cms_agg';
+COMMENT ON FUNCTION gc_cms_agg_trans(internal, anyelement, double precision, double precision) IS 'transition function of gc_cms_agg with eps and delta';
+COMMENT ON FUNCTION gc_cms_agg_trans(internal, anyelement, double precision, double precision, integer) IS 'transition function of gc_cms_agg with eps, delta and topk';
+COMMENT ON FUNCTION gc_cms_agg_inv(internal, anyelement) IS 'inverse transition of gc_cms_agg (sliding windows)';
+COMMENT ON FUNCTION gc_cms_agg_inv(internal, anyelement, double precision, double precision) IS 'inverse transition of gc_cms_agg with eps and delta';
+COMMENT ON FUNCTION gc_cms_agg_inv(internal, anyelement, double precision, double precision, integer) IS 'inverse transition of gc_cms_agg with eps, delta and topk';
+COMMENT ON FUNCTION gc_cms_union_trans(internal, gc_cms) IS 'transition function of gc_cms_union_agg';
+COMMENT ON FUNCTION gc_cms_agg_final(internal) IS 'final function of the gc_cms aggregates';
+COMMENT ON FUNCTION gc_cms_combine(internal, internal) IS 'combine function of the gc_cms aggregates (element-wise sum)';
+COMMENT ON FUNCTION gc_cms_serial(internal) IS 'serialize function of the gc_cms aggregates';
+COMMENT ON FUNCTION gc_cms_deserial(bytea, internal) IS 'deserialize function of the gc_cms aggregates (validating)';
+
+-- Defaults: eps 0.001, delta 0.01 -> 2719 x 5 counters (106 KiB), 32 candidates.
+CREATE AGGREGATE gc_cms_agg(anyelement) (
+	SFUNC = gc_cms_agg_trans,
+	STYPE = internal,
+	SSPACE = 110000,
+	FINALFUNC = gc_cms_agg_final,
+	COMBINEFUNC = gc_cms_combine,
+	SERIALFUNC = gc_cms_serial,
+	DESERIALFUNC = gc_cms_deserial,
+	MSFUNC = gc_cms_agg_trans,
+	MINVFUNC = gc_cms_agg_inv,
+	MSTYPE = internal,
+	MSSPACE = 110000,
+	MFINALFUNC = gc_cms_agg_final,
+	PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE gc_cms_agg(anyelement) IS
+	'Count-Min sketch of the non-null values, eps 0.001, delta 0.01, 32 heavy-hitter candidates; also a sliding-window aggregate';
+
+CREATE AGGREGATE gc_cms_agg(anyelement, double precision, double precision) (
+	SFUNC = gc_cms_agg_trans,
+	STYPE = internal,
+	FINALFUNC = gc_cms_agg_final,
+	COMBINEFUNC = gc_cms_combine,
+	SERIALFUNC = gc_cms_serial,
+	DESERIALFUNC = gc_cms_deserial,
+	MSFUNC = gc_cms_agg_trans,
+	MINVFUNC = gc_cms_agg_inv,
+	MSTYPE = internal,
+	MFINALFUNC = gc_cms_agg_final,
+	PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE gc_cms_agg(anyelement, double precision, double precision) IS
+	'Count-Min sketch with error eps*N at probability 1 - delta (width ceil(e/eps), depth ceil(ln 1/delta))';
+
+CREATE AGGREGATE gc_cms_agg(anyelement, double precision, double precision, integer) (
+	SFUNC = gc_cms_agg_trans,
+	STYPE = internal,
+	FINALFUNC = gc_cms_agg_final,
+	COMBINEFUNC = gc_cms_combine,
+	SERIALFUNC = gc_cms_serial,
+	DESERIALFUNC = gc_cms_deserial,
+	MSFUNC = gc_cms_agg_trans,
+	MINVFUNC = gc_cms_agg_inv,
+	MSTYPE = internal,
+	MFINALFUNC = gc_cms_agg_final,
+	PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE gc_cms_agg(anyelement, double precision, double precision, integer) IS
+	'Count-Min sketch with eps, delta and the number of heavy-hitter candidates to keep (0 to 1024)';
+
+CREATE AGGREGATE gc_cms_union_agg(gc_cms) (
+	SFUNC = gc_cms_union_trans,
+	STYPE = internal,
+	FINALFUNC = gc_cms_agg_final,
+	COMBINEFUNC = gc_cms_combine,
+	SERIALFUNC = gc_cms_serial,
+	DESERIALFUNC = gc_cms_deserial,
+	PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE gc_cms_union_agg(gc_cms) IS
+	'sum of gc_cms sketches with the same type, eps, delta and topk; rolls per-minute sketches up to hours';
+
+CREATE FUNCTION gc_cms_count(gc_cms, anyelement) RETURNS bigint
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION gc_cms_count(gc_cms, anyelement) IS
+	'estimated count of a value (never below the truth; above it by at most eps*N with probability 1 - delta)';
+
+CREATE FUNCTION gc_cms_union(gc_cms, gc_cms) RETURNS gc_cms
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION gc_cms_union(gc_cms, gc_cms) IS
+	'sum of two compatible sketches; a null side counts as empty';
+
+CREATE FUNCTION gc_cms_topk(gc_cms, k integer, OUT value text, OUT frequency bigint)
+	RETURNS SETOF record
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE ROWS 32;
+COMMENT ON FUNCTION gc_cms_topk(gc_cms, integer) IS
+	'the k most frequent candidate values (text form) with their estimated counts, most frequent first';
+
+CREATE FUNCTION gc_cms_info(gc_cms) RETURNS jsonb
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION gc_cms_info(gc_cms) IS
+	'value type, eps, delta, width, depth, total count N, error bound eps*N, candidates and size in bytes';
+
+-- ---------------------------------------------------------------------------
+-- Latency distributions: maximum-likelihood fits of lognormal, gamma and
+-- Weibull, and the functions the stream worker uses to size allowed lateness
+-- (src/latency.c over src/core/latency.c).
+-- ---------------------------------------------------------------------------
+
+CREATE FUNCTION gc_latency_fit_trans(internal, double precision) RETURNS internal
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION gc_latency_fit_final(internal) RETURNS jsonb
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION gc_latency_fit_combine(internal, internal) RETURNS internal
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION gc_latency_fit_serial(internal) RETURNS bytea
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION gc_latency_fit_deserial(bytea, internal) RETURNS internal
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION gc_latency_fit_trans(internal, double precision) IS 'transition function of gc_latency_fit';
+COMMENT ON FUNCTION gc_latency_fit_final(internal) IS 'final function of gc_latency_fit (fits the three families)';
+COMMENT ON FUNCTION gc_latency_fit_combine(internal, internal) IS 'combine function of gc_latency_fit';
+COMMENT ON FUNCTION gc_latency_fit_serial(internal) IS 'serialize function of gc_latency_fit';
+COMMENT ON FUNCTION gc_latency_fit_deserial(bytea, internal) IS 'deserialize function of gc_latency_fit (validating)';
+
+CREATE AGGREGATE gc_latency_fit(double precision) (
+	SFUNC = gc_latency_fit_trans,
+	STYPE = internal,
+	FINALFUNC = gc_latency_fit_final,
+	COMBINEFUNC = gc_latency_fit_combine,
+	SERIALFUNC = gc_latency_fit_serial,
+	DESERIALFUNC = gc_latency_fit_deserial,
+	PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE gc_latency_fit(double precision) IS
+	'maximum-likelihood lognormal, gamma and Weibull fits of latencies in seconds (> 0): parameters, log-likelihood, AIC, KS distance and the best';
+
+CREATE FUNCTION gc_latency_pdf(fit jsonb, t double precision) RETURNS double precision
+	AS 'MODULE_PATHNAME', 'gc_latency_pdf_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION gc_latency_pdf(jsonb, double precision) IS
+	'density of the latency distribution (best member of a gc_latency_fit result, or one member) at t seconds';
+
+CREATE FUNCTION gc_latency_cdf(fit jsonb, t double precision) RETURNS double precision
+	AS 'MODULE_PATHNAME', 'gc_latency_cdf_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION gc_latency_cdf(jsonb, double precision) IS
+	'probability that a reading arrives within t seconds';
+
+CREATE FUNCTION gc_latency_quantile(fit jsonb, p double precision) RETURNS double precision
+	AS 'MODULE_PATHNAME', 'gc_latency_quantile_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION gc_latency_quantile(jsonb, double precision) IS
+	'latency in seconds below which a share p in (0, 1) of readings arrive';
+
+CREATE FUNCTION gc_latency_hazard(fit jsonb, t double precision) RETURNS double precision
+	AS 'MODULE_PATHNAME', 'gc_latency_hazard_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION gc_latency_hazard(jsonb, double precision) IS
+	'hazard rate f(t) / (1 - F(t)) per second: the arrival rate of readings still missing after t seconds';
+
+CREATE FUNCTION gc_latency_allowed_lateness(fit jsonb, completeness double precision,
+											window_seconds double precision DEFAULT 0)
+	RETURNS double precision
+	AS 'MODULE_PATHNAME', 'gc_latency_allowed_lateness_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION gc_latency_allowed_lateness(jsonb, double precision, double precision) IS
+	'seconds to wait after a window closes until the given share of its readings has arrived (readings spread over window_seconds)';
+/*
+ * 70_stream.sql — Kafka/AutoMQ stream ingest: catalog tables, SQL API and status view.
+ *
+ * The catalog is the single source of truth: the launcher (shared_preload_libraries)
+ * starts one background worker per enabled stream, and each worker stores its
+ * per-partition offsets in gc_stream_offsets in the same transaction as the rows those
+ * messages produced.  Rows of gc_streams are visible to their owner only (row level
+ * security), and the librdkafka pass-through settings (which may hold SASL passwords)
+ * live in a column that no ordinary role may read.
+ */
+
+-- ---------------------------------------------------------------------------
+-- Catalog
+-- ---------------------------------------------------------------------------
+
+CREATE TABLE gc_streams (
+	id			serial PRIMARY KEY,
+	name		text NOT NULL UNIQUE CHECK (name <> '' AND length(name) <= 63),
+	owner		regrole NOT NULL DEFAULT current_user::regrole,
+	brokers		text NOT NULL,
+	topic		text NOT NULL,
+	target		regclass NOT NULL,
+	options		jsonb NOT NULL,
+	kafka_conf	jsonb NOT NULL DEFAULT '{}',
+	enabled		boolean NOT NULL DEFAULT false,
+	created_at	timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE gc_streams IS 'gcimpute streams: one Kafka topic ingested into one table (options normalized; kafka_conf holds librdkafka settings and is readable by superusers only)';
+
+CREATE TABLE gc_stream_offsets (
+	stream_id	integer NOT NULL REFERENCES gc_streams (id) ON DELETE CASCADE,
+	partition	integer NOT NULL,
+	next_offset bigint NOT NULL,
+	seen_offset bigint NOT NULL DEFAULT 0,	/* below it every message was handled once */
+	updated_at	timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (stream_id, partition)
+);
+COMMENT ON TABLE gc_stream_offsets IS 'next Kafka offset to consume per stream and partition, written in the same transaction as the rows the consumed messages produced; messages from next_offset to seen_offset are replayed after a restart (rows still being assembled), without repeating their dead letters';
+
+CREATE TABLE gc_stream_dedup (
+	stream_id	integer NOT NULL REFERENCES gc_streams (id) ON DELETE CASCADE,
+	at			timestamptz NOT NULL DEFAULT now(),
+	keys		text[] NOT NULL
+);
+-- the keys are short and random: compressing them costs more than it saves
+ALTER TABLE gc_stream_dedup ALTER COLUMN keys SET STORAGE EXTERNAL;
+CREATE INDEX ON gc_stream_dedup (stream_id, at);
+COMMENT ON TABLE gc_stream_dedup IS 'durable (publisher_id, data_id) keys of written messages, one row per committed batch; pruned after the stream''s dedup_retention';
+
+CREATE VIEW gc_stream_dedup_keys WITH (security_invoker = true) AS
+	SELECT d.stream_id, d.at,
+		   split_part(k, E'\x1f', 1) AS publisher_id,
+		   split_part(k, E'\x1f', 2) AS data_id
+	FROM gc_stream_dedup d, unnest(d.keys) AS k;
+COMMENT ON VIEW gc_stream_dedup_keys IS 'the duplicate-detection keys (stream, publisher_id, data_id) one per row';
+
+CREATE TABLE gc_dead_letters (
+	id			bigserial PRIMARY KEY,
+	stream		text NOT NULL,
+	topic		text,
+	partition	integer,
+	"offset"	bigint,
+	payload		bytea,
+	error		text NOT NULL,
+	at			timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX ON gc_dead_letters (stream, at);
+COMMENT ON TABLE gc_dead_letters IS 'messages a stream could not write: raw payload, the error, and where the message came from';
+
+CREATE TABLE gc_stream_errors (
+	stream_id	integer PRIMARY KEY REFERENCES gc_streams (id) ON DELETE CASCADE,
+	state		text NOT NULL,
+	last_error	text,
+	at			timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE gc_stream_errors IS 'the last stream-level error (e.g. a dropped target table) that put a stream in the error state';
+
+-- Owners see and change their own streams only; the worker bypasses this as a superuser
+-- for its catalog work and writes the target table as the owner.
+ALTER TABLE gc_streams ENABLE ROW LEVEL SECURITY;
+CREATE POLICY gc_streams_owner ON gc_streams
+	USING (pg_has_role(current_user, owner, 'USAGE'))
+	WITH CHECK (pg_has_role(current_user, owner, 'USAGE'));
+REVOKE ALL ON gc_streams FROM PUBLIC;
+GRANT SELECT (id, name, owner, brokers, topic, target, options, enabled, created_at) ON gc_streams TO PUBLIC;
+GRANT INSERT (name, owner, brokers, topic, target, options, kafka_conf, enabled) ON gc_streams TO PUBLIC;
+GRANT UPDATE (enabled, options, kafka_conf) ON gc_streams TO PUBLIC;
+GRANT DELETE ON gc_streams TO PUBLIC;
+GRANT USAGE ON SEQUENCE gc_streams_id_seq TO PUBLIC;
+
+ALTER TABLE gc_stream_offsets ENABLE ROW LEVEL SECURITY;
+CREATE POLICY gc_stream_offsets_owner ON gc_stream_offsets
+	USING (EXISTS (SELECT 1 FROM gc_streams s WHERE s.id = stream_id));
+GRANT SELECT, DELETE ON gc_stream_offsets TO PUBLIC;
+
+ALTER TABLE gc_stream_dedup ENABLE ROW LEVEL SECURITY;
+CREATE POLICY gc_stream_dedup_owner ON gc_stream_dedup
+	USING (EXISTS (SELECT 1 FROM gc_streams s WHERE s.id = stream_id));
+GRANT SELECT, DELETE ON gc_stream_dedup TO PUBLIC;
+GRANT SELECT ON gc_stream_dedup_keys TO PUBLIC;
+
+ALTER TABLE gc_stream_errors ENABLE ROW LEVEL SECURITY;
+CREATE POLICY gc_stream_errors_owner ON gc_stream_errors
+	USING (EXISTS (SELECT 1 FROM gc_streams s WHERE s.id = stream_id));
+GRANT SELECT, DELETE ON gc_stream_errors TO PUBLIC;
+
+ALTER TABLE gc_dead_letters ENABLE ROW LEVEL SECURITY;
+CREATE POLICY gc_dead_letters_owner ON gc_dead_letters
+	USING (EXISTS (SELECT 1 FROM gc_streams s WHERE s.name = stream));
+GRANT SELECT, DELETE ON gc_dead_letters TO PUBLIC;
+
+-- The models table: imputation models by name, read by stream workers.
+CREATE TABLE gc_models (
+	name		text PRIMARY KEY,
+	model		gcmodel NOT NULL,
+	updated_at	timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE gc_models IS 'named Gaussian copula models; a stream imputes with the model its "model" option names';
+
+-- ---------------------------------------------------------------------------
+-- C helpers
+-- ---------------------------------------------------------------------------
+
+CREATE FUNCTION gc_stream_check_kafka_conf(conf jsonb) RETURNS void
+	AS 'MODULE_PATHNAME', 'gc_stream_check_kafka_conf'
+	LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION gc_stream_check_kafka_conf(jsonb) IS 'raise an error unless every key/value is a librdkafka consumer property the stream may set';
+
+CREATE FUNCTION gc_stream_wake() RETURNS boolean
+	AS 'MODULE_PATHNAME', 'gc_stream_wake'
+	LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION gc_stream_wake() IS 'wake the stream launcher at commit; false when gcimpute is not in shared_preload_libraries';
+
+CREATE FUNCTION gc_stream_worker_status(
+	OUT stream_id integer, OUT pid integer, OUT state text, OUT started_at timestamptz,
+	OUT rows_written bigint, OUT rows_per_s float8, OUT messages bigint,
+	OUT duplicates bigint, OUT dead_letters bigint, OUT imputed_cells bigint,
+	OUT late_updates bigint, OUT pending_rows integer, OUT last_error text,
+	OUT latency_p50_ms float8, OUT latency_p99_ms float8,
+	OUT partitions integer[], OUT high_watermarks bigint[])
+	RETURNS SETOF record
+	AS 'MODULE_PATHNAME', 'gc_stream_worker_status'
+	LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION gc_stream_worker_status() IS 'live state of the stream workers of this database (shared memory); empty without shared_preload_libraries';
+
+-- ---------------------------------------------------------------------------
+-- Option validation
+-- ---------------------------------------------------------------------------
+
+/*
+ * gc_stream_plan: validate options against the target table and return them normalized,
+ * with defaults filled in and a "plan" array telling the worker what goes to each column.
+ * The worker calls this again at every start, so an altered target fails clearly.
+ */
+CREATE FUNCTION gc_stream_plan(target regclass, options jsonb) RETURNS jsonb
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $fn$
+DECLARE
+	valid text[] := ARRAY['format', 'csv_fields', 'csv_delimiter', 'columns',
+		'entity_column', 'time_column', 'time_unit', 'window', 'lateness', 'row_time',
+		'publisher_id_field', 'data_id_field', 'dedup', 'dedup_retention',
+		'key_column', 'partition_column', 'offset_column', 'timestamp_column',
+		'imputed_column', 'raw_column', 'start', 'batch_size', 'flush_interval',
+		'max_message_bytes', 'model', 'model_refresh', 'model_window', 'kafka'];
+	k text;
+	o jsonb := '{}';
+	v jsonb;
+	cols jsonb;
+	plan jsonb := '[]';
+	r record;
+	role text;
+	field text;
+	nvalue int := 0;
+	special text[] := '{}';
+	numeric_types regtype[] := ARRAY['float8', 'float4', 'numeric', 'int2', 'int4', 'int8']::regtype[];
+BEGIN
+	IF options IS NULL OR jsonb_typeof(options) <> 'object' THEN
+		RAISE EXCEPTION 'stream options must be a json object'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	FOR k IN SELECT jsonb_object_keys(options) LOOP
+		IF NOT k = ANY (valid) THEN
+			RAISE EXCEPTION 'unrecognized stream option "%"', k
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'Valid options are: ' || array_to_string(valid, ', ') || '.';
+		END IF;
+	END LOOP;
+
+	-- format
+	v := coalesce(options->'format', '"json"');
+	IF v NOT IN ('"json"', '"csv"') THEN
+		RAISE EXCEPTION 'invalid value for stream option "format": %', v
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Valid values are "json" and "csv".';
+	END IF;
+	o := o || jsonb_build_object('format', v);
+	v := coalesce(options->'csv_delimiter', '","');
+	IF jsonb_typeof(v) <> 'string' OR length(v #>> '{}') <> 1 THEN
+		RAISE EXCEPTION 'invalid value for stream option "csv_delimiter": %', v
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Give a single character.';
+	END IF;
+	o := o || jsonb_build_object('csv_delimiter', v);
+
+	-- numbers with ranges
+	o := o || jsonb_build_object(
+		'batch_size', @extschema@.gc_stream_opt_number(options, 'batch_size', 10000, 1, 1000000, true),
+		'flush_interval', @extschema@.gc_stream_opt_number(options, 'flush_interval', 0.1, 0.001, 3600, false),
+		'max_message_bytes', @extschema@.gc_stream_opt_number(options, 'max_message_bytes', 1048576, 16, 104857600, true),
+		'dedup_retention', @extschema@.gc_stream_opt_number(options, 'dedup_retention', 3600, 1, 31536000, false),
+		'model_refresh', @extschema@.gc_stream_opt_number(options, 'model_refresh', 0, 0, 31536000, false),
+		'model_window', @extschema@.gc_stream_opt_number(options, 'model_window', 10000, 10, 100000000, true));
+
+	-- window and lateness: seconds or "auto"
+	FOREACH k IN ARRAY ARRAY['window', 'lateness'] LOOP
+		v := options->k;
+		IF v IS NULL THEN
+			v := CASE k WHEN 'window' THEN '"auto"' ELSE '1' END;
+		END IF;
+		IF NOT (v = '"auto"' OR (jsonb_typeof(v) = 'number' AND (v #>> '{}')::float8 >= 0
+				AND (v #>> '{}')::float8 <= 86400 AND (k = 'lateness' OR (v #>> '{}')::float8 > 0))) THEN
+			RAISE EXCEPTION 'invalid value for stream option "%": %', k, v
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'Give a number of seconds (0 < window <= 86400, 0 <= lateness <= 86400) or "auto".';
+		END IF;
+		o := o || jsonb_build_object(k, v);
+	END LOOP;
+
+	v := coalesce(options->'row_time', '"first"');
+	IF v NOT IN ('"first"', '"window"') THEN
+		RAISE EXCEPTION 'invalid value for stream option "row_time": %', v
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Valid values are "first" (earliest event time of the row''s messages) and "window" (start of its window).';
+	END IF;
+	o := o || jsonb_build_object('row_time', v);
+
+	v := coalesce(options->'time_unit', '"s"');
+	IF v NOT IN ('"s"', '"ms"', '"us"') THEN
+		RAISE EXCEPTION 'invalid value for stream option "time_unit": %', v
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Valid values are "s", "ms" and "us".';
+	END IF;
+	o := o || jsonb_build_object('time_unit', v);
+
+	v := coalesce(options->'dedup', 'true');
+	IF jsonb_typeof(v) <> 'boolean' THEN
+		RAISE EXCEPTION 'invalid value for stream option "dedup": %', v
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Give true or false.';
+	END IF;
+	o := o || jsonb_build_object('dedup', v);
+
+	v := coalesce(options->'start', '"earliest"');
+	IF NOT (v IN ('"earliest"', '"latest"') OR (jsonb_typeof(v) = 'number' AND (v #>> '{}') ~ '^[0-9]+$')) THEN
+		RAISE EXCEPTION 'invalid value for stream option "start": %', v
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Valid values are "earliest", "latest" or a non-negative offset.';
+	END IF;
+	o := o || jsonb_build_object('start', v);
+
+	FOREACH k IN ARRAY ARRAY['publisher_id_field', 'data_id_field', 'model'] LOOP
+		v := options->k;
+		IF v IS NULL THEN
+			v := CASE k WHEN 'publisher_id_field' THEN '"publisher_id"'
+						WHEN 'data_id_field' THEN '"data_id"' ELSE 'null' END;
+		END IF;
+		IF v <> 'null' AND (jsonb_typeof(v) <> 'string' OR v = '""') THEN
+			RAISE EXCEPTION 'invalid value for stream option "%": %', k, v
+				USING ERRCODE = 'invalid_parameter_value', HINT = 'Give a non-empty string.';
+		END IF;
+		o := o || jsonb_build_object(k, v);
+	END LOOP;
+	IF o->>'model' IS NOT NULL AND to_regprocedure('@extschema@.gc_impute(@extschema@.gcmodel, float8[])') IS NULL THEN
+		RAISE EXCEPTION 'stream option "model" needs the function gc_impute(gcmodel, float8[])'
+			USING ERRCODE = 'undefined_function';
+	END IF;
+
+	v := options->'kafka';
+	IF v IS NOT NULL AND jsonb_typeof(v) <> 'object' THEN
+		RAISE EXCEPTION 'invalid value for stream option "kafka": %', v
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Give an object of librdkafka consumer properties, e.g. {"security.protocol": "SASL_SSL"}.';
+	END IF;
+
+	-- special columns: each names an existing column of the target with a suitable type
+	FOREACH k IN ARRAY ARRAY['entity_column', 'time_column', 'key_column', 'partition_column',
+							 'offset_column', 'timestamp_column', 'imputed_column', 'raw_column'] LOOP
+		v := options->k;
+		IF v IS NULL AND k IN ('imputed_column', 'raw_column') THEN
+			-- conventional names are used when the table has them
+			SELECT to_jsonb(a.attname::text) INTO v FROM pg_attribute a
+			WHERE a.attrelid = target AND a.attnum > 0 AND NOT a.attisdropped
+			  AND a.attname = CASE k WHEN 'imputed_column' THEN 'imputed' ELSE 'raw' END;
+		END IF;
+		IF v IS NULL OR v = 'null' THEN
+			o := o || jsonb_build_object(k, NULL::text);
+			CONTINUE;
+		END IF;
+		IF jsonb_typeof(v) <> 'string' THEN
+			RAISE EXCEPTION 'invalid value for stream option "%": %', k, v
+				USING ERRCODE = 'invalid_parameter_value', HINT = 'Give the name of a column of the target table.';
+		END IF;
+		SELECT a.attname::text AS name, a.atttypid::regtype AS typ INTO r FROM pg_attribute a
+		WHERE a.attrelid = target AND a.attnum > 0 AND NOT a.attisdropped AND a.attname = (v #>> '{}');
+		IF NOT FOUND THEN
+			RAISE EXCEPTION 'stream option "%" names column "%", which table % does not have', k, v #>> '{}', target
+				USING ERRCODE = 'undefined_column';
+		END IF;
+		IF r.name = ANY (special) THEN
+			RAISE EXCEPTION 'column "%" is named by two stream options', r.name
+				USING ERRCODE = 'invalid_parameter_value';
+		END IF;
+		IF (k = 'time_column' AND r.typ NOT IN ('timestamptz'::regtype, 'timestamp'::regtype, 'float8'::regtype, 'bigint'::regtype))
+		   OR (k = 'timestamp_column' AND r.typ NOT IN ('timestamptz'::regtype, 'timestamp'::regtype))
+		   OR (k IN ('partition_column', 'offset_column') AND r.typ NOT IN ('int4'::regtype, 'int8'::regtype, 'numeric'::regtype))
+		   OR (k = 'imputed_column' AND r.typ <> 'boolean[]'::regtype)
+		   OR (k = 'raw_column' AND r.typ <> 'float8[]'::regtype) THEN
+			RAISE EXCEPTION 'column "%" named by stream option "%" has type %, which is not supported', r.name, k, r.typ
+				USING ERRCODE = 'datatype_mismatch',
+					  HINT = CASE k WHEN 'time_column' THEN 'Use timestamptz, timestamp, float8 or bigint.'
+									WHEN 'timestamp_column' THEN 'Use timestamptz or timestamp.'
+									WHEN 'imputed_column' THEN 'Use boolean[].'
+									WHEN 'raw_column' THEN 'Use float8[].'
+									ELSE 'Use integer, bigint or numeric.' END;
+		END IF;
+		special := special || r.name;
+		o := o || jsonb_build_object(k, r.name);
+	END LOOP;
+	IF (o->>'entity_column' IS NULL) <> (o->>'time_column' IS NULL) THEN
+		RAISE EXCEPTION 'stream options "entity_column" and "time_column" go together'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Give both to assemble rows per entity and event-time window, or neither to write one row per message.';
+	END IF;
+
+	-- column mapping: target column -> message field (identity by default)
+	cols := coalesce(options->'columns', '{}');
+	IF jsonb_typeof(cols) <> 'object' THEN
+		RAISE EXCEPTION 'invalid value for stream option "columns": %', cols
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Give an object mapping target column names to message field names.';
+	END IF;
+	FOR k, v IN SELECT * FROM jsonb_each(cols) LOOP
+		IF jsonb_typeof(v) <> 'string' THEN
+			RAISE EXCEPTION 'stream option "columns" maps column "%" to %, which is not a field name', k, v
+				USING ERRCODE = 'invalid_parameter_value';
+		END IF;
+		IF NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = target AND a.attnum > 0
+					   AND NOT a.attisdropped AND a.attname = k) THEN
+			RAISE EXCEPTION 'stream option "columns" names column "%", which table % does not have', k, target
+				USING ERRCODE = 'undefined_column';
+		END IF;
+	END LOOP;
+
+	FOR r IN SELECT a.attnum, a.attname::text AS name, a.atttypid::regtype AS typ, a.attnotnull,
+				   a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '' AS hasdef
+			 FROM pg_attribute a
+			 WHERE a.attrelid = target AND a.attnum > 0 AND NOT a.attisdropped
+			 ORDER BY a.attnum LOOP
+		role := CASE r.name
+			WHEN o->>'entity_column' THEN 'entity'
+			WHEN o->>'time_column' THEN 'time'
+			WHEN o->>'key_column' THEN 'key'
+			WHEN o->>'partition_column' THEN 'partition'
+			WHEN o->>'offset_column' THEN 'offset'
+			WHEN o->>'timestamp_column' THEN 'timestamp'
+			WHEN o->>'imputed_column' THEN 'imputed'
+			WHEN o->>'raw_column' THEN 'raw'
+			ELSE NULL END;
+		field := coalesce(cols->>r.name, r.name);
+		IF role IS NULL AND field IN (o->>'publisher_id_field', o->>'data_id_field') THEN
+			role := 'text';		-- the message's identity, stored as is
+		END IF;
+		IF role IS NULL THEN
+			IF r.typ = ANY (numeric_types) THEN
+				role := 'value';
+				nvalue := nvalue + 1;
+			ELSIF cols ? r.name OR NOT r.hasdef THEN
+				role := 'text';
+			ELSE
+				CONTINUE;		-- filled by its default
+			END IF;
+		END IF;
+		IF role IN ('key', 'partition', 'offset', 'timestamp', 'imputed', 'raw') THEN
+			field := NULL;
+		END IF;
+		plan := plan || jsonb_build_object('attnum', r.attnum, 'column', r.name, 'type', r.typ::text,
+										   'role', role, 'field', field);
+	END LOOP;
+	IF nvalue = 0 THEN
+		RAISE EXCEPTION 'table % has no numeric column to ingest', target
+			USING ERRCODE = 'invalid_table_definition',
+				  HINT = 'Value columns have type float8, float4, numeric, smallint, integer or bigint.';
+	END IF;
+	IF o->>'raw_column' IS NOT NULL OR o->>'imputed_column' IS NOT NULL OR o->>'model' IS NOT NULL THEN
+		NULL;
+	END IF;
+
+	v := options->'csv_fields';
+	IF v IS NULL THEN
+		SELECT coalesce(jsonb_agg(p->'field' ORDER BY (p->>'attnum')::int), '[]') INTO v
+		FROM jsonb_array_elements(plan) p WHERE p->>'field' IS NOT NULL;
+	ELSIF jsonb_typeof(v) <> 'array' OR EXISTS (SELECT 1 FROM jsonb_array_elements(v) e WHERE jsonb_typeof(e) <> 'string') THEN
+		RAISE EXCEPTION 'invalid value for stream option "csv_fields": %', v
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Give an array of field names in CSV column order.';
+	END IF;
+	o := o || jsonb_build_object('csv_fields', v, 'columns', cols, 'plan', plan);
+	RETURN o;
+END
+$fn$;
+COMMENT ON FUNCTION gc_stream_plan(regclass, jsonb) IS 'validate stream options against a target table and return them normalized with the column plan';
+
+CREATE FUNCTION gc_stream_opt_number(options jsonb, k text, dflt float8, lo float8, hi float8, integral boolean)
+RETURNS jsonb LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog AS $fn$
+DECLARE
+	v jsonb := options->k;
+	x float8;
+BEGIN
+	IF v IS NULL THEN
+		RETURN to_jsonb(dflt);
+	END IF;
+	IF jsonb_typeof(v) <> 'number' THEN
+		RAISE EXCEPTION 'invalid value for stream option "%": %', k, v
+			USING ERRCODE = 'invalid_parameter_value', HINT = format('Give a number between %s and %s.', lo, hi);
+	END IF;
+	x := (v #>> '{}')::float8;
+	IF x < lo OR x > hi OR (integral AND x <> trunc(x)) THEN
+		RAISE EXCEPTION 'value % for stream option "%" is out of range', v, k
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = format('Give %s between %s and %s.', CASE WHEN integral THEN 'an integer' ELSE 'a number' END, lo, hi);
+	END IF;
+	RETURN v;
+END
+$fn$;
+COMMENT ON FUNCTION gc_stream_opt_number(jsonb, text, float8, float8, float8, boolean) IS 'internal: read a numeric stream option with its default and range';
+
+-- ---------------------------------------------------------------------------
+-- SQL API
+-- ---------------------------------------------------------------------------
+
+CREATE FUNCTION gc_stream_create(name text, brokers text, topic text, target regclass,
+								 options jsonb DEFAULT '{}') RETURNS integer
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog AS $fn$
+DECLARE
+	o jsonb;
+	id integer;
+BEGIN
+	IF name IS NULL OR brokers IS NULL OR topic IS NULL OR target IS NULL THEN
+		RAISE EXCEPTION 'stream name, brokers, topic and target must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF name !~ '^[A-Za-z0-9_.-]{1,63}$' THEN
+		RAISE EXCEPTION 'invalid stream name "%"', name
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use 1 to 63 letters, digits, "_", "." or "-".';
+	END IF;
+	IF brokers !~ '^[^,\s]+(,[^,\s]+)*$' THEN
+		RAISE EXCEPTION 'invalid broker list "%"', brokers
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Give host:port pairs separated by commas.';
+	END IF;
+	IF topic !~ '^[A-Za-z0-9._-]{1,249}$' THEN
+		RAISE EXCEPTION 'invalid topic name "%"', topic
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Kafka topic names have 1 to 249 letters, digits, ".", "_" or "-".';
+	END IF;
+	IF (SELECT c.relkind FROM pg_class c WHERE c.oid = target) NOT IN ('r', 'p') THEN
+		RAISE EXCEPTION '"%" is not a table', target
+			USING ERRCODE = 'wrong_object_type';
+	END IF;
+	IF NOT has_table_privilege(target, 'INSERT') THEN
+		RAISE EXCEPTION 'permission denied for table %', target
+			USING ERRCODE = 'insufficient_privilege',
+				  DETAIL = 'Creating a stream requires INSERT on its target table.';
+	END IF;
+	o := @extschema@.gc_stream_plan(target, options);
+	IF o->>'imputed_column' IS NOT NULL OR o->>'model' IS NOT NULL THEN
+		IF NOT has_table_privilege(target, 'UPDATE') AND o->>'entity_column' IS NOT NULL THEN
+			RAISE EXCEPTION 'permission denied for table %', target
+				USING ERRCODE = 'insufficient_privilege',
+					  DETAIL = 'A stream that assembles rows updates cells when late values arrive, so it needs UPDATE on the target.';
+		END IF;
+	END IF;
+	IF options ? 'kafka' THEN
+		PERFORM @extschema@.gc_stream_check_kafka_conf(options->'kafka');
+	END IF;
+	IF EXISTS (SELECT 1 FROM @extschema@.gc_stream_names() n WHERE n = name) THEN
+		RAISE EXCEPTION 'stream "%" already exists', name
+			USING ERRCODE = 'duplicate_object';
+	END IF;
+	INSERT INTO @extschema@.gc_streams (name, owner, brokers, topic, target, options, kafka_conf)
+	VALUES (name, current_user::regrole, brokers, topic, target, o - 'plan', coalesce(options->'kafka', '{}'))
+	RETURNING gc_streams.id INTO id;
+	RETURN id;
+END
+$fn$;
+COMMENT ON FUNCTION gc_stream_create(text, text, text, regclass, jsonb) IS 'define a stream from a Kafka topic into a table (stopped; start it with gc_stream_start)';
+
+-- Names of all streams, whoever owns them (stream names are unique across owners).
+CREATE FUNCTION gc_stream_names() RETURNS SETOF text
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog AS $fn$
+	SELECT name FROM @extschema@.gc_streams
+$fn$;
+COMMENT ON FUNCTION gc_stream_names() IS 'internal: names of every stream (to refuse duplicates across owners)';
+
+CREATE FUNCTION gc_stream_set_enabled(name text, enable boolean) RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog AS $fn$
+BEGIN
+	UPDATE @extschema@.gc_streams s SET enabled = enable WHERE s.name = gc_stream_set_enabled.name;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'stream "%" does not exist', name
+			USING ERRCODE = 'undefined_object';
+	END IF;
+	IF enable THEN
+		DELETE FROM @extschema@.gc_stream_errors e
+		WHERE e.stream_id = (SELECT s.id FROM @extschema@.gc_streams s WHERE s.name = gc_stream_set_enabled.name);
+	END IF;
+	IF NOT @extschema@.gc_stream_wake() AND enable THEN
+		RAISE WARNING 'stream "%" will not run: gcimpute is not in shared_preload_libraries', name
+			USING HINT = 'Add gcimpute to shared_preload_libraries and restart the server.';
+	END IF;
+END
+$fn$;
+COMMENT ON FUNCTION gc_stream_set_enabled(text, boolean) IS 'internal: enable or disable a stream and wake the launcher';
+
+CREATE FUNCTION gc_stream_start(name text) RETURNS void
+LANGUAGE sql VOLATILE SET search_path = pg_catalog AS $fn$
+	SELECT @extschema@.gc_stream_set_enabled(name, true)
+$fn$;
+COMMENT ON FUNCTION gc_stream_start(text) IS 'start ingesting a stream (it resumes from its stored offsets, also after a restart)';
+
+CREATE FUNCTION gc_stream_stop(name text) RETURNS void
+LANGUAGE sql VOLATILE SET search_path = pg_catalog AS $fn$
+	SELECT @extschema@.gc_stream_set_enabled(name, false)
+$fn$;
+COMMENT ON FUNCTION gc_stream_stop(text) IS 'stop a stream after its current batch; offsets are kept';
+
+CREATE FUNCTION gc_stream_drop(name text) RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog AS $fn$
+BEGIN
+	DELETE FROM @extschema@.gc_streams s WHERE s.name = gc_stream_drop.name;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'stream "%" does not exist', name
+			USING ERRCODE = 'undefined_object';
+	END IF;
+	PERFORM @extschema@.gc_stream_wake();
+END
+$fn$;
+COMMENT ON FUNCTION gc_stream_drop(text) IS 'drop a stream with its offsets and dedup keys (its dead letters are kept)';
+
+CREATE VIEW gc_stream_status WITH (security_invoker = true) AS
+	SELECT s.name, s.topic, s.target, s.owner,
+		   CASE WHEN e.state IS NOT NULL THEN e.state
+				WHEN NOT s.enabled THEN 'stopped'
+				WHEN w.pid IS NULL THEN 'starting'
+				ELSE w.state END AS state,
+		   w.pid,
+		   o.partitions,
+		   o.committed_offsets,
+		   w.high_watermarks,
+		   (SELECT sum(greatest(hw - co, 0))::bigint
+			FROM unnest(w.partitions, w.high_watermarks) AS h(p, hw)
+			JOIN unnest(o.partitions, o.committed_offsets) AS c(p, co) USING (p)) AS lag,
+		   w.rows_written, w.rows_per_s, w.messages, w.duplicates,
+		   (SELECT count(*) FROM @extschema@.gc_dead_letters d WHERE d.stream = s.name) AS dead_letters,
+		   w.imputed_cells, w.late_updates, w.pending_rows,
+		   coalesce(e.last_error, w.last_error) AS last_error,
+		   w.latency_p50_ms, w.latency_p99_ms
+	FROM @extschema@.gc_streams s
+	LEFT JOIN @extschema@.gc_stream_worker_status() w ON w.stream_id = s.id
+	LEFT JOIN @extschema@.gc_stream_errors e ON e.stream_id = s.id
+	LEFT JOIN LATERAL (
+		SELECT array_agg(f.partition ORDER BY f.partition) AS partitions,
+			   array_agg(f.next_offset ORDER BY f.partition) AS committed_offsets
+		FROM @extschema@.gc_stream_offsets f WHERE f.stream_id = s.id) o ON true;
+COMMENT ON VIEW gc_stream_status IS 'one row per stream: state, per-partition committed offsets and high watermarks, lag, throughput, duplicates, dead letters, imputed cells, last error, end-to-end latency';
+GRANT SELECT ON gc_stream_status TO PUBLIC;
