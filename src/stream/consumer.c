@@ -13,6 +13,8 @@
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fmgr.h"
@@ -238,16 +240,120 @@ ConsumerCreate(StreamWorker *w)
 	w->assigned = false;
 }
 
+/*
+ * Shutting the client down.  rd_kafka_destroy waits until librdkafka's threads have ended,
+ * and a broker thread ends only when every reference to it is gone: messages, events,
+ * queues and topic handles the application holds, and the partitions of an assignment
+ * (the fetch queues of a topic that was deleted or a broker that is down keep theirs).
+ * So the worker lets go of everything it holds, closes the consumer through a queue it
+ * polls for a bounded time (the assignment is dropped and the fetchers stop), and then
+ * destroys the handle on a helper thread that it waits for a bounded time: the process
+ * is ending, and a client that still does not let go must not keep it alive.
+ */
+#define CONSUMER_CLOSE_MS 2000
+#define CONSUMER_DESTROY_MS 2000
+
+/* Close the consumer; true when librdkafka reports it closed within CONSUMER_CLOSE_MS. */
+static bool
+ConsumerClose(StreamWorker *w)
+{
+	rd_kafka_queue_t *q = rd_kafka_queue_new(w->rk);
+	rd_kafka_error_t *error;
+	TimestampTz start = GetCurrentTimestamp();
+	bool		closed;
+
+	error = rd_kafka_consumer_close_queue(w->rk, q);
+	if (error != NULL)
+	{
+		ereport(LOG,
+				(errmsg("stream \"%s\": could not close the Kafka consumer: %s",
+						w->cfg->name, rd_kafka_error_string(error))));
+		rd_kafka_error_destroy(error);
+	}
+	while (!(closed = rd_kafka_consumer_closed(w->rk)) && error == NULL &&
+		   !TimestampDifferenceExceeds(start, GetCurrentTimestamp(), CONSUMER_CLOSE_MS))
+	{
+		rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 100);
+
+		if (ev != NULL)
+			rd_kafka_event_destroy(ev);
+	}
+	rd_kafka_queue_destroy(q);
+	return closed;
+}
+
+/* Messages fetched but never polled hold their partition: hand them back. */
+static void
+ConsumerDrain(StreamWorker *w)
+{
+	rd_kafka_event_t *ev;
+
+	for (int i = 0; i < 100000 && (ev = rd_kafka_queue_poll(w->queue, 0)) != NULL; i++)
+		rd_kafka_event_destroy(ev);
+}
+
+static void *
+DestroyThreadMain(void *arg)
+{
+	rd_kafka_destroy_flags((rd_kafka_t *) arg, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+	return NULL;
+}
+
+/*
+ * rd_kafka_destroy on a thread of its own, waited for at most CONSUMER_DESTROY_MS.  The
+ * thread blocks every signal: PostgreSQL's handlers must run on the main thread only.
+ */
+static bool
+ConsumerDestroyBounded(rd_kafka_t *rk)
+{
+	pthread_t	th;
+	sigset_t	all,
+				old;
+	struct timespec until;
+	int			rc;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&th, NULL, DestroyThreadMain, rk);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0)
+		return false;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += CONSUMER_DESTROY_MS / 1000;
+	until.tv_nsec += (long) (CONSUMER_DESTROY_MS % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L)
+	{
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	if (pthread_timedjoin_np(th, NULL, &until) == 0)
+		return true;
+	pthread_detach(th);
+	return false;
+}
+
+/*
+ * Let go of the client before the worker exits; returns within about
+ * CONSUMER_CLOSE_MS + CONSUMER_DESTROY_MS whatever librdkafka does.
+ */
 void
 ConsumerDestroy(StreamWorker *w)
 {
+	bool		closed;
+
 	if (w->rk == NULL)
 		return;
 	rd_kafka_queue_io_event_enable(w->queue, -1, NULL, 0);
+	ConsumerDrain(w);
+	closed = ConsumerClose(w);
+	ConsumerDrain(w);
 	rd_kafka_queue_destroy(w->queue);
-	/* no group membership: closing is quick, and destroy never waits on the broker long */
-	rd_kafka_assign(w->rk, NULL);
-	rd_kafka_destroy_flags(w->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+	w->queue = NULL;
+	ConsumerDrainLogs(w);
+	if (!ConsumerDestroyBounded(w->rk))
+		ereport(LOG,
+				(errmsg("stream \"%s\": the Kafka client did not shut down within %d ms%s; the worker exits without waiting for it",
+						w->cfg->name, CONSUMER_DESTROY_MS, closed ? "" : " (the consumer did not close)")));
 	w->rk = NULL;
 	close(w->pipefd[0]);
 	close(w->pipefd[1]);
