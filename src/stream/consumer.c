@@ -436,6 +436,50 @@ ConsumerRefreshPartitions(StreamWorker *w, int timeout_ms)
 	return true;
 }
 
+/*
+ * A partition's log can move under a stream.  When retention (or deleteRecords) has
+ * removed the stored offset, or a recreated topic ends before it, the fetch is out of
+ * range and librdkafka resets the position to the earliest offset on the log
+ * (auto.offset.reset = earliest).  The stream goes on with what the topic holds and says
+ * so here, at the first message after the move: messages deleted before the stream read
+ * them are lost; on a recreated log none of the messages was handled before, whatever
+ * gc_stream_offsets' seen_offset says about the old one.
+ */
+void
+ConsumerCheckPosition(StreamWorker *w, rd_kafka_message_t *m)
+{
+	int			i = PartIndex(w, m->partition);
+	int64_t		lo = -1,
+				hi = -1;
+
+	if (i < 0 || w->pos[i] < 0 || m->offset == w->pos[i])
+		return;
+	if (m->offset < w->pos[i])
+	{
+		ereport(WARNING,
+				(errmsg("stream \"%s\": partition %d of topic \"%s\" went back from offset %lld to %lld",
+						w->cfg->name, (int) m->partition, w->cfg->topic,
+						(long long) w->pos[i], (long long) m->offset),
+				 errdetail("The topic was deleted and created again; the stream reads the new log from its start.")));
+		w->seen[i] = 0;
+		w->pos[i] = m->offset;
+		return;
+	}
+	/* offsets skipped: transaction markers, or a log start that moved past them */
+	if (rd_kafka_get_watermark_offsets(w->rk, w->cfg->topic, m->partition, &lo, &hi) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+		lo <= w->pos[i])
+		return;
+	ereport(WARNING,
+			(errmsg("stream \"%s\": offsets %lld to %lld of partition %d of topic \"%s\" were deleted before the stream read them",
+					w->cfg->name, (long long) w->pos[i], (long long) lo - 1,
+					(int) m->partition, w->cfg->topic),
+			 errdetail("The log of the partition now starts at offset %lld; the stream continues from there.", (long long) lo),
+			 errhint("Keep messages on the topic longer (retention.ms) than a stream may be stopped or behind.")));
+	snprintf(w->last_error, GC_ERRLEN, "partition %d: offsets %lld to %lld were deleted before they were read",
+			 (int) m->partition, (long long) w->pos[i], (long long) lo - 1);
+	w->pos[i] = Min(lo, m->offset);
+}
+
 /* Cached high watermarks (no broker round trip) into the status slot. */
 void
 ConsumerUpdateWatermarks(StreamWorker *w)

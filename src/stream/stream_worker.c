@@ -609,6 +609,8 @@ gc_stream_worker_main(Datum arg)
 				break;
 			}
 			now_us = NowUnixUs();
+			if (!m->err)
+				ConsumerCheckPosition(w, m);
 			if (regular)
 			{
 				held = m;
