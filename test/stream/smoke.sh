@@ -13,7 +13,7 @@ set -uo pipefail
 TOP=${TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
 cd "$TOP"
 . test/pg.sh
-. test/stream/lib.sh
+. test/lib.sh
 W=$1 PORT=$2 BS=$3 TOPIC=$4
 PGD=$W/pg DB=smoke
 VENV=${VENV:-$TOP/.venv}

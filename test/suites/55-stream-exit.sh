@@ -13,7 +13,7 @@ set -uo pipefail
 TOP=${TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
 cd "$TOP"
 . test/pg.sh
-. test/stream/lib.sh
+. test/lib.sh
 GC_TEST_TMP=${GC_TEST_TMP:-/tmp/gcimpute-test-$$}
 export KAFKA_PORT=${KAFKA_PORT:-19092}
 export KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-$((KAFKA_PORT + 1))}
@@ -33,10 +33,6 @@ cleanup() {
 	bash test/kafka/broker.sh stop "$KDIR" >/dev/null 2>&1
 }
 trap cleanup EXIT
-finish() {
-	echo "SUITE passed=$pass failed=$fail"
-	exit $([ "$fail" -eq 0 ] && echo 0 || echo 1)
-}
 
 if ! { make -s -C test/sim >/dev/null && make -s -C test/kafka >/dev/null &&
 	gcc -O2 -Wall -Werror -o "$TOOL" test/stream/kafka_tool.c -lrdkafka; }; then

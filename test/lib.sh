@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Helpers for the stream tests that run their own server and broker (source after
-# test/pg.sh). The caller sets PGD (cluster dir), PORT, DB, and keeps pass/fail counts.
+# Helpers of the shell test suites (source it; the psql helpers need test/pg.sh first).
+# The caller keeps the pass/fail counts, and for q: PGD (cluster dir), PORT, DB.
 
 ok() { echo "ok - $*"; pass=$((pass + 1)); }
 notok() { echo "not ok - $*"; fail=$((fail + 1)); }
@@ -10,6 +10,11 @@ check() { # check "description" command...
 	if "$@"; then ok "$d"; else notok "$d"; fi
 }
 val() { sed -n "s/^$1=//p" "$2"; } # val KEY REPORTFILE
+# finish: the suite's result line and exit status
+finish() {
+	echo "SUITE passed=$pass failed=$fail"
+	exit $([ "$fail" -eq 0 ] && echo 0 || echo 1)
+}
 q() { "$PG_BINDIR/psql" -h "$PGD" -p "$PORT" -U postgres -d "${QDB:-$DB}" -XAtq -v ON_ERROR_STOP=1 "$@"; }
 # workers STREAM: pids of the stream's worker processes
 workers() { ps -o pid=,args= -u "$PGUSER_OS" | grep -E "postgres: gcimpute stream $1( |$)" | awk '{print $1}'; }
