@@ -16,8 +16,14 @@ finish() {
 	exit $([ "$fail" -eq 0 ] && echo 0 || echo 1)
 }
 q() { "$PG_BINDIR/psql" -h "$PGD" -p "$PORT" -U postgres -d "${QDB:-$DB}" -XAtq -v ON_ERROR_STOP=1 "$@"; }
+# server_procs: "pid args" of the processes of the cluster in PGD (the postmaster's
+# children: other clusters on the machine may run streams of the same names)
+server_procs() {
+	local pm
+	pm=$(head -1 "$PGD/data/postmaster.pid" 2>/dev/null) && [ -n "$pm" ] && ps -o pid=,args= --ppid "$pm"
+}
 # workers STREAM: pids of the stream's worker processes
-workers() { ps -o pid=,args= -u "$PGUSER_OS" | grep -E "postgres: gcimpute stream $1( |$)" | awk '{print $1}'; }
+workers() { server_procs | grep -E "postgres: gcimpute stream $1( |$)" | awk '{print $1}'; }
 # committed STREAM: the sum of its committed offsets
 committed() {
 	q -c "SELECT coalesce((SELECT sum(x) FROM unnest(committed_offsets) x), 0) FROM gc_stream_status WHERE name = '$1'"

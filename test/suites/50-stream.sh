@@ -55,8 +55,10 @@ conf=("shared_preload_libraries = 'gcimpute'" "gcimpute.database = '$DB'" "gcimp
 	"gcimpute.max_streams = 6")
 pg_start "$PGD" "$PORT" "${conf[@]}"
 QDB=postgres q -c "CREATE DATABASE $DB" && q -c "CREATE EXTENSION gcimpute"
-launcher_up() { ps -o args= -u "$PGUSER_OS" | grep -q "gcimpute stream launcher"; }
-check "launcher and manager run" bash -c "sleep 1; ps -o args= -u $PGUSER_OS | grep -q 'gcimpute stream manager'"
+launcher_up() { server_procs | grep -q "gcimpute stream launcher"; }
+manager_up() { server_procs | grep -q "gcimpute stream manager"; }
+sleep 1
+check "launcher and manager run" manager_up
 
 # expected_rows TOPIC FORMAT TRUTH REPORT OUT: the rows the topic must produce. First a
 # check that the topic still holds every message produced (a broker that expired them
@@ -351,9 +353,10 @@ rc=$?
 dt=$(echo "$(date +%s.%N) - $t0" | bc)
 check "DROP DATABASE with running workers completes (rc $rc, ${dt} s)" test "$rc" = 0 -a "$(echo "$dt < 15" | bc)" = 1
 sleep 2
-check "DROP DATABASE: no worker left, launcher still up, no restart loop" bash -c \
-	"[ -z \"\$(ps -o args= -u $PGUSER_OS | grep 'gcimpute stream d1')\" ] && ps -o args= -u $PGUSER_OS | grep -q 'gcimpute stream launcher' &&
-	 [ \$(grep -c 'database \"$DB\" does not exist' '$PGD/server2.log') -le 1 ]"
+after_drop_db() {
+	[ -z "$(workers d1)" ] && launcher_up && [ "$(grep -c "database \"$DB\" does not exist" "$PGD/server2.log")" -le 1 ]
+}
+check "DROP DATABASE: no worker left, launcher still up, no restart loop" after_drop_db
 t0=$(date +%s.%N)
 as_pg "$PG_BINDIR/pg_ctl" -D "$PGD/data" -m fast -w -t 30 stop >/dev/null
 dt=$(echo "$(date +%s.%N) - $t0" | bc)
