@@ -244,7 +244,9 @@ ConsumerCreate(StreamWorker *w)
  * Shutting the client down.  rd_kafka_destroy waits until librdkafka's threads have ended,
  * and a broker thread ends only when every reference to it is gone: messages, events,
  * queues and topic handles the application holds, and the partitions of an assignment
- * (the fetch queues of a topic that was deleted or a broker that is down keep theirs).
+ * (with librdkafka 2.0.2, a consumer whose topic was deleted under it never returns from
+ * rd_kafka_destroy, even after a clean close: a partition reference librdkafka itself
+ * keeps, as in its issue 4362).
  * So the worker lets go of everything it holds, closes the consumer through a queue it
  * polls for a bounded time (the assignment is dropped and the fetchers stop), and then
  * destroys the handle on a helper thread that it waits for a bounded time: the process
