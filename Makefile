@@ -14,7 +14,7 @@ MODULE_big = gcimpute
 SUBJECTS = platform copula lowrank sketch latency
 SUBJECT_SRCS = $(foreach d,$(SUBJECTS),$(wildcard src/$(d)/*.c))
 CORE_SRCS = $(sort $(filter-out %_sql.c,$(SUBJECT_SRCS)))
-PG_SRCS = src/gcimpute.c $(sort $(filter %_sql.c,$(SUBJECT_SRCS)) $(wildcard src/stream/*.c))
+PG_SRCS = src/gcimpute.c src/pg_compat.c $(sort $(filter %_sql.c,$(SUBJECT_SRCS)) $(wildcard src/stream/*.c))
 CORE_OBJS = $(CORE_SRCS:.c=.o)
 OBJS = $(CORE_OBJS) $(PG_SRCS:.c=.o)
 

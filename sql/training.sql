@@ -54,7 +54,18 @@ SET parallel_setup_cost = 0;
 SET parallel_tuple_cost = 0;
 SET min_parallel_table_scan_size = 0;
 SET max_parallel_workers_per_gather = 2;
-EXPLAIN (COSTS OFF) SELECT gc_update((SELECT m FROM first_part), r) FROM tr;
+-- the plan's nodes; how EXPLAIN shows an InitPlan's parameters differs between majors
+CREATE FUNCTION plan_nodes(query text) RETURNS SETOF text LANGUAGE plpgsql AS $$
+DECLARE
+	line text;
+BEGIN
+	FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || query LOOP
+		CONTINUE WHEN line ~ '^\s*Params Evaluated:';
+		RETURN NEXT regexp_replace(line, '(InitPlan [0-9]+).*', '\1');
+	END LOOP;
+END
+$$;
+SELECT plan_nodes('SELECT gc_update((SELECT m FROM first_part), r) FROM tr');
 SELECT gc_model_info(gc_fit(r, '{"training": "minibatch-online"}')) ->> 'rows' AS rows_parallel FROM tr;
 SELECT gc_model_info(gc_update((SELECT m FROM first_part), r)) ->> 'rows' AS rows_parallel FROM tr WHERE i > 1000;
 RESET parallel_setup_cost;

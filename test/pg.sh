@@ -39,8 +39,11 @@ pg_start() {
 	as_pg "$PG_BINDIR/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null
 }
 
+# pg_stop DIR: stop the cluster; a server that does not stop fast within 60 s (a process
+# that ignores SIGTERM) is stopped immediately, so that no test leaves one behind.
 pg_stop() {
 	local dir=$1
 	[ -d "$dir/data" ] || return 0
-	as_pg "$PG_BINDIR/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop >/dev/null 2>&1 || true
+	as_pg "$PG_BINDIR/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop >/dev/null 2>&1 ||
+		as_pg "$PG_BINDIR/pg_ctl" -D "$dir/data" -m immediate -w -t 60 stop >/dev/null 2>&1 || true
 }

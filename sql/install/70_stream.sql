@@ -47,11 +47,16 @@ ALTER TABLE gc_stream_dedup ALTER COLUMN keys SET STORAGE EXTERNAL;
 CREATE INDEX ON gc_stream_dedup (stream_id, at);
 COMMENT ON TABLE gc_stream_dedup IS 'durable (publisher_id, data_id) keys of written messages, one row per committed batch; pruned after the stream''s dedup_retention';
 
-CREATE VIEW gc_stream_dedup_keys WITH (security_invoker = true) AS
+-- The views read the catalog with their owner's rights, so they filter by the owner as
+-- the row level security policies below do (security_invoker views would need PostgreSQL
+-- 15); security_barrier keeps a caller's own conditions from seeing the filtered rows.
+CREATE VIEW gc_stream_dedup_keys WITH (security_barrier = true) AS
 	SELECT d.stream_id, d.at,
 		   split_part(k, E'\x1f', 1) AS publisher_id,
 		   split_part(k, E'\x1f', 2) AS data_id
-	FROM gc_stream_dedup d, unnest(d.keys) AS k;
+	FROM gc_stream_dedup d, unnest(d.keys) AS k
+	WHERE EXISTS (SELECT 1 FROM gc_streams s
+				  WHERE s.id = d.stream_id AND pg_catalog.pg_has_role(current_user, s.owner, 'USAGE'));
 COMMENT ON VIEW gc_stream_dedup_keys IS 'the duplicate-detection keys (stream, publisher_id, data_id) one per row';
 
 CREATE TABLE gc_dead_letters (
@@ -540,7 +545,8 @@ END
 $fn$;
 COMMENT ON FUNCTION gc_stream_drop(text) IS 'drop a stream with its offsets and dedup keys (its dead letters are kept)';
 
-CREATE VIEW gc_stream_status WITH (security_invoker = true) AS
+-- security_barrier and the owner filter: see gc_stream_dedup_keys
+CREATE VIEW gc_stream_status WITH (security_barrier = true) AS
 	SELECT s.name, s.topic, s.target, s.owner,
 		   CASE WHEN e.state IS NOT NULL THEN e.state
 				WHEN NOT s.enabled THEN 'stopped'
@@ -564,6 +570,7 @@ CREATE VIEW gc_stream_status WITH (security_invoker = true) AS
 	LEFT JOIN LATERAL (
 		SELECT array_agg(f.partition ORDER BY f.partition) AS partitions,
 			   array_agg(f.next_offset ORDER BY f.partition) AS committed_offsets
-		FROM @extschema@.gc_stream_offsets f WHERE f.stream_id = s.id) o ON true;
+		FROM @extschema@.gc_stream_offsets f WHERE f.stream_id = s.id) o ON true
+	WHERE pg_catalog.pg_has_role(current_user, s.owner, 'USAGE');
 COMMENT ON VIEW gc_stream_status IS 'one row per stream: state, per-partition committed offsets and high watermarks, lag, throughput, duplicates, dead letters, imputed cells, last error, end-to-end latency';
 GRANT SELECT ON gc_stream_status TO PUBLIC;

@@ -534,7 +534,7 @@ gcmodel_out(PG_FUNCTION_ARGS)
 	PG_RETURN_CSTRING(buf.data);
 }
 
-pg_attribute_noreturn() static void
+pg_noreturn static void
 BadText(const char *fmt, const char *arg)
 {
 	ereport(ERROR,

@@ -19,6 +19,7 @@
 #include "utils/memutils.h"
 
 #include "copula/copula.h"
+#include "pg_compat.h"
 
 /* version of the text (JSON) and binary (send/recv) forms */
 #define GCMODEL_VERSION 1
@@ -75,7 +76,7 @@ extern void gc_pfree_big(void *ptr);
 extern void *gc_prealloc_big(MemoryContext cxt, void *ptr, Size oldsize, Size newsize);
 
 /* Report a core failure as an ERROR with a fitting errcode. */
-extern void gc_report_status(GcStatus st, const char *what, const char *msg) pg_attribute_noreturn();
+pg_noreturn extern void gc_report_status(GcStatus st, const char *what, const char *msg);
 
 /* Validate a core model (from a fit, text or binary input) and pack it. */
 extern GcModelData *gcmodel_pack(const GcModel *m);

@@ -18,6 +18,7 @@
 #include "utils/memutils.h"
 
 #include "gcimpute.h"
+#include "pg_compat.h"
 #include "copula/gcmodel_sql.h"
 #include "platform/rng.h"
 

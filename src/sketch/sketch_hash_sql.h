@@ -18,6 +18,7 @@
 #include "fmgr.h"
 #include "utils/float.h"
 
+#include "pg_compat.h"
 #include "sketch/l3batch.h"
 #include "sketch/sketch_util.h"
 

@@ -13,6 +13,8 @@
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fmgr.h"
@@ -238,16 +240,122 @@ ConsumerCreate(StreamWorker *w)
 	w->assigned = false;
 }
 
+/*
+ * Shutting the client down.  rd_kafka_destroy waits until librdkafka's threads have ended,
+ * and a broker thread ends only when every reference to it is gone: messages, events,
+ * queues and topic handles the application holds, and the partitions of an assignment
+ * (with librdkafka 2.0.2, a consumer whose topic was deleted under it never returns from
+ * rd_kafka_destroy, even after a clean close: a partition reference librdkafka itself
+ * keeps, as in its issue 4362).
+ * So the worker lets go of everything it holds, closes the consumer through a queue it
+ * polls for a bounded time (the assignment is dropped and the fetchers stop), and then
+ * destroys the handle on a helper thread that it waits for a bounded time: the process
+ * is ending, and a client that still does not let go must not keep it alive.
+ */
+#define CONSUMER_CLOSE_MS 2000
+#define CONSUMER_DESTROY_MS 2000
+
+/* Close the consumer; true when librdkafka reports it closed within CONSUMER_CLOSE_MS. */
+static bool
+ConsumerClose(StreamWorker *w)
+{
+	rd_kafka_queue_t *q = rd_kafka_queue_new(w->rk);
+	rd_kafka_error_t *error;
+	TimestampTz start = GetCurrentTimestamp();
+	bool		closed;
+
+	error = rd_kafka_consumer_close_queue(w->rk, q);
+	if (error != NULL)
+	{
+		ereport(LOG,
+				(errmsg("stream \"%s\": could not close the Kafka consumer: %s",
+						w->cfg->name, rd_kafka_error_string(error))));
+		rd_kafka_error_destroy(error);
+	}
+	while (!(closed = rd_kafka_consumer_closed(w->rk)) && error == NULL &&
+		   !TimestampDifferenceExceeds(start, GetCurrentTimestamp(), CONSUMER_CLOSE_MS))
+	{
+		rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 100);
+
+		if (ev != NULL)
+			rd_kafka_event_destroy(ev);
+	}
+	rd_kafka_queue_destroy(q);
+	return closed;
+}
+
+/* Messages fetched but never polled hold their partition: hand them back. */
+static void
+ConsumerDrain(StreamWorker *w)
+{
+	rd_kafka_event_t *ev;
+
+	for (int i = 0; i < 100000 && (ev = rd_kafka_queue_poll(w->queue, 0)) != NULL; i++)
+		rd_kafka_event_destroy(ev);
+}
+
+static void *
+DestroyThreadMain(void *arg)
+{
+	rd_kafka_destroy_flags((rd_kafka_t *) arg, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+	return NULL;
+}
+
+/*
+ * rd_kafka_destroy on a thread of its own, waited for at most CONSUMER_DESTROY_MS.  The
+ * thread blocks every signal: PostgreSQL's handlers must run on the main thread only.
+ */
+static bool
+ConsumerDestroyBounded(rd_kafka_t *rk)
+{
+	pthread_t	th;
+	sigset_t	all,
+				old;
+	struct timespec until;
+	int			rc;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&th, NULL, DestroyThreadMain, rk);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0)
+		return false;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += CONSUMER_DESTROY_MS / 1000;
+	until.tv_nsec += (long) (CONSUMER_DESTROY_MS % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L)
+	{
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	if (pthread_timedjoin_np(th, NULL, &until) == 0)
+		return true;
+	pthread_detach(th);
+	return false;
+}
+
+/*
+ * Let go of the client before the worker exits; returns within about
+ * CONSUMER_CLOSE_MS + CONSUMER_DESTROY_MS whatever librdkafka does.
+ */
 void
 ConsumerDestroy(StreamWorker *w)
 {
+	bool		closed;
+
 	if (w->rk == NULL)
 		return;
 	rd_kafka_queue_io_event_enable(w->queue, -1, NULL, 0);
+	ConsumerDrain(w);
+	closed = ConsumerClose(w);
+	ConsumerDrain(w);
 	rd_kafka_queue_destroy(w->queue);
-	/* no group membership: closing is quick, and destroy never waits on the broker long */
-	rd_kafka_assign(w->rk, NULL);
-	rd_kafka_destroy_flags(w->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+	w->queue = NULL;
+	ConsumerDrainLogs(w);
+	if (!ConsumerDestroyBounded(w->rk))
+		ereport(LOG,
+				(errmsg("stream \"%s\": the Kafka client did not shut down within %d ms%s; the worker exits without waiting for it",
+						w->cfg->name, CONSUMER_DESTROY_MS, closed ? "" : " (the consumer did not close)")));
 	w->rk = NULL;
 	close(w->pipefd[0]);
 	close(w->pipefd[1]);
@@ -328,6 +436,50 @@ ConsumerRefreshPartitions(StreamWorker *w, int timeout_ms)
 	w->assigned = true;
 	w->assigned_at_us = GetCurrentTimestamp() + (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
 	return true;
+}
+
+/*
+ * A partition's log can move under a stream.  When retention (or deleteRecords) has
+ * removed the stored offset, or a recreated topic ends before it, the fetch is out of
+ * range and librdkafka resets the position to the earliest offset on the log
+ * (auto.offset.reset = earliest).  The stream goes on with what the topic holds and says
+ * so here, at the first message after the move: messages deleted before the stream read
+ * them are lost; on a recreated log none of the messages was handled before, whatever
+ * gc_stream_offsets' seen_offset says about the old one.
+ */
+void
+ConsumerCheckPosition(StreamWorker *w, rd_kafka_message_t *m)
+{
+	int			i = PartIndex(w, m->partition);
+	int64_t		lo = -1,
+				hi = -1;
+
+	if (i < 0 || w->pos[i] < 0 || m->offset == w->pos[i])
+		return;
+	if (m->offset < w->pos[i])
+	{
+		ereport(WARNING,
+				(errmsg("stream \"%s\": partition %d of topic \"%s\" went back from offset %lld to %lld",
+						w->cfg->name, (int) m->partition, w->cfg->topic,
+						(long long) w->pos[i], (long long) m->offset),
+				 errdetail("The topic was deleted and created again; the stream reads the new log from its start.")));
+		w->seen[i] = 0;
+		w->pos[i] = m->offset;
+		return;
+	}
+	/* offsets skipped: transaction markers, or a log start that moved past them */
+	if (rd_kafka_get_watermark_offsets(w->rk, w->cfg->topic, m->partition, &lo, &hi) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+		lo <= w->pos[i])
+		return;
+	ereport(WARNING,
+			(errmsg("stream \"%s\": offsets %lld to %lld of partition %d of topic \"%s\" were deleted before the stream read them",
+					w->cfg->name, (long long) w->pos[i], (long long) lo - 1,
+					(int) m->partition, w->cfg->topic),
+			 errdetail("The log of the partition now starts at offset %lld; the stream continues from there.", (long long) lo),
+			 errhint("Keep messages on the topic longer (retention.ms) than a stream may be stopped or behind.")));
+	snprintf(w->last_error, GC_ERRLEN, "partition %d: offsets %lld to %lld were deleted before they were read",
+			 (int) m->partition, (long long) w->pos[i], (long long) lo - 1);
+	w->pos[i] = Min(lo, m->offset);
 }
 
 /* Cached high watermarks (no broker round trip) into the status slot. */

@@ -7,7 +7,7 @@
  * heap table (no partitioning, no triggers of any kind — foreign keys and deferrable
  * unique constraints are triggers too —, no row-level security, no stored generated
  * columns) whose stream columns still have the types (and no type modifier) the plan was
- * made for.  For such a table this file does what PG15's CopyFrom does in its
+ * made for.  For such a table this file does what CopyFrom does in its
  * multi-insert mode: column defaults of the columns the stream does not fill, NOT NULL
  * and CHECK constraints (ExecConstraints), table_multi_insert in groups of at most 1000
  * rows or 64 kB with a bulk-insert state, then the index entries of each row
@@ -303,6 +303,53 @@ PrefetchRows(List *rows, int i)
 }
 
 /*
+ * The range table of one entry, rel with INSERT permission on the stream's columns (the
+ * columns an error detail may show), and rel as the result relation: COPY's set-up, in
+ * each supported major's executor API.
+ */
+static void
+InitResultRelation(EState *estate, ResultRelInfo *rri, ParseState *pstate,
+				   ParseNamespaceItem *nsitem, const AttrNumber *attno, int ncols)
+{
+#if PG_VERSION_NUM >= 160000
+	RTEPermissionInfo *perm = nsitem->p_perminfo;
+#else
+	RangeTblEntry *perm = nsitem->p_rte;
+#endif
+
+	for (int c = 0; c < ncols; c++)
+		perm->insertedCols = bms_add_member(perm->insertedCols,
+											attno[c] - FirstLowInvalidHeapAttributeNumber);
+	perm->requiredPerms = ACL_INSERT;
+#if PG_VERSION_NUM >= 180000
+	ExecInitRangeTable(estate, pstate->p_rtable, pstate->p_rteperminfos, bms_make_singleton(1));
+#elif PG_VERSION_NUM >= 160000
+	ExecInitRangeTable(estate, pstate->p_rtable, pstate->p_rteperminfos);
+#else
+	ExecInitRangeTable(estate, pstate->p_rtable);
+#endif
+	ExecInitResultRelation(estate, rri, 1);
+#if PG_VERSION_NUM >= 180000
+	CheckValidResultRel(rri, CMD_INSERT, ONCONFLICT_NONE, NIL);
+#elif PG_VERSION_NUM >= 170000
+	CheckValidResultRel(rri, CMD_INSERT, NIL);
+#else
+	CheckValidResultRel(rri, CMD_INSERT);
+#endif
+}
+
+/* The index entries of one inserted row; unique and exclusion constraints are checked. */
+static List *
+InsertIndexEntries(ResultRelInfo *rri, TupleTableSlot *slot, EState *estate)
+{
+#if PG_VERSION_NUM >= 160000
+	return ExecInsertIndexTuples(rri, slot, estate, false, false, NULL, NIL, false);
+#else
+	return ExecInsertIndexTuples(rri, slot, estate, false, false, NULL, NIL);
+#endif
+}
+
+/*
  * Insert rows (imputed already) into rel, which DirectInsertUsable accepted with attno.
  * The caller holds RowExclusiveLock on rel and has checked INSERT permission.
  */
@@ -331,15 +378,8 @@ DirectInsertRows(StreamWorker *w, Relation rel, const AttrNumber *attno, List *r
 	/* the executor state COPY builds: one range table entry, the result relation */
 	nsitem = addRangeTableEntryForRelation(pstate, rel, RowExclusiveLock, NULL, false, false);
 	for (int c = 0; c < cfg->ncols; c++)
-	{
-		nsitem->p_rte->insertedCols = bms_add_member(nsitem->p_rte->insertedCols,
-													 attno[c] - FirstLowInvalidHeapAttributeNumber);
 		planned[attno[c] - 1] = true;
-	}
-	nsitem->p_rte->requiredPerms = ACL_INSERT;
-	ExecInitRangeTable(estate, pstate->p_rtable);
-	ExecInitResultRelation(estate, rri, 1);
-	CheckValidResultRel(rri, CMD_INSERT);
+	InitResultRelation(estate, rri, pstate, nsitem, attno, cfg->ncols);
 	ExecOpenIndices(rri, false);
 	econtext = GetPerTupleExprContext(estate);
 
@@ -400,7 +440,7 @@ DirectInsertRows(StreamWorker *w, Relation rel, const AttrNumber *attno, List *r
 			for (int i = 0; i < nused; i++)
 			{
 				if (rri->ri_NumIndices > 0)
-					list_free(ExecInsertIndexTuples(rri, slots[i], estate, false, false, NULL, NIL));
+					list_free(InsertIndexEntries(rri, slots[i], estate));
 				ExecClearTuple(slots[i]);
 			}
 			ResetPerTupleExprContext(estate);

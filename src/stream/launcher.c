@@ -16,6 +16,7 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/pg_database.h"
 #include "catalog/namespace.h"
 #include "commands/dbcommands.h"
@@ -35,6 +36,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "pg_compat.h"
 #include "stream/worker.h"
 
 int			gc_max_streams = 8;

@@ -265,6 +265,7 @@ typedef struct StreamWorker
 
 /* consumer.c */
 extern void ConsumerCreate(StreamWorker *w);
+extern void ConsumerCheckPosition(StreamWorker *w, rd_kafka_message_t *m);
 extern void ConsumerDestroy(StreamWorker *w);
 extern bool ConsumerRefreshPartitions(StreamWorker *w, int timeout_ms);
 extern void ConsumerDrainLogs(StreamWorker *w);

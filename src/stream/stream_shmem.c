@@ -28,11 +28,14 @@
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
+#include "pg_compat.h"
 #include "stream/worker.h"
 
 GcStreamShared *GcShared = NULL;
 
+#if PG_VERSION_NUM >= 150000
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
+#endif
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static bool wake_registered = false;
 static bool wake_at_commit = false;
@@ -47,8 +50,10 @@ GcShmemSize(void)
 static void
 GcShmemRequestHook(void)
 {
+#if PG_VERSION_NUM >= 150000
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
+#endif
 	RequestAddinShmemSpace(GcShmemSize());
 	RequestNamedLWLockTranche("gcimpute_streams", 1);
 }
@@ -76,8 +81,13 @@ GcShmemStartupHook(void)
 void
 GcShmemRequest(void)
 {
+#if PG_VERSION_NUM >= 150000
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = GcShmemRequestHook;
+#else
+	/* before 15 the requests are made from _PG_init itself */
+	GcShmemRequestHook();
+#endif
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = GcShmemStartupHook;
 }

@@ -16,6 +16,7 @@
 #endif
 
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
@@ -608,6 +609,8 @@ gc_stream_worker_main(Datum arg)
 				break;
 			}
 			now_us = NowUnixUs();
+			if (!m->err)
+				ConsumerCheckPosition(w, m);
 			if (regular)
 			{
 				held = m;
@@ -672,16 +675,16 @@ gc_stream_worker_main(Datum arg)
 		if (DedupCount(w->dedup) > GC_DEDUP_MAX_KEYS)
 		{
 			/* bound memory at high rates: forget the oldest half of the retention, repeatedly */
-			int64		now_us = NowUnixUs();
-			int64		cutoff = now_us - (int64) (w->cfg->dedup_retention * 1e6);
+			int64		prune_us = NowUnixUs();
+			int64		cutoff = prune_us - (int64) (w->cfg->dedup_retention * 1e6);
 
-			while (DedupCount(w->dedup) > GC_DEDUP_MAX_KEYS / 2 && cutoff < now_us)
+			while (DedupCount(w->dedup) > GC_DEDUP_MAX_KEYS / 2 && cutoff < prune_us)
 			{
-				cutoff += Max((now_us - cutoff) / 2, 1);
+				cutoff += Max((prune_us - cutoff) / 2, 1);
 				DedupPrune(w->dedup, cutoff);
 			}
 			ereport(LOG, (errmsg("stream \"%s\": dedup memory full, forgot message identities older than %.1f s",
-								 w->cfg->name, (now_us - cutoff) / 1e6)));
+								 w->cfg->name, (prune_us - cutoff) / 1e6)));
 		}
 		if (TimestampDifferenceExceeds(w->last_prune, now, 60000))
 		{

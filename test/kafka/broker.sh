@@ -129,7 +129,10 @@ num.network.threads=2
 num.io.threads=4
 background.threads=2
 num.recovery.threads.per.data.dir=1
-log.retention.hours=24
+# Test data never expires: the simulator stamps fixed event dates, and retention by
+# record time would delete them once those dates are a day old.
+log.retention.ms=-1
+log.retention.bytes=-1
 EOF
 	if [ -n "${KAFKA_EXTRA_PROPS:-}" ]; then
 		printf '%s\n' "# KAFKA_EXTRA_PROPS" "$KAFKA_EXTRA_PROPS" >>"$dir/server.properties"

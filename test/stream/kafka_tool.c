@@ -6,6 +6,10 @@
  *                                                 "\N" alone is an empty message
  *   kafka_tool create BROKERS TOPIC PARTITIONS   create a topic (admin API)
  *   kafka_tool partitions BROKERS TOPIC N        grow a topic to N partitions
+ *   kafka_tool delete-records BROKERS TOPIC P OFFSET
+ *                                                 move partition P's log start to OFFSET
+ *                                                 (what retention does), print the new start
+ *   kafka_tool delete-topic BROKERS TOPIC        delete a topic (admin API)
  *   kafka_tool mock BOOTSTRAP_FILE TOPIC PARTS   run a librdkafka mock cluster until killed
  *   kafka_tool rate BROKERS TOPIC RATE SECONDS ENTITIES SEED
  *                                                 paced JSON sensor readings (8 fields, some
@@ -217,6 +221,92 @@ cmd_create(const char *brokers, const char *topic, int parts, int grow)
 	return rc;
 }
 
+/* An admin request's result event: its top-level error, then each topic's or partition's. */
+static int
+admin_result(rd_kafka_queue_t *q, const char *what)
+{
+	rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 30000);
+	int			rc = 0;
+
+	if (!ev)
+	{
+		fprintf(stderr, "%s: timeout\n", what);
+		return 1;
+	}
+	if (rd_kafka_event_error(ev))
+	{
+		fprintf(stderr, "%s: %s\n", what, rd_kafka_event_error_string(ev));
+		rc = 1;
+	}
+	else if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_DELETERECORDS_RESULT)
+	{
+		const rd_kafka_topic_partition_list_t *l =
+			rd_kafka_DeleteRecords_result_offsets(rd_kafka_event_DeleteRecords_result(ev));
+
+		for (int i = 0; i < l->cnt; i++)
+		{
+			if (l->elems[i].err)
+			{
+				fprintf(stderr, "%s: %s\n", what, rd_kafka_err2str(l->elems[i].err));
+				rc = 1;
+			}
+			else
+				printf("%lld\n", (long long) l->elems[i].offset);
+		}
+	}
+	else if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_DELETETOPICS_RESULT)
+	{
+		size_t		cnt;
+		const rd_kafka_topic_result_t **res =
+			rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(ev), &cnt);
+
+		for (size_t i = 0; i < cnt; i++)
+			if (rd_kafka_topic_result_error(res[i]))
+			{
+				fprintf(stderr, "%s: %s\n", what, rd_kafka_topic_result_error_string(res[i]));
+				rc = 1;
+			}
+	}
+	rd_kafka_event_destroy(ev);
+	return rc;
+}
+
+static int
+cmd_delete_records(const char *brokers, const char *topic, int partition, long long offset)
+{
+	rd_kafka_t *rk = make_producer(brokers);
+	rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_DeleteRecords_t *dr;
+	int			rc;
+
+	rd_kafka_topic_partition_list_add(l, topic, partition)->offset = offset;
+	dr = rd_kafka_DeleteRecords_new(l);
+	rd_kafka_DeleteRecords(rk, &dr, 1, NULL, q);
+	rc = admin_result(q, "delete-records");
+	rd_kafka_DeleteRecords_destroy(dr);
+	rd_kafka_topic_partition_list_destroy(l);
+	rd_kafka_queue_destroy(q);
+	rd_kafka_destroy(rk);
+	return rc;
+}
+
+static int
+cmd_delete_topic(const char *brokers, const char *topic)
+{
+	rd_kafka_t *rk = make_producer(brokers);
+	rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+	rd_kafka_DeleteTopic_t *t = rd_kafka_DeleteTopic_new(topic);
+	int			rc;
+
+	rd_kafka_DeleteTopics(rk, &t, 1, NULL, q);
+	rc = admin_result(q, "delete-topic");
+	rd_kafka_DeleteTopic_destroy(t);
+	rd_kafka_queue_destroy(q);
+	rd_kafka_destroy(rk);
+	return rc;
+}
+
 static int
 cmd_mock(const char *file, const char *topic, int parts)
 {
@@ -301,6 +391,10 @@ main(int argc, char **argv)
 		return cmd_create(argv[2], argv[3], atoi(argv[4]), 0);
 	if (argc >= 5 && strcmp(argv[1], "partitions") == 0)
 		return cmd_create(argv[2], argv[3], atoi(argv[4]), 1);
+	if (argc >= 6 && strcmp(argv[1], "delete-records") == 0)
+		return cmd_delete_records(argv[2], argv[3], atoi(argv[4]), atoll(argv[5]));
+	if (argc >= 4 && strcmp(argv[1], "delete-topic") == 0)
+		return cmd_delete_topic(argv[2], argv[3]);
 	if (argc >= 5 && strcmp(argv[1], "mock") == 0)
 		return cmd_mock(argv[2], argv[3], atoi(argv[4]));
 	if (argc >= 8 && strcmp(argv[1], "rate") == 0)

@@ -20,14 +20,7 @@ SIM=test/sim/bin/gc_sensor_sim
 KDUMP=test/kafka/bin/kdump
 MOCK=test/kafka/bin/mock_cluster
 pass=0 fail=0
-ok() { echo "ok - $*"; pass=$((pass + 1)); }
-notok() { echo "not ok - $*"; fail=$((fail + 1)); }
-check() { # check "description" command...
-	local d=$1
-	shift
-	if "$@"; then ok "$d"; else notok "$d"; fi
-}
-val() { sed -n "s/^$1=//p" "$2"; } # val KEY REPORTFILE
+. test/lib.sh
 mock_pid=
 cleanup() {
 	[ -n "$mock_pid" ] && kill "$mock_pid" 2>/dev/null

@@ -30,24 +30,12 @@ KDUMP=test/kafka/bin/kdump
 TOOL=$W/kafka_tool
 DB=gcstream
 pass=0 fail=0
-ok() { echo "ok - $*"; pass=$((pass + 1)); }
-notok() { echo "not ok - $*"; fail=$((fail + 1)); }
-check() {
-	local d=$1
-	shift
-	if "$@"; then ok "$d"; else notok "$d"; fi
-}
-val() { sed -n "s/^$1=//p" "$2"; }
-q() { "$PG_BINDIR/psql" -h "$PGD" -p "$PORT" -U postgres -d "${QDB:-$DB}" -XAtq -v ON_ERROR_STOP=1 "$@"; }
+. test/lib.sh
 cleanup() {
 	pg_stop "$PGD"
 	bash test/kafka/broker.sh stop "$KDIR" >/dev/null 2>&1
 }
 trap cleanup EXIT
-finish() {
-	echo "SUITE passed=$pass failed=$fail"
-	exit $([ "$fail" -eq 0 ] && echo 0 || echo 1)
-}
 
 # ---- build and start --------------------------------------------------------------------
 if make -s -C test/sim >/dev/null && make -s -C test/kafka >/dev/null &&
@@ -67,28 +55,19 @@ conf=("shared_preload_libraries = 'gcimpute'" "gcimpute.database = '$DB'" "gcimp
 	"gcimpute.max_streams = 6")
 pg_start "$PGD" "$PORT" "${conf[@]}"
 QDB=postgres q -c "CREATE DATABASE $DB" && q -c "CREATE EXTENSION gcimpute"
-workers() { ps -o pid=,args= -u "$PGUSER_OS" | grep -E "postgres: gcimpute stream $1( |$)" | awk '{print $1}'; }
-launcher_up() { ps -o args= -u "$PGUSER_OS" | grep -q "gcimpute stream launcher"; }
-check "launcher and manager run" bash -c "sleep 1; ps -o args= -u $PGUSER_OS | grep -q 'gcimpute stream manager'"
+launcher_up() { server_procs | grep -q "gcimpute stream launcher"; }
+manager_up() { server_procs | grep -q "gcimpute stream manager"; }
+sleep 1
+check "launcher and manager run" manager_up
 
-# wait_done STREAM TOTAL [SECONDS]: all TOTAL messages committed and no row pending.
-wait_done() {
-	local s=$1 total=$2 limit=${3:-60} i
-	for ((i = 0; i < limit * 5; i++)); do
-		local r
-		r=$(q -c "SELECT coalesce((SELECT sum(x) FROM unnest(committed_offsets) x), 0) || ' ' || coalesce(pending_rows, 0)
-				  FROM gc_stream_status WHERE name = '$s'" 2>/dev/null)
-		[ "$r" = "$total 0" ] && return 0
-		sleep 0.2
-	done
-	echo "  $s: committed/pending = $r, want $total 0"
-	q -c "SELECT state, last_error FROM gc_stream_status WHERE name = '$s'"
-	return 1
-}
-# expected_rows TOPIC FORMAT TRUTH REPORT OUT: the rows the topic must produce.
+# expected_rows TOPIC FORMAT TRUTH REPORT OUT: the rows the topic must produce. First a
+# check that the topic still holds every message produced (a broker that expired them
+# would make the expected rows wrong, not the table).
 expected_rows() {
-	$KDUMP -b "$BS" "$1" >"$W/$1.dump" 2>/dev/null &&
-		"$PY" test/sim/check_stream.py --format "$2" --dump "$W/$1.dump" --truth "$3" --report "$4" \
+	$KDUMP -b "$BS" "$1" >"$W/$1.dump" 2>/dev/null
+	check "$1: the topic still holds the $(val total_sent "$4") messages produced" \
+		test "$(wc -l <"$W/$1.dump")" = "$(val total_sent "$4")"
+	"$PY" test/sim/check_stream.py --format "$2" --dump "$W/$1.dump" --truth "$3" --report "$4" \
 			--expected "$5" >"$W/$1.check"
 }
 # table_matches TABLE EXPECTED [--imputed]
@@ -374,9 +353,10 @@ rc=$?
 dt=$(echo "$(date +%s.%N) - $t0" | bc)
 check "DROP DATABASE with running workers completes (rc $rc, ${dt} s)" test "$rc" = 0 -a "$(echo "$dt < 15" | bc)" = 1
 sleep 2
-check "DROP DATABASE: no worker left, launcher still up, no restart loop" bash -c \
-	"[ -z \"\$(ps -o args= -u $PGUSER_OS | grep 'gcimpute stream d1')\" ] && ps -o args= -u $PGUSER_OS | grep -q 'gcimpute stream launcher' &&
-	 [ \$(grep -c 'database \"$DB\" does not exist' '$PGD/server2.log') -le 1 ]"
+after_drop_db() {
+	[ -z "$(workers d1)" ] && launcher_up && [ "$(grep -c "database \"$DB\" does not exist" "$PGD/server2.log")" -le 1 ]
+}
+check "DROP DATABASE: no worker left, launcher still up, no restart loop" after_drop_db
 t0=$(date +%s.%N)
 as_pg "$PG_BINDIR/pg_ctl" -D "$PGD/data" -m fast -w -t 30 stop >/dev/null
 dt=$(echo "$(date +%s.%N) - $t0" | bc)
