@@ -14,7 +14,7 @@ import pytest
 
 TOP = os.environ.get("TOP") or os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 TMP = os.environ.get("GC_TEST_TMP", "/tmp/gcimpute-pytest")
-PORT = int(os.environ.get("GC_PY_PORT", "54392"))
+PORT = int(os.environ.get("GC_PY_PORT", int(os.environ.get("GC_REGRESS_PORT", "54391")) + 1))
 DATA = os.path.join(TOP, "test", "data")
 
 # The extension's gcimpute.so in the repository root would shadow the Python reference
