@@ -21,7 +21,6 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
-#include "utils/jsonb.h"
 
 #include "stream/stream.h"
 
@@ -92,14 +91,6 @@ ConsumerDrainLogs(StreamWorker *w)
 	}
 }
 
-/* Properties the worker sets itself: a pass-through value would break exactly-once. */
-static const char *const reserved_props[] = {
-	"bootstrap.servers", "metadata.broker.list", "group.id", "enable.auto.commit",
-	"enable.auto.offset.store", "enable.partition.eof", "auto.offset.reset",
-	"log.queue", "isolation.level", "auto.commit.enable", "offset.store.method",
-	"consume.callback.max.messages", NULL
-};
-
 static void
 SetConf(rd_kafka_conf_t *conf, const char *k, const char *v, bool user)
 {
@@ -114,75 +105,6 @@ SetConf(rd_kafka_conf_t *conf, const char *k, const char *v, bool user)
 				 errdetail("%s", err),
 				 user ? errhint("See the CONFIGURATION.md of librdkafka for consumer properties.") : 0));
 	}
-}
-
-static void
-CheckUserProp(const char *k)
-{
-	for (int i = 0; reserved_props[i]; i++)
-		if (strcmp(k, reserved_props[i]) == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("librdkafka setting \"%s\" is managed by gcimpute", k),
-					 errdetail("Stream positions are stored in gc_stream_offsets; the worker sets this property itself."),
-					 errhint("Use the stream options \"start\" and the brokers argument instead.")));
-}
-
-PG_FUNCTION_INFO_V1(gc_stream_check_kafka_conf);
-
-/* gc_stream_check_kafka_conf: validate pass-through settings with librdkafka itself. */
-Datum
-gc_stream_check_kafka_conf(PG_FUNCTION_ARGS)
-{
-	Jsonb	   *j = PG_GETARG_JSONB_P(0);
-	JsonbIterator *it;
-	JsonbValue	v;
-	JsonbIteratorToken tok;
-	rd_kafka_conf_t *conf;
-	char	   *key = NULL;
-
-	if (!JB_ROOT_IS_OBJECT(j))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("stream option \"kafka\" must be a json object")));
-	conf = rd_kafka_conf_new();
-	it = JsonbIteratorInit(&j->root);
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		if (tok == WJB_KEY)
-			key = pnstrdup(v.val.string.val, v.val.string.len);
-		else if (tok == WJB_VALUE)
-		{
-			char	   *volatile val;
-
-			if (v.type == jbvString)
-				val = pnstrdup(v.val.string.val, v.val.string.len);
-			else if (v.type == jbvNumeric)
-				val = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v.val.numeric)));
-			else if (v.type == jbvBool)
-				val = v.val.boolean ? "true" : "false";
-			else
-			{
-				rd_kafka_conf_destroy(conf);
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("librdkafka setting \"%s\" must be a string, number or boolean", key)));
-			}
-			PG_TRY();
-			{
-				CheckUserProp(key);
-			}
-			PG_CATCH();
-			{
-				rd_kafka_conf_destroy(conf);
-				PG_RE_THROW();
-			}
-			PG_END_TRY();
-			SetConf(conf, key, val, true);
-		}
-	}
-	rd_kafka_conf_destroy(conf);
-	PG_RETURN_VOID();
 }
 
 void

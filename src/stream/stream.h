@@ -10,6 +10,7 @@
 #include "lib/stringinfo.h"
 #include "nodes/pg_list.h"
 #include "utils/hsearch.h"
+#include "utils/jsonb.h"
 
 typedef enum ColRole
 {
@@ -108,6 +109,11 @@ extern bool DecodeMessage(StreamConfig *cfg, const char *payload, size_t len,
 						  Decoded *d, StringInfo scratch, char **error);
 extern bool ParseEventTime(StreamConfig *cfg, char kind, const char *s, int64 *us, char **error);
 extern bool ParseNumber(const char *s, double *v);
+
+/* kafka_conf.c */
+extern List *StreamKafkaConfList(Jsonb *j);
+extern void StreamCheckKafkaConf(List *conf, bool superuser);
+extern void StreamValidateKafkaConf(Jsonb *j, bool superuser);
 
 /* dedup.c */
 typedef struct DedupSet DedupSet;
@@ -289,7 +295,6 @@ extern void AddDeadLetter(StreamWorker *w, int32 partition, int64 offset,
 extern bool WriterFlush(StreamWorker *w);
 extern void WriterSetStreamError(StreamWorker *w, const char *msg);
 extern void WriterRefreshModel(StreamWorker *w);
-extern void AsSuperuser(bool on);
 extern void WriterSetColumns(StreamConfig *cfg);
 
 /* insert.c */
@@ -297,7 +302,22 @@ extern bool DirectInsertUsable(StreamConfig *cfg, Relation rel, AttrNumber *attn
 extern void DirectInsertRows(StreamWorker *w, Relation rel, const AttrNumber *attno, List *rows);
 extern void PrefetchRows(List *rows, int i);
 
-/* stream_worker.c */
+/* config.c */
 extern void StreamLoadConfig(StreamWorker *w, int32 stream_id);
-extern void StreamReportError(StreamWorker *w, const char *msg);
+
+/* xact.c */
+typedef struct StreamOwnerCode
+{
+	Oid			userid;
+	int			sec_context;
+	int			nest;
+} StreamOwnerCode;
+extern void StreamXactBegin(const char *activity);
+extern void StreamXactCommit(void);
+extern int	StreamBookkeepingBegin(void);
+extern void StreamBookkeepingEnd(int nest);
+extern void StreamOwnerCodeBegin(StreamOwnerCode *oc);
+extern void StreamOwnerCodeEnd(StreamOwnerCode *oc);
+
+/* stream_worker.c */
 extern void StreamLoadOffsets(StreamWorker *w);
