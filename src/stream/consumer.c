@@ -30,17 +30,19 @@
 static pthread_mutex_t log_mutex = PTHREAD_MUTEX_INITIALIZER;
 static char log_ring[LOGRING][LOGLEN];
 static int	log_level[LOGRING];
+static StreamErrorKind log_kind[LOGRING];
 static int	log_head = 0,
 			log_tail = 0;
 
 static void
-RingPush(int level, const char *text)
+RingPush(int level, StreamErrorKind kind, const char *text)
 {
 	pthread_mutex_lock(&log_mutex);
 	if ((log_head + 1) % LOGRING != log_tail)
 	{
 		strlcpy(log_ring[log_head], text, LOGLEN);
 		log_level[log_head] = level;
+		log_kind[log_head] = kind;
 		log_head = (log_head + 1) % LOGRING;
 	}
 	pthread_mutex_unlock(&log_mutex);
@@ -52,7 +54,7 @@ LogCallback(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 	char		text[LOGLEN];
 
 	snprintf(text, sizeof(text), "librdkafka %s: %s", fac, buf);
-	RingPush(level, text);
+	RingPush(level, STREAM_ERR_TRANSIENT, text);
 }
 
 static void
@@ -62,7 +64,8 @@ ErrorCallback(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 
 	snprintf(text, sizeof(text), "kafka error: %s: %s", rd_kafka_err2str(err), reason);
 	/* level 3 = error: becomes the stream's last_error */
-	RingPush(err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || err == RD_KAFKA_RESP_ERR__TRANSPORT ? 3 : 4, text);
+	RingPush(err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || err == RD_KAFKA_RESP_ERR__TRANSPORT ? 3 : 4,
+			 STREAM_ERR_KAFKA, text);
 }
 
 /* Report queued librdkafka messages from the main thread. */
@@ -73,6 +76,7 @@ ConsumerDrainLogs(StreamWorker *w)
 	{
 		char		text[LOGLEN];
 		int			level;
+		StreamErrorKind kind;
 
 		pthread_mutex_lock(&log_mutex);
 		if (log_tail == log_head)
@@ -82,12 +86,13 @@ ConsumerDrainLogs(StreamWorker *w)
 		}
 		memcpy(text, log_ring[log_tail], LOGLEN);
 		level = log_level[log_tail];
+		kind = log_kind[log_tail];
 		log_tail = (log_tail + 1) % LOGRING;
 		pthread_mutex_unlock(&log_mutex);
 		ereport(level <= 4 ? LOG : DEBUG1,
 				(errmsg("stream \"%s\": %s", w->cfg->name, text)));
 		if (level <= 3)
-			strlcpy(w->last_error, text, GC_ERRLEN);
+			StreamSetError(w, kind, "%s", text);
 	}
 }
 
@@ -284,7 +289,7 @@ ConsumerDestroy(StreamWorker *w)
 }
 
 int
-PartIndex(StreamWorker *w, int32 partition)
+ConsumerPartIndex(StreamWorker *w, int32 partition)
 {
 	for (int i = 0; i < w->nparts; i++)
 		if (w->parts[i] == partition)
@@ -309,7 +314,7 @@ ConsumerRefreshPartitions(StreamWorker *w, int timeout_ms)
 	rd_kafka_topic_destroy(rkt);
 	if (err != RD_KAFKA_RESP_ERR_NO_ERROR || md->topic_cnt != 1 || md->topics[0].err)
 	{
-		snprintf(w->last_error, GC_ERRLEN, "cannot read metadata of topic \"%s\": %s",
+		StreamSetError(w, STREAM_ERR_TRANSIENT, "cannot read metadata of topic \"%s\": %s",
 				 w->cfg->topic,
 				 rd_kafka_err2str(err ? err : (md && md->topic_cnt == 1 ? md->topics[0].err : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC)));
 		if (md)
@@ -320,7 +325,7 @@ ConsumerRefreshPartitions(StreamWorker *w, int timeout_ms)
 	{
 		int32		p = md->topics[0].partitions[i].id;
 
-		if (PartIndex(w, p) < 0 && w->nparts < GC_STREAM_MAX_PARTS)
+		if (ConsumerPartIndex(w, p) < 0 && w->nparts < GC_STREAM_MAX_PARTS)
 		{
 			int			n = w->nparts++;
 
@@ -352,7 +357,7 @@ ConsumerRefreshPartitions(StreamWorker *w, int timeout_ms)
 	rd_kafka_topic_partition_list_destroy(list);
 	if (err)
 	{
-		snprintf(w->last_error, GC_ERRLEN, "cannot assign partitions: %s", rd_kafka_err2str(err));
+		StreamSetError(w, STREAM_ERR_TRANSIENT, "cannot assign partitions: %s", rd_kafka_err2str(err));
 		return false;
 	}
 	w->assigned = true;

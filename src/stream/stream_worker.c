@@ -156,6 +156,18 @@ DedupLoadOrPrune(StreamWorker *w, bool load)
 		DedupPrune(w->dedup, now_us - (int64) (w->cfg->dedup_retention * 1e6));
 }
 
+/* StreamSetError: the stream's last_error, and how long it stands (StreamErrorKind). */
+void
+StreamSetError(StreamWorker *w, StreamErrorKind kind, const char *fmt,...)
+{
+	va_list		ap;
+
+	va_start(ap, fmt);
+	vsnprintf(w->last_error, GC_ERRLEN, fmt, ap);
+	va_end(ap);
+	w->last_error_kind = kind;
+}
+
 static void
 SetState(StreamWorker *w, const char *state)
 {
@@ -365,7 +377,7 @@ gc_stream_worker_main(Datum arg)
 				if (m->err)
 				{
 					if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-						snprintf(w->last_error, GC_ERRLEN, "kafka error: %s", rd_kafka_message_errstr(m));
+						StreamSetError(w, STREAM_ERR_KAFKA, "kafka error: %s", rd_kafka_message_errstr(m));
 				}
 				else
 					AssembleWarmupMessage(w, m, now_us);

@@ -1,16 +1,20 @@
 /*
  * writer.c — the batch writer: one transaction writes the ready rows (imputed), the
- * late-value updates, the dead letters, the dedup keys and the new partition offsets.
+ * late-value updates, the dead letters, the dedup keys and the new partition offsets,
+ * in named phases: check the stream, write the rows (late updates, insert, unroll), then
+ * the bookkeeping (dead letters, keys, offsets).
  *
- * A plain heap table takes the rows straight from the worker's values (insert.c: the
- * table AM's multi-insert, constraints and indexes as COPY does them).  Every other
- * target gets them through PostgreSQL's COPY machinery fed from memory (BeginCopyFrom
- * with a data-source callback), so triggers, partitioned targets, policies and typmods
- * behave exactly as for COPY.  The whole batch is tried in one
- * subtransaction; if it fails, the batch is "unrolled" (as Kafka Connect's JDBC sink
- * does): each row in its own subtransaction, failing rows become dead letters, and the
- * rest commits.  The target is written as the stream's owner (the worker's session
- * user); the extension's catalog is written as a superuser.
+ * Everything runs as the stream's owner (xact.c): the rows as the owner's code
+ * (security-restricted, its GUC changes undone), the bookkeeping with search_path
+ * pinned.  A target is written as an INSERT by the owner would write it: a plain heap
+ * table straight from the worker's values (insert.c: the table AM's multi-insert,
+ * constraints and indexes as COPY does them); a target whose row-level security applies
+ * to the owner by an INSERT, so that its WITH CHECK policies hold; every other target
+ * through PostgreSQL's COPY machinery fed from memory (BeginCopyFrom with a data-source
+ * callback), so triggers, partitioned targets and typmods behave exactly as for COPY.
+ * The whole batch is tried in one subtransaction; if it fails, the batch is "unrolled"
+ * (as Kafka Connect's JDBC sink does): each row in its own subtransaction, failing rows
+ * become dead letters, and the rest commits.
  */
 #include "postgres.h"
 
@@ -475,7 +479,7 @@ FormatRowBinary(StreamWorker *w, PendingRow *r, StringInfo s)
 				{
 					double		v;
 
-					if (ParseNumber(r->texts[c], &v) &&
+					if (DecodeNumber(r->texts[c], &v) &&
 						(!col->integral || (v == rint(v) && fabs(v) < 9.2e18)))
 						PutNumber(s, col->type, v);
 					else		/* wrong length: the column's receive function rejects it */
@@ -877,7 +881,7 @@ WriterSetStreamError(StreamWorker *w, const char *msg)
 						  3, types, args, NULL, false, 0);
 	StreamBookkeepingEnd(nest);
 	StreamXactCommit();
-	strlcpy(w->last_error, msg, GC_ERRLEN);
+	StreamSetError(w, STREAM_ERR_TRANSIENT, "%s", msg);
 	w->stop = true;
 }
 
@@ -927,7 +931,7 @@ LoadModel(StreamWorker *w)
 		w->have_model = true;
 	}
 	else
-		snprintf(w->last_error, GC_ERRLEN, "model \"%s\" not found in gc_models: missing values are written as NULL", w->cfg->model);
+		StreamSetError(w, STREAM_ERR_MODEL, "model \"%s\" not found in gc_models: missing values are written as NULL", w->cfg->model);
 }
 
 static void
@@ -1155,7 +1159,7 @@ FlushLateRows(StreamWorker *w, Batch *b)
 		PendingRow *r = lfirst(lc);
 		char	   *err;
 
-		PrefetchRows(b->rows, foreach_current_index(lc));
+		DirectPrefetchRows(b->rows, foreach_current_index(lc));
 		if (r->late)
 		{
 			LateArg		la = {w, r, false};
@@ -1316,14 +1320,13 @@ FlushDone(StreamWorker *w, Batch *b)
 		}
 	UpdateStatus(w, w->ready);
 	foreach(lc, w->ready)
-		FreeRow(lfirst(lc));
+		AssembleFreeRow(lfirst(lc));
 	list_free(w->ready);
 	w->ready = NIL;
 	w->dead = NIL;
 	MemoryContextReset(w->batch_cxt);
-	if (w->last_error[0] && strncmp(w->last_error, "kafka error", 11) != 0 &&
-		strncmp(w->last_error, "model", 5) != 0)
-		w->last_error[0] = '\0';
+	if (w->last_error_kind == STREAM_ERR_TRANSIENT)
+		StreamSetError(w, STREAM_ERR_NONE, "%s", "");
 }
 
 /*
@@ -1399,7 +1402,7 @@ WriterFlush(StreamWorker *w)
 		AbortCurrentTransaction();	/* also restores the user and the GUCs */
 		ok = false;
 		w->failures++;
-		snprintf(w->last_error, GC_ERRLEN, "%s", ed->message);
+		StreamSetError(w, STREAM_ERR_TRANSIENT, "%s", ed->message);
 		if (target_error || w->failures >= 5)
 			WriterSetStreamError(w, ed->message);
 		else
@@ -1496,7 +1499,7 @@ WriterRefreshModel(StreamWorker *w)
 		ed = CopyErrorData();
 		FlushErrorState();
 		AbortCurrentTransaction();
-		snprintf(w->last_error, GC_ERRLEN, "model refresh failed: %s", ed->message);
+		StreamSetError(w, STREAM_ERR_MODEL, "model refresh failed: %s", ed->message);
 		ereport(LOG, (errmsg("stream \"%s\": %s", cfg->name, w->last_error)));
 		FreeErrorData(ed);
 	}

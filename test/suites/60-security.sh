@@ -43,7 +43,8 @@ as() {
 	shift
 	"$PG_BINDIR/psql" -h "$PGD" -p "$PORT" -U "$role" -d "$DB" -XAtq -v ON_ERROR_STOP=1 "$@" 2>&1
 }
-q() { as postgres "$@"; }
+# the superuser's own session never resolves names through a path a tested role controls
+q() { PGOPTIONS="-c search_path=pg_catalog,public" as postgres "$@"; }
 # refused DESC ROLE PATTERN SQL: the statement fails and its error matches PATTERN
 refused() {
 	local d=$1 role=$2 pat=$3 sql=$4 out
@@ -112,7 +113,7 @@ pg_start "$PGD" "$PORT" "shared_preload_libraries = 'gcimpute'" "gcimpute.databa
 	"gcimpute.launcher_naptime = 200"
 QDB=postgres
 "$PG_BINDIR/psql" -h "$PGD" -p "$PORT" -U postgres -d postgres -XAtq -c "CREATE DATABASE $DB" >/dev/null
-q -c "CREATE EXTENSION gcimpute;
+q -c "CREATE EXTENSION gcimpute SCHEMA public;
 	  CREATE ROLE alice LOGIN; CREATE ROLE bob LOGIN;
 	  CREATE SCHEMA alice AUTHORIZATION alice; CREATE SCHEMA bob AUTHORIZATION bob;
 	  GRANT CREATE ON DATABASE $DB TO alice, bob" >/dev/null
@@ -194,8 +195,8 @@ refused "catalog: inside another role's SECURITY DEFINER function the API acts a
 	'permission denied for table (bob\.)?t$' "SELECT alice.mk()"
 
 # ---- 3. models have owners ----------------------------------------------------------------
-q -c "CREATE TABLE train AS SELECT g::float8 AS a, (g * 2 + random())::float8 AS b FROM generate_series(1, 200) g;
-	  GRANT SELECT ON train TO PUBLIC" >/dev/null
+q -c "CREATE TABLE public.train AS SELECT g::float8 AS a, (g * 2 + random())::float8 AS b FROM generate_series(1, 200) g;
+	  GRANT SELECT ON public.train TO PUBLIC" >/dev/null
 allowed "models: the documented INSERT INTO gc_models ... gc_fit stores a model owned by its role" bob \
 	"INSERT INTO gc_models SELECT 'bobmodel', gc_fit(ARRAY[a, b]) FROM train"
 check "models: ... owned by bob" test "$(q -c "SELECT owner FROM gc_models WHERE name = 'bobmodel'")" = bob
@@ -423,5 +424,23 @@ check "hostile owner: alice is still no superuser" test "$(q -c "SELECT rolsuper
 check "hostile owner: the worker ran as alice" test \
 	"$(q -c "SELECT usename FROM pg_stat_activity WHERE application_name = 'gcimpute stream hostile'")" = alice
 as alice -c "SELECT public.gc_stream_drop('hostile')" >/dev/null
+
+# the API under temporary objects named like the catalog, first in alice's search_path
+allowed "hostile owner: temporary tables named like the catalog do not catch the API's writes" alice \
+	"CREATE TEMP TABLE gc_streams (id int, name text, kafka_conf jsonb); SET search_path = pg_temp, alice, pg_catalog;
+	 SELECT public.gc_stream_create('tmp', '$BS', 's1', 'alice.t'); SELECT public.gc_stream_drop('tmp');
+	 SELECT public.gc_stream_create('tmp', '$BS', 's1', 'alice.t')"
+check "hostile owner: ... the stream is in the real catalog" test "$(q -c "SELECT count(*) FROM gc_streams WHERE name = 'tmp'")" = 1
+# the manager is a superuser session: the owner of the database sets its search_path
+q -c "ALTER DATABASE $DB OWNER TO alice" >/dev/null
+as alice -c "ALTER DATABASE $DB SET search_path = alice, pg_catalog" >/dev/null
+q -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'gcimpute stream manager'" >/dev/null
+sleep 1
+as alice -c "SELECT public.gc_stream_start('tmp')" >/dev/null
+wait_for "hostile database owner: a new manager starts the stream" 30 \
+	"SELECT pid IS NOT NULL FROM gc_stream_status WHERE name = 'tmp'"
+check "hostile database owner: the manager called no spy, nothing ran as a superuser" test \
+	"$(q -c "SELECT coalesce(string_agg(DISTINCT who || ':' || what, ','), 'none') FROM spy_calls")" = none
+check "hostile database owner: alice is still no superuser" test "$(q -c "SELECT rolsuper FROM pg_roles WHERE rolname = 'alice'")" = f
 
 finish
