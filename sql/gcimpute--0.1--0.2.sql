@@ -105,8 +105,9 @@ ALTER TABLE gc_models ADD COLUMN owner regrole NOT NULL DEFAULT current_user::re
 COMMENT ON TABLE gc_models IS 'named Gaussian copula models; a stream imputes with the model its "model" option names; a role sees its own models and those shared with it (gc_model_grants), and changes only its own';
 
 -- Sharing: PostgreSQL has no per-row GRANT, so a row per (model, grantee) says who may
--- read a model besides its owner.  The owner of the model writes these rows (directly or
--- with gc_model_grant/gc_model_revoke); the foreign key ties each to the model's owner.
+-- read a model besides its owner.  Only gc_model_grant/gc_model_revoke write these rows,
+-- after checking that the caller owns the model; the foreign key ties each to the model's
+-- owner.
 CREATE TABLE gc_model_grants (
 	model		text NOT NULL,
 	owner		regrole NOT NULL,
@@ -119,11 +120,7 @@ COMMENT ON TABLE gc_model_grants IS 'who may read a model of gc_models besides i
 ALTER TABLE gc_model_grants ENABLE ROW LEVEL SECURITY;
 CREATE POLICY gc_model_grants_read ON gc_model_grants FOR SELECT
 	USING (pg_has_role(current_user, owner, 'USAGE') OR pg_has_role(current_user, grantee, 'USAGE'));
-CREATE POLICY gc_model_grants_insert ON gc_model_grants FOR INSERT
-	WITH CHECK (pg_has_role(current_user, owner, 'USAGE'));
-CREATE POLICY gc_model_grants_delete ON gc_model_grants FOR DELETE
-	USING (pg_has_role(current_user, owner, 'USAGE'));
-GRANT SELECT, INSERT, DELETE ON gc_model_grants TO PUBLIC;
+GRANT SELECT ON gc_model_grants TO PUBLIC;
 
 ALTER TABLE gc_models ENABLE ROW LEVEL SECURITY;
 CREATE POLICY gc_models_read ON gc_models FOR SELECT
@@ -246,31 +243,13 @@ $fn$;
 COMMENT ON FUNCTION gc_model_name_taken(text) IS 'internal: whether a model of this name exists, whoever owns it';
 
 CREATE FUNCTION gc_model_grant(model text, grantee regrole) RETURNS void
-LANGUAGE plpgsql STRICT VOLATILE SET search_path = pg_catalog, pg_temp AS $fn$
-DECLARE
-	model_owner regrole;
-BEGIN
-	SELECT m.owner INTO model_owner FROM @extschema@.gc_models m WHERE m.name = gc_model_grant.model;
-	IF model_owner IS NULL OR NOT pg_has_role(current_user, model_owner, 'USAGE') THEN
-		RAISE EXCEPTION 'model "%" does not exist or is not yours', gc_model_grant.model
-			USING ERRCODE = 'insufficient_privilege';
-	END IF;
-	INSERT INTO @extschema@.gc_model_grants AS g (model, owner, grantee)
-	VALUES (gc_model_grant.model, model_owner, gc_model_grant.grantee) ON CONFLICT DO NOTHING;
-END
-$fn$;
+	AS 'MODULE_PATHNAME', 'gc_model_grant'
+	LANGUAGE C STRICT VOLATILE;
 COMMENT ON FUNCTION gc_model_grant(text, regrole) IS 'let a role (and its members) read one of your models: impute with it, copy it, use it in a stream';
 
 CREATE FUNCTION gc_model_revoke(model text, grantee regrole) RETURNS void
-LANGUAGE plpgsql STRICT VOLATILE SET search_path = pg_catalog, pg_temp AS $fn$
-BEGIN
-	DELETE FROM @extschema@.gc_model_grants g WHERE g.model = gc_model_revoke.model AND g.grantee = gc_model_revoke.grantee;
-	IF NOT FOUND THEN
-		RAISE EXCEPTION 'model "%" is not shared with %, or is not yours', model, grantee
-			USING ERRCODE = 'undefined_object';
-	END IF;
-END
-$fn$;
+	AS 'MODULE_PATHNAME', 'gc_model_revoke'
+	LANGUAGE C STRICT VOLATILE;
 COMMENT ON FUNCTION gc_model_revoke(text, regrole) IS 'stop sharing one of your models with a role';
 
 CREATE OR REPLACE FUNCTION gc_stream_set_enabled(name text, enable boolean) RETURNS void

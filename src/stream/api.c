@@ -1,7 +1,8 @@
 /*
- * api.c — the SQL functions that change gc_streams: create, alter, start and stop, drop.
+ * api.c — the SQL functions that change the extension's tables: gc_streams (create, alter,
+ * start and stop, drop) and gc_model_grants (grant, revoke).
  *
- * No role but the extension's owner may write gc_streams, so every change goes through
+ * No role but the extension's owner may write those tables, so every change goes through
  * these functions and every check runs.  They are not SECURITY DEFINER: the caller is
  * who GetUserId() says, also inside another role's SECURITY DEFINER function.  They find
  * the stream as the caller (row-level security shows a role only its own streams),
@@ -18,6 +19,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
@@ -259,5 +261,71 @@ gc_stream_drop(PG_FUNCTION_ARGS)
 				 1, (Oid[]) {INT4OID}, &arg);
 	SPI_finish();
 	(void) GcWakeAtCommit();
+	PG_RETURN_VOID();
+}
+
+/*
+ * The owner of a model the caller owns (row-level security shows the caller its own and
+ * shared models; only its own pass), or an error.
+ */
+static Oid
+OwnModel(text *model)
+{
+	Datum		arg = PointerGetDatum(model);
+	bool		isnull;
+	Oid			owner = InvalidOid;
+	int			nest = StreamBookkeepingBegin();
+
+	if (SPI_execute_with_args(psprintf("SELECT owner::pg_catalog.oid FROM %s.gc_models WHERE name OPERATOR(pg_catalog.=) $1",
+									   Schema()),
+							  1, (Oid[]) {TEXTOID}, &arg, NULL, true, 1) == SPI_OK_SELECT && SPI_processed == 1)
+		owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	StreamBookkeepingEnd(nest);
+	if (!OidIsValid(owner) || !has_privs_of_role(GetUserId(), owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("model \"%s\" does not exist or is not yours", text_to_cstring(model))));
+	return owner;
+}
+
+PG_FUNCTION_INFO_V1(gc_model_grant);
+
+/* gc_model_grant(model, grantee): let a role (and its members) read one of your models. */
+Datum
+gc_model_grant(PG_FUNCTION_ARGS)
+{
+	Datum		args[3];
+
+	SPI_connect();
+	args[0] = PG_GETARG_DATUM(0);
+	args[1] = ObjectIdGetDatum(OwnModel(PG_GETARG_TEXT_PP(0)));
+	args[2] = PG_GETARG_DATUM(1);
+	CatalogWrite(psprintf("INSERT INTO %s.gc_model_grants (model, owner, grantee) VALUES ($1, $2, $3) "
+						  "ON CONFLICT DO NOTHING", Schema()),
+				 3, (Oid[]) {TEXTOID, REGROLEOID, REGROLEOID}, args);
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(gc_model_revoke);
+
+/* gc_model_revoke(model, grantee): stop sharing one of your models with a role. */
+Datum
+gc_model_revoke(PG_FUNCTION_ARGS)
+{
+	Datum		args[2] = {PG_GETARG_DATUM(0), PG_GETARG_DATUM(1)};
+	bool		found;
+
+	SPI_connect();
+	(void) OwnModel(PG_GETARG_TEXT_PP(0));
+	found = DatumGetInt32(CatalogWrite(psprintf("DELETE FROM %s.gc_model_grants WHERE model OPERATOR(pg_catalog.=) $1 "
+												"AND grantee OPERATOR(pg_catalog.=) $2 RETURNING 1", Schema()),
+									   2, (Oid[]) {TEXTOID, REGROLEOID}, args)) == 1;
+	SPI_finish();
+	if (!found)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("model \"%s\" is not shared with %s", text_to_cstring(PG_GETARG_TEXT_PP(0)),
+						GetUserNameFromId(PG_GETARG_OID(1), false))));
 	PG_RETURN_VOID();
 }

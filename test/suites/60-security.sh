@@ -213,9 +213,9 @@ refused "models: alice cannot store a model in bob's name" alice 'row-level secu
 	"INSERT INTO gc_models (name, model, owner) SELECT 'fake', gc_fit(ARRAY[a, b]), 'bob' FROM train"
 refused "models: alice cannot change a model's owner" alice 'permission denied for table gc_models' \
 	"UPDATE gc_models SET owner = 'alice' WHERE name = 'bobmodel'"
-refused "models: alice cannot share bob's model with herself" alice 'row-level security|violates foreign key' \
+refused "models: alice cannot share bob's model with herself" alice 'permission denied for table gc_model_grants' \
 	"INSERT INTO gc_model_grants VALUES ('bobmodel', 'bob', 'alice')"
-refused "models: ... nor through gc_model_grant" alice 'does not exist or is not yours' \
+refused "models: ... nor through gc_model_grant" alice 'model "bobmodel" does not exist or is not yours' \
 	"SELECT gc_model_grant('bobmodel', 'alice')"
 as alice -c "CREATE TABLE alice.m (entity text, ts timestamptz, a float8, b float8, imputed bool[])" >/dev/null
 refused "models: a stream may not impute with a model its owner cannot read" alice 'permission denied for model "bobmodel"' \
@@ -228,6 +228,10 @@ refused "models: a stream may refresh only a model its owner owns" alice 'needs 
 	"SELECT gc_stream_create('mr', '$BS', 's2', 'alice.m', '{\"model\": \"bobmodel\", \"model_refresh\": 1}')"
 check "models: a shared model stays read-only to alice" test \
 	"$(as alice -c "UPDATE gc_models SET updated_at = now() WHERE name = 'bobmodel' RETURNING 1" | wc -l)" = 0
+refused "models: alice cannot revoke a share of bob's model" alice 'model "bobmodel" does not exist or is not yours' \
+	"SELECT gc_model_revoke('bobmodel', 'alice')"
+refused "models: shares are changed only through the functions" bob 'permission denied for table gc_model_grants' \
+	"DELETE FROM gc_model_grants"
 allowed "models: bob revokes the share" bob "SELECT gc_model_revoke('bobmodel', 'alice')"
 check "models: alice no longer sees it" test "$(as alice -c "SELECT count(*) FROM gc_models")" = 0
 # a race: alice's stream refreshes a model name nobody has, then bob takes the name; the
