@@ -828,6 +828,36 @@ AddBatchDeadLetter(List **dead, PendingRow *r, const char *payload, int len, con
 	*dead = lappend(*dead, d);
 }
 
+/*
+ * The batch's bookkeeping statements, planned once per worker and kept (SPI_keepplan):
+ * the plan cache replans one when an object it uses changes.
+ */
+typedef enum KeptPlan
+{
+	KEPT_CHECK,
+	KEPT_MODEL,
+	KEPT_DEAD_LETTER,
+	KEPT_KEYS,
+	KEPT_OFFSETS,
+	KEPT_NPLANS
+} KeptPlan;
+
+static SPIPlanPtr kept_plans[KEPT_NPLANS];
+
+static int
+RunKept(KeptPlan id, const char *sql, int nargs, Oid *types, Datum *values, bool read_only, long count)
+{
+	if (kept_plans[id] == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(sql, nargs, types);
+
+		if (plan == NULL || SPI_keepplan(plan) != 0)
+			elog(ERROR, "could not prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result));
+		kept_plans[id] = plan;
+	}
+	return SPI_execute_plan(kept_plans[id], values, NULL, read_only, count);
+}
+
 /* Bookkeeping: a dead letter belongs to the stream's id and owner, not to its name. */
 static void
 InsertDeadLetter(StreamWorker *w, const DeadLetter *d)
@@ -848,9 +878,10 @@ InsertDeadLetter(StreamWorker *w, const DeadLetter *d)
 	args[5] = Int64GetDatum(d->offset);
 	args[6] = PointerGetDatum(b);
 	args[7] = CStringGetTextDatum(d->error);
-	ret = SPI_execute_with_args(psprintf("INSERT INTO %s.gc_dead_letters (stream_id, owner, stream, topic, partition, \"offset\", payload, error) "
-										 "VALUES ($1, $2::pg_catalog.regrole, $3, $4, $5, $6, $7, $8)", w->cfg->ext_schema),
-								8, types, args, NULL, false, 0);
+	ret = RunKept(KEPT_DEAD_LETTER,
+				  psprintf("INSERT INTO %s.gc_dead_letters (stream_id, owner, stream, topic, partition, \"offset\", payload, error) "
+						   "VALUES ($1, $2::pg_catalog.regrole, $3, $4, $5, $6, $7, $8)", w->cfg->ext_schema),
+				  8, types, args, false, 0);
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "could not insert a dead letter: %d", ret);
 	w->dead_letters++;
@@ -901,7 +932,7 @@ LoadModel(StreamWorker *w)
 	sql = psprintf("SELECT xmin::pg_catalog.text OPERATOR(pg_catalog.||) ctid::pg_catalog.text, model "
 				   "FROM %s.gc_models WHERE name OPERATOR(pg_catalog.=) $1", w->cfg->ext_schema);
 	args[0] = CStringGetTextDatum(w->cfg->model);
-	ret = SPI_execute_with_args(sql, 1, types, args, NULL, true, 1);
+	ret = RunKept(KEPT_MODEL, sql, 1, types, args, true, 1);
 	if (ret == SPI_OK_SELECT && SPI_processed == 1)
 	{
 		bool		isnull;
@@ -1130,12 +1161,12 @@ FlushCheckStream(StreamWorker *w)
 	int			ret;
 
 	/* same id, name and target: a dropped and re-created stream is another stream */
-	ret = SPI_execute_with_args(psprintf("SELECT enabled FROM %s.gc_streams WHERE id OPERATOR(pg_catalog.=) $1 "
-										 "AND name OPERATOR(pg_catalog.=) $2 AND target OPERATOR(pg_catalog.=) $3",
-										 cfg->ext_schema),
-								3, (Oid[]) {INT4OID, TEXTOID, REGCLASSOID},
-								(Datum[]) {Int32GetDatum(cfg->id), CStringGetTextDatum(cfg->name), ObjectIdGetDatum(cfg->target)},
-								NULL, true, 1);
+	ret = RunKept(KEPT_CHECK,
+				  psprintf("SELECT enabled FROM %s.gc_streams WHERE id OPERATOR(pg_catalog.=) $1 "
+						   "AND name OPERATOR(pg_catalog.=) $2 AND target OPERATOR(pg_catalog.=) $3", cfg->ext_schema),
+				  3, (Oid[]) {INT4OID, TEXTOID, REGCLASSOID},
+				  (Datum[]) {Int32GetDatum(cfg->id), CStringGetTextDatum(cfg->name), ObjectIdGetDatum(cfg->target)},
+				  true, 1);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 	{
 		w->stop = true;			/* dropped: nothing to keep */
@@ -1265,8 +1296,8 @@ FlushStoreKeys(StreamWorker *w, Batch *b)
 	}
 	ka[0] = Int32GetDatum(w->cfg->id);
 	ka[1] = PointerGetDatum(construct_array(kd, i, TEXTOID, -1, false, TYPALIGN_INT));
-	if (SPI_execute_with_args(psprintf("INSERT INTO %s.gc_stream_dedup (stream_id, keys) VALUES ($1, $2)", w->cfg->ext_schema),
-							  2, (Oid[]) {INT4OID, TEXTARRAYOID}, ka, NULL, false, 0) != SPI_OK_INSERT)
+	if (RunKept(KEPT_KEYS, psprintf("INSERT INTO %s.gc_stream_dedup (stream_id, keys) VALUES ($1, $2)", w->cfg->ext_schema),
+				2, (Oid[]) {INT4OID, TEXTARRAYOID}, ka, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not store dedup keys");
 }
 
@@ -1294,14 +1325,14 @@ FlushStoreOffsets(StreamWorker *w, Batch *b)
 	args[1] = PointerGetDatum(construct_array(pd, n, INT4OID, 4, true, TYPALIGN_INT));
 	args[2] = PointerGetDatum(construct_array(od, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	args[3] = PointerGetDatum(construct_array(sd, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	if (SPI_execute_with_args(psprintf("INSERT INTO %s.gc_stream_offsets AS o (stream_id, partition, next_offset, seen_offset) "
+	if (RunKept(KEPT_OFFSETS, psprintf("INSERT INTO %s.gc_stream_offsets AS o (stream_id, partition, next_offset, seen_offset) "
 									   "SELECT $1, p, n, s FROM ROWS FROM (pg_catalog.unnest($2::pg_catalog.int4[]), "
 									   "pg_catalog.unnest($3::pg_catalog.int8[]), pg_catalog.unnest($4::pg_catalog.int8[])) AS u(p, n, s) "
 									   "ON CONFLICT (stream_id, partition) DO UPDATE "
 									   "SET next_offset = excluded.next_offset, seen_offset = excluded.seen_offset, "
 									   "updated_at = pg_catalog.now()",
 									   w->cfg->ext_schema),
-							  4, (Oid[]) {INT4OID, INT4ARRAYOID, INT8ARRAYOID, INT8ARRAYOID}, args, NULL, false, 0) != SPI_OK_INSERT)
+							  4, (Oid[]) {INT4OID, INT4ARRAYOID, INT8ARRAYOID, INT8ARRAYOID}, args, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not store offsets");
 }
 
