@@ -44,3 +44,248 @@ CREATE OR REPLACE VIEW gc_stream_status WITH (security_barrier = true) AS
 			   array_agg(f.next_offset ORDER BY f.partition) AS committed_offsets
 		FROM @extschema@.gc_stream_offsets f WHERE f.stream_id = s.id) o ON true
 	WHERE pg_catalog.pg_has_role(current_user, s.owner, 'USAGE');
+
+-- ---------------------------------------------------------------------------
+-- Security: the worker is a session of the stream's owner; gc_streams is written only
+-- through the API functions; bookkeeping and dead letters by stream id and owner;
+-- models have owners and grants (docs/streaming.md, Security).
+-- ---------------------------------------------------------------------------
+
+ALTER TABLE gc_dead_letters ADD COLUMN stream_id integer, ADD COLUMN owner regrole;
+UPDATE gc_dead_letters d SET stream_id = s.id, owner = s.owner FROM gc_streams s WHERE s.name = d.stream;
+-- letters of streams dropped before 0.2: the role that runs the update
+UPDATE gc_dead_letters SET stream_id = 0, owner = current_user::regrole WHERE stream_id IS NULL;
+ALTER TABLE gc_dead_letters ALTER COLUMN stream_id SET NOT NULL, ALTER COLUMN owner SET NOT NULL;
+DROP INDEX gc_dead_letters_stream_at_idx;
+CREATE INDEX ON gc_dead_letters (stream_id, at);
+COMMENT ON TABLE gc_dead_letters IS 'messages a stream could not write: raw payload, the error, and where the message came from; visible to the stream''s owner, also after the stream is dropped';
+
+-- Owners see their own streams only, and change them only through the API functions
+-- (gc_stream_create, gc_stream_alter, gc_stream_start/stop, gc_stream_drop), which check
+-- as the caller and then write as the extension's owner.
+REVOKE ALL ON gc_streams FROM PUBLIC;
+REVOKE ALL ON SEQUENCE gc_streams_id_seq FROM PUBLIC;
+GRANT SELECT (id, name, owner, brokers, topic, target, options, enabled, created_at) ON gc_streams TO PUBLIC;
+
+-- The bookkeeping of a stream belongs to its id and owner.  The worker, a session of the
+-- owner, writes it; a role may read, write and delete the rows of its own streams only.
+DROP POLICY gc_stream_offsets_owner ON gc_stream_offsets;
+CREATE POLICY gc_stream_offsets_owner ON gc_stream_offsets
+	USING (EXISTS (SELECT 1 FROM gc_streams s WHERE s.id = stream_id))
+	WITH CHECK (EXISTS (SELECT 1 FROM gc_streams s WHERE s.id = stream_id));
+GRANT SELECT, INSERT, UPDATE, DELETE ON gc_stream_offsets TO PUBLIC;
+
+DROP POLICY gc_stream_dedup_owner ON gc_stream_dedup;
+CREATE POLICY gc_stream_dedup_owner ON gc_stream_dedup
+	USING (EXISTS (SELECT 1 FROM gc_streams s WHERE s.id = stream_id))
+	WITH CHECK (EXISTS (SELECT 1 FROM gc_streams s WHERE s.id = stream_id));
+GRANT SELECT, INSERT, DELETE ON gc_stream_dedup TO PUBLIC;
+GRANT SELECT ON gc_stream_dedup_keys TO PUBLIC;
+
+DROP POLICY gc_stream_errors_owner ON gc_stream_errors;
+CREATE POLICY gc_stream_errors_owner ON gc_stream_errors
+	USING (EXISTS (SELECT 1 FROM gc_streams s WHERE s.id = stream_id))
+	WITH CHECK (EXISTS (SELECT 1 FROM gc_streams s WHERE s.id = stream_id));
+GRANT SELECT, INSERT, UPDATE, DELETE ON gc_stream_errors TO PUBLIC;
+
+-- Dead letters outlive their stream: they stay visible to the stream's owner, to no one
+-- else, and a new stream with the same name sees none of them.
+DROP POLICY gc_dead_letters_owner ON gc_dead_letters;
+CREATE POLICY gc_dead_letters_owner ON gc_dead_letters
+	USING (pg_has_role(current_user, owner, 'USAGE'))
+	WITH CHECK (pg_has_role(current_user, owner, 'USAGE')
+				AND EXISTS (SELECT 1 FROM gc_streams s WHERE s.id = stream_id AND s.owner = gc_dead_letters.owner));
+GRANT SELECT, INSERT, DELETE ON gc_dead_letters TO PUBLIC;
+GRANT USAGE ON SEQUENCE gc_dead_letters_id_seq TO PUBLIC;
+
+-- The models table: imputation models by name (unique across roles), each with an owner.
+-- Models stored before 0.2 belong to the role that runs the update.
+ALTER TABLE gc_models ADD COLUMN owner regrole NOT NULL DEFAULT current_user::regrole,
+	ADD UNIQUE (name, owner);
+COMMENT ON TABLE gc_models IS 'named Gaussian copula models; a stream imputes with the model its "model" option names; a role sees its own models and those shared with it (gc_model_grants), and changes only its own';
+
+-- Sharing: PostgreSQL has no per-row GRANT, so a row per (model, grantee) says who may
+-- read a model besides its owner.  Only gc_model_grant/gc_model_revoke write these rows,
+-- after checking that the caller owns the model; the foreign key ties each to the model's
+-- owner.
+CREATE TABLE gc_model_grants (
+	model		text NOT NULL,
+	owner		regrole NOT NULL,
+	grantee		regrole NOT NULL,
+	PRIMARY KEY (model, grantee),
+	FOREIGN KEY (model, owner) REFERENCES gc_models (name, owner) ON UPDATE CASCADE ON DELETE CASCADE
+);
+COMMENT ON TABLE gc_model_grants IS 'who may read a model of gc_models besides its owner (read: impute with it, copy it)';
+
+ALTER TABLE gc_model_grants ENABLE ROW LEVEL SECURITY;
+CREATE POLICY gc_model_grants_read ON gc_model_grants FOR SELECT
+	USING (pg_has_role(current_user, owner, 'USAGE') OR pg_has_role(current_user, grantee, 'USAGE'));
+GRANT SELECT ON gc_model_grants TO PUBLIC;
+
+ALTER TABLE gc_models ENABLE ROW LEVEL SECURITY;
+CREATE POLICY gc_models_read ON gc_models FOR SELECT
+	USING (pg_has_role(current_user, owner, 'USAGE')
+		   OR EXISTS (SELECT 1 FROM gc_model_grants g
+					  WHERE g.model = name AND pg_has_role(current_user, g.grantee, 'USAGE')));
+CREATE POLICY gc_models_insert ON gc_models FOR INSERT
+	WITH CHECK (pg_has_role(current_user, owner, 'USAGE'));
+CREATE POLICY gc_models_update ON gc_models FOR UPDATE
+	USING (pg_has_role(current_user, owner, 'USAGE'))
+	WITH CHECK (pg_has_role(current_user, owner, 'USAGE'));
+CREATE POLICY gc_models_delete ON gc_models FOR DELETE
+	USING (pg_has_role(current_user, owner, 'USAGE'));
+GRANT SELECT, INSERT, DELETE ON gc_models TO PUBLIC;
+GRANT UPDATE (name, model, updated_at) ON gc_models TO PUBLIC;
+
+ALTER FUNCTION gc_stream_plan(regclass, jsonb) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION gc_stream_opt_number(jsonb, text, float8, float8, float8, boolean) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION gc_stream_start(text) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION gc_stream_stop(text) SET search_path = pg_catalog, pg_temp;
+
+/*
+ * gc_stream_validate: every check of a stream definition, made as the calling role:
+ * names, the target and the caller's privileges on it, the options (gc_stream_plan), and
+ * the model (readable to impute with it, owned to refresh it).  Returns
+ * {"options": normalized options, "kafka": librdkafka settings}.  The API functions call
+ * it before they write gc_streams; the librdkafka settings are checked by them in C.
+ */
+CREATE FUNCTION gc_stream_validate(name text, brokers text, topic text, target regclass,
+								   options jsonb, is_new boolean) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+	o jsonb;
+	model_owner regrole;
+BEGIN
+	IF name IS NULL OR brokers IS NULL OR topic IS NULL OR target IS NULL THEN
+		RAISE EXCEPTION 'stream name, brokers, topic and target must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF name !~ '^[A-Za-z0-9_.-]{1,63}$' THEN
+		RAISE EXCEPTION 'invalid stream name "%"', name
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use 1 to 63 letters, digits, "_", "." or "-".';
+	END IF;
+	IF brokers !~ '^[^,\s]+(,[^,\s]+)*$' THEN
+		RAISE EXCEPTION 'invalid broker list "%"', brokers
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Give host:port pairs separated by commas.';
+	END IF;
+	IF topic !~ '^[A-Za-z0-9._-]{1,249}$' THEN
+		RAISE EXCEPTION 'invalid topic name "%"', topic
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Kafka topic names have 1 to 249 letters, digits, ".", "_" or "-".';
+	END IF;
+	IF (SELECT c.relkind FROM pg_class c WHERE c.oid = target) NOT IN ('r', 'p') THEN
+		RAISE EXCEPTION '"%" is not a table', target
+			USING ERRCODE = 'wrong_object_type';
+	END IF;
+	IF NOT has_table_privilege(target, 'INSERT') THEN
+		RAISE EXCEPTION 'permission denied for table %', target
+			USING ERRCODE = 'insufficient_privilege',
+				  DETAIL = 'Creating a stream requires INSERT on its target table.';
+	END IF;
+	o := @extschema@.gc_stream_plan(target, options);
+	IF o->>'imputed_column' IS NOT NULL OR o->>'model' IS NOT NULL THEN
+		IF NOT has_table_privilege(target, 'UPDATE') AND o->>'entity_column' IS NOT NULL THEN
+			RAISE EXCEPTION 'permission denied for table %', target
+				USING ERRCODE = 'insufficient_privilege',
+					  DETAIL = 'A stream that assembles rows updates cells when late values arrive, so it needs UPDATE on the target.';
+		END IF;
+	END IF;
+	IF o->>'model' IS NOT NULL THEN
+		-- row-level security shows the caller its own models and those shared with it
+		SELECT m.owner INTO model_owner FROM @extschema@.gc_models m WHERE m.name = o->>'model';
+		IF model_owner IS NULL AND @extschema@.gc_model_name_taken(o->>'model') THEN
+			RAISE EXCEPTION 'permission denied for model "%"', o->>'model'
+				USING ERRCODE = 'insufficient_privilege',
+					  DETAIL = 'The model belongs to another role and is not shared with you.',
+					  HINT = 'Its owner can share it with gc_model_grant.';
+		END IF;
+		IF (o->>'model_refresh')::float8 > 0 AND model_owner IS NOT NULL
+		   AND NOT pg_has_role(current_user, model_owner, 'USAGE') THEN
+			RAISE EXCEPTION 'stream option "model_refresh" needs a model of your own: model "%" belongs to %',
+				o->>'model', model_owner
+				USING ERRCODE = 'insufficient_privilege',
+					  HINT = 'Refresh a model under a name of your own; a shared model can only be read.';
+		END IF;
+	END IF;
+	IF is_new AND EXISTS (SELECT 1 FROM @extschema@.gc_stream_names() n WHERE n = name) THEN
+		RAISE EXCEPTION 'stream "%" already exists', name
+			USING ERRCODE = 'duplicate_object';
+	END IF;
+	RETURN jsonb_build_object('options', o - 'plan', 'kafka', coalesce(options->'kafka', '{}'));
+END
+$fn$;
+COMMENT ON FUNCTION gc_stream_validate(text, text, text, regclass, jsonb, boolean) IS 'internal: check a stream definition as the calling role; returns the normalized options and the librdkafka settings';
+
+CREATE OR REPLACE FUNCTION gc_stream_create(name text, brokers text, topic text, target regclass,
+								 options jsonb DEFAULT '{}') RETURNS integer
+	AS 'MODULE_PATHNAME', 'gc_stream_create'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION gc_stream_create(text, text, text, regclass, jsonb) IS 'define a stream from a Kafka topic into a table (stopped; start it with gc_stream_start)';
+
+CREATE FUNCTION gc_stream_alter(name text, options jsonb) RETURNS void
+	AS 'MODULE_PATHNAME', 'gc_stream_alter'
+	LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION gc_stream_alter(text, jsonb) IS 'replace the options of a stopped stream (validated as by gc_stream_create)';
+
+-- Names of all streams, whoever owns them (stream names are unique across owners).
+CREATE OR REPLACE FUNCTION gc_stream_names() RETURNS SETOF text
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+	SELECT name FROM @extschema@.gc_streams
+$fn$;
+COMMENT ON FUNCTION gc_stream_names() IS 'internal: names of every stream (to refuse duplicates across owners)';
+
+-- Whether any role has a model of this name (model names are unique across owners).
+CREATE FUNCTION gc_model_name_taken(name text) RETURNS boolean
+LANGUAGE sql STABLE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+	SELECT EXISTS (SELECT 1 FROM @extschema@.gc_models m WHERE m.name OPERATOR(pg_catalog.=) $1)
+$fn$;
+COMMENT ON FUNCTION gc_model_name_taken(text) IS 'internal: whether a model of this name exists, whoever owns it';
+
+CREATE FUNCTION gc_model_grant(model text, grantee regrole) RETURNS void
+	AS 'MODULE_PATHNAME', 'gc_model_grant'
+	LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION gc_model_grant(text, regrole) IS 'let a role (and its members) read one of your models: impute with it, copy it, use it in a stream';
+
+CREATE FUNCTION gc_model_revoke(model text, grantee regrole) RETURNS void
+	AS 'MODULE_PATHNAME', 'gc_model_revoke'
+	LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION gc_model_revoke(text, regrole) IS 'stop sharing one of your models with a role';
+
+CREATE OR REPLACE FUNCTION gc_stream_set_enabled(name text, enable boolean) RETURNS void
+	AS 'MODULE_PATHNAME', 'gc_stream_set_enabled'
+	LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION gc_stream_set_enabled(text, boolean) IS 'internal: enable or disable a stream and wake the launcher';
+
+CREATE OR REPLACE FUNCTION gc_stream_drop(name text) RETURNS void
+	AS 'MODULE_PATHNAME', 'gc_stream_drop'
+	LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION gc_stream_drop(text) IS 'drop a stream with its offsets and dedup keys (its dead letters are kept, visible to its owner)';
+
+CREATE OR REPLACE VIEW gc_stream_status WITH (security_barrier = true) AS
+	SELECT s.name, s.topic, s.target, s.owner,
+		   CASE WHEN e.state IS NOT NULL THEN e.state
+				WHEN NOT s.enabled THEN 'stopped'
+				WHEN w.pid IS NULL THEN 'starting'
+				ELSE w.state END AS state,
+		   w.pid,
+		   o.partitions,
+		   o.committed_offsets,
+		   w.high_watermarks,
+		   (SELECT sum(greatest(hw - co, 0))::bigint
+			FROM unnest(w.partitions, w.high_watermarks) AS h(p, hw)
+			JOIN unnest(o.partitions, o.committed_offsets) AS c(p, co) USING (p)) AS lag,
+		   w.rows_written, w.rows_per_s, w.messages, w.duplicates,
+		   (SELECT count(*) FROM @extschema@.gc_dead_letters d WHERE d.stream_id = s.id) AS dead_letters,
+		   w.imputed_cells, w.late_updates, w.pending_rows,
+		   coalesce(e.last_error, w.last_error) AS last_error,
+		   w.latency_p50_ms, w.latency_p99_ms
+	FROM @extschema@.gc_streams s
+	LEFT JOIN @extschema@.gc_stream_worker_status() w ON w.stream_id = s.id
+	LEFT JOIN @extschema@.gc_stream_errors e ON e.stream_id = s.id
+	LEFT JOIN LATERAL (
+		SELECT array_agg(f.partition ORDER BY f.partition) AS partitions,
+			   array_agg(f.next_offset ORDER BY f.partition) AS committed_offsets
+		FROM @extschema@.gc_stream_offsets f WHERE f.stream_id = s.id) o ON true
+	WHERE pg_catalog.pg_has_role(current_user, s.owner, 'USAGE');
+COMMENT ON VIEW gc_stream_status IS 'one row per stream: state, per-partition committed offsets and high watermarks, lag, throughput, duplicates, dead letters, imputed cells, last error, end-to-end latency';

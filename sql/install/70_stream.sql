@@ -4,9 +4,11 @@
  * The catalog is the single source of truth: the launcher (shared_preload_libraries)
  * starts one background worker per enabled stream, and each worker stores its
  * per-partition offsets in gc_stream_offsets in the same transaction as the rows those
- * messages produced.  Rows of gc_streams are visible to their owner only (row level
- * security), and the librdkafka pass-through settings (which may hold SASL passwords)
- * live in a column that no ordinary role may read.
+ * messages produced.  Security (docs/streaming.md, Security): gc_streams is written only
+ * by the API functions, which check as the caller; the worker is a session of the
+ * stream's owner and never has more rights than the owner; the bookkeeping tables and
+ * gc_models have row-level security by stream id and owner; the librdkafka settings
+ * (which may hold SASL passwords) live in a column that no ordinary role may read.
  */
 
 -- ---------------------------------------------------------------------------
@@ -61,16 +63,18 @@ COMMENT ON VIEW gc_stream_dedup_keys IS 'the duplicate-detection keys (stream, p
 
 CREATE TABLE gc_dead_letters (
 	id			bigserial PRIMARY KEY,
-	stream		text NOT NULL,
+	stream		text NOT NULL,			/* the stream's name when the letter was written */
 	topic		text,
 	partition	integer,
 	"offset"	bigint,
 	payload		bytea,
 	error		text NOT NULL,
-	at			timestamptz NOT NULL DEFAULT now()
+	at			timestamptz NOT NULL DEFAULT now(),
+	stream_id	integer NOT NULL,		/* what the letter belongs to: the stream's id and owner */
+	owner		regrole NOT NULL
 );
-CREATE INDEX ON gc_dead_letters (stream, at);
-COMMENT ON TABLE gc_dead_letters IS 'messages a stream could not write: raw payload, the error, and where the message came from';
+CREATE INDEX ON gc_dead_letters (stream_id, at);
+COMMENT ON TABLE gc_dead_letters IS 'messages a stream could not write: raw payload, the error, and where the message came from; visible to the stream''s owner, also after the stream is dropped';
 
 CREATE TABLE gc_stream_errors (
 	stream_id	integer PRIMARY KEY REFERENCES gc_streams (id) ON DELETE CASCADE,
@@ -80,47 +84,90 @@ CREATE TABLE gc_stream_errors (
 );
 COMMENT ON TABLE gc_stream_errors IS 'the last stream-level error (e.g. a dropped target table) that put a stream in the error state';
 
--- Owners see and change their own streams only; the worker bypasses this as a superuser
--- for its catalog work and writes the target table as the owner.
+-- Owners see their own streams only, and change them only through the API functions
+-- (gc_stream_create, gc_stream_alter, gc_stream_start/stop, gc_stream_drop), which check
+-- as the caller and then write as the extension's owner.
 ALTER TABLE gc_streams ENABLE ROW LEVEL SECURITY;
 CREATE POLICY gc_streams_owner ON gc_streams
 	USING (pg_has_role(current_user, owner, 'USAGE'))
 	WITH CHECK (pg_has_role(current_user, owner, 'USAGE'));
 REVOKE ALL ON gc_streams FROM PUBLIC;
+REVOKE ALL ON SEQUENCE gc_streams_id_seq FROM PUBLIC;
 GRANT SELECT (id, name, owner, brokers, topic, target, options, enabled, created_at) ON gc_streams TO PUBLIC;
-GRANT INSERT (name, owner, brokers, topic, target, options, kafka_conf, enabled) ON gc_streams TO PUBLIC;
-GRANT UPDATE (enabled, options, kafka_conf) ON gc_streams TO PUBLIC;
-GRANT DELETE ON gc_streams TO PUBLIC;
-GRANT USAGE ON SEQUENCE gc_streams_id_seq TO PUBLIC;
 
+-- The bookkeeping of a stream belongs to its id and owner.  The worker, a session of the
+-- owner, writes it; a role may read, write and delete the rows of its own streams only.
 ALTER TABLE gc_stream_offsets ENABLE ROW LEVEL SECURITY;
 CREATE POLICY gc_stream_offsets_owner ON gc_stream_offsets
-	USING (EXISTS (SELECT 1 FROM gc_streams s WHERE s.id = stream_id));
-GRANT SELECT, DELETE ON gc_stream_offsets TO PUBLIC;
+	USING (EXISTS (SELECT 1 FROM gc_streams s WHERE s.id = stream_id))
+	WITH CHECK (EXISTS (SELECT 1 FROM gc_streams s WHERE s.id = stream_id));
+GRANT SELECT, INSERT, UPDATE, DELETE ON gc_stream_offsets TO PUBLIC;
 
 ALTER TABLE gc_stream_dedup ENABLE ROW LEVEL SECURITY;
 CREATE POLICY gc_stream_dedup_owner ON gc_stream_dedup
-	USING (EXISTS (SELECT 1 FROM gc_streams s WHERE s.id = stream_id));
-GRANT SELECT, DELETE ON gc_stream_dedup TO PUBLIC;
+	USING (EXISTS (SELECT 1 FROM gc_streams s WHERE s.id = stream_id))
+	WITH CHECK (EXISTS (SELECT 1 FROM gc_streams s WHERE s.id = stream_id));
+GRANT SELECT, INSERT, DELETE ON gc_stream_dedup TO PUBLIC;
 GRANT SELECT ON gc_stream_dedup_keys TO PUBLIC;
 
 ALTER TABLE gc_stream_errors ENABLE ROW LEVEL SECURITY;
 CREATE POLICY gc_stream_errors_owner ON gc_stream_errors
-	USING (EXISTS (SELECT 1 FROM gc_streams s WHERE s.id = stream_id));
-GRANT SELECT, DELETE ON gc_stream_errors TO PUBLIC;
+	USING (EXISTS (SELECT 1 FROM gc_streams s WHERE s.id = stream_id))
+	WITH CHECK (EXISTS (SELECT 1 FROM gc_streams s WHERE s.id = stream_id));
+GRANT SELECT, INSERT, UPDATE, DELETE ON gc_stream_errors TO PUBLIC;
 
+-- Dead letters outlive their stream: they stay visible to the stream's owner, to no one
+-- else, and a new stream with the same name sees none of them.
 ALTER TABLE gc_dead_letters ENABLE ROW LEVEL SECURITY;
 CREATE POLICY gc_dead_letters_owner ON gc_dead_letters
-	USING (EXISTS (SELECT 1 FROM gc_streams s WHERE s.name = stream));
-GRANT SELECT, DELETE ON gc_dead_letters TO PUBLIC;
+	USING (pg_has_role(current_user, owner, 'USAGE'))
+	WITH CHECK (pg_has_role(current_user, owner, 'USAGE')
+				AND EXISTS (SELECT 1 FROM gc_streams s WHERE s.id = stream_id AND s.owner = gc_dead_letters.owner));
+GRANT SELECT, INSERT, DELETE ON gc_dead_letters TO PUBLIC;
+GRANT USAGE ON SEQUENCE gc_dead_letters_id_seq TO PUBLIC;
 
--- The models table: imputation models by name, read by stream workers.
+-- The models table: imputation models by name (unique across roles), each with an owner.
 CREATE TABLE gc_models (
 	name		text PRIMARY KEY,
 	model		gcmodel NOT NULL,
-	updated_at	timestamptz NOT NULL DEFAULT now()
+	updated_at	timestamptz NOT NULL DEFAULT now(),
+	owner		regrole NOT NULL DEFAULT current_user::regrole,
+	UNIQUE (name, owner)
 );
-COMMENT ON TABLE gc_models IS 'named Gaussian copula models; a stream imputes with the model its "model" option names';
+COMMENT ON TABLE gc_models IS 'named Gaussian copula models; a stream imputes with the model its "model" option names; a role sees its own models and those shared with it (gc_model_grants), and changes only its own';
+
+-- Sharing: PostgreSQL has no per-row GRANT, so a row per (model, grantee) says who may
+-- read a model besides its owner.  Only gc_model_grant/gc_model_revoke write these rows,
+-- after checking that the caller owns the model; the foreign key ties each to the model's
+-- owner.
+CREATE TABLE gc_model_grants (
+	model		text NOT NULL,
+	owner		regrole NOT NULL,
+	grantee		regrole NOT NULL,
+	PRIMARY KEY (model, grantee),
+	FOREIGN KEY (model, owner) REFERENCES gc_models (name, owner) ON UPDATE CASCADE ON DELETE CASCADE
+);
+COMMENT ON TABLE gc_model_grants IS 'who may read a model of gc_models besides its owner (read: impute with it, copy it)';
+
+ALTER TABLE gc_model_grants ENABLE ROW LEVEL SECURITY;
+CREATE POLICY gc_model_grants_read ON gc_model_grants FOR SELECT
+	USING (pg_has_role(current_user, owner, 'USAGE') OR pg_has_role(current_user, grantee, 'USAGE'));
+GRANT SELECT ON gc_model_grants TO PUBLIC;
+
+ALTER TABLE gc_models ENABLE ROW LEVEL SECURITY;
+CREATE POLICY gc_models_read ON gc_models FOR SELECT
+	USING (pg_has_role(current_user, owner, 'USAGE')
+		   OR EXISTS (SELECT 1 FROM gc_model_grants g
+					  WHERE g.model = name AND pg_has_role(current_user, g.grantee, 'USAGE')));
+CREATE POLICY gc_models_insert ON gc_models FOR INSERT
+	WITH CHECK (pg_has_role(current_user, owner, 'USAGE'));
+CREATE POLICY gc_models_update ON gc_models FOR UPDATE
+	USING (pg_has_role(current_user, owner, 'USAGE'))
+	WITH CHECK (pg_has_role(current_user, owner, 'USAGE'));
+CREATE POLICY gc_models_delete ON gc_models FOR DELETE
+	USING (pg_has_role(current_user, owner, 'USAGE'));
+GRANT SELECT, INSERT, DELETE ON gc_models TO PUBLIC;
+GRANT UPDATE (name, model, updated_at) ON gc_models TO PUBLIC;
 
 -- ---------------------------------------------------------------------------
 -- C helpers
@@ -158,7 +205,7 @@ COMMENT ON FUNCTION gc_stream_worker_status() IS 'live state of the stream worke
  * The worker calls this again at every start, so an altered target fails clearly.
  */
 CREATE FUNCTION gc_stream_plan(target regclass, options jsonb) RETURNS jsonb
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $fn$
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
 	valid text[] := ARRAY['format', 'csv_fields', 'csv_delimiter', 'columns',
 		'entity_column', 'time_column', 'time_unit', 'window', 'lateness', 'row_time',
@@ -409,7 +456,7 @@ $fn$;
 COMMENT ON FUNCTION gc_stream_plan(regclass, jsonb) IS 'validate stream options against a target table and return them normalized with the column plan';
 
 CREATE FUNCTION gc_stream_opt_number(options jsonb, k text, dflt float8, lo float8, hi float8, integral boolean)
-RETURNS jsonb LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog AS $fn$
+RETURNS jsonb LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
 	v jsonb := options->k;
 	x float8;
@@ -436,12 +483,19 @@ COMMENT ON FUNCTION gc_stream_opt_number(jsonb, text, float8, float8, float8, bo
 -- SQL API
 -- ---------------------------------------------------------------------------
 
-CREATE FUNCTION gc_stream_create(name text, brokers text, topic text, target regclass,
-								 options jsonb DEFAULT '{}') RETURNS integer
-LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog AS $fn$
+/*
+ * gc_stream_validate: every check of a stream definition, made as the calling role:
+ * names, the target and the caller's privileges on it, the options (gc_stream_plan), and
+ * the model (readable to impute with it, owned to refresh it).  Returns
+ * {"options": normalized options, "kafka": librdkafka settings}.  The API functions call
+ * it before they write gc_streams; the librdkafka settings are checked by them in C.
+ */
+CREATE FUNCTION gc_stream_validate(name text, brokers text, topic text, target regclass,
+								   options jsonb, is_new boolean) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
 	o jsonb;
-	id integer;
+	model_owner regrole;
 BEGIN
 	IF name IS NULL OR brokers IS NULL OR topic IS NULL OR target IS NULL THEN
 		RAISE EXCEPTION 'stream name, brokers, topic and target must not be null'
@@ -478,72 +532,88 @@ BEGIN
 					  DETAIL = 'A stream that assembles rows updates cells when late values arrive, so it needs UPDATE on the target.';
 		END IF;
 	END IF;
-	IF options ? 'kafka' THEN
-		PERFORM @extschema@.gc_stream_check_kafka_conf(options->'kafka');
+	IF o->>'model' IS NOT NULL THEN
+		-- row-level security shows the caller its own models and those shared with it
+		SELECT m.owner INTO model_owner FROM @extschema@.gc_models m WHERE m.name = o->>'model';
+		IF model_owner IS NULL AND @extschema@.gc_model_name_taken(o->>'model') THEN
+			RAISE EXCEPTION 'permission denied for model "%"', o->>'model'
+				USING ERRCODE = 'insufficient_privilege',
+					  DETAIL = 'The model belongs to another role and is not shared with you.',
+					  HINT = 'Its owner can share it with gc_model_grant.';
+		END IF;
+		IF (o->>'model_refresh')::float8 > 0 AND model_owner IS NOT NULL
+		   AND NOT pg_has_role(current_user, model_owner, 'USAGE') THEN
+			RAISE EXCEPTION 'stream option "model_refresh" needs a model of your own: model "%" belongs to %',
+				o->>'model', model_owner
+				USING ERRCODE = 'insufficient_privilege',
+					  HINT = 'Refresh a model under a name of your own; a shared model can only be read.';
+		END IF;
 	END IF;
-	IF EXISTS (SELECT 1 FROM @extschema@.gc_stream_names() n WHERE n = name) THEN
+	IF is_new AND EXISTS (SELECT 1 FROM @extschema@.gc_stream_names() n WHERE n = name) THEN
 		RAISE EXCEPTION 'stream "%" already exists', name
 			USING ERRCODE = 'duplicate_object';
 	END IF;
-	INSERT INTO @extschema@.gc_streams (name, owner, brokers, topic, target, options, kafka_conf)
-	VALUES (name, current_user::regrole, brokers, topic, target, o - 'plan', coalesce(options->'kafka', '{}'))
-	RETURNING gc_streams.id INTO id;
-	RETURN id;
+	RETURN jsonb_build_object('options', o - 'plan', 'kafka', coalesce(options->'kafka', '{}'));
 END
 $fn$;
+COMMENT ON FUNCTION gc_stream_validate(text, text, text, regclass, jsonb, boolean) IS 'internal: check a stream definition as the calling role; returns the normalized options and the librdkafka settings';
+
+CREATE FUNCTION gc_stream_create(name text, brokers text, topic text, target regclass,
+								 options jsonb DEFAULT '{}') RETURNS integer
+	AS 'MODULE_PATHNAME', 'gc_stream_create'
+	LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION gc_stream_create(text, text, text, regclass, jsonb) IS 'define a stream from a Kafka topic into a table (stopped; start it with gc_stream_start)';
+
+CREATE FUNCTION gc_stream_alter(name text, options jsonb) RETURNS void
+	AS 'MODULE_PATHNAME', 'gc_stream_alter'
+	LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION gc_stream_alter(text, jsonb) IS 'replace the options of a stopped stream (validated as by gc_stream_create)';
 
 -- Names of all streams, whoever owns them (stream names are unique across owners).
 CREATE FUNCTION gc_stream_names() RETURNS SETOF text
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog AS $fn$
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 	SELECT name FROM @extschema@.gc_streams
 $fn$;
 COMMENT ON FUNCTION gc_stream_names() IS 'internal: names of every stream (to refuse duplicates across owners)';
 
-CREATE FUNCTION gc_stream_set_enabled(name text, enable boolean) RETURNS void
-LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog AS $fn$
-BEGIN
-	UPDATE @extschema@.gc_streams s SET enabled = enable WHERE s.name = gc_stream_set_enabled.name;
-	IF NOT FOUND THEN
-		RAISE EXCEPTION 'stream "%" does not exist', name
-			USING ERRCODE = 'undefined_object';
-	END IF;
-	IF enable THEN
-		DELETE FROM @extschema@.gc_stream_errors e
-		WHERE e.stream_id = (SELECT s.id FROM @extschema@.gc_streams s WHERE s.name = gc_stream_set_enabled.name);
-	END IF;
-	IF NOT @extschema@.gc_stream_wake() AND enable THEN
-		RAISE WARNING 'stream "%" will not run: gcimpute is not in shared_preload_libraries', name
-			USING HINT = 'Add gcimpute to shared_preload_libraries and restart the server.';
-	END IF;
-END
+-- Whether any role has a model of this name (model names are unique across owners).
+CREATE FUNCTION gc_model_name_taken(name text) RETURNS boolean
+LANGUAGE sql STABLE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+	SELECT EXISTS (SELECT 1 FROM @extschema@.gc_models m WHERE m.name OPERATOR(pg_catalog.=) $1)
 $fn$;
+COMMENT ON FUNCTION gc_model_name_taken(text) IS 'internal: whether a model of this name exists, whoever owns it';
+
+CREATE FUNCTION gc_model_grant(model text, grantee regrole) RETURNS void
+	AS 'MODULE_PATHNAME', 'gc_model_grant'
+	LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION gc_model_grant(text, regrole) IS 'let a role (and its members) read one of your models: impute with it, copy it, use it in a stream';
+
+CREATE FUNCTION gc_model_revoke(model text, grantee regrole) RETURNS void
+	AS 'MODULE_PATHNAME', 'gc_model_revoke'
+	LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION gc_model_revoke(text, regrole) IS 'stop sharing one of your models with a role';
+
+CREATE FUNCTION gc_stream_set_enabled(name text, enable boolean) RETURNS void
+	AS 'MODULE_PATHNAME', 'gc_stream_set_enabled'
+	LANGUAGE C STRICT VOLATILE;
 COMMENT ON FUNCTION gc_stream_set_enabled(text, boolean) IS 'internal: enable or disable a stream and wake the launcher';
 
 CREATE FUNCTION gc_stream_start(name text) RETURNS void
-LANGUAGE sql VOLATILE SET search_path = pg_catalog AS $fn$
+LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $fn$
 	SELECT @extschema@.gc_stream_set_enabled(name, true)
 $fn$;
 COMMENT ON FUNCTION gc_stream_start(text) IS 'start ingesting a stream (it resumes from its stored offsets, also after a restart)';
 
 CREATE FUNCTION gc_stream_stop(name text) RETURNS void
-LANGUAGE sql VOLATILE SET search_path = pg_catalog AS $fn$
+LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $fn$
 	SELECT @extschema@.gc_stream_set_enabled(name, false)
 $fn$;
 COMMENT ON FUNCTION gc_stream_stop(text) IS 'stop a stream after its current batch; offsets are kept';
 
 CREATE FUNCTION gc_stream_drop(name text) RETURNS void
-LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog AS $fn$
-BEGIN
-	DELETE FROM @extschema@.gc_streams s WHERE s.name = gc_stream_drop.name;
-	IF NOT FOUND THEN
-		RAISE EXCEPTION 'stream "%" does not exist', name
-			USING ERRCODE = 'undefined_object';
-	END IF;
-	PERFORM @extschema@.gc_stream_wake();
-END
-$fn$;
-COMMENT ON FUNCTION gc_stream_drop(text) IS 'drop a stream with its offsets and dedup keys (its dead letters are kept)';
+	AS 'MODULE_PATHNAME', 'gc_stream_drop'
+	LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION gc_stream_drop(text) IS 'drop a stream with its offsets and dedup keys (its dead letters are kept, visible to its owner)';
 
 -- security_barrier and the owner filter: see gc_stream_dedup_keys
 CREATE VIEW gc_stream_status WITH (security_barrier = true) AS
@@ -560,7 +630,7 @@ CREATE VIEW gc_stream_status WITH (security_barrier = true) AS
 			FROM unnest(w.partitions, w.high_watermarks) AS h(p, hw)
 			JOIN unnest(o.partitions, o.committed_offsets) AS c(p, co) USING (p)) AS lag,
 		   w.rows_written, w.rows_per_s, w.messages, w.duplicates,
-		   (SELECT count(*) FROM @extschema@.gc_dead_letters d WHERE d.stream = s.name) AS dead_letters,
+		   (SELECT count(*) FROM @extschema@.gc_dead_letters d WHERE d.stream_id = s.id) AS dead_letters,
 		   w.imputed_cells, w.late_updates, w.pending_rows,
 		   coalesce(e.last_error, w.last_error) AS last_error,
 		   w.latency_p50_ms, w.latency_p99_ms

@@ -72,7 +72,7 @@ AssembleInit(StreamWorker *w)
 }
 
 void
-AddDeadLetter(StreamWorker *w, int32 partition, int64 offset,
+AssembleDeadLetter(StreamWorker *w, int32 partition, int64 offset,
 			  const char *payload, size_t len, const char *error)
 {
 	MemoryContext old = MemoryContextSwitchTo(w->batch_cxt);
@@ -90,7 +90,7 @@ AddDeadLetter(StreamWorker *w, int32 partition, int64 offset,
 }
 
 void
-FreeRow(PendingRow *r)
+AssembleFreeRow(PendingRow *r)
 {
 	if (r->entity)
 		pfree(r->entity);
@@ -237,7 +237,7 @@ LatenessUs(StreamWorker *w)
 static bool
 SeenBefore(StreamWorker *w, int32 partition, int64 offset)
 {
-	int			i = PartIndex(w, partition);
+	int			i = ConsumerPartIndex(w, partition);
 
 	return i >= 0 && offset < w->seen[i];
 }
@@ -245,7 +245,7 @@ SeenBefore(StreamWorker *w, int32 partition, int64 offset)
 static void
 MarkProcessed(StreamWorker *w, int32 partition, int64 offset)
 {
-	int			i = PartIndex(w, partition);
+	int			i = ConsumerPartIndex(w, partition);
 
 	if (i >= 0)
 		w->pos[i] = offset + 1;
@@ -360,7 +360,7 @@ AssembleMessage(StreamWorker *w, int32 partition, int64 offset,
 	if (error)
 	{
 		if (!SeenBefore(w, partition, offset))
-			AddDeadLetter(w, partition, offset, payload, len, error);
+			AssembleDeadLetter(w, partition, offset, payload, len, error);
 		return;
 	}
 
@@ -389,7 +389,7 @@ AssembleMessage(StreamWorker *w, int32 partition, int64 offset,
 			case FK_STRING:
 				if (d->numok[f])
 					vals[col->value] = d->num[f];
-				else if (!ParseNumber(d->val[f], &vals[col->value]))
+				else if (!DecodeNumber(d->val[f], &vals[col->value]))
 				{
 					error = psprintf("field \"%s\" of column \"%s\" is not a number: %.40s",
 									 cfg->fields[f], col->name, d->val[f]);
@@ -420,13 +420,13 @@ AssembleMessage(StreamWorker *w, int32 partition, int64 offset,
 			error = psprintf("entity field \"%s\" is longer than 100 bytes", cfg->fields[cfg->f_entity]);
 		else
 			entity = d->val[cfg->f_entity];
-		if (!error && !ParseEventTime(cfg, d->kind[cfg->f_time], d->val[cfg->f_time], &event_us, &error))
+		if (!error && !DecodeEventTime(cfg, d->kind[cfg->f_time], d->val[cfg->f_time], &event_us, &error))
 			error = psprintf("event time field \"%s\": %s", cfg->fields[cfg->f_time], error);
 	}
 	if (error)
 	{
 		if (!SeenBefore(w, partition, offset))
-			AddDeadLetter(w, partition, offset, payload, len, error);
+			AssembleDeadLetter(w, partition, offset, payload, len, error);
 		return;
 	}
 
@@ -449,7 +449,7 @@ AssembleMessage(StreamWorker *w, int32 partition, int64 offset,
 	if (error)
 	{
 		if (!SeenBefore(w, partition, offset))
-			AddDeadLetter(w, partition, offset, payload, len, error);
+			AssembleDeadLetter(w, partition, offset, payload, len, error);
 		return;
 	}
 
@@ -522,7 +522,7 @@ AssembleMessage(StreamWorker *w, int32 partition, int64 offset,
 			w->max_event_us = Max(event_us, w->max_event_us);
 		w->last_arrival_us = now_us;
 		{
-			int			pi = PartIndex(w, partition);
+			int			pi = ConsumerPartIndex(w, partition);
 
 			if (pi >= 0)
 			{
@@ -682,7 +682,7 @@ AssembleWarmupMessage(StreamWorker *w, rd_kafka_message_t *m, int64 now_us)
 	{
 		int64		t;
 
-		if (ParseEventTime(cfg, w->dec->kind[cfg->f_time], w->dec->val[cfg->f_time], &t, &error))
+		if (DecodeEventTime(cfg, w->dec->kind[cfg->f_time], w->dec->val[cfg->f_time], &t, &error))
 		{
 			bool		found;
 			LastSeen   *ls = hash_search(w->last_seen, w->dec->val[cfg->f_entity], HASH_ENTER, &found);
@@ -767,7 +767,7 @@ AssembleCommitOffsets(StreamWorker *w, int64 *next)
 		while ((e = hash_seq_search(&st)) != NULL)
 			for (int k = 0; k < e->row->nparts; k++)
 			{
-				int			i = PartIndex(w, e->row->parts[k].partition);
+				int			i = ConsumerPartIndex(w, e->row->parts[k].partition);
 
 				if (i >= 0 && (next[i] < 0 || e->row->parts[k].offset < next[i]))
 					next[i] = e->row->parts[k].offset;
@@ -776,7 +776,7 @@ AssembleCommitOffsets(StreamWorker *w, int64 *next)
 	foreach(lc, w->warmup)
 	{
 		WarmMsg    *x = lfirst(lc);
-		int			i = PartIndex(w, x->partition);
+		int			i = ConsumerPartIndex(w, x->partition);
 
 		if (i >= 0 && (next[i] < 0 || x->offset < next[i]))
 			next[i] = x->offset;

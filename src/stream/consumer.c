@@ -21,7 +21,6 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
-#include "utils/jsonb.h"
 
 #include "stream/stream.h"
 
@@ -31,17 +30,19 @@
 static pthread_mutex_t log_mutex = PTHREAD_MUTEX_INITIALIZER;
 static char log_ring[LOGRING][LOGLEN];
 static int	log_level[LOGRING];
+static StreamErrorKind log_kind[LOGRING];
 static int	log_head = 0,
 			log_tail = 0;
 
 static void
-RingPush(int level, const char *text)
+RingPush(int level, StreamErrorKind kind, const char *text)
 {
 	pthread_mutex_lock(&log_mutex);
 	if ((log_head + 1) % LOGRING != log_tail)
 	{
 		strlcpy(log_ring[log_head], text, LOGLEN);
 		log_level[log_head] = level;
+		log_kind[log_head] = kind;
 		log_head = (log_head + 1) % LOGRING;
 	}
 	pthread_mutex_unlock(&log_mutex);
@@ -53,7 +54,7 @@ LogCallback(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 	char		text[LOGLEN];
 
 	snprintf(text, sizeof(text), "librdkafka %s: %s", fac, buf);
-	RingPush(level, text);
+	RingPush(level, STREAM_ERR_TRANSIENT, text);
 }
 
 static void
@@ -63,7 +64,8 @@ ErrorCallback(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 
 	snprintf(text, sizeof(text), "kafka error: %s: %s", rd_kafka_err2str(err), reason);
 	/* level 3 = error: becomes the stream's last_error */
-	RingPush(err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || err == RD_KAFKA_RESP_ERR__TRANSPORT ? 3 : 4, text);
+	RingPush(err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || err == RD_KAFKA_RESP_ERR__TRANSPORT ? 3 : 4,
+			 STREAM_ERR_KAFKA, text);
 }
 
 /* Report queued librdkafka messages from the main thread. */
@@ -74,6 +76,7 @@ ConsumerDrainLogs(StreamWorker *w)
 	{
 		char		text[LOGLEN];
 		int			level;
+		StreamErrorKind kind;
 
 		pthread_mutex_lock(&log_mutex);
 		if (log_tail == log_head)
@@ -83,22 +86,15 @@ ConsumerDrainLogs(StreamWorker *w)
 		}
 		memcpy(text, log_ring[log_tail], LOGLEN);
 		level = log_level[log_tail];
+		kind = log_kind[log_tail];
 		log_tail = (log_tail + 1) % LOGRING;
 		pthread_mutex_unlock(&log_mutex);
 		ereport(level <= 4 ? LOG : DEBUG1,
 				(errmsg("stream \"%s\": %s", w->cfg->name, text)));
 		if (level <= 3)
-			strlcpy(w->last_error, text, GC_ERRLEN);
+			StreamSetError(w, kind, "%s", text);
 	}
 }
-
-/* Properties the worker sets itself: a pass-through value would break exactly-once. */
-static const char *const reserved_props[] = {
-	"bootstrap.servers", "metadata.broker.list", "group.id", "enable.auto.commit",
-	"enable.auto.offset.store", "enable.partition.eof", "auto.offset.reset",
-	"log.queue", "isolation.level", "auto.commit.enable", "offset.store.method",
-	"consume.callback.max.messages", NULL
-};
 
 static void
 SetConf(rd_kafka_conf_t *conf, const char *k, const char *v, bool user)
@@ -114,75 +110,6 @@ SetConf(rd_kafka_conf_t *conf, const char *k, const char *v, bool user)
 				 errdetail("%s", err),
 				 user ? errhint("See the CONFIGURATION.md of librdkafka for consumer properties.") : 0));
 	}
-}
-
-static void
-CheckUserProp(const char *k)
-{
-	for (int i = 0; reserved_props[i]; i++)
-		if (strcmp(k, reserved_props[i]) == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("librdkafka setting \"%s\" is managed by gcimpute", k),
-					 errdetail("Stream positions are stored in gc_stream_offsets; the worker sets this property itself."),
-					 errhint("Use the stream options \"start\" and the brokers argument instead.")));
-}
-
-PG_FUNCTION_INFO_V1(gc_stream_check_kafka_conf);
-
-/* gc_stream_check_kafka_conf: validate pass-through settings with librdkafka itself. */
-Datum
-gc_stream_check_kafka_conf(PG_FUNCTION_ARGS)
-{
-	Jsonb	   *j = PG_GETARG_JSONB_P(0);
-	JsonbIterator *it;
-	JsonbValue	v;
-	JsonbIteratorToken tok;
-	rd_kafka_conf_t *conf;
-	char	   *key = NULL;
-
-	if (!JB_ROOT_IS_OBJECT(j))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("stream option \"kafka\" must be a json object")));
-	conf = rd_kafka_conf_new();
-	it = JsonbIteratorInit(&j->root);
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		if (tok == WJB_KEY)
-			key = pnstrdup(v.val.string.val, v.val.string.len);
-		else if (tok == WJB_VALUE)
-		{
-			char	   *volatile val;
-
-			if (v.type == jbvString)
-				val = pnstrdup(v.val.string.val, v.val.string.len);
-			else if (v.type == jbvNumeric)
-				val = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v.val.numeric)));
-			else if (v.type == jbvBool)
-				val = v.val.boolean ? "true" : "false";
-			else
-			{
-				rd_kafka_conf_destroy(conf);
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("librdkafka setting \"%s\" must be a string, number or boolean", key)));
-			}
-			PG_TRY();
-			{
-				CheckUserProp(key);
-			}
-			PG_CATCH();
-			{
-				rd_kafka_conf_destroy(conf);
-				PG_RE_THROW();
-			}
-			PG_END_TRY();
-			SetConf(conf, key, val, true);
-		}
-	}
-	rd_kafka_conf_destroy(conf);
-	PG_RETURN_VOID();
 }
 
 void
@@ -362,7 +289,7 @@ ConsumerDestroy(StreamWorker *w)
 }
 
 int
-PartIndex(StreamWorker *w, int32 partition)
+ConsumerPartIndex(StreamWorker *w, int32 partition)
 {
 	for (int i = 0; i < w->nparts; i++)
 		if (w->parts[i] == partition)
@@ -387,7 +314,7 @@ ConsumerRefreshPartitions(StreamWorker *w, int timeout_ms)
 	rd_kafka_topic_destroy(rkt);
 	if (err != RD_KAFKA_RESP_ERR_NO_ERROR || md->topic_cnt != 1 || md->topics[0].err)
 	{
-		snprintf(w->last_error, GC_ERRLEN, "cannot read metadata of topic \"%s\": %s",
+		StreamSetError(w, STREAM_ERR_TRANSIENT, "cannot read metadata of topic \"%s\": %s",
 				 w->cfg->topic,
 				 rd_kafka_err2str(err ? err : (md && md->topic_cnt == 1 ? md->topics[0].err : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC)));
 		if (md)
@@ -398,7 +325,7 @@ ConsumerRefreshPartitions(StreamWorker *w, int timeout_ms)
 	{
 		int32		p = md->topics[0].partitions[i].id;
 
-		if (PartIndex(w, p) < 0 && w->nparts < GC_STREAM_MAX_PARTS)
+		if (ConsumerPartIndex(w, p) < 0 && w->nparts < GC_STREAM_MAX_PARTS)
 		{
 			int			n = w->nparts++;
 
@@ -430,7 +357,7 @@ ConsumerRefreshPartitions(StreamWorker *w, int timeout_ms)
 	rd_kafka_topic_partition_list_destroy(list);
 	if (err)
 	{
-		snprintf(w->last_error, GC_ERRLEN, "cannot assign partitions: %s", rd_kafka_err2str(err));
+		StreamSetError(w, STREAM_ERR_TRANSIENT, "cannot assign partitions: %s", rd_kafka_err2str(err));
 		return false;
 	}
 	w->assigned = true;

@@ -163,7 +163,7 @@ ScanJsonNumberAt(const char *p, double *v, const char **endp)
  * The same grammar check as IsJsonNumber, and in the same pass the value when it is a
  * plain decimal that FastDecimal's exact path covers (at most 15 significant digits, no
  * exponent).  Returns -1 for bad grammar, 1 with *v set, 0 for a valid number whose
- * value ParseNumber must compute.
+ * value DecodeNumber must compute.
  */
 static int
 ScanJsonNumber(const char *p, double *v)
@@ -675,7 +675,7 @@ DecodeCsv(StreamConfig *cfg, const char *payload, size_t len, Decoded *d,
 			d->val[f] = (char *) (intptr_t) off;
 			if (!quoted && v[0] == '\0')
 				d->kind[f] = FK_NULL;
-			else if (!quoted && ParseNumber(v, &dummy))
+			else if (!quoted && DecodeNumber(v, &dummy))
 				d->kind[f] = FK_NUMBER;
 			else
 				d->kind[f] = FK_STRING;
@@ -818,7 +818,7 @@ FastDecimal(const char *s, double *v)
 
 /* A finite number in JSON/C syntax, the whole string. */
 bool
-ParseNumber(const char *s, double *v)
+DecodeNumber(const char *s, double *v)
 {
 	char	   *end;
 
@@ -876,7 +876,7 @@ DaysFromCivil(int y, int m, int d)
  * "YYYY-MM-DD[T ]HH:MM:SS[.frac][Z|+HH[:MM]|-HH[:MM]]" (no zone means UTC).
  */
 bool
-ParseEventTime(StreamConfig *cfg, char kind, const char *s, int64 *us, char **error)
+DecodeEventTime(StreamConfig *cfg, char kind, const char *s, int64 *us, char **error)
 {
 	double		v;
 	int			y,
@@ -889,7 +889,7 @@ ParseEventTime(StreamConfig *cfg, char kind, const char *s, int64 *us, char **er
 	int			tz = 0;
 	const char *p = s;
 
-	if ((kind == FK_NUMBER || kind == FK_STRING) && ParseNumber(s, &v))
+	if ((kind == FK_NUMBER || kind == FK_STRING) && DecodeNumber(s, &v))
 	{
 		v *= cfg->time_unit;
 		if (v < -1e11 || v > 1e11)

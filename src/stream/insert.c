@@ -226,7 +226,7 @@ FillRow(StreamWorker *w, PendingRow *r, const AttrNumber *attno, Datum *values, 
 				{
 					double		v;
 
-					if (!ParseNumber(r->texts[c], &v) ||
+					if (!DecodeNumber(r->texts[c], &v) ||
 						(col->integral && !(v == rint(v) && fabs(v) < 9.2e18)))
 						ereport(ERROR,
 								(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
@@ -278,7 +278,7 @@ FillRow(StreamWorker *w, PendingRow *r, const AttrNumber *attno, Datum *values, 
  * in the cache any more when the writer goes through them.
  */
 void
-PrefetchRows(List *rows, int i)
+DirectPrefetchRows(List *rows, int i)
 {
 #ifdef __GNUC__
 	int			n = list_length(rows);
@@ -408,7 +408,7 @@ DirectInsertRows(StreamWorker *w, Relation rel, const AttrNumber *attno, List *r
 		MemoryContext old;
 
 		/* the rows were last touched before the batch was imputed: fetch ahead */
-		PrefetchRows(rows, foreach_current_index(lc));
+		DirectPrefetchRows(rows, foreach_current_index(lc));
 
 		if (slots[nused] == NULL)
 			slots[nused] = table_slot_create(rel, &estate->es_tupleTable);

@@ -274,6 +274,7 @@ StartStreamWorker(int32 stream_id, Oid owner, ManagedWorker *mw, const char *nam
 		GcShared->slots[slot].in_use = true;
 		GcShared->slots[slot].dboid = MyDatabaseId;
 		GcShared->slots[slot].stream_id = stream_id;
+		GcShared->slots[slot].owner = owner;
 		strlcpy(GcShared->slots[slot].state, "starting", sizeof(GcShared->slots[slot].state));
 	}
 	LWLockRelease(GcShared->lock);
@@ -338,6 +339,12 @@ gc_manager_main(Datum arg)
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
 	pgstat_report_appname("gcimpute stream manager");
 
+	/*
+	 * A superuser session: the owner of the database may have set search_path for it
+	 * (ALTER DATABASE ... SET).  Its SQL is schema-qualified; pin the path all the same.
+	 */
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
+
 	workers = MemoryContextAllocZero(TopMemoryContext, sizeof(ManagedWorker) * GcShared->nslots);
 
 	LWLockAcquire(GcShared->lock, LW_EXCLUSIVE);
@@ -388,9 +395,9 @@ gc_manager_main(Datum arg)
 			char	   *sql;
 			int			ret;
 
-			sql = psprintf("SELECT s.id, s.owner::oid, s.name FROM %s.gc_streams s "
+			sql = psprintf("SELECT s.id, s.owner::pg_catalog.oid, s.name FROM %s.gc_streams s "
 						   "WHERE s.enabled AND NOT EXISTS "
-						   "(SELECT 1 FROM %s.gc_stream_errors e WHERE e.stream_id = s.id) ORDER BY s.id",
+						   "(SELECT 1 FROM %s.gc_stream_errors e WHERE e.stream_id OPERATOR(pg_catalog.=) s.id) ORDER BY s.id",
 						   nsp, nsp);
 			ret = SPI_execute(sql, true, 0);
 			if (ret != SPI_OK_SELECT)

@@ -10,6 +10,7 @@
 #include "lib/stringinfo.h"
 #include "nodes/pg_list.h"
 #include "utils/hsearch.h"
+#include "utils/jsonb.h"
 
 typedef enum ColRole
 {
@@ -106,8 +107,13 @@ typedef struct Decoded
 extern Decoded *DecodedCreate(StreamConfig *cfg);
 extern bool DecodeMessage(StreamConfig *cfg, const char *payload, size_t len,
 						  Decoded *d, StringInfo scratch, char **error);
-extern bool ParseEventTime(StreamConfig *cfg, char kind, const char *s, int64 *us, char **error);
-extern bool ParseNumber(const char *s, double *v);
+extern bool DecodeEventTime(StreamConfig *cfg, char kind, const char *s, int64 *us, char **error);
+extern bool DecodeNumber(const char *s, double *v);
+
+/* kafka_conf.c */
+extern List *StreamKafkaConfList(Jsonb *j);
+extern void StreamCheckKafkaConf(List *conf, bool superuser);
+extern void StreamValidateKafkaConf(Jsonb *j, bool superuser);
 
 /* dedup.c */
 typedef struct DedupSet DedupSet;
@@ -159,6 +165,16 @@ typedef struct PendingRow
 #endif
 
 /* ---- one running stream worker ---- */
+
+/* How long a stream's last_error stands: by its origin, not its text. */
+typedef enum StreamErrorKind
+{
+	STREAM_ERR_NONE,
+	STREAM_ERR_TRANSIENT,		/* a failed batch, metadata: cleared by the next good batch */
+	STREAM_ERR_KAFKA,			/* reported by librdkafka: stands until the next one */
+	STREAM_ERR_MODEL			/* the model is missing or its refresh failed */
+} StreamErrorKind;
+
 #include <librdkafka/rdkafka.h>
 
 #include "access/attnum.h"
@@ -260,6 +276,7 @@ typedef struct StreamWorker
 	TimestampTz last_metadata;
 	int			failures;
 	char		last_error[GC_ERRLEN];
+	StreamErrorKind last_error_kind;
 	bool		stop;
 } StreamWorker;
 
@@ -270,7 +287,7 @@ extern void ConsumerDestroy(StreamWorker *w);
 extern bool ConsumerRefreshPartitions(StreamWorker *w, int timeout_ms);
 extern void ConsumerDrainLogs(StreamWorker *w);
 extern void ConsumerUpdateWatermarks(StreamWorker *w);
-extern int	PartIndex(StreamWorker *w, int32 partition);
+extern int	ConsumerPartIndex(StreamWorker *w, int32 partition);
 
 /* assemble.c */
 extern void AssembleInit(StreamWorker *w);
@@ -281,23 +298,38 @@ extern void AssembleMessage(StreamWorker *w, int32 partition, int64 offset,
 extern void AssembleWarmupMessage(StreamWorker *w, rd_kafka_message_t *m, int64 now_us);
 extern int	AssembleCloseWindows(StreamWorker *w, int64 now_us, bool all);
 extern void AssembleCommitOffsets(StreamWorker *w, int64 *next);
-extern void FreeRow(PendingRow *r);
-extern void AddDeadLetter(StreamWorker *w, int32 partition, int64 offset,
+extern void AssembleFreeRow(PendingRow *r);
+extern void AssembleDeadLetter(StreamWorker *w, int32 partition, int64 offset,
 						  const char *payload, size_t len, const char *error);
 
 /* writer.c */
 extern bool WriterFlush(StreamWorker *w);
 extern void WriterSetStreamError(StreamWorker *w, const char *msg);
 extern void WriterRefreshModel(StreamWorker *w);
-extern void AsSuperuser(bool on);
 extern void WriterSetColumns(StreamConfig *cfg);
 
 /* insert.c */
 extern bool DirectInsertUsable(StreamConfig *cfg, Relation rel, AttrNumber *attno);
 extern void DirectInsertRows(StreamWorker *w, Relation rel, const AttrNumber *attno, List *rows);
-extern void PrefetchRows(List *rows, int i);
+extern void DirectPrefetchRows(List *rows, int i);
+
+/* config.c */
+extern void StreamLoadConfig(StreamWorker *w, int32 stream_id);
+
+/* xact.c */
+typedef struct StreamOwnerCode
+{
+	Oid			userid;
+	int			sec_context;
+	int			nest;
+} StreamOwnerCode;
+extern void StreamXactBegin(const char *activity);
+extern void StreamXactCommit(void);
+extern int	StreamBookkeepingBegin(void);
+extern void StreamBookkeepingEnd(int nest);
+extern void StreamOwnerCodeBegin(StreamOwnerCode *oc);
+extern void StreamOwnerCodeEnd(StreamOwnerCode *oc);
 
 /* stream_worker.c */
-extern void StreamLoadConfig(StreamWorker *w, int32 stream_id);
-extern void StreamReportError(StreamWorker *w, const char *msg);
 extern void StreamLoadOffsets(StreamWorker *w);
+extern void StreamSetError(StreamWorker *w, StreamErrorKind kind, const char *fmt,...) pg_attribute_printf(3, 4);

@@ -23,6 +23,7 @@
 #include "storage/ipc.h"
 #include "storage/shmem.h"
 #include "utils/array.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
@@ -160,20 +161,31 @@ PG_FUNCTION_INFO_V1(gc_stream_wake);
 Datum
 gc_stream_wake(PG_FUNCTION_ARGS)
 {
+	PG_RETURN_BOOL(GcWakeAtCommit());
+}
+
+/* GcWakeAtCommit: gc_stream_wake for C callers; false without shared_preload_libraries. */
+bool
+GcWakeAtCommit(void)
+{
 	if (GcShared == NULL)
-		PG_RETURN_BOOL(false);
+		return false;
 	if (!wake_registered)
 	{
 		RegisterXactCallback(WakeAtCommit, NULL);
 		wake_registered = true;
 	}
 	wake_at_commit = true;
-	PG_RETURN_BOOL(true);
+	return true;
 }
 
 PG_FUNCTION_INFO_V1(gc_stream_worker_status);
 
-/* gc_stream_worker_status: one row per live worker of the current database. */
+/*
+ * gc_stream_worker_status: one row per live worker of the current database whose stream
+ * the calling role owns (or is a member of the owner); superusers see all.  The
+ * last_error of another role's stream may name its tables or hold its data.
+ */
 Datum
 gc_stream_worker_status(PG_FUNCTION_ARGS)
 {
@@ -194,7 +206,7 @@ gc_stream_worker_status(PG_FUNCTION_ARGS)
 		LWLockAcquire(GcShared->lock, LW_SHARED);
 		memcpy(&s, &GcShared->slots[i], sizeof(GcStreamSlot));
 		LWLockRelease(GcShared->lock);
-		if (!s.in_use || s.dboid != MyDatabaseId)
+		if (!s.in_use || s.dboid != MyDatabaseId || !has_privs_of_role(GetUserId(), s.owner))
 			continue;
 
 		values[0] = Int32GetDatum(s.stream_id);
@@ -232,18 +244,15 @@ gc_stream_worker_status(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-/*
- * The quoted schema of the gcimpute extension, or NULL if it is not installed in this
- * database (PostgreSQL 15 keeps get_extension_schema static).
- */
-char *
-GcExtensionSchema(void)
+/* The namespace of the gcimpute extension in this database, or InvalidOid (catalog scan, no SQL). */
+Oid
+GcExtensionNamespace(void)
 {
 	Relation	rel;
 	ScanKeyData key;
 	SysScanDesc scan;
 	HeapTuple	tup;
-	char	   *result = NULL;
+	Oid			result = InvalidOid;
 
 	rel = table_open(ExtensionRelationId, AccessShareLock);
 	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber, F_NAMEEQ,
@@ -251,13 +260,21 @@ GcExtensionSchema(void)
 	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
 	tup = systable_getnext(scan);
 	if (HeapTupleIsValid(tup))
-	{
-		char	   *nsp = get_namespace_name(((Form_pg_extension) GETSTRUCT(tup))->extnamespace);
-
-		if (nsp)
-			result = pstrdup(quote_identifier(nsp));
-	}
+		result = ((Form_pg_extension) GETSTRUCT(tup))->extnamespace;
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
 	return result;
+}
+
+/*
+ * The quoted schema of the gcimpute extension, or NULL if it is not installed in this
+ * database (PostgreSQL 15 keeps get_extension_schema static).
+ */
+char *
+GcExtensionSchema(void)
+{
+	Oid			nsp = GcExtensionNamespace();
+	char	   *name = OidIsValid(nsp) ? get_namespace_name(nsp) : NULL;
+
+	return name ? pstrdup(quote_identifier(name)) : NULL;
 }

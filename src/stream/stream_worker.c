@@ -66,261 +66,13 @@ NowUnixUs(void)
 	return GetCurrentTimestamp() + (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
 }
 
-/* SPI results die with SPI_finish; the configuration lives as long as the worker. */
+/* SPI results die with SPI_finish: copy what outlives the transaction. */
 static char *
 GetText(int row, int col)
 {
 	char	   *v = SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col);
 
 	return v ? MemoryContextStrdup(TopMemoryContext, v) : NULL;
-}
-
-static void *
-CfgAlloc(Size size)
-{
-	return MemoryContextAllocZero(TopMemoryContext, size);
-}
-
-static int
-AddField(StreamConfig *cfg, const char *name)
-{
-	if (name == NULL)
-		return -1;
-	for (int i = 0; i < cfg->nfields; i++)
-		if (strcmp(cfg->fields[i], name) == 0)
-			return i;
-	cfg->fields = repalloc(cfg->fields, sizeof(char *) * (cfg->nfields + 1));
-	cfg->fields[cfg->nfields] = MemoryContextStrdup(TopMemoryContext, name);
-	return cfg->nfields++;
-}
-
-/*
- * Read the stream's row and re-validate its options against the target table as it is
- * now.  Runs inside a transaction with SPI connected, as superuser.  Errors propagate.
- */
-void
-StreamLoadConfig(StreamWorker *w, int32 stream_id)
-{
-	StreamConfig *cfg = CfgAlloc(sizeof(StreamConfig));
-	const char *qnsp = GcExtensionSchema();
-	Oid			t1[1] = {INT4OID};
-	Oid			tj[1] = {TEXTOID};
-	Datum		a1[1];
-	Datum		aj[1];
-	char	   *plan;
-	char	   *s;
-	int			ret;
-
-	cfg->id = stream_id;
-	cfg->ext_schema = MemoryContextStrdup(TopMemoryContext, qnsp);
-	a1[0] = Int32GetDatum(stream_id);
-	ret = SPI_execute_with_args(psprintf("SELECT name, owner::oid, brokers, topic, target::oid FROM %s.gc_streams WHERE id = $1", qnsp),
-								1, t1, a1, NULL, true, 1);
-	if (ret != SPI_OK_SELECT || SPI_processed != 1)
-	{
-		w->stop = true;
-		w->cfg = cfg;
-		cfg->name = "?";
-		return;
-	}
-	cfg->name = GetText(0, 1);
-	cfg->owner = atooid(GetText(0, 2));
-	cfg->brokers = GetText(0, 3);
-	cfg->topic = GetText(0, 4);
-	cfg->target = atooid(GetText(0, 5));
-	w->cfg = cfg;
-	if (get_rel_name(cfg->target) == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("target table of stream \"%s\" (oid %u) no longer exists", cfg->name, cfg->target)));
-	cfg->target_sql = MemoryContextStrdup(TopMemoryContext,
-										  quote_qualified_identifier(get_namespace_name(get_rel_namespace(cfg->target)),
-																	 get_rel_name(cfg->target)));
-
-	ret = SPI_execute_with_args(psprintf("SELECT %s.gc_stream_plan(target, options)::text FROM %s.gc_streams WHERE id = $1", qnsp, qnsp),
-								1, t1, a1, NULL, true, 1);
-	if (ret != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "could not plan stream %d", stream_id);
-	plan = GetText(0, 1);
-	aj[0] = CStringGetTextDatum(plan);
-
-	ret = SPI_execute_with_args("SELECT o->>'format', o->>'csv_delimiter', o->>'entity_column', o->>'time_column', "
-								"o->>'time_unit', o->>'window', o->>'lateness', o->>'publisher_id_field', o->>'data_id_field', "
-								"o->>'dedup', o->>'dedup_retention', o->>'batch_size', o->>'flush_interval', "
-								"o->>'max_message_bytes', o->>'start', o->>'model', o->>'model_refresh', o->>'model_window', "
-								"o->>'row_time' "
-								"FROM (SELECT $1::jsonb AS o) x", 1, tj, aj, NULL, true, 1);
-	if (ret != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "could not read options of stream %d", stream_id);
-	cfg->csv = strcmp(GetText(0, 1), "csv") == 0;
-	cfg->delim = GetText(0, 2)[0];
-	cfg->assemble = GetText(0, 3) != NULL;
-	s = GetText(0, 5);
-	cfg->time_unit = strcmp(s, "ms") == 0 ? 1e-3 : strcmp(s, "us") == 0 ? 1e-6 : 1.0;
-	s = GetText(0, 6);
-	cfg->window = strcmp(s, "auto") == 0 ? 0 : strtod(s, NULL);
-	s = GetText(0, 7);
-	cfg->lateness_auto = strcmp(s, "auto") == 0;
-	cfg->lateness = cfg->lateness_auto ? 1.0 : strtod(s, NULL);
-	cfg->dedup = strcmp(GetText(0, 10), "true") == 0;
-	cfg->dedup_retention = strtod(GetText(0, 11), NULL);
-	cfg->batch_size = atoi(GetText(0, 12));
-	cfg->flush_interval = strtod(GetText(0, 13), NULL);
-	cfg->max_message_bytes = atoi(GetText(0, 14));
-	s = GetText(0, 15);
-	cfg->start = strcmp(s, "earliest") == 0 ? -2 : strcmp(s, "latest") == 0 ? -1 : strtoll(s, NULL, 10);
-	cfg->model = GetText(0, 16);
-	cfg->model_refresh = strtod(GetText(0, 17), NULL);
-	cfg->model_window = atoi(GetText(0, 18));
-	cfg->row_time_window = strcmp(GetText(0, 19), "window") == 0;
-	cfg->fields = CfgAlloc(sizeof(char *));
-	{
-		char	   *pub = GetText(0, 8),
-				   *dat = GetText(0, 9);
-
-		/* columns first, so that plan fields get the low indexes */
-		ret = SPI_execute_with_args("SELECT p->>'column', (p->>'type')::regtype::oid, p->>'role', p->>'field' "
-									"FROM jsonb_array_elements($1::jsonb->'plan') p ORDER BY (p->>'attnum')::int",
-									1, tj, aj, NULL, true, 0);
-		if (ret != SPI_OK_SELECT)
-			elog(ERROR, "could not read the plan of stream %d", stream_id);
-		cfg->ncols = (int) SPI_processed;
-		cfg->cols = CfgAlloc(sizeof(StreamColumn) * Max(cfg->ncols, 1));
-		cfg->c_entity = cfg->c_time = cfg->c_imputed = cfg->c_raw = -1;
-		cfg->f_entity = cfg->f_time = -1;
-		for (int c = 0; c < cfg->ncols; c++)
-		{
-			StreamColumn *col = &cfg->cols[c];
-			char	   *role = GetText(c, 3);
-
-			col->name = GetText(c, 1);
-			col->type = atooid(GetText(c, 2));
-			col->field = AddField(cfg, GetText(c, 4));
-			col->value = -1;
-			col->integral = (col->type == INT2OID || col->type == INT4OID || col->type == INT8OID);
-			if (strcmp(role, "value") == 0)
-			{
-				col->role = ROLE_VALUE;
-				col->value = cfg->nvalues++;
-			}
-			else if (strcmp(role, "text") == 0)
-				col->role = ROLE_TEXT;
-			else if (strcmp(role, "entity") == 0)
-			{
-				col->role = ROLE_ENTITY;
-				cfg->c_entity = c;
-				cfg->f_entity = col->field;
-			}
-			else if (strcmp(role, "time") == 0)
-			{
-				col->role = ROLE_TIME;
-				cfg->c_time = c;
-				cfg->f_time = col->field;
-			}
-			else if (strcmp(role, "key") == 0)
-				col->role = ROLE_KEY;
-			else if (strcmp(role, "partition") == 0)
-				col->role = ROLE_PARTITION;
-			else if (strcmp(role, "offset") == 0)
-				col->role = ROLE_OFFSET;
-			else if (strcmp(role, "timestamp") == 0)
-				col->role = ROLE_TIMESTAMP;
-			else if (strcmp(role, "imputed") == 0)
-			{
-				col->role = ROLE_IMPUTED;
-				cfg->c_imputed = c;
-			}
-			else
-			{
-				col->role = ROLE_RAW;
-				cfg->c_raw = c;
-			}
-		}
-		cfg->f_publisher = AddField(cfg, pub);
-		cfg->f_data = AddField(cfg, dat);
-	}
-	ret = SPI_execute_with_args("SELECT jsonb_array_elements_text($1::jsonb->'csv_fields')", 1, tj, aj, NULL, true, 0);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "could not read csv_fields of stream %d", stream_id);
-	cfg->ncsv = (int) SPI_processed;
-	cfg->csv_field = CfgAlloc(sizeof(int) * Max(cfg->ncsv, 1));
-	for (int i = 0; i < cfg->ncsv; i++)
-	{
-		char	   *f = GetText(i, 1);
-
-		cfg->csv_field[i] = -1;
-		for (int k = 0; k < cfg->nfields; k++)
-			if (strcmp(cfg->fields[k], f) == 0)
-				cfg->csv_field[i] = k;
-	}
-	ret = SPI_execute_with_args(psprintf("SELECT key, value FROM %s.gc_streams s, jsonb_each_text(s.kafka_conf) WHERE s.id = $1", qnsp),
-								1, t1, a1, NULL, true, 0);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "could not read the kafka settings of stream %d", stream_id);
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		char	  **kv = CfgAlloc(sizeof(char *) * 2);
-
-		kv[0] = GetText(i, 1);
-		kv[1] = GetText(i, 2);
-		{
-			MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-
-			cfg->kafka_conf = lappend(cfg->kafka_conf, kv);
-			MemoryContextSwitchTo(old);
-		}
-	}
-
-	/* rows go to COPY in binary when every column type allows it (no float text round trip) */
-	cfg->binary = true;
-	for (int c = 0; c < cfg->ncols; c++)
-	{
-		Oid			t = cfg->cols[c].type;
-		bool		num = (t == FLOAT8OID || t == FLOAT4OID || t == INT2OID || t == INT4OID || t == INT8OID);
-		bool		txt = (t == TEXTOID || t == VARCHAROID);
-		bool		okb;
-
-		switch (cfg->cols[c].role)
-		{
-			case ROLE_VALUE:
-				okb = num;
-				break;
-			case ROLE_TEXT:
-				okb = num || txt;
-				break;
-			case ROLE_ENTITY:
-			case ROLE_KEY:
-				okb = txt;
-				break;
-			case ROLE_TIME:
-				okb = (t == TIMESTAMPTZOID || t == TIMESTAMPOID || t == FLOAT8OID || t == INT8OID);
-				break;
-			case ROLE_PARTITION:
-			case ROLE_OFFSET:
-				okb = (t == INT4OID || t == INT8OID);
-				break;
-			case ROLE_TIMESTAMP:
-				okb = (t == TIMESTAMPTZOID || t == TIMESTAMPOID);
-				break;
-			default:
-				okb = true;		/* bool[] and float8[] */
-		}
-		cfg->binary &= okb;
-	}
-
-	/* imputation through the SQL-level function, looked up once */
-	if (cfg->model)
-	{
-		Oid			fn = DatumGetObjectId(DirectFunctionCall1(to_regprocedure,
-															  CStringGetTextDatum(psprintf("%s.gc_impute(%s.gcmodel, float8[])", qnsp, qnsp))));
-
-		if (OidIsValid(fn))
-		{
-			fmgr_info_cxt(fn, &w->impute_fn, TopMemoryContext);
-			w->have_impute = true;
-		}
-	}
-	WriterSetColumns(cfg);
 }
 
 /* Stored offsets for partitions seen for the first time. */
@@ -331,13 +83,13 @@ StreamLoadOffsets(StreamWorker *w)
 	Datum		a1[1];
 	int			ret;
 
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	SPI_connect();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	AsSuperuser(true);
+	int			nest;
+
+	StreamXactBegin(NULL);
+	nest = StreamBookkeepingBegin();
 	a1[0] = Int32GetDatum(w->cfg->id);
-	ret = SPI_execute_with_args(psprintf("SELECT partition, next_offset, seen_offset FROM %s.gc_stream_offsets WHERE stream_id = $1", w->cfg->ext_schema),
+	ret = SPI_execute_with_args(psprintf("SELECT partition, next_offset, seen_offset FROM %s.gc_stream_offsets "
+										 "WHERE stream_id OPERATOR(pg_catalog.=) $1", w->cfg->ext_schema),
 								1, t1, a1, NULL, true, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not read offsets: %d", ret);
@@ -354,10 +106,8 @@ StreamLoadOffsets(StreamWorker *w)
 				w->seen[i] = strtoll(GetText(r, 3), NULL, 10);
 			}
 	}
-	AsSuperuser(false);
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	StreamBookkeepingEnd(nest);
+	StreamXactCommit();
 }
 
 /* Durable dedup keys from before the restart, and pruning of old ones. */
@@ -367,12 +117,10 @@ DedupLoadOrPrune(StreamWorker *w, bool load)
 	Oid			t[2] = {INT4OID, FLOAT8OID};
 	Datum		a[2];
 	int64		now_us = NowUnixUs();
+	int			nest;
 
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	SPI_connect();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	AsSuperuser(true);
+	StreamXactBegin(NULL);
+	nest = StreamBookkeepingBegin();
 	a[0] = Int32GetDatum(w->cfg->id);
 	a[1] = Float8GetDatum(w->cfg->dedup_retention);
 	if (load)
@@ -380,8 +128,10 @@ DedupLoadOrPrune(StreamWorker *w, bool load)
 		Portal		portal;
 
 		portal = SPI_cursor_open_with_args(NULL,
-										   psprintf("SELECT unnest(keys) FROM %s.gc_stream_dedup WHERE stream_id = $1 "
-													"AND at > now() - make_interval(secs => $2)", w->cfg->ext_schema),
+										   psprintf("SELECT pg_catalog.unnest(keys) FROM %s.gc_stream_dedup "
+													"WHERE stream_id OPERATOR(pg_catalog.=) $1 AND at OPERATOR(pg_catalog.>) "
+													"(pg_catalog.now() OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => $2))",
+													w->cfg->ext_schema),
 										   2, t, a, NULL, true, 0);
 		for (;;)
 		{
@@ -396,15 +146,26 @@ DedupLoadOrPrune(StreamWorker *w, bool load)
 		SPI_cursor_close(portal);
 	}
 	else
-		SPI_execute_with_args(psprintf("DELETE FROM %s.gc_stream_dedup WHERE stream_id = $1 "
-									   "AND at < now() - make_interval(secs => $2)", w->cfg->ext_schema),
+		SPI_execute_with_args(psprintf("DELETE FROM %s.gc_stream_dedup WHERE stream_id OPERATOR(pg_catalog.=) $1 "
+									   "AND at OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) "
+									   "pg_catalog.make_interval(secs => $2))", w->cfg->ext_schema),
 							  2, t, a, NULL, false, 0);
-	AsSuperuser(false);
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	StreamBookkeepingEnd(nest);
+	StreamXactCommit();
 	if (!load)
 		DedupPrune(w->dedup, now_us - (int64) (w->cfg->dedup_retention * 1e6));
+}
+
+/* StreamSetError: the stream's last_error, and how long it stands (StreamErrorKind). */
+void
+StreamSetError(StreamWorker *w, StreamErrorKind kind, const char *fmt,...)
+{
+	va_list		ap;
+
+	va_start(ap, fmt);
+	vsnprintf(w->last_error, GC_ERRLEN, fmt, ap);
+	va_end(ap);
+	w->last_error_kind = kind;
 }
 
 static void
@@ -478,7 +239,10 @@ gc_stream_worker_main(Datum arg)
 	LWLockRelease(GcShared->lock);
 	before_shmem_exit(ReleaseSlot, 0);
 
-	/* write the target as the stream's owner */
+	/*
+	 * The worker is a session of the stream's owner, with the owner's rights and no more
+	 * (xact.c): it writes the target and its bookkeeping as the owner.
+	 */
 	BackgroundWorkerInitializeConnectionByOid(dboid, owner, 0);
 	if (RecoveryInProgress())
 		proc_exit(0);
@@ -488,24 +252,16 @@ gc_stream_worker_main(Datum arg)
 	w->rows_cxt = AllocSetContextCreate(TopMemoryContext, "gcimpute stream rows", ALLOCSET_DEFAULT_SIZES);
 	w->batch_cxt = AllocSetContextCreate(TopMemoryContext, "gcimpute stream batch", ALLOCSET_DEFAULT_SIZES);
 
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	SPI_connect();
-	PushActiveSnapshot(GetTransactionSnapshot());
+	StreamXactBegin(NULL);
 	if (GcExtensionSchema() == NULL)
 		proc_exit(0);			/* extension dropped meanwhile */
 	PG_TRY();
 	{
-		MemoryContext old;
+		int			nest = StreamBookkeepingBegin();
 
-		AsSuperuser(true);
-		old = MemoryContextSwitchTo(TopMemoryContext);
 		StreamLoadConfig(w, stream_id);
-		MemoryContextSwitchTo(old);
-		AsSuperuser(false);
-		SPI_finish();
-		PopActiveSnapshot();
-		CommitTransactionCommand();
+		StreamBookkeepingEnd(nest);
+		StreamXactCommit();
 	}
 	PG_CATCH();
 	{
@@ -621,7 +377,7 @@ gc_stream_worker_main(Datum arg)
 				if (m->err)
 				{
 					if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-						snprintf(w->last_error, GC_ERRLEN, "kafka error: %s", rd_kafka_message_errstr(m));
+						StreamSetError(w, STREAM_ERR_KAFKA, "kafka error: %s", rd_kafka_message_errstr(m));
 				}
 				else
 					AssembleWarmupMessage(w, m, now_us);

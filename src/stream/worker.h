@@ -25,6 +25,7 @@ typedef struct GcStreamSlot
 	bool		in_use;
 	Oid			dboid;
 	int32		stream_id;
+	Oid			owner;			/* the stream's owner: who may read this slot */
 	pid_t		pid;
 	Latch	   *latch;
 	TimestampTz started_at;
@@ -69,6 +70,8 @@ extern void GcShmemStartup(void);
 extern int	GcLatencyBucket(double ms);
 extern double GcLatencyQuantile(const double *hist, double q);
 extern char *GcExtensionSchema(void);
+extern Oid	GcExtensionNamespace(void);
+extern bool GcWakeAtCommit(void);
 
 /* launcher.c */
 extern void gc_worker_init(void);

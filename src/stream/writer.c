@@ -1,16 +1,20 @@
 /*
  * writer.c — the batch writer: one transaction writes the ready rows (imputed), the
- * late-value updates, the dead letters, the dedup keys and the new partition offsets.
+ * late-value updates, the dead letters, the dedup keys and the new partition offsets,
+ * in named phases: check the stream, write the rows (late updates, insert, unroll), then
+ * the bookkeeping (dead letters, keys, offsets).
  *
- * A plain heap table takes the rows straight from the worker's values (insert.c: the
- * table AM's multi-insert, constraints and indexes as COPY does them).  Every other
- * target gets them through PostgreSQL's COPY machinery fed from memory (BeginCopyFrom
- * with a data-source callback), so triggers, partitioned targets, policies and typmods
- * behave exactly as for COPY.  The whole batch is tried in one
- * subtransaction; if it fails, the batch is "unrolled" (as Kafka Connect's JDBC sink
- * does): each row in its own subtransaction, failing rows become dead letters, and the
- * rest commits.  The target is written as the stream's owner (the worker's session
- * user); the extension's catalog is written as a superuser.
+ * Everything runs as the stream's owner (xact.c): the rows as the owner's code
+ * (security-restricted, its GUC changes undone), the bookkeeping with search_path
+ * pinned.  A target is written as an INSERT by the owner would write it: a plain heap
+ * table straight from the worker's values (insert.c: the table AM's multi-insert,
+ * constraints and indexes as COPY does them); a target whose row-level security applies
+ * to the owner by an INSERT, so that its WITH CHECK policies hold; every other target
+ * through PostgreSQL's COPY machinery fed from memory (BeginCopyFrom with a data-source
+ * callback), so triggers, partitioned targets and typmods behave exactly as for COPY.
+ * The whole batch is tried in one subtransaction; if it fails, the batch is "unrolled"
+ * (as Kafka Connect's JDBC sink does): each row in its own subtransaction, failing rows
+ * become dead letters, and the rest commits.
  */
 #include "postgres.h"
 
@@ -31,10 +35,13 @@
 #include "parser/parse_relation.h"
 #include "pgstat.h"
 #include "utils/acl.h"
+#include "utils/rls.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/jsonb.h"
 #include "utils/datum.h"
 #include "utils/float.h"
+#include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -59,22 +66,6 @@ CopyReadCb(void *outbuf, int minread, int maxread)
 		copy_pos += n;
 	}
 	return n;
-}
-
-static Oid	save_userid;
-static int	save_sec;
-
-/* Catalog work runs as the bootstrap superuser, target writes as the owner. */
-void
-AsSuperuser(bool on)
-{
-	if (on)
-	{
-		GetUserIdAndSecContext(&save_userid, &save_sec);
-		SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec | SECURITY_LOCAL_USERID_CHANGE);
-	}
-	else
-		SetUserIdAndSecContext(save_userid, save_sec);
 }
 
 static void
@@ -216,78 +207,121 @@ ImputeRow(StreamWorker *w, PendingRow *r)
 		}
 }
 
-/* One COPY text line for a row (after imputation). */
+/* A scalar that needs no escaping: bare in COPY text, a string in json. */
+#define OPEN_SCALAR(s, json) do { if (json) appendStringInfoChar(s, '"'); } while (0)
+#define CLOSE_SCALAR(s, json) OPEN_SCALAR(s, json)
+
 static void
-FormatRow(StreamWorker *w, PendingRow *r, StringInfo s)
+AppendTextCell(StringInfo s, const char *v, bool json)
+{
+	if (v == NULL)
+		appendStringInfoString(s, json ? "null" : "\\N");
+	else if (json)
+		escape_json(s, v);
+	else
+		AppendCopyText(s, v);
+}
+
+/*
+ * One row (after imputation): a COPY text line, or with json a json object by column
+ * name whose scalars are strings for the columns' input functions (the row-security
+ * path, SqlInsertRows).
+ */
+static void
+FormatRow(StreamWorker *w, PendingRow *r, StringInfo s, bool json)
 {
 	StreamConfig *cfg = w->cfg;
+	const char *null = json ? "null" : "\\N";
 
+	if (json)
+		appendStringInfoChar(s, '{');
 	for (int c = 0; c < cfg->ncols; c++)
 	{
 		StreamColumn *col = &cfg->cols[c];
 
 		if (c > 0)
-			appendStringInfoChar(s, '\t');
+			appendStringInfoChar(s, json ? ',' : '\t');
+		if (json)
+		{
+			escape_json(s, col->name);
+			appendStringInfoChar(s, ':');
+		}
 		switch (col->role)
 		{
 			case ROLE_VALUE:
 				if (r->have[col->value] || r->imp[col->value])
+				{
+					OPEN_SCALAR(s, json);
 					AppendDouble(s, r->vals[col->value], col->integral);
+					CLOSE_SCALAR(s, json);
+				}
 				else
-					appendStringInfoString(s, "\\N");
+					appendStringInfoString(s, null);
 				break;
 			case ROLE_TEXT:
-				if (r->texts[c])
-					AppendCopyText(s, r->texts[c]);
-				else
-					appendStringInfoString(s, "\\N");
+				AppendTextCell(s, r->texts[c], json);
 				break;
 			case ROLE_ENTITY:
-				AppendCopyText(s, r->entity);
+				AppendTextCell(s, r->entity, json);
 				break;
 			case ROLE_TIME:
+				OPEN_SCALAR(s, json);
 				AppendTime(s, col->type, cfg->row_time_window ? r->win_start : r->event_us);
+				CLOSE_SCALAR(s, json);
 				break;
 			case ROLE_KEY:
-				if (r->kkey)
-					AppendCopyText(s, r->kkey);
-				else
-					appendStringInfoString(s, "\\N");
+				AppendTextCell(s, r->kkey, json);
 				break;
 			case ROLE_PARTITION:
+				OPEN_SCALAR(s, json);
 				appendStringInfo(s, "%d", r->partition);
+				CLOSE_SCALAR(s, json);
 				break;
 			case ROLE_OFFSET:
+				OPEN_SCALAR(s, json);
 				appendStringInfo(s, INT64_FORMAT, r->offset);
+				CLOSE_SCALAR(s, json);
 				break;
 			case ROLE_TIMESTAMP:
 				if (r->kafka_ts_ms > 0)
+				{
+					OPEN_SCALAR(s, json);
 					AppendTimestamp(s, r->kafka_ts_ms * 1000);
+					CLOSE_SCALAR(s, json);
+				}
 				else
-					appendStringInfoString(s, "\\N");
+					appendStringInfoString(s, null);
 				break;
 			case ROLE_IMPUTED:
-				appendStringInfoChar(s, '{');
+				appendStringInfoChar(s, json ? '[' : '{');
 				for (int v = 0; v < cfg->nvalues; v++)
-					appendStringInfoString(s, v ? (r->imp[v] ? ",t" : ",f") : (r->imp[v] ? "t" : "f"));
-				appendStringInfoChar(s, '}');
+				{
+					if (v)
+						appendStringInfoChar(s, ',');
+					appendStringInfoString(s, json ? (r->imp[v] ? "true" : "false") : (r->imp[v] ? "t" : "f"));
+				}
+				appendStringInfoChar(s, json ? ']' : '}');
 				break;
 			case ROLE_RAW:
-				appendStringInfoChar(s, '{');
+				appendStringInfoChar(s, json ? '[' : '{');
 				for (int v = 0; v < cfg->nvalues; v++)
 				{
 					if (v)
 						appendStringInfoChar(s, ',');
 					if (r->have[v])
+					{
+						OPEN_SCALAR(s, json);
 						AppendDouble(s, r->vals[v], false);
+						CLOSE_SCALAR(s, json);
+					}
 					else
-						appendStringInfoString(s, "NULL");
+						appendStringInfoString(s, json ? "null" : "NULL");
 				}
-				appendStringInfoChar(s, '}');
+				appendStringInfoChar(s, json ? ']' : '}');
 				break;
 		}
 	}
-	appendStringInfoChar(s, '\n');
+	appendStringInfoChar(s, json ? '}' : '\n');
 }
 
 /* ---- binary COPY rows ---- */
@@ -445,7 +479,7 @@ FormatRowBinary(StreamWorker *w, PendingRow *r, StringInfo s)
 				{
 					double		v;
 
-					if (ParseNumber(r->texts[c], &v) &&
+					if (DecodeNumber(r->texts[c], &v) &&
 						(!col->integral || (v == rint(v) && fabs(v) < 9.2e18)))
 						PutNumber(s, col->type, v);
 					else		/* wrong length: the column's receive function rejects it */
@@ -609,32 +643,6 @@ InSubxact(SubFn fn, void *arg, char **err)
 	return ok;
 }
 
-typedef struct CopyArg
-{
-	Relation	rel;
-	const char *data;			/* COPY: the rows formatted */
-	int			len;
-	StreamWorker *w;			/* direct: the rows themselves */
-	const AttrNumber *attno;
-	List	   *rows;
-} CopyArg;
-
-static void
-CopySub(void *arg)
-{
-	CopyArg    *a = arg;
-
-	RunCopy(a->rel, a->data, a->len);
-}
-
-static void
-DirectSub(void *arg)
-{
-	CopyArg    *a = arg;
-
-	DirectInsertRows(a->w, a->rel, a->attno, a->rows);
-}
-
 typedef struct LateArg
 {
 	StreamWorker *w;
@@ -678,18 +686,19 @@ LateSub(void *arg)
 	appendStringInfoString(&sql, "SELECT ");
 	for (int c = 0; c < cfg->ncols; c++)
 		if (cfg->cols[c].role == ROLE_VALUE)
-			appendStringInfo(&sql, "%s::float8, ", quote_identifier(cfg->cols[c].name));
+			appendStringInfo(&sql, "%s::pg_catalog.float8, ", quote_identifier(cfg->cols[c].name));
 	if (cfg->c_imputed >= 0)
 		appendStringInfo(&sql, "%s", quote_identifier(cfg->cols[cfg->c_imputed].name));
 	else
-		appendStringInfoString(&sql, "NULL::bool[]");
+		appendStringInfoString(&sql, "NULL::pg_catalog.bool[]");
 	/* the row of the window: its time column lies in [window start, window end) */
-	appendStringInfo(&sql, ", ctid FROM %s WHERE %s = CAST($1 AS %s) AND %s >= CAST($2 AS %s) AND %s < CAST($3 AS %s) "
+	appendStringInfo(&sql, ", ctid FROM %s WHERE %s OPERATOR(pg_catalog.=) CAST($1 AS %s) "
+					 "AND %s OPERATOR(pg_catalog.>=) CAST($2 AS %s) AND %s OPERATOR(pg_catalog.<) CAST($3 AS %s) "
 					 "ORDER BY %s LIMIT 1 FOR UPDATE",
 					 cfg->target_sql,
-					 quote_identifier(ec->name), format_type_be(ec->type),
-					 quote_identifier(tc->name), format_type_be(tc->type),
-					 quote_identifier(tc->name), format_type_be(tc->type),
+					 quote_identifier(ec->name), format_type_be_qualified(ec->type),
+					 quote_identifier(tc->name), format_type_be_qualified(tc->type),
+					 quote_identifier(tc->name), format_type_be_qualified(tc->type),
 					 quote_identifier(tc->name));
 	ret = SPI_execute_with_args(sql.data, 3, argtypes, args, NULL, false, 1);
 	if (ret != SPI_OK_SELECT)
@@ -789,11 +798,11 @@ LateSub(void *arg)
 				}
 			}
 			appendStringInfo(&sql, "%s%s = %s", first ? "" : ", ", quote_identifier(col->name),
-							 val.len ? psprintf("CAST(%s AS %s)", quote_literal_cstr(val.data), format_type_be(col->type)) : "NULL");
+							 val.len ? psprintf("CAST(%s AS %s)", quote_literal_cstr(val.data), format_type_be_qualified(col->type)) : "NULL");
 			first = false;
 		}
 	}
-	appendStringInfo(&sql, " WHERE ctid = $4");
+	appendStringInfo(&sql, " WHERE ctid OPERATOR(pg_catalog.=) $4");
 	{
 		Oid			ut[4] = {TEXTOID, TEXTOID, TEXTOID, TIDOID};
 		Datum		ua[4] = {args[0], args[1], args[2], ctid};
@@ -805,29 +814,74 @@ LateSub(void *arg)
 	w->late_updates++;
 }
 
+/* A dead letter of this batch, kept in the batch context until the bookkeeping phase. */
 static void
-InsertDeadLetter(StreamWorker *w, int32 partition, int64 offset, const char *payload, int len, const char *error)
+AddBatchDeadLetter(List **dead, PendingRow *r, const char *payload, int len, const char *error)
 {
-	static const char *sql = NULL;
-	Oid			types[6] = {TEXTOID, TEXTOID, INT4OID, INT8OID, BYTEAOID, TEXTOID};
-	Datum		args[6];
-	bytea	   *b = palloc(VARHDRSZ + len);
+	DeadLetter *d = palloc(sizeof(DeadLetter));
+
+	d->partition = r->partition;
+	d->offset = r->offset;
+	d->payload = pnstrdup(payload, len);
+	d->len = len;
+	d->error = pstrdup(error);
+	*dead = lappend(*dead, d);
+}
+
+/*
+ * The batch's bookkeeping statements, planned once per worker and kept (SPI_keepplan):
+ * the plan cache replans one when an object it uses changes.
+ */
+typedef enum KeptPlan
+{
+	KEPT_CHECK,
+	KEPT_MODEL,
+	KEPT_DEAD_LETTER,
+	KEPT_KEYS,
+	KEPT_OFFSETS,
+	KEPT_NPLANS
+} KeptPlan;
+
+static SPIPlanPtr kept_plans[KEPT_NPLANS];
+
+static int
+RunKept(KeptPlan id, const char *sql, int nargs, Oid *types, Datum *values, bool read_only, long count)
+{
+	if (kept_plans[id] == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(sql, nargs, types);
+
+		if (plan == NULL || SPI_keepplan(plan) != 0)
+			elog(ERROR, "could not prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result));
+		kept_plans[id] = plan;
+	}
+	return SPI_execute_plan(kept_plans[id], values, NULL, read_only, count);
+}
+
+/* Bookkeeping: a dead letter belongs to the stream's id and owner, not to its name. */
+static void
+InsertDeadLetter(StreamWorker *w, const DeadLetter *d)
+{
+	Oid			types[8] = {INT4OID, OIDOID, TEXTOID, TEXTOID, INT4OID, INT8OID, BYTEAOID, TEXTOID};
+	Datum		args[8];
+	bytea	   *b = palloc(VARHDRSZ + d->len);
 	int			ret;
 
-	if (sql == NULL)
-		sql = MemoryContextStrdup(TopMemoryContext,
-								  psprintf("INSERT INTO %s.gc_dead_letters (stream, topic, partition, \"offset\", payload, error) "
-										   "VALUES ($1, $2, $3, $4, $5, $6)", w->cfg->ext_schema));
-	SET_VARSIZE(b, VARHDRSZ + len);
-	if (len > 0)
-		memcpy(VARDATA(b), payload, len);
-	args[0] = CStringGetTextDatum(w->cfg->name);
-	args[1] = CStringGetTextDatum(w->cfg->topic);
-	args[2] = Int32GetDatum(partition);
-	args[3] = Int64GetDatum(offset);
-	args[4] = PointerGetDatum(b);
-	args[5] = CStringGetTextDatum(error);
-	ret = SPI_execute_with_args(sql, 6, types, args, NULL, false, 0);
+	SET_VARSIZE(b, VARHDRSZ + d->len);
+	if (d->len > 0)
+		memcpy(VARDATA(b), d->payload, d->len);
+	args[0] = Int32GetDatum(w->cfg->id);
+	args[1] = ObjectIdGetDatum(w->cfg->owner);
+	args[2] = CStringGetTextDatum(w->cfg->name);
+	args[3] = CStringGetTextDatum(w->cfg->topic);
+	args[4] = Int32GetDatum(d->partition);
+	args[5] = Int64GetDatum(d->offset);
+	args[6] = PointerGetDatum(b);
+	args[7] = CStringGetTextDatum(d->error);
+	ret = RunKept(KEPT_DEAD_LETTER,
+				  psprintf("INSERT INTO %s.gc_dead_letters (stream_id, owner, stream, topic, partition, \"offset\", payload, error) "
+						   "VALUES ($1, $2::pg_catalog.regrole, $3, $4, $5, $6, $7, $8)", w->cfg->ext_schema),
+				  8, types, args, false, 0);
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "could not insert a dead letter: %d", ret);
 	w->dead_letters++;
@@ -837,31 +891,28 @@ InsertDeadLetter(StreamWorker *w, int32 partition, int64 offset, const char *pay
 void
 WriterSetStreamError(StreamWorker *w, const char *msg)
 {
-	char	   *sql;
 	Oid			types[3] = {INT4OID, TEXTOID, TEXTOID};
 	Datum		args[3];
+	int			nest;
 
 	ereport(WARNING,
 			(errmsg("stream \"%s\" stopped: %s", w->cfg->name, msg),
 			 errhint("Fix the cause, then call gc_stream_start('%s').", w->cfg->name)));
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	SPI_connect();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	AsSuperuser(true);
-	sql = psprintf("INSERT INTO %s.gc_stream_errors (stream_id, state, last_error) "
-				   "SELECT $1, 'error', $2 WHERE EXISTS (SELECT 1 FROM %s.gc_streams WHERE id = $1 AND name = $3) "
-				   "ON CONFLICT (stream_id) DO UPDATE SET state = 'error', last_error = excluded.last_error, at = now()",
-				   w->cfg->ext_schema, w->cfg->ext_schema);
+	StreamXactBegin(NULL);
+	nest = StreamBookkeepingBegin();
 	args[0] = Int32GetDatum(w->cfg->id);
 	args[1] = CStringGetTextDatum(msg);
 	args[2] = CStringGetTextDatum(w->cfg->name);
-	SPI_execute_with_args(sql, 3, types, args, NULL, false, 0);
-	AsSuperuser(false);
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-	strlcpy(w->last_error, msg, GC_ERRLEN);
+	SPI_execute_with_args(psprintf("INSERT INTO %s.gc_stream_errors (stream_id, state, last_error) "
+								   "SELECT $1, 'error', $2 WHERE EXISTS (SELECT 1 FROM %s.gc_streams "
+								   "WHERE id OPERATOR(pg_catalog.=) $1 AND name OPERATOR(pg_catalog.=) $3) "
+								   "ON CONFLICT (stream_id) DO UPDATE SET state = 'error', last_error = excluded.last_error, "
+								   "at = pg_catalog.now()",
+								   w->cfg->ext_schema, w->cfg->ext_schema),
+						  3, types, args, NULL, false, 0);
+	StreamBookkeepingEnd(nest);
+	StreamXactCommit();
+	StreamSetError(w, STREAM_ERR_TRANSIENT, "%s", msg);
 	w->stop = true;
 }
 
@@ -878,9 +929,10 @@ LoadModel(StreamWorker *w)
 	if (w->cfg->model == NULL || !w->have_impute)
 		return;
 	/* the row version (xmin, ctid) tells whether the model changed since the last batch */
-	sql = psprintf("SELECT xmin::text || ctid::text, model FROM %s.gc_models WHERE name = $1", w->cfg->ext_schema);
+	sql = psprintf("SELECT xmin::pg_catalog.text OPERATOR(pg_catalog.||) ctid::pg_catalog.text, model "
+				   "FROM %s.gc_models WHERE name OPERATOR(pg_catalog.=) $1", w->cfg->ext_schema);
 	args[0] = CStringGetTextDatum(w->cfg->model);
-	ret = SPI_execute_with_args(sql, 1, types, args, NULL, true, 1);
+	ret = RunKept(KEPT_MODEL, sql, 1, types, args, true, 1);
 	if (ret == SPI_OK_SELECT && SPI_processed == 1)
 	{
 		bool		isnull;
@@ -910,7 +962,7 @@ LoadModel(StreamWorker *w)
 		w->have_model = true;
 	}
 	else
-		snprintf(w->last_error, GC_ERRLEN, "model \"%s\" not found in gc_models: missing values are written as NULL", w->cfg->model);
+		StreamSetError(w, STREAM_ERR_MODEL, "model \"%s\" not found in gc_models: missing values are written as NULL", w->cfg->model);
 }
 
 static void
@@ -980,272 +1032,396 @@ CopyBuffer(void)
 	return &b;
 }
 
+/* ---- the batch: check the stream, write the rows, unroll, store keys and offsets ---- */
+
+typedef enum WritePath
+{
+	WRITE_DIRECT,				/* insert.c: a plain heap table */
+	WRITE_COPY,					/* COPY's machinery: triggers, partitions, typmods */
+	WRITE_SQL					/* an INSERT: row-level security applies to the owner */
+} WritePath;
+
+typedef struct WriteArg
+{
+	StreamWorker *w;
+	Relation	rel;
+	WritePath	path;
+	const AttrNumber *attno;
+	List	   *rows;
+} WriteArg;
+
+typedef struct Batch
+{
+	List	   *rows;			/* w->ready */
+	List	   *written;		/* the rows that reached the target */
+	List	   *dead;			/* DeadLetter *: rows the target refused */
+	int64		next[GC_STREAM_MAX_PARTS];	/* offsets to store */
+} Batch;
+
 /*
- * WriterFlush: write everything ready in one transaction.  Returns false if the
- * transaction failed (everything stays queued and is retried).
+ * Rows for a target whose row-level security applies to the owner: an INSERT, so that
+ * the policies' WITH CHECK clauses hold (COPY FROM refuses such a table, and the direct
+ * path knows nothing of policies).  jsonb_populate_recordset turns the rows into the
+ * target's row type through the columns' input functions, as COPY's text format does.
+ */
+static void
+SqlInsertRows(StreamWorker *w, List *rows)
+{
+	StreamConfig *cfg = w->cfg;
+	StringInfo	json = CopyBuffer();
+	StringInfoData sql,
+				cols;
+	ListCell   *lc;
+	Datum		arg;
+	int			ret;
+
+	appendStringInfoChar(json, '[');
+	foreach(lc, rows)
+	{
+		if (foreach_current_index(lc) > 0)
+			appendStringInfoChar(json, ',');
+		FormatRow(w, lfirst(lc), json, true);
+	}
+	appendStringInfoChar(json, ']');
+	initStringInfo(&cols);
+	for (int c = 0; c < cfg->ncols; c++)
+		appendStringInfo(&cols, "%s%s", c ? ", " : "", quote_identifier(cfg->cols[c].name));
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "INSERT INTO %s (%s) SELECT %s FROM pg_catalog.jsonb_populate_recordset(NULL::%s, $1)",
+					 cfg->target_sql, cols.data, cols.data, cfg->target_sql);
+	arg = DirectFunctionCall1(jsonb_in, CStringGetDatum(json->data));
+	ret = SPI_execute_with_args(sql.data, 1, (Oid[]) {JSONBOID}, &arg, NULL, false, 0);
+	if (ret != SPI_OK_INSERT)
+		elog(ERROR, "could not insert into %s: %d", cfg->target_sql, ret);
+}
+
+static void
+WriteSub(void *arg)
+{
+	WriteArg   *a = arg;
+	StringInfo	buf;
+	ListCell   *lc;
+
+	switch (a->path)
+	{
+		case WRITE_DIRECT:
+			DirectInsertRows(a->w, a->rel, a->attno, a->rows);
+			break;
+		case WRITE_SQL:
+			SqlInsertRows(a->w, a->rows);
+			break;
+		case WRITE_COPY:
+			buf = CopyBuffer();
+			if (a->w->cfg->binary)
+			{
+				CopyBinaryHeader(buf);
+				foreach(lc, a->rows)
+					FormatRowBinary(a->w, lfirst(lc), buf);
+				CopyBinaryTrailer(buf);
+			}
+			else
+				foreach(lc, a->rows)
+					FormatRow(a->w, lfirst(lc), buf, false);
+			RunCopy(a->rel, buf->data, buf->len);
+			break;
+	}
+}
+
+/*
+ * The owner's right to INSERT the stream's columns, as the executor checks it for an
+ * INSERT that names them: on the table, or on every one of the columns.
+ */
+static void
+CheckTargetInsert(StreamWorker *w)
+{
+	StreamConfig *cfg = w->cfg;
+	Oid			user = GetUserId();
+
+	if (pg_class_aclcheck(cfg->target, user, ACL_INSERT) == ACLCHECK_OK)
+		return;
+	for (int c = 0; c < cfg->ncols; c++)
+	{
+		AttrNumber	a = get_attnum(cfg->target, cfg->cols[c].name);
+
+		if (a == InvalidAttrNumber || pg_attribute_aclcheck(cfg->target, a, user, ACL_INSERT) != ACLCHECK_OK)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied for table %s", cfg->target_sql),
+					 errdetail("The stream's owner %s lost INSERT on column \"%s\" of the target.",
+							   GetUserNameFromId(user, false), cfg->cols[c].name)));
+	}
+}
+
+/* Phase 1 (bookkeeping): is the stream still there and enabled?  Then the batch's model. */
+static bool
+FlushCheckStream(StreamWorker *w)
+{
+	StreamConfig *cfg = w->cfg;
+	bool		isnull;
+	int			ret;
+
+	/* same id, name and target: a dropped and re-created stream is another stream */
+	ret = RunKept(KEPT_CHECK,
+				  psprintf("SELECT enabled FROM %s.gc_streams WHERE id OPERATOR(pg_catalog.=) $1 "
+						   "AND name OPERATOR(pg_catalog.=) $2 AND target OPERATOR(pg_catalog.=) $3", cfg->ext_schema),
+				  3, (Oid[]) {INT4OID, TEXTOID, REGCLASSOID},
+				  (Datum[]) {Int32GetDatum(cfg->id), CStringGetTextDatum(cfg->name), ObjectIdGetDatum(cfg->target)},
+				  true, 1);
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+	{
+		w->stop = true;			/* dropped: nothing to keep */
+		return false;
+	}
+	if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+		w->stop = true;
+	LoadModel(w);
+	return true;
+}
+
+/* Phase 2a (owner's code): values for windows already written update them in place. */
+static List *
+FlushLateRows(StreamWorker *w, Batch *b)
+{
+	List	   *insert = NIL;
+	ListCell   *lc;
+
+	foreach(lc, b->rows)
+	{
+		PendingRow *r = lfirst(lc);
+		char	   *err;
+
+		DirectPrefetchRows(b->rows, foreach_current_index(lc));
+		if (r->late)
+		{
+			LateArg		la = {w, r, false};
+
+			if (!InSubxact(LateSub, &la, &err))
+			{
+				StringInfoData one;
+
+				initStringInfo(&one);
+				FormatRow(w, r, &one, false);
+				AddBatchDeadLetter(&b->dead, r, one.data, one.len, err);
+				continue;
+			}
+			if (la.found)
+			{
+				b->written = lappend(b->written, r);
+				continue;
+			}
+			/* nothing written for that window (e.g. older than the table): insert */
+		}
+		ImputeRow(w, r);
+		insert = lappend(insert, r);
+	}
+	return insert;
+}
+
+/*
+ * Phase 2b (owner's code): the rows in one subtransaction; if it fails, unroll: each row
+ * in its own, and the rows the target refuses become dead letters.
+ */
+static void
+FlushInsertRows(StreamWorker *w, Relation rel, List *rows, Batch *b)
+{
+	AttrNumber *attno = palloc(sizeof(AttrNumber) * Max(w->cfg->ncols, 1));
+	WriteArg	wa = {w, rel, WRITE_COPY, attno, rows};
+	ListCell   *lc;
+	char	   *err;
+
+	if (rows == NIL)
+		return;
+	if (check_enable_rls(w->cfg->target, InvalidOid, false) == RLS_ENABLED)
+		wa.path = WRITE_SQL;
+	else if (DirectInsertUsable(w->cfg, rel, attno))
+		wa.path = WRITE_DIRECT;
+	if (InSubxact(WriteSub, &wa, &err))
+	{
+		w->rows_written += list_length(rows);
+		b->written = list_concat(b->written, rows);
+		return;
+	}
+	foreach(lc, rows)
+	{
+		PendingRow *r = lfirst(lc);
+
+		wa.rows = list_make1(r);
+		if (InSubxact(WriteSub, &wa, &err))
+		{
+			w->rows_written++;
+			b->written = lappend(b->written, r);
+		}
+		else if (r->payload)
+			AddBatchDeadLetter(&b->dead, r, r->payload, r->payload_len, err);
+		else
+		{
+			/* an assembled row: its text form */
+			StringInfoData one;
+
+			initStringInfo(&one);
+			FormatRow(w, r, &one, false);
+			AddBatchDeadLetter(&b->dead, r, one.data, one.len, err);
+		}
+	}
+}
+
+/* Phase 3a (bookkeeping): the dedup keys of the batch's messages, one row per batch. */
+static void
+FlushStoreKeys(StreamWorker *w, Batch *b)
+{
+	ListCell   *lc;
+	Datum	   *kd;
+	int			nkeys = 0,
+				i = 0;
+	Datum		ka[2];
+
+	foreach(lc, b->rows)
+	{
+		PendingRow *r = lfirst(lc);
+
+		nkeys += list_length(r->keys) + (r->key1 != NULL);
+	}
+	if (nkeys == 0)
+		return;
+	kd = palloc(sizeof(Datum) * nkeys);
+	foreach(lc, b->rows)
+	{
+		PendingRow *r = lfirst(lc);
+		ListCell   *kc;
+
+		if (r->key1)
+			kd[i++] = PointerGetDatum(cstring_to_text_with_len(r->key1, r->key1_len));
+		foreach(kc, r->keys)
+			kd[i++] = CStringGetTextDatum(lfirst(kc));
+	}
+	ka[0] = Int32GetDatum(w->cfg->id);
+	ka[1] = PointerGetDatum(construct_array(kd, i, TEXTOID, -1, false, TYPALIGN_INT));
+	if (RunKept(KEPT_KEYS, psprintf("INSERT INTO %s.gc_stream_dedup (stream_id, keys) VALUES ($1, $2)", w->cfg->ext_schema),
+				2, (Oid[]) {INT4OID, TEXTARRAYOID}, ka, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not store dedup keys");
+}
+
+/* Phase 3b (bookkeeping): the partitions' new offsets. */
+static void
+FlushStoreOffsets(StreamWorker *w, Batch *b)
+{
+	Datum	   *pd = palloc(sizeof(Datum) * (w->nparts + 1));
+	Datum	   *od = palloc(sizeof(Datum) * (w->nparts + 1));
+	Datum	   *sd = palloc(sizeof(Datum) * (w->nparts + 1));
+	Datum		args[4];
+	int			n = 0;
+
+	for (int i = 0; i < w->nparts; i++)
+		if (b->next[i] >= 0 && (b->next[i] != w->committed[i] || w->pos[i] > w->seen[i]))
+		{
+			pd[n] = Int32GetDatum(w->parts[i]);
+			od[n] = Int64GetDatum(b->next[i]);
+			sd[n] = Int64GetDatum(Max(w->pos[i], w->seen[i]));
+			n++;
+		}
+	if (n == 0)
+		return;
+	args[0] = Int32GetDatum(w->cfg->id);
+	args[1] = PointerGetDatum(construct_array(pd, n, INT4OID, 4, true, TYPALIGN_INT));
+	args[2] = PointerGetDatum(construct_array(od, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	args[3] = PointerGetDatum(construct_array(sd, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	if (RunKept(KEPT_OFFSETS, psprintf("INSERT INTO %s.gc_stream_offsets AS o (stream_id, partition, next_offset, seen_offset) "
+									   "SELECT $1, p, n, s FROM ROWS FROM (pg_catalog.unnest($2::pg_catalog.int4[]), "
+									   "pg_catalog.unnest($3::pg_catalog.int8[]), pg_catalog.unnest($4::pg_catalog.int8[])) AS u(p, n, s) "
+									   "ON CONFLICT (stream_id, partition) DO UPDATE "
+									   "SET next_offset = excluded.next_offset, seen_offset = excluded.seen_offset, "
+									   "updated_at = pg_catalog.now()",
+									   w->cfg->ext_schema),
+							  4, (Oid[]) {INT4OID, INT4ARRAYOID, INT8ARRAYOID, INT8ARRAYOID}, args, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not store offsets");
+}
+
+/* After the commit: the batch is done, its rows freed, its offsets the committed ones. */
+static void
+FlushDone(StreamWorker *w, Batch *b)
+{
+	ListCell   *lc;
+
+	w->failures = 0;
+	for (int i = 0; i < w->nparts; i++)
+		if (b->next[i] >= 0)
+		{
+			w->committed[i] = b->next[i];
+			w->seen[i] = Max(w->seen[i], w->pos[i]);
+		}
+	UpdateStatus(w, w->ready);
+	foreach(lc, w->ready)
+		AssembleFreeRow(lfirst(lc));
+	list_free(w->ready);
+	w->ready = NIL;
+	w->dead = NIL;
+	MemoryContextReset(w->batch_cxt);
+	if (w->last_error_kind == STREAM_ERR_TRANSIENT)
+		StreamSetError(w, STREAM_ERR_NONE, "%s", "");
+}
+
+/*
+ * WriterFlush: write everything ready in one transaction: the rows (the owner's code
+ * runs, security-restricted), then the bookkeeping (search_path pinned).  Returns false
+ * if the transaction failed (everything stays queued and is retried).
  */
 bool
 WriterFlush(StreamWorker *w)
 {
 	StreamConfig *cfg = w->cfg;
-	volatile int phase = 0;
-	List	   *rows = w->ready;
-	List	   *volatile written = NIL;
-	int64		next[GC_STREAM_MAX_PARTS];
+	Batch		b = {w->ready, NIL, NIL};
+	volatile bool target_error = false;
 	volatile bool ok = true;
 	MemoryContext outer = CurrentMemoryContext;
 
-	AssembleCommitOffsets(w, next);
-
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	SPI_connect();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	pgstat_report_activity(STATE_RUNNING, "gcimpute: writing a batch");
+	AssembleCommitOffsets(w, b.next);
+	StreamXactBegin("gcimpute: writing a batch");
 	if (GcExtensionSchema() == NULL)
 	{
 		/* DROP EXTENSION: nothing left to write to */
 		w->stop = true;
-		SPI_finish();
-		PopActiveSnapshot();
-		CommitTransactionCommand();
+		StreamXactCommit();
 		return false;
 	}
 	PG_TRY();
 	{
-		Relation	rel;
-		StringInfo	buf = CopyBuffer();
-		ListCell   *lc;
-		char	   *err;
-		Oid			types[4] = {INT4OID, INT4ARRAYOID, INT8ARRAYOID, INT8ARRAYOID};
-		Datum		args[4];
-		int			ret;
-		bool		enabled = false;
-		int			nkeys;
-		List	   *copy_rows = NIL;
-		AttrNumber *attno;
-		bool		direct;
+		int			nest = StreamBookkeepingBegin();
+		bool		exists = FlushCheckStream(w);
 
-		/* phase 1: is the stream still there, enabled, and its target writable? */
-		AsSuperuser(true);
-		/* same id, name and target: a dropped and re-created stream is another stream */
-		ret = SPI_execute_with_args(psprintf("SELECT enabled FROM %s.gc_streams WHERE id = $1 AND name = $2 AND target = $3",
-											 cfg->ext_schema),
-									3, (Oid[]) {INT4OID, TEXTOID, OIDOID},
-									(Datum[]) {Int32GetDatum(cfg->id), CStringGetTextDatum(cfg->name), ObjectIdGetDatum(cfg->target)},
-									NULL, true, 1);
-		if (ret == SPI_OK_SELECT && SPI_processed == 1)
-		{
-			bool		isnull;
-
-			enabled = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-		}
+		StreamBookkeepingEnd(nest);
+		if (!exists)
+			ok = false;
 		else
 		{
-			/* dropped stream: nothing to keep */
-			AsSuperuser(false);
-			w->stop = true;
-			ok = false;
-			phase = -1;
-		}
-		if (phase == 0)
-		{
-			if (!enabled)
-				w->stop = true;
-			LoadModel(w);
-			AsSuperuser(false);
-			phase = 1;
+			StreamOwnerCode oc;
+			Relation	rel;
+			List	   *insert;
+			ListCell   *lc;
+
+			StreamOwnerCodeBegin(&oc);
+			target_error = true;
 			rel = try_table_open(cfg->target, RowExclusiveLock);
 			if (rel == NULL)
 				ereport(ERROR,
 						(errcode(ERRCODE_UNDEFINED_TABLE),
 						 errmsg("target table of stream \"%s\" (oid %u) no longer exists", cfg->name, cfg->target)));
-			if (pg_class_aclcheck(cfg->target, GetUserId(), ACL_INSERT) != ACLCHECK_OK)
-				ereport(ERROR,
-						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-						 errmsg("permission denied for table %s", cfg->target_sql),
-						 errdetail("The stream's owner %s lost INSERT on the target.", GetUserNameFromId(GetUserId(), false))));
-			phase = 2;
-
-			/* phase 2: rows, each imputed; late rows update in place */
-			foreach(lc, rows)
-			{
-				PendingRow *r = lfirst(lc);
-
-				PrefetchRows(rows, foreach_current_index(lc));
-				if (r->late)
-				{
-					LateArg		la = {w, r, false};
-
-					if (!InSubxact(LateSub, &la, &err))
-					{
-						resetStringInfo(buf);
-						FormatRow(w, r, buf);
-						InsertDeadLetter(w, r->partition, r->offset, buf->data, buf->len, err);
-						continue;
-					}
-					if (la.found)
-					{
-						written = lappend(written, r);
-						continue;
-					}
-					/* nothing written for that window (e.g. older than the table): insert */
-				}
-				ImputeRow(w, r);
-				copy_rows = lappend(copy_rows, r);
-			}
-			/* a plain table takes the rows directly, anything else through COPY */
-			attno = palloc(sizeof(AttrNumber) * Max(cfg->ncols, 1));
-			direct = DirectInsertUsable(cfg, rel, attno);
-			resetStringInfo(buf);
-			if (direct)
-				;
-			else if (cfg->binary)
-			{
-				CopyBinaryHeader(buf);
-				foreach(lc, copy_rows)
-					FormatRowBinary(w, lfirst(lc), buf);
-				CopyBinaryTrailer(buf);
-			}
-			else
-				foreach(lc, copy_rows)
-					FormatRow(w, lfirst(lc), buf);
-			if (copy_rows != NIL)
-			{
-				CopyArg		ca = {rel, buf->data, buf->len, w, attno, direct ? copy_rows : NIL};
-
-				if (InSubxact(direct ? DirectSub : CopySub, &ca, &err))
-				{
-					w->rows_written += list_length(copy_rows);
-					written = list_concat(written, copy_rows);
-				}
-				else
-				{
-					/* unroll: row by row, failures become dead letters */
-					StringInfoData one;
-
-					initStringInfo(&one);
-					foreach(lc, copy_rows)
-					{
-						PendingRow *r = lfirst(lc);
-						CopyArg		c1;
-
-						resetStringInfo(&one);
-						if (direct)
-							;
-						else if (cfg->binary)
-						{
-							CopyBinaryHeader(&one);
-							FormatRowBinary(w, r, &one);
-							CopyBinaryTrailer(&one);
-						}
-						else
-							FormatRow(w, r, &one);
-						c1.rel = rel;
-						c1.data = one.data;
-						c1.len = one.len;
-						c1.w = w;
-						c1.attno = attno;
-						c1.rows = direct ? list_make1(r) : NIL;
-						if (InSubxact(direct ? DirectSub : CopySub, &c1, &err))
-						{
-							w->rows_written++;
-							written = lappend(written, r);
-						}
-						else
-						{
-							AsSuperuser(true);
-							if (r->payload)
-								InsertDeadLetter(w, r->partition, r->offset, r->payload, r->payload_len, err);
-							else
-							{
-								/* an assembled row: its text form */
-								resetStringInfo(&one);
-								FormatRow(w, r, &one);
-								InsertDeadLetter(w, r->partition, r->offset, one.data, one.len, err);
-							}
-							AsSuperuser(false);
-						}
-					}
-				}
-			}
+			CheckTargetInsert(w);
+			target_error = false;
+			insert = FlushLateRows(w, &b);
+			FlushInsertRows(w, rel, insert, &b);
 			table_close(rel, NoLock);
+			StreamOwnerCodeEnd(&oc);
 
-			/* phase 3: catalog: dead letters, dedup keys, offsets */
-			phase = 3;
-			AsSuperuser(true);
+			nest = StreamBookkeepingBegin();
 			foreach(lc, w->dead)
-			{
-				DeadLetter *d = lfirst(lc);
-
-				InsertDeadLetter(w, d->partition, d->offset, d->payload, d->len, d->error);
-			}
-			nkeys = 0;
-			foreach(lc, rows)
-			{
-				PendingRow *r = lfirst(lc);
-
-				nkeys += list_length(r->keys) + (r->key1 != NULL);
-			}
-			if (nkeys > 0)
-			{
-				Datum	   *kd = palloc(sizeof(Datum) * nkeys);
-				int			i = 0;
-				Oid			kt[2] = {INT4OID, TEXTARRAYOID};
-				Datum		ka[2];
-
-				foreach(lc, rows)
-				{
-					PendingRow *r = lfirst(lc);
-					ListCell   *kc;
-
-					if (r->key1)
-						kd[i++] = PointerGetDatum(cstring_to_text_with_len(r->key1, r->key1_len));
-					foreach(kc, r->keys)
-						kd[i++] = CStringGetTextDatum(lfirst(kc));
-				}
-				ka[0] = Int32GetDatum(cfg->id);
-				ka[1] = PointerGetDatum(construct_array(kd, i, TEXTOID, -1, false, TYPALIGN_INT));
-				ret = SPI_execute_with_args(psprintf("INSERT INTO %s.gc_stream_dedup (stream_id, keys) VALUES ($1, $2)", cfg->ext_schema),
-											2, kt, ka, NULL, false, 0);
-				if (ret != SPI_OK_INSERT)
-					elog(ERROR, "could not store dedup keys: %d", ret);
-			}
-			{
-				Datum	   *pd = palloc(sizeof(Datum) * (w->nparts + 1));
-				Datum	   *od = palloc(sizeof(Datum) * (w->nparts + 1));
-				Datum	   *sd = palloc(sizeof(Datum) * (w->nparts + 1));
-				int			n = 0;
-
-				for (int i = 0; i < w->nparts; i++)
-					if (next[i] >= 0 && (next[i] != w->committed[i] || w->pos[i] > w->seen[i]))
-					{
-						pd[n] = Int32GetDatum(w->parts[i]);
-						od[n] = Int64GetDatum(next[i]);
-						sd[n] = Int64GetDatum(Max(w->pos[i], w->seen[i]));
-						n++;
-					}
-				if (n > 0)
-				{
-					args[0] = Int32GetDatum(cfg->id);
-					args[1] = PointerGetDatum(construct_array(pd, n, INT4OID, 4, true, TYPALIGN_INT));
-					args[2] = PointerGetDatum(construct_array(od, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-					args[3] = PointerGetDatum(construct_array(sd, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-					ret = SPI_execute_with_args(psprintf("INSERT INTO %s.gc_stream_offsets AS o (stream_id, partition, next_offset, seen_offset) "
-														 "SELECT $1, p, n, s FROM unnest($2::int4[], $3::int8[], $4::int8[]) AS u(p, n, s) "
-														 "ON CONFLICT (stream_id, partition) DO UPDATE "
-														 "SET next_offset = excluded.next_offset, seen_offset = excluded.seen_offset, updated_at = now()",
-														 cfg->ext_schema),
-												4, types, args, NULL, false, 0);
-					if (ret != SPI_OK_INSERT)
-						elog(ERROR, "could not store offsets: %d", ret);
-				}
-			}
-			AsSuperuser(false);
+				InsertDeadLetter(w, lfirst(lc));
+			foreach(lc, b.dead)
+				InsertDeadLetter(w, lfirst(lc));
+			FlushStoreKeys(w, &b);
+			FlushStoreOffsets(w, &b);
+			StreamBookkeepingEnd(nest);
 		}
-		SPI_finish();
-		PopActiveSnapshot();
-		CommitTransactionCommand();
+		StreamXactCommit();
 	}
 	PG_CATCH();
 	{
@@ -1254,12 +1430,11 @@ WriterFlush(StreamWorker *w)
 		MemoryContextSwitchTo(outer);
 		ed = CopyErrorData();
 		FlushErrorState();
-		AbortCurrentTransaction();	/* also restores the session user */
+		AbortCurrentTransaction();	/* also restores the user and the GUCs */
 		ok = false;
-		written = NIL;
 		w->failures++;
-		snprintf(w->last_error, GC_ERRLEN, "%s", ed->message);
-		if (phase == 1 || w->failures >= 5)
+		StreamSetError(w, STREAM_ERR_TRANSIENT, "%s", ed->message);
+		if (target_error || w->failures >= 5)
 			WriterSetStreamError(w, ed->message);
 		else
 			ereport(LOG, (errmsg("stream \"%s\": batch failed, will retry: %s", cfg->name, ed->message)));
@@ -1268,29 +1443,8 @@ WriterFlush(StreamWorker *w)
 	PG_END_TRY();
 	pgstat_report_stat(false);
 	pgstat_report_activity(STATE_IDLE, NULL);
-
 	if (ok)
-	{
-		ListCell   *lc;
-
-		w->failures = 0;
-		for (int i = 0; i < w->nparts; i++)
-			if (next[i] >= 0)
-			{
-				w->committed[i] = next[i];
-				w->seen[i] = Max(w->seen[i], w->pos[i]);
-			}
-		UpdateStatus(w, w->ready);
-		foreach(lc, w->ready)
-			FreeRow(lfirst(lc));
-		list_free(w->ready);
-		w->ready = NIL;
-		w->dead = NIL;
-		MemoryContextReset(w->batch_cxt);
-		if (w->last_error[0] && strncmp(w->last_error, "kafka error", 11) != 0 &&
-			strncmp(w->last_error, "model", 5) != 0)
-			w->last_error[0] = '\0';
-	}
+		FlushDone(w, &b);
 	w->last_flush = GetCurrentTimestamp();
 	return ok;
 }
@@ -1298,9 +1452,9 @@ WriterFlush(StreamWorker *w)
 /*
  * WriterRefreshModel: refit the stream's model on the latest model_window rows of the
  * target, using only the values that were received (raw column, or cells not flagged
- * imputed), and store it in gc_models.  A refit with gc_fit: the core has no online
- * gc_update yet (TODO: use it when it exists).  The target is read as the stream's owner;
- * gc_models is written as superuser.
+ * imputed), and store it in gc_models.  The target is read as the owner's code (its
+ * policies apply); the model is stored as bookkeeping, and row-level security on
+ * gc_models lets the owner replace only a model it owns.
  */
 void
 WriterRefreshModel(StreamWorker *w)
@@ -1323,48 +1477,50 @@ WriterRefreshModel(StreamWorker *w)
 		if (cfg->c_raw >= 0)
 			appendStringInfo(&sql, "%s[%d]", quote_identifier(cfg->cols[cfg->c_raw].name), col->value + 1);
 		else if (cfg->c_imputed >= 0)
-			appendStringInfo(&sql, "CASE WHEN %s[%d] THEN NULL ELSE %s::float8 END",
+			appendStringInfo(&sql, "CASE WHEN %s[%d] THEN NULL ELSE %s::pg_catalog.float8 END",
 							 quote_identifier(cfg->cols[cfg->c_imputed].name), col->value + 1,
 							 quote_identifier(col->name));
 		else
-			appendStringInfo(&sql, "%s::float8", quote_identifier(col->name));
+			appendStringInfo(&sql, "%s::pg_catalog.float8", quote_identifier(col->name));
 	}
 	appendStringInfo(&sql, "]) FROM (SELECT * FROM %s", cfg->target_sql);
 	if (cfg->c_time >= 0)
 		appendStringInfo(&sql, " ORDER BY %s DESC", quote_identifier(cfg->cols[cfg->c_time].name));
 	appendStringInfo(&sql, " LIMIT %d) t", cfg->model_window);
 
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	SPI_connect();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	pgstat_report_activity(STATE_RUNNING, "gcimpute: refreshing the model");
+	StreamXactBegin("gcimpute: refreshing the model");
 	PG_TRY();
 	{
-		int			ret = SPI_execute(sql.data, true, 1);
+		StreamOwnerCode oc;
+		int			ret;
 		bool		isnull = true;
 		Datum		m = (Datum) 0;
+		Oid			mtype = InvalidOid;
 
+		StreamOwnerCodeBegin(&oc);
+		ret = SPI_execute(sql.data, true, 1);
 		if (ret == SPI_OK_SELECT && SPI_processed == 1)
+		{
 			m = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+			mtype = SPI_gettypeid(SPI_tuptable->tupdesc, 1);
+		}
+		StreamOwnerCodeEnd(&oc);
 		if (!isnull)
 		{
-			Oid			types[2] = {TEXTOID, SPI_gettypeid(SPI_tuptable->tupdesc, 1)};
+			int			nest = StreamBookkeepingBegin();
 			Datum		args[2] = {CStringGetTextDatum(cfg->model), m};
 
-			AsSuperuser(true);
 			ret = SPI_execute_with_args(psprintf("INSERT INTO %s.gc_models (name, model) VALUES ($1, $2) "
-												 "ON CONFLICT (name) DO UPDATE SET model = excluded.model, updated_at = now()",
-												 cfg->ext_schema), 2, types, args, NULL, false, 0);
-			AsSuperuser(false);
+												 "ON CONFLICT (name) DO UPDATE SET model = excluded.model, "
+												 "updated_at = pg_catalog.now()",
+												 cfg->ext_schema), 2, (Oid[]) {TEXTOID, mtype}, args, NULL, false, 0);
 			if (ret != SPI_OK_INSERT)
 				elog(ERROR, "could not store the refreshed model: %d", ret);
+			StreamBookkeepingEnd(nest);
 			ereport(LOG, (errmsg("stream \"%s\": model \"%s\" refitted on the latest %d rows of %s",
 								 cfg->name, cfg->model, cfg->model_window, cfg->target_sql)));
 		}
-		SPI_finish();
-		PopActiveSnapshot();
-		CommitTransactionCommand();
+		StreamXactCommit();
 	}
 	PG_CATCH();
 	{
@@ -1374,7 +1530,7 @@ WriterRefreshModel(StreamWorker *w)
 		ed = CopyErrorData();
 		FlushErrorState();
 		AbortCurrentTransaction();
-		snprintf(w->last_error, GC_ERRLEN, "model refresh failed: %s", ed->message);
+		StreamSetError(w, STREAM_ERR_MODEL, "model refresh failed: %s", ed->message);
 		ereport(LOG, (errmsg("stream \"%s\": %s", cfg->name, w->last_error)));
 		FreeErrorData(ed);
 	}
