@@ -377,7 +377,7 @@ ConsumerRefreshPartitions(StreamWorker *w, int timeout_ms)
 void
 ConsumerCheckPosition(StreamWorker *w, rd_kafka_message_t *m)
 {
-	int			i = PartIndex(w, m->partition);
+	int			i = ConsumerPartIndex(w, m->partition);
 	int64_t		lo = -1,
 				hi = -1;
 
