@@ -404,8 +404,8 @@ ConsumerCheckPosition(StreamWorker *w, rd_kafka_message_t *m)
 					(int) m->partition, w->cfg->topic),
 			 errdetail("The log of the partition now starts at offset %lld; the stream continues from there.", (long long) lo),
 			 errhint("Keep messages on the topic longer (retention.ms) than a stream may be stopped or behind.")));
-	snprintf(w->last_error, GC_ERRLEN, "partition %d: offsets %lld to %lld were deleted before they were read",
-			 (int) m->partition, (long long) w->pos[i], (long long) lo - 1);
+	StreamSetError(w, STREAM_ERR_TRANSIENT, "partition %d: offsets %lld to %lld were deleted before they were read",
+				   (int) m->partition, (long long) w->pos[i], (long long) lo - 1);
 	w->pos[i] = Min(lo, m->offset);
 }
 

@@ -12,7 +12,7 @@
 #     worker's SQL uses shadowed by a spy that records current_user; the worker's full
 #     path (imputation, model refresh, late updates, dead letters, trigger, policy) runs
 #     and no spy is ever called, least of all as a superuser.
-# Ports: GC_SECURITY_PORT (PostgreSQL, default GC_REGRESS_PORT+4), KAFKA_PORT.
+# Ports: GC_SECURITY_PORT (PostgreSQL, default GC_REGRESS_PORT+8), KAFKA_PORT.
 set -uo pipefail
 TOP=${TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
 cd "$TOP"
@@ -20,7 +20,7 @@ cd "$TOP"
 GC_TEST_TMP=${GC_TEST_TMP:-/tmp/gcimpute-test-$$}
 export KAFKA_PORT=${KAFKA_PORT:-19092}
 export KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-$((KAFKA_PORT + 1))}
-PORT=${GC_SECURITY_PORT:-$((${GC_REGRESS_PORT:-54391} + 4))}
+PORT=${GC_SECURITY_PORT:-$((${GC_REGRESS_PORT:-54391} + 8))}
 BS=127.0.0.1:$KAFKA_PORT
 W=$GC_TEST_TMP/security-suite
 KDIR=$W/broker
@@ -30,13 +30,7 @@ mkdir -p "$W" && chmod 777 "$W"
 TOOL=$W/kafka_tool
 DB=gcsec
 pass=0 fail=0
-ok() { echo "ok - $*"; pass=$((pass + 1)); }
-notok() { echo "not ok - $*"; fail=$((fail + 1)); }
-check() {
-	local d=$1
-	shift
-	if "$@"; then ok "$d"; else notok "$d"; fi
-}
+. test/lib.sh
 # as ROLE SQL...: run as a login role; prints rows, errors go to stdout too
 as() {
 	local role=$1
@@ -70,12 +64,8 @@ cleanup() {
 	bash test/kafka/broker.sh stop "$KDIR" >/dev/null 2>&1
 }
 trap cleanup EXIT
-finish() {
-	echo "SUITE passed=$pass failed=$fail"
-	exit $([ "$fail" -eq 0 ] && echo 0 || echo 1)
-}
-# wait_for DESC SECONDS SQL: poll until SQL (as postgres) prints t
-wait_for() {
+# eventually DESC SECONDS SQL: poll until SQL (as postgres) prints t
+eventually() {
 	local d=$1 limit=$2 sql=$3 i
 	for ((i = 0; i < limit * 5; i++)); do
 		[ "$(q -c "$sql")" = t ] && { ok "$d"; return 0; }
@@ -156,7 +146,7 @@ as alice -c "SELECT gc_stream_create('dump', '$BS', 's1', 'alice.t')" >/dev/null
 q -c "UPDATE gc_streams SET kafka_conf = '{\"security.protocol\": \"SASL_PLAINTEXT\", \"sasl.mechanisms\": \"GSSAPI\",
 	  \"sasl.kerberos.kinit.cmd\": \"touch $MARK.dump\"}' WHERE name = 'dump'" >/dev/null
 as alice -c "SELECT gc_stream_start('dump')" >/dev/null
-wait_for "kafka: a refused setting in the row stops the stream at worker start" 20 \
+eventually "kafka: a refused setting in the row stops the stream at worker start" 20 \
 	"SELECT state = 'error' AND last_error LIKE '%may only be set by a superuser%' FROM gc_stream_status WHERE name = 'dump'"
 check "kafka: ... and kinit never ran" test ! -e "$MARK.dump"
 as alice -c "SELECT gc_stream_drop('dump')" >/dev/null
@@ -257,7 +247,7 @@ as alice -c "SELECT gc_stream_drop('race')" >/dev/null
 as bob -c "CREATE TABLE bob.d (publisher_id text, data_id bigint, v float8);
 	SELECT gc_stream_create('shared', '$BS', 'shared', 'bob.d'); SELECT gc_stream_start('shared')" >/dev/null
 printf '%s\n' '{"publisher_id": "p", "data_id": 1, "v": 1}' 'not json: secret personal data' | produce shared
-wait_for "dead letters: bob's stream writes a dead letter" 30 \
+eventually "dead letters: bob's stream writes a dead letter" 30 \
 	"SELECT count(*) = 1 FROM gc_dead_letters WHERE stream = 'shared'"
 bobid=$(q -c "SELECT id FROM gc_streams WHERE name = 'shared'")
 as bob -c "SELECT gc_stream_drop('shared')" >/dev/null
@@ -292,18 +282,18 @@ refused "rls: bob's policy refuses alice's own INSERT of v = 500" alice 'row-lev
 as alice -c "SELECT gc_stream_create('rls', '$BS', 'rls', 'bob.r'); SELECT gc_stream_start('rls')" >/dev/null
 printf '%s\n' '{"publisher_id": "p", "data_id": 1, "v": 5}' '{"publisher_id": "p", "data_id": 2, "v": 500}' \
 	'{"publisher_id": "p", "data_id": 3, "v": 7}' | produce rls
-wait_for "rls: the stream writes what the policy allows and dead-letters the rest" 30 \
+eventually "rls: the stream writes what the policy allows and dead-letters the rest" 30 \
 	"SELECT (SELECT string_agg(v::text, ',' ORDER BY v) FROM bob.r) = '5,7'
 	    AND (SELECT count(*) FROM gc_dead_letters WHERE stream = 'rls' AND error LIKE '%row-level security%') = 1"
 as bob -c "REVOKE INSERT ON bob.r FROM alice" >/dev/null
 echo '{"publisher_id": "p", "data_id": 4, "v": 8}' | produce rls
-wait_for "privileges: a stream whose owner lost INSERT stops with an error" 30 \
+eventually "privileges: a stream whose owner lost INSERT stops with an error" 30 \
 	"SELECT state = 'error' AND last_error LIKE '%permission denied%' FROM gc_stream_status WHERE name = 'rls'"
 check "privileges: ... and wrote nothing more" test "$(q -c "SELECT count(*) FROM bob.r")" = 2
 
 # ---- 6. status of other roles' streams ----------------------------------------------------
 as alice -c "SELECT gc_stream_start('a1')" >/dev/null
-wait_for "status: alice's worker runs" 20 "SELECT pid IS NOT NULL FROM gc_stream_status WHERE name = 'a1'"
+eventually "status: alice's worker runs" 20 "SELECT pid IS NOT NULL FROM gc_stream_status WHERE name = 'a1'"
 check "status: gc_stream_worker_status() shows bob none of alice's workers" test \
 	"$(as bob -c "SELECT count(*) FROM gc_stream_worker_status()")" = 0
 check "status: ... alice sees hers" test "$(as alice -c "SELECT count(*) >= 1 FROM gc_stream_worker_status()")" = t
@@ -404,17 +394,17 @@ now=$(date +%s)
 	# far ahead, so that every window above closes
 	echo "{\"entity\": \"e8\", \"ts\": $((now - 50)), \"a\": 1, \"b\": 3, \"publisher_id\": \"p\", \"data_id\": 102}"
 } | produce late
-wait_for "hostile owner: the rows are written (through the trigger and the forced policy)" 30 \
+eventually "hostile owner: the rows are written (through the trigger and the forced policy)" 30 \
 	"SELECT count(*) >= 40 AND bool_and(src = 'trigger') FROM alice.h"
 # the late value for e9's window: its b arrives after the window was written
 echo "{\"entity\": \"e9\", \"ts\": $((now - 100)), \"b\": 7, \"publisher_id\": \"p\", \"data_id\": 103}" | produce late
-wait_for "hostile owner: a late value updates the written row" 30 \
+eventually "hostile owner: a late value updates the written row" 30 \
 	"SELECT b = 7 AND NOT imputed[2] FROM alice.h WHERE entity = 'e9'"
-wait_for "hostile owner: a missing cell was imputed before the late value" 5 \
+eventually "hostile owner: a missing cell was imputed before the late value" 5 \
 	"SELECT late_updates >= 1 AND imputed_cells >= 1 FROM gc_stream_status WHERE name = 'hostile'"
-wait_for "hostile owner: the malformed message is a dead letter of alice's" 10 \
+eventually "hostile owner: the malformed message is a dead letter of alice's" 10 \
 	"SELECT count(*) = 1 AND bool_and(owner::text = 'alice') FROM gc_dead_letters WHERE stream = 'hostile'"
-wait_for "hostile owner: the model is refreshed, still owned by alice" 20 \
+eventually "hostile owner: the model is refreshed, still owned by alice" 20 \
 	"SELECT md5(model::text) <> '$hmd5' AND owner::text = 'alice' FROM gc_models WHERE name = 'hmodel'"
 check "hostile owner: the stream is running" test \
 	"$(q -c "SELECT state FROM gc_stream_status WHERE name = 'hostile'")" = running
@@ -441,7 +431,7 @@ as alice -c "ALTER DATABASE $DB SET search_path = alice, pg_catalog" >/dev/null
 q -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'gcimpute stream manager'" >/dev/null
 sleep 1
 as alice -c "SELECT public.gc_stream_start('tmp')" >/dev/null
-wait_for "hostile database owner: a new manager starts the stream" 30 \
+eventually "hostile database owner: a new manager starts the stream" 30 \
 	"SELECT pid IS NOT NULL FROM gc_stream_status WHERE name = 'tmp'"
 check "hostile database owner: the manager called no spy, nothing ran as a superuser" test \
 	"$(q -c "SELECT coalesce(string_agg(DISTINCT who || ':' || what, ','), 'none') FROM spy_calls")" = none
