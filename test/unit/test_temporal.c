@@ -16,8 +16,9 @@
 
 /*
  * Two entities of a latent VAR(1) z_t = a z_{t−1} + e (a = 0.8 per channel, innovations
- * correlated 0.5 between channels 1 and 2), observed as x1 = z1, x2 = exp(z2) and an
- * ordinal x3 = round(2 z3). Rows with tstep ≡ 7 (mod 50) are absent (a gap in time).
+ * correlated 0.5 between channels 1 and 2; channel 3 also driven by channel 1's previous
+ * value, which makes Γ(1) asymmetric), observed as x1 = z1, x2 = exp(z2) and an ordinal
+ * x3 = round(2 z3). Rows with tstep ≡ 7 (mod 50) are absent (a gap in time).
  */
 static size_t
 Simulate(size_t len, double a, double *X, int64_t *seg, int64_t *tstep, double *truth)
@@ -37,9 +38,9 @@ Simulate(size_t len, double a, double *X, int64_t *seg, int64_t *tstep, double *
 						v = 0.5 * u + sqrt(0.75) * gc_rng_normal(&rng),
 						w = gc_rng_normal(&rng);
 
+			z[2] = a * z[2] + 0.4 * z[0] + sd * w;
 			z[0] = a * z[0] + sd * u;
 			z[1] = a * z[1] + sd * v;
-			z[2] = a * z[2] + sd * w;
 			if (t % 50 == 7)
 				continue;
 			seg[n] = e;
@@ -122,8 +123,9 @@ main(void)
 	CHECK_CLOSE(m->lagcorr[0], a, 0.05, "Γ(1) of channel 1 is the AR coefficient");
 	CHECK_CLOSE(m->lagcorr[1 + 1 * P], a, 0.05, "Γ(1) of channel 2 (through exp) too");
 	CHECK_CLOSE(m->lagcorr[0 + 1 * P], 0.5 * a, 0.06, "Γ(1) across channels 1 and 2");
-	CHECK(fabs(m->lagcorr[2 + 0 * P]) < 0.06, "channel 3 independent of channel 1 at lag 1 (%.3f)",
-		  m->lagcorr[2]);
+	CHECK(m->lagcorr[2 + 0 * P] > 0.3 && m->lagcorr[2 + 0 * P] > m->lagcorr[0 + 2 * P] + 0.1,
+		  "Γ(1) is oriented: corr(z3_t, z1_{t−1}) %.3f > corr(z1_t, z3_{t−1}) %.3f",
+		  m->lagcorr[2 + 0 * P], m->lagcorr[0 + 2 * P]);
 
 	/* the VAR(1) continuation: Γ(2) = A Γ(1) with A = Γ(1) Γ(0)⁻¹, here ≈ a² I on the diagonal */
 	{
@@ -146,7 +148,19 @@ main(void)
 	st = gc_fit_temporal(X, seg, tstep, n, P, 1.0, &opt, &sopt, &gc_malloc_alloc, &m2, err, sizeof(err));
 	CHECK(st == GC_OK && m2->lags == 2, "two lags when asked for");
 	if (st == GC_OK)
+	{
+		double	   *corr = malloc(sizeof(double) * 9 * P * P);
+		double		d = 0;
+
 		CHECK_CLOSE(m2->lagcorr[P * P], a * a, 0.06, "Γ(2) of channel 1 near a²");
+		/* Γ(2) continued from the one-lag model matches the two-lag fit, asymmetry included */
+		gc_temporal_window_corr(m, 2, 0, &gc_malloc_alloc, corr);
+		for (int j = 0; j < P; j++)
+			for (int i = 0; i < P; i++)
+				d = fmax(d, fabs(corr[(2 * P + i) + (size_t) j * 3 * P] - m2->lagcorr[P * P + i + j * P]));
+		CHECK(d < 0.06, "VAR continuation of Γ(2) agrees with the fitted Γ(2) (max diff %.3f)", d);
+		free(corr);
+	}
 	gc_model_free(m2, &gc_malloc_alloc);
 	m2 = NULL;
 	sopt.lags = 0;
@@ -159,7 +173,7 @@ main(void)
 
 		for (int k = 0; k < P * P; k++)
 			d = fmax(d, fabs(m2->corr[k] - mp->corr[k]));
-		CHECK(d < 1e-9, "zero lags is the plain copula (max diff %g)", d);
+		CHECK(d < 1e-3, "zero lags is the plain copula up to the shrinkage (max diff %g)", d);
 	}
 	gc_model_free(m2, &gc_malloc_alloc);
 
