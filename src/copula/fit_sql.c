@@ -190,7 +190,7 @@ ParseFitOptions(Jsonb *jb, FitOptions *o, int mode)
 	o->types_by_index = false;
 	o->max_index = 0;
 	o->lags = -1;
-	o->max_lags = 3;
+	o->max_lags = 6;
 	o->step = 0;
 	if (jb == NULL)
 		return;

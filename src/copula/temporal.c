@@ -41,7 +41,7 @@ gc_series_options_default(GcSeriesOptions *sopt)
 {
 	memset(sopt, 0, sizeof(*sopt));
 	sopt->lags = -1;
-	sopt->max_lags = 3;
+	sopt->max_lags = 6;
 }
 
 /* ---------- block-Toeplitz algebra ---------- */

@@ -24,7 +24,7 @@
 typedef struct GcSeriesOptions
 {
 	int			lags;			/* >= 0: this many; -1: choose 0..max_lags by BIC */
-	int			max_lags;		/* upper end of the choice, 3 */
+	int			max_lags;		/* upper end of the choice, 6 */
 	/* when not NULL: receives BIC(k) for k = 0..max_lags (lags chosen from the data) */
 	double	   *bic;
 } GcSeriesOptions;

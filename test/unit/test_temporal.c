@@ -95,7 +95,7 @@ main(void)
 			   *is = NULL;
 	char		err[256];
 	GcStatus	st;
-	double		bic[4];
+	double		bic[7];
 	double		a = 0.8;
 
 	n = Simulate(len, a, X, seg, tstep, truth);
