@@ -674,24 +674,54 @@ gc_model_new(int p, size_t nrows, const GcFitOptions *opt, const GcAlloc *alloc)
 	return model;
 }
 
-/*
- * Keep the active columns act[0..q) of the n×p row-major latent arrays, in place (entries
- * only move left), giving n×q arrays.
- */
 void
-gc_latent_keep_active(double *Z, double *LO, double *HI, uint8_t *ISINT, size_t n, int p,
-					  const int *act, int q)
+gc_latent_free(GcLatent *lat, const GcAlloc *alloc)
 {
-	if (q == p)
-		return;
-	for (size_t i = 0; i < n; i++)
-		for (int a = 0; a < q; a++)
-		{
-			Z[i * q + a] = Z[i * p + act[a]];
-			LO[i * q + a] = LO[i * p + act[a]];
-			HI[i * q + a] = HI[i * p + act[a]];
-			ISINT[i * q + a] = ISINT[i * p + act[a]];
-		}
+	void	   *ptrs[] = {lat->act, lat->Z, lat->LO, lat->HI, lat->ISINT, lat->mayint};
+
+	for (size_t k = 0; k < sizeof(ptrs) / sizeof(ptrs[0]); k++)
+		if (ptrs[k])
+			alloc->dealloc(alloc->ctx, ptrs[k]);
+	memset(lat, 0, sizeof(*lat));
+}
+
+GcStatus
+gc_fit_latent_active(const double *X, size_t n, int p, const GcFitOptions *opt,
+					 const GcAlloc *alloc, GcModel *model, GcLatent *lat,
+					 char *errmsg, size_t errlen)
+{
+	GcStatus	status = GC_OK;
+	int			q = 0;
+
+	memset(lat, 0, sizeof(*lat));
+	ALLOC(lat->Z, n * p);
+	ALLOC(lat->LO, n * p);
+	ALLOC(lat->HI, n * p);
+	ALLOC(lat->ISINT, n * p);
+	status = gc_fit_build_columns(X, n, p, opt, alloc, model, lat->Z, lat->LO, lat->HI,
+								  lat->ISINT, NULL, NULL, errmsg, errlen);
+	if (status != GC_OK)
+		goto done;
+	ALLOC(lat->act, p);
+	for (int j = 0; j < p; j++)
+		if (model->marg[j].type != GC_CONSTANT)
+			lat->act[q++] = j;
+	lat->q = q;
+	/* keep the active columns: n×q row-major, in place (entries only move left) */
+	if (q < p)
+		for (size_t i = 0; i < n; i++)
+			for (int a = 0; a < q; a++)
+			{
+				lat->Z[i * q + a] = lat->Z[i * p + lat->act[a]];
+				lat->LO[i * q + a] = lat->LO[i * p + lat->act[a]];
+				lat->HI[i * q + a] = lat->HI[i * p + lat->act[a]];
+				lat->ISINT[i * q + a] = lat->ISINT[i * p + lat->act[a]];
+			}
+	ALLOC(lat->mayint, q);
+	for (int a = 0; a < q; a++)
+		lat->mayint[a] = (model->marg[lat->act[a]].type != GC_CONTINUOUS);
+done:
+	return status;
 }
 
 /* Standard or mini-batch offline EM on the rows of X (copula.h). */
@@ -702,17 +732,13 @@ gc_fit_standard(const double *X, size_t n, int p, const GcFitOptions *opt,
 {
 	GcStatus	status = GC_OK;
 	GcModel    *model = NULL;
-	int		   *act = NULL;
-	int			q = 0;
-	double	   *Z = NULL,
-			   *LO = NULL,
-			   *HI = NULL,
-			   *Sig = NULL;
-	uint8_t    *ISINT = NULL,
-			   *mayint = NULL;
+	GcLatent	lat;
+	double	   *Sig = NULL;
+	int			q;
 
 	/* inputs are validated here; LAPACKE's NaN scans would only cost time */
 	LAPACKE_set_nancheck(0);
+	memset(&lat, 0, sizeof(lat));
 	*model_out = NULL;
 	if (errlen > 0)
 		errmsg[0] = '\0';
@@ -722,45 +748,28 @@ gc_fit_standard(const double *X, size_t n, int p, const GcFitOptions *opt,
 	model = gc_model_new(p, n, opt, alloc);
 	if (model == NULL)
 		return GC_ENOMEM;
-	ALLOC(Z, n * p);
-	ALLOC(LO, n * p);
-	ALLOC(HI, n * p);
-	ALLOC(ISINT, n * p);
-	status = gc_fit_build_columns(X, n, p, opt, alloc, model, Z, LO, HI, ISINT, NULL, NULL,
-								  errmsg, errlen);
+	status = gc_fit_latent_active(X, n, p, opt, alloc, model, &lat, errmsg, errlen);
 	if (status != GC_OK)
 		goto done;
-
-	ALLOC(act, p);
-	for (int j = 0; j < p; j++)
-		if (model->marg[j].type != GC_CONSTANT)
-			act[q++] = j;
+	q = lat.q;
 	if (q == 0)
 	{
 		model->converged = 1;
 		goto done;
 	}
-	gc_latent_keep_active(Z, LO, HI, ISINT, n, p, act, q);
-	ALLOC(mayint, q);
-	for (int a = 0; a < q; a++)
-		mayint[a] = (model->marg[act[a]].type != GC_CONTINUOUS);
 	ALLOC(Sig, (size_t) q * q);
-	status = gc_em_latent(&Z, &LO, &HI, &ISINT, mayint, n, q, opt, NULL, NULL, alloc, model,
-						  Sig, errmsg, errlen);
+	status = gc_em_latent(&lat.Z, &lat.LO, &lat.HI, &lat.ISINT, lat.mayint, n, q, opt, NULL,
+						  NULL, alloc, model, Sig, errmsg, errlen);
 	if (status != GC_OK)
 		goto done;
 	for (int b = 0; b < q; b++)
 		for (int a = 0; a < q; a++)
-			model->corr[act[a] + (size_t) act[b] * p] = Sig[a + (size_t) b * q];
+			model->corr[lat.act[a] + (size_t) lat.act[b] * p] = Sig[a + (size_t) b * q];
 
 done:
-	{
-		void	   *ptrs[] = {act, Z, LO, HI, Sig, ISINT, mayint};
-
-		for (size_t k = 0; k < sizeof(ptrs) / sizeof(ptrs[0]); k++)
-			if (ptrs[k])
-				alloc->dealloc(alloc->ctx, ptrs[k]);
-	}
+	gc_latent_free(&lat, alloc);
+	if (Sig)
+		alloc->dealloc(alloc->ctx, Sig);
 	if (status != GC_OK)
 	{
 		gc_model_free(model, alloc);

@@ -60,8 +60,30 @@ extern int	gc_fit_check_size(size_t n, int p, char *errmsg, size_t errlen);
 /* A full model of p columns: zeroed marginal slots, corr the identity. NULL on ENOMEM. */
 extern GcModel *gc_model_new(int p, size_t nrows, const GcFitOptions *opt, const GcAlloc *alloc);
 
-/* Keep the active columns act[0..q) of n×p row-major latent arrays: n×q, in place. */
-extern void gc_latent_keep_active(double *Z, double *LO, double *HI, uint8_t *ISINT, size_t n,
-								  int p, const int *act, int q);
+/*
+ * The latent rows of a fit's active (non-constant) columns: n×q row-major Z, LO, HI, ISINT as
+ * gc_fit_build_columns makes them, act[q] the columns' numbers, mayint[q] whether a column
+ * can hold intervals.
+ */
+typedef struct GcLatent
+{
+	int			q;
+	int		   *act;
+	double	   *Z,
+			   *LO,
+			   *HI;
+	uint8_t    *ISINT,
+			   *mayint;
+} GcLatent;
+
+/*
+ * Build model's marginals from the n×p rows X and the latent rows of its active columns
+ * into lat (q = 0 when every column is constant). Free lat with gc_latent_free, also on
+ * failure.
+ */
+extern GcStatus gc_fit_latent_active(const double *X, size_t n, int p, const GcFitOptions *opt,
+									 const GcAlloc *alloc, GcModel *model, GcLatent *lat,
+									 char *errmsg, size_t errlen);
+extern void gc_latent_free(GcLatent *lat, const GcAlloc *alloc);
 
 #endif

@@ -614,22 +614,18 @@ gc_fit_temporal(const double *X, const int64_t *seg, const int64_t *tstep, size_
 	GcStatus	status = GC_OK;
 	GcModel    *model = NULL;
 	int			K = sopt->lags >= 0 ? sopt->lags : sopt->max_lags;
-	int		   *act = NULL;
-	int			q = 0,
+	int			q,
 				Q,
 				lags = K;
-	double	   *Z = NULL,
-			   *LO = NULL,
-			   *HI = NULL,
-			   *Sig = NULL;
-	uint8_t    *ISINT = NULL,
-			   *mayint = NULL;
+	GcLatent	lat;
+	double	   *Sig = NULL;
 	size_t	   *lag = NULL;
 	Stacked		s;
 	ToeplitzShape shape;
 
 	LAPACKE_set_nancheck(0);
 	memset(&s, 0, sizeof(s));
+	memset(&lat, 0, sizeof(lat));
 	*model_out = NULL;
 	if (errlen > 0)
 		errmsg[0] = '\0';
@@ -655,48 +651,42 @@ gc_fit_temporal(const double *X, const int64_t *seg, const int64_t *tstep, size_
 	model->temporal = 1;
 	model->step = step;
 
-#define TALLOC(ptr, count) \
-	do { \
-		(ptr) = alloc->alloc(alloc->ctx, sizeof(*(ptr)) * ((count) > 0 ? (count) : 1)); \
-		if ((ptr) == NULL) { status = GC_ENOMEM; goto done; } \
-	} while (0)
-
 	/* marginals and latent values once per column, from the rows themselves */
-	TALLOC(Z, n * p);
-	TALLOC(LO, n * p);
-	TALLOC(HI, n * p);
-	TALLOC(ISINT, n * p);
-	status = gc_fit_build_columns(X, n, p, opt, alloc, model, Z, LO, HI, ISINT, NULL, NULL,
-								  errmsg, errlen);
+	status = gc_fit_latent_active(X, n, p, opt, alloc, model, &lat, errmsg, errlen);
 	if (status != GC_OK)
 		goto done;
-	TALLOC(act, p);
-	for (int j = 0; j < p; j++)
-		if (model->marg[j].type != GC_CONSTANT)
-			act[q++] = j;
+	q = lat.q;
 	if (q == 0)
 	{
 		model->converged = 1;
 		model->lags = 0;
 		goto done;
 	}
-	gc_latent_keep_active(Z, LO, HI, ISINT, n, p, act, q);
-	TALLOC(mayint, q);
-	for (int a = 0; a < q; a++)
-		mayint[a] = (model->marg[act[a]].type != GC_CONTINUOUS);
 
 	/* each row with its K lags: n × (K+1)q */
 	Q = (K + 1) * q;
-	TALLOC(lag, n * (K + 1));
-	LagRows(seg, tstep, n, K, lag);
-	status = StackedAlloc(&s, n, Q, alloc);
+	lag = alloc->alloc(alloc->ctx, sizeof(size_t) * n * (K + 1));
+	status = lag ? StackedAlloc(&s, n, Q, alloc) : GC_ENOMEM;
 	if (status != GC_OK)
 		goto done;
-	StackRows(Z, LO, HI, ISINT, mayint, n, q, K, lag, &s);
+	LagRows(seg, tstep, n, K, lag);
+	StackRows(lat.Z, lat.LO, lat.HI, lat.ISINT, lat.mayint, n, q, K, lag, &s);
 	alloc->dealloc(alloc->ctx, lag);
 	lag = NULL;
+	/* the stacked copies are all the EM needs of the latent rows */
+	alloc->dealloc(alloc->ctx, lat.Z);
+	alloc->dealloc(alloc->ctx, lat.LO);
+	alloc->dealloc(alloc->ctx, lat.HI);
+	alloc->dealloc(alloc->ctx, lat.ISINT);
+	lat.Z = lat.LO = lat.HI = NULL;
+	lat.ISINT = NULL;
 
-	TALLOC(Sig, (size_t) Q * Q);
+	Sig = alloc->alloc(alloc->ctx, sizeof(double) * Q * Q);
+	if (Sig == NULL)
+	{
+		status = GC_ENOMEM;
+		goto done;
+	}
 	shape.q = q;
 	shape.blocks = K + 1;
 	status = gc_em_latent(&s.Z, &s.LO, &s.HI, &s.ISINT, s.mayint, n, Q, opt, ToeplitzProject,
@@ -715,17 +705,15 @@ gc_fit_temporal(const double *X, const int64_t *seg, const int64_t *tstep, size_
 		if (status != GC_OK)
 			goto done;
 	}
-	status = StoreLags(model, Sig, Q, act, q, lags, alloc);
+	status = StoreLags(model, Sig, Q, lat.act, q, lags, alloc);
 
 done:
 	StackedFree(&s, alloc);
-	{
-		void	   *ptrs[] = {act, Z, LO, HI, Sig, ISINT, mayint, lag};
-
-		for (size_t k = 0; k < sizeof(ptrs) / sizeof(ptrs[0]); k++)
-			if (ptrs[k])
-				alloc->dealloc(alloc->ctx, ptrs[k]);
-	}
+	gc_latent_free(&lat, alloc);
+	if (Sig)
+		alloc->dealloc(alloc->ctx, Sig);
+	if (lag)
+		alloc->dealloc(alloc->ctx, lag);
 	if (status != GC_OK)
 	{
 		gc_model_free(model, alloc);

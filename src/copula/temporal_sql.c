@@ -234,20 +234,14 @@ gc_fit_series_transfn_ts(PG_FUNCTION_ARGS)
 	return SeriesTrans(fcinfo, (double) ts / USECS_PER_SEC, PG_ARGISNULL(2));
 }
 
-static int
-CmpDouble(const void *a, const void *b)
-{
-	double		x = *(const double *) a,
-				y = *(const double *) b;
-
-	return (x > y) - (x < y);
-}
-
 /* The median of the gaps between consecutive rows of an entity (rows in entity order). */
 static double
 MedianGap(const double *t, const int32 *ent, int64 n)
 {
 	double	   *gaps = palloc(sizeof(double) * Max(n, 1));
+	double	   *tmpv = palloc(sizeof(double) * Max(n, 1));
+	uint32	   *idx = palloc(sizeof(uint32) * Max(n, 1));
+	uint32	   *tmpi = palloc(sizeof(uint32) * Max(n, 1));
 	int64		m = 0;
 	double		med;
 
@@ -259,9 +253,14 @@ MedianGap(const double *t, const int32 *ent, int64 n)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("gc_fit_series: cannot derive the step: no entity has two rows"),
 				 errhint("Give the step in seconds, e.g. '{\"step\": 60}'.")));
-	qsort(gaps, m, sizeof(double), CmpDouble);
+	for (int64 k = 0; k < m; k++)
+		idx[k] = (uint32) k;
+	gc_radix_sort(gaps, idx, (size_t) m, tmpv, tmpi);
 	med = m % 2 ? gaps[m / 2] : 0.5 * (gaps[m / 2 - 1] + gaps[m / 2]);
 	pfree(gaps);
+	pfree(tmpv);
+	pfree(idx);
+	pfree(tmpi);
 	return med;
 }
 
