@@ -49,6 +49,7 @@
 #include "utils/timestamp.h"
 
 #include "copula/gcmodel_sql.h"
+#include "stream/temporal_history.h"
 #include "stream/stream.h"
 
 static const char *copy_data;
@@ -149,6 +150,7 @@ AppendTime(StringInfo s, Oid type, int64 us)
 
 static GcImputer *imputer = NULL;
 static GcModel *imputer_model = NULL;
+static TemporalHistory *history = NULL;	/* a temporal model's per-entity rows */
 static double *imp_in = NULL,
 		   *imp_out = NULL;
 
@@ -162,7 +164,19 @@ BuildImputer(StreamWorker *w)
 	char		msg[256];
 
 	imputer = NULL;
+	history = NULL;				/* its memory went with model_cxt */
 	imputer_model = gcmodel_unpack((GcModelData *) DatumGetPointer(w->model));
+	if (imputer_model->temporal && (w->cfg->c_entity < 0 || w->cfg->c_time < 0))
+	{
+		MemoryContextSwitchTo(old);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("model \"%s\" is temporal but stream \"%s\" has no entity and time columns",
+						w->cfg->model, w->cfg->name),
+				 errhint("Give the stream \"entity_column\" and \"time_column\", or use a model fitted by gc_fit.")));
+	}
+	if (imputer_model->temporal)
+		history = gc_stream_history_create(imputer_model, w->model_cxt);
 	st = gc_imputer_create(imputer_model, &alloc, &imputer, msg, sizeof(msg));
 	imp_in = palloc(sizeof(double) * Max(imputer_model->p, 1));
 	imp_out = palloc(sizeof(double) * Max(imputer_model->p, 1));
@@ -174,7 +188,32 @@ BuildImputer(StreamWorker *w)
 	}
 }
 
-/* Fill the missing cells of a row from the model. */
+/* Rows in time order (window start, then earliest event), for list_sort. */
+static int
+CmpRowTime(const ListCell *a, const ListCell *b)
+{
+	const PendingRow *x = lfirst(a),
+			   *y = lfirst(b);
+
+	if (x->win_start != y->win_start)
+		return x->win_start < y->win_start ? -1 : 1;
+	return (x->event_us > y->event_us) - (x->event_us < y->event_us);
+}
+
+/* The imputed values of a row's missing cells into the row. */
+static void
+StoreImputed(StreamWorker *w, PendingRow *r, const double *out)
+{
+	for (int v = 0; v < w->cfg->nvalues; v++)
+		if (!r->have[v] && !isnan(out[v]))
+		{
+			r->vals[v] = out[v];
+			r->imp[v] = true;
+			w->imputed_cells++;
+		}
+}
+
+/* Fill the missing cells of a row from the model (a temporal one: and the entity's earlier rows). */
 static void
 ImputeRow(StreamWorker *w, PendingRow *r)
 {
@@ -186,6 +225,17 @@ ImputeRow(StreamWorker *w, PendingRow *r)
 	for (int v = 0; v < n; v++)
 		if (!r->have[v])
 			missing = true;
+	/* a temporal model records every row: later rows are imputed from it */
+	if (history != NULL && w->have_model && imputer != NULL && imputer_model->p == n)
+	{
+		for (int v = 0; v < n; v++)
+			imp_in[v] = r->have[v] ? r->vals[v] : get_float8_nan();
+		if (gc_stream_history_impute(history, r->entity,
+									 w->cfg->row_time_window ? r->win_start : r->event_us,
+									 imp_in, imp_out))
+			StoreImputed(w, r, imp_out);
+		return;
+	}
 	if (!missing || !w->have_model || imputer == NULL)
 		return;
 	if (imputer_model->p != n)
@@ -198,13 +248,7 @@ ImputeRow(StreamWorker *w, PendingRow *r)
 	st = gc_impute_row(imputer, imp_in, imp_out, GC_IMPUTE_ORD_UPDATES);
 	if (st != GC_OK)
 		gc_report_status(st, "gc_impute", "conditional distribution is degenerate");
-	for (int v = 0; v < n; v++)
-		if (!r->have[v] && !isnan(imp_out[v]))
-		{
-			r->vals[v] = imp_out[v];
-			r->imp[v] = true;
-			w->imputed_cells++;
-		}
+	StoreImputed(w, r, imp_out);
 }
 
 /* A scalar that needs no escaping: bare in COPY text, a string in json. */
@@ -1185,6 +1229,9 @@ FlushLateRows(StreamWorker *w, Batch *b)
 	List	   *insert = NIL;
 	ListCell   *lc;
 
+	/* a temporal model imputes a row from the entity's earlier rows: those first */
+	if (history != NULL)
+		list_sort(b->rows, CmpRowTime);
 	foreach(lc, b->rows)
 	{
 		PendingRow *r = lfirst(lc);
