@@ -1497,6 +1497,23 @@ WriterFlush(StreamWorker *w)
 }
 
 /*
+ * The stream's time column as gc_fit_series takes it: timestamptz, or seconds as float8
+ * (AppendTime writes float8 columns in seconds and bigint ones in milliseconds).
+ */
+static char *
+TemporalTimeExpr(StreamConfig *cfg)
+{
+	StreamColumn *tc = &cfg->cols[cfg->c_time];
+	const char *name = quote_identifier(tc->name);
+
+	if (tc->type == FLOAT8OID)
+		return pstrdup(name);
+	if (tc->type == INT8OID)
+		return psprintf("(%s::float8 / 1000)", name);
+	return psprintf("%s::timestamptz", name);
+}
+
+/*
  * WriterRefreshModel: refit the stream's model on the latest model_window rows of the
  * target, using only the values that were received (raw column, or cells not flagged
  * imputed), and store it in gc_models.  The target is read as the owner's code (its
@@ -1511,8 +1528,16 @@ WriterRefreshModel(StreamWorker *w)
 	StringInfoData sql;
 	int			v = 0;
 
+	/* a temporal model is refitted as one, with its lags and step, on the rows in time order */
+	bool		temporal = history != NULL && cfg->c_entity >= 0 && cfg->c_time >= 0;
+
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "SELECT %s.gc_fit(ARRAY[", cfg->ext_schema);
+	if (temporal)
+		appendStringInfo(&sql, "SELECT %s.gc_fit_series(%s::text, %s, ARRAY[", cfg->ext_schema,
+						 quote_identifier(cfg->cols[cfg->c_entity].name),
+						 TemporalTimeExpr(cfg));
+	else
+		appendStringInfo(&sql, "SELECT %s.gc_fit(ARRAY[", cfg->ext_schema);
 	for (int c = 0; c < cfg->ncols; c++)
 	{
 		StreamColumn *col = &cfg->cols[c];
@@ -1530,7 +1555,12 @@ WriterRefreshModel(StreamWorker *w)
 		else
 			appendStringInfo(&sql, "%s::pg_catalog.float8", quote_identifier(col->name));
 	}
-	appendStringInfo(&sql, "]) FROM (SELECT * FROM %s", cfg->target_sql);
+	if (temporal)
+		appendStringInfo(&sql, "], '{\"lags\": %d, \"step\": %.17g}'::jsonb ORDER BY %s)",
+						 imputer_model->lags, imputer_model->step, TemporalTimeExpr(cfg));
+	else
+		appendStringInfoChar(&sql, ')');
+	appendStringInfo(&sql, " FROM (SELECT * FROM %s", cfg->target_sql);
 	if (cfg->c_time >= 0)
 		appendStringInfo(&sql, " ORDER BY %s DESC", quote_identifier(cfg->cols[cfg->c_time].name));
 	appendStringInfo(&sql, " LIMIT %d) t", cfg->model_window);

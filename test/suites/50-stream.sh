@@ -212,12 +212,22 @@ check "temporal: better than the plain copula on the same rows" test "$(q -c "
 		< 0.9 * avg(abs((gc_impute(m.model, r.raw))[i] - (ARRAY[t.temp, t.hum, t.pres])[i]))
 	FROM t1 r JOIN truth_t t USING (entity, ts), gc_models m, generate_series(1, 3) i
 	WHERE m.name = 'sensors_tp' AND r.raw[i] IS NULL")" = t
+# model_refresh refits a temporal model as temporal (with its lags and step)
+q -c "SELECT gc_stream_drop('t1')" >/dev/null 2>&1
+mktable t3
+q -c "INSERT INTO gc_models SELECT 'sensors_t3', model FROM gc_models WHERE name = 'sensors_t';
+	SELECT gc_stream_create('t3', '$BS', 't1', 't3', '{$STREAMOPT, \"model\": \"sensors_t3\",
+		\"model_refresh\": 2, \"model_window\": 1000}'); SELECT gc_stream_start('t3')" >/dev/null
+for i in $(seq 1 100); do [ "$(q -c "SELECT (gc_model_info(model) ->> 'rows')::int FROM gc_models WHERE name = 'sensors_t3'")" = 1000 ] && break; sleep 0.2; done
+check "temporal: model_refresh refits it as a temporal model with its lags" test "$(q -c "SELECT gc_model_info(model) ->> 'lags' = '2'
+	AND (gc_model_info(model) ->> 'rows')::int = 1000 FROM gc_models WHERE name = 'sensors_t3'")" = t
+q -c "SELECT gc_stream_drop('t3')" >/dev/null 2>&1
 mktable t2
 q -c "SELECT gc_stream_create('t2', '$BS', 't1', 't2', '{\"model\": \"sensors_t\"}'); SELECT gc_stream_start('t2')" >/dev/null
 for i in $(seq 1 75); do [ "$(q -c "SELECT state FROM gc_stream_status WHERE name = 't2'")" = error ] && break; sleep 0.2; done
 check "temporal model without entity and time columns: a clear error" test \
 	"$(q -c "SELECT last_error FROM gc_stream_status WHERE name = 't2'" | grep -c 'is temporal but stream')" = 1
-q -c "SELECT gc_stream_drop('t1'); SELECT gc_stream_drop('t2'); DROP TABLE truth_t" >/dev/null 2>&1
+q -c "SELECT gc_stream_drop('t2'); DROP TABLE truth_t" >/dev/null 2>&1
 
 # ---- 2. CSV, no model: missing cells stay NULL -------------------------------------------
 bash test/kafka/broker.sh topic c1 2 "$KDIR" >/dev/null
