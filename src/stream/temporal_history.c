@@ -181,3 +181,15 @@ gc_stream_history_impute(TemporalHistory *h, const char *entity, int64 t_us, con
 	Record(h, e, t_us, in);
 	return missing;
 }
+
+void
+gc_stream_history_record(TemporalHistory *h, const char *entity, int64 t_us, const double *row)
+{
+	Record(h, Entry(h, entity), t_us, row);
+}
+
+int
+gc_stream_history_depth(const TemporalHistory *h)
+{
+	return h->cap;
+}

@@ -28,4 +28,11 @@ extern void gc_stream_history_free(TemporalHistory *h);
 extern bool gc_stream_history_impute(TemporalHistory *h, const char *entity, int64 t_us,
 									 const double *in, double *out);
 
+/* Record a row written earlier (a restart refills the history from the target). */
+extern void gc_stream_history_record(TemporalHistory *h, const char *entity, int64 t_us,
+									 const double *row);
+
+/* Rows kept per entity: what a refill needs to read back. */
+extern int	gc_stream_history_depth(const TemporalHistory *h);
+
 #endif

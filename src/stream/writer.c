@@ -49,6 +49,7 @@
 #include "utils/timestamp.h"
 
 #include "copula/gcmodel_sql.h"
+#include "gcimpute.h"
 #include "stream/temporal_history.h"
 #include "stream/stream.h"
 
@@ -151,6 +152,8 @@ AppendTime(StringInfo s, Oid type, int64 us)
 static GcImputer *imputer = NULL;
 static GcModel *imputer_model = NULL;
 static TemporalHistory *history = NULL;	/* a temporal model's per-entity rows */
+
+static void RestoreHistory(StreamWorker *w);
 static double *imp_in = NULL,
 		   *imp_out = NULL;
 
@@ -1001,6 +1004,8 @@ LoadModel(StreamWorker *w)
 			imputer = NULL;
 			MemoryContextSwitchTo(old);
 			BuildImputer(w);
+			if (history != NULL)
+				RestoreHistory(w);
 			strlcpy(w->model_version, version, sizeof(w->model_version));
 		}
 		w->have_model = true;
@@ -1497,6 +1502,34 @@ WriterFlush(StreamWorker *w)
 }
 
 /*
+ * The value cells as received, comma-separated: the raw column, or the cells not flagged
+ * imputed, or the value columns as they are.
+ */
+static void
+AppendReceivedValues(StreamConfig *cfg, StringInfo sql)
+{
+	int			v = 0;
+
+	for (int c = 0; c < cfg->ncols; c++)
+	{
+		StreamColumn *col = &cfg->cols[c];
+
+		if (col->role != ROLE_VALUE)
+			continue;
+		if (v++)
+			appendStringInfoString(sql, ", ");
+		if (cfg->c_raw >= 0)
+			appendStringInfo(sql, "%s[%d]", quote_identifier(cfg->cols[cfg->c_raw].name), col->value + 1);
+		else if (cfg->c_imputed >= 0)
+			appendStringInfo(sql, "CASE WHEN %s[%d] THEN NULL ELSE %s::pg_catalog.float8 END",
+							 quote_identifier(cfg->cols[cfg->c_imputed].name), col->value + 1,
+							 quote_identifier(col->name));
+		else
+			appendStringInfo(sql, "%s::pg_catalog.float8", quote_identifier(col->name));
+	}
+}
+
+/*
  * The stream's time column as gc_fit_series takes it: timestamptz, or seconds as float8
  * (AppendTime writes float8 columns in seconds and bigint ones in milliseconds).
  */
@@ -1509,8 +1542,62 @@ TemporalTimeExpr(StreamConfig *cfg)
 	if (tc->type == FLOAT8OID)
 		return pstrdup(name);
 	if (tc->type == INT8OID)
-		return psprintf("(%s::float8 / 1000)", name);
-	return psprintf("%s::timestamptz", name);
+		return psprintf("(%s::pg_catalog.float8 OPERATOR(pg_catalog./) 1000)", name);
+	return psprintf("%s::pg_catalog.timestamptz", name);
+}
+
+/* The stream's time column in microseconds since the Unix epoch, as the writer wrote it. */
+static char *
+TimeUsExpr(StreamConfig *cfg)
+{
+	StreamColumn *tc = &cfg->cols[cfg->c_time];
+	const char *name = quote_identifier(tc->name);
+
+	if (tc->type == FLOAT8OID)
+		return psprintf("pg_catalog.round(%s OPERATOR(pg_catalog.*) 1000000)::pg_catalog.int8", name);
+	if (tc->type == INT8OID)
+		return psprintf("(%s OPERATOR(pg_catalog.*) 1000)", name);
+	return psprintf("(pg_catalog.extract('epoch', %s::pg_catalog.timestamptz) OPERATOR(pg_catalog.*) 1000000)::pg_catalog.int8",
+					name);
+}
+
+/*
+ * Refill a temporal model's history from the target (after a start or a model change):
+ * each entity's latest rows, their cells as received, in time order.
+ */
+static void
+RestoreHistory(StreamWorker *w)
+{
+	StreamConfig *cfg = w->cfg;
+	const char *ent = quote_identifier(cfg->cols[cfg->c_entity].name);
+	StringInfoData sql;
+	double	   *vals = palloc(sizeof(double) * Max(cfg->nvalues, 1));
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT e, t, v FROM (SELECT %s::pg_catalog.text AS e, %s AS t, ARRAY[", ent, TimeUsExpr(cfg));
+	AppendReceivedValues(cfg, &sql);
+	appendStringInfo(&sql, "]::pg_catalog.float8[] AS v, pg_catalog.row_number() OVER (PARTITION BY %s ORDER BY %s DESC) AS k "
+					 "FROM %s) s WHERE k OPERATOR(pg_catalog.<=) %d ORDER BY 2",
+					 ent, TemporalTimeExpr(cfg), cfg->target_sql, gc_stream_history_depth(history));
+	if (SPI_execute(sql.data, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the history of stream \"%s\"", cfg->name);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		n0,
+					n1,
+					n2;
+		Datum		e = SPI_getbinval(tup, desc, 1, &n0),
+					t = SPI_getbinval(tup, desc, 2, &n1),
+					v = SPI_getbinval(tup, desc, 3, &n2);
+
+		if (n0 || n1 || n2)
+			continue;
+		gc_row_values(DatumGetArrayTypeP(v), vals, cfg->nvalues, "gcimpute stream", -1);
+		gc_stream_history_record(history, TextDatumGetCString(e), DatumGetInt64(t), vals);
+	}
+	pfree(vals);
 }
 
 /*
@@ -1526,40 +1613,23 @@ WriterRefreshModel(StreamWorker *w)
 	StreamConfig *cfg = w->cfg;
 	MemoryContext outer = CurrentMemoryContext;
 	StringInfoData sql;
-	int			v = 0;
 
 	/* a temporal model is refitted as one, with its lags and step, on the rows in time order */
 	bool		temporal = history != NULL && cfg->c_entity >= 0 && cfg->c_time >= 0;
 
 	initStringInfo(&sql);
 	if (temporal)
-		appendStringInfo(&sql, "SELECT %s.gc_fit_series(%s::text, %s, ARRAY[", cfg->ext_schema,
+		appendStringInfo(&sql, "SELECT %s.gc_fit_series(%s::pg_catalog.text, %s, ARRAY[", cfg->ext_schema,
 						 quote_identifier(cfg->cols[cfg->c_entity].name),
 						 TemporalTimeExpr(cfg));
 	else
 		appendStringInfo(&sql, "SELECT %s.gc_fit(ARRAY[", cfg->ext_schema);
-	for (int c = 0; c < cfg->ncols; c++)
-	{
-		StreamColumn *col = &cfg->cols[c];
-
-		if (col->role != ROLE_VALUE)
-			continue;
-		if (v++)
-			appendStringInfoString(&sql, ", ");
-		if (cfg->c_raw >= 0)
-			appendStringInfo(&sql, "%s[%d]", quote_identifier(cfg->cols[cfg->c_raw].name), col->value + 1);
-		else if (cfg->c_imputed >= 0)
-			appendStringInfo(&sql, "CASE WHEN %s[%d] THEN NULL ELSE %s::pg_catalog.float8 END",
-							 quote_identifier(cfg->cols[cfg->c_imputed].name), col->value + 1,
-							 quote_identifier(col->name));
-		else
-			appendStringInfo(&sql, "%s::pg_catalog.float8", quote_identifier(col->name));
-	}
+	AppendReceivedValues(cfg, &sql);
 	if (temporal)
-		appendStringInfo(&sql, "], '{\"lags\": %d, \"step\": %.17g}'::jsonb ORDER BY %s)",
+		appendStringInfo(&sql, "], '{\"lags\": %d, \"step\": %.17g}'::pg_catalog.jsonb ORDER BY %s)",
 						 imputer_model->lags, imputer_model->step, TemporalTimeExpr(cfg));
 	else
-		appendStringInfoChar(&sql, ')');
+		appendStringInfoString(&sql, "])");
 	appendStringInfo(&sql, " FROM (SELECT * FROM %s", cfg->target_sql);
 	if (cfg->c_time >= 0)
 		appendStringInfo(&sql, " ORDER BY %s DESC", quote_identifier(cfg->cols[cfg->c_time].name));
