@@ -32,7 +32,7 @@ SELECT gc_impute(m, ARRAY[4, NULL]) AS high_x, gc_impute(m, ARRAY[1, NULL]) AS l
 -- malformed or hand-edited text is rejected with a clear error
 SELECT 'not json'::gcmodel;
 SELECT '[1, 2]'::gcmodel;
-SELECT '{"version": 2}'::gcmodel;
+SELECT '{"version": 3}'::gcmodel;
 SELECT '{"version": 1, "kind": "full"}'::gcmodel;
 SELECT '{"version": 1, "kind": "dense", "p": 1}'::gcmodel;
 SELECT replace((SELECT m::text FROM hand), '"p": 2', '"p": 3')::gcmodel;
@@ -77,7 +77,7 @@ END $$;
 SELECT copy_binary_payload(gcmodel_send(m)) AS intact_columns FROM io;
 SELECT copy_binary_payload(substring(gcmodel_send(m) FROM 1 FOR 60)) FROM io;
 SELECT copy_binary_payload(gcmodel_send(m) || '\x00'::bytea) FROM io;
-SELECT copy_binary_payload('\x0002'::bytea || substring(gcmodel_send(m) FROM 3)) FROM io;
+SELECT copy_binary_payload('\x0003'::bytea || substring(gcmodel_send(m) FROM 3)) FROM io;
 SELECT copy_binary_payload(substring(gcmodel_send(m) FROM 1 FOR 4) || int4send(100000) || substring(gcmodel_send(m) FROM 9)) FROM io;
 SELECT copy_binary_payload(overlay(gcmodel_send(m) PLACING '\xffffffff'::bytea FROM 73 FOR 4)) FROM io;
 SELECT copy_binary_payload('\x00'::bytea) FROM io;

@@ -63,4 +63,9 @@ fi
 if ! bash "$top/test/pg_versions.sh" install >/dev/null; then
 	echo "setup: WARNING: could not install every PostgreSQL major (bash test/pg_versions.sh install)" >&2
 fi
+# Real multichannel time series for test/bench/bench_temporal.py: the data files that aeon
+# ships (a 64 Hz accelerometer recording, BasicMotions); its code and dependencies are not used.
+if ! (cd / && "$VENV/bin/python" -c 'import importlib.util as u; assert u.find_spec("aeon")') 2>/dev/null; then
+	"$VENV/bin/pip" install -q --disable-pip-version-check --no-deps 'aeon==1.6.0'
+fi
 echo "setup: ok"

@@ -55,6 +55,16 @@ typedef struct GcModel
 	int			max_iter;
 	int			ridge_steps;	/* times Σ had to be regularised to stay positive definite */
 	int			training;		/* GC_TRAIN_* the model was fitted with */
+	/*
+	 * A temporal model (temporal.h) is the stationary copula of an entity's consecutive
+	 * rows: corr is the correlation Γ(0) within a row, lagcorr holds Γ(1..lags), each p×p
+	 * column-major, Γ(h)[a,b] = corr(z_{t,a}, z_{t−h,b}), zero rows and columns for
+	 * constants; step is the time between rows in seconds. A plain model has temporal = 0.
+	 */
+	int			temporal;
+	int			lags;
+	double		step;
+	double	   *lagcorr;		/* lags × p × p, NULL when lags = 0 */
 } GcModel;
 
 #define GC_TRAIN_STANDARD 0

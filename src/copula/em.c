@@ -397,28 +397,24 @@ done:
 }
 
 /*
- * Standard EM (every iteration sweeps all rows) or mini-batch offline EM (spec §1.9:
- * each step sweeps one batch of a seeded permutation and moves Σ towards the batch
- * estimate by η_t = c/(c+t); unlike the reference it never stops before every row has
- * been visited once).
+ * The EM iterations on an n×q latent matrix of active columns (spec §1.4–1.7): Σ₀ from the
+ * zero-filled matrix, then E-steps grouped by missingness pattern and M-steps, until
+ * ‖ΔΣ‖_F/‖Σ_new‖_F < tol. Standard EM sweeps every row per iteration; mini-batch offline EM
+ * (spec §1.9) sweeps one batch of a seeded permutation per step and moves Σ towards the
+ * batch estimate by η_t = c/(c+t) (unlike the reference it never stops before every row
+ * has been visited once). project, when given, maps Σ₀ and every M-step estimate onto a
+ * constraint set in place (the temporal model's block-Toeplitz form). *Z, *LO, *HI and
+ * *ISINT may be replaced by permuted copies (the originals freed); the caller frees what
+ * they point to on return. Sig (q×q) receives Σ; model the fit's diagnostics.
  */
 GcStatus
-gc_fit_standard(const double *X, size_t n, int p, const GcFitOptions *opt,
-				const GcAlloc *alloc, GcModel **model_out,
-				char *errmsg, size_t errlen)
+gc_em_latent(double **Zp, double **LOp, double **HIp, uint8_t **ISINTp, const uint8_t *mayint,
+			 size_t n, int q, const GcFitOptions *opt, GcProjectFn project, void *project_arg,
+			 const GcAlloc *alloc, GcModel *model, double *Sig, char *errmsg, size_t errlen)
 {
 	GcStatus	status = GC_OK;
-	GcModel    *model = NULL;
-	int		   *act = NULL;
-	int			q = 0;
-	double	   *Z = NULL,
-			   *LO = NULL,
-			   *HI = NULL,
-			   *Sig = NULL,
-			   *Snew = NULL,
+	double	   *Snew = NULL,
 			   *Z0 = NULL;
-	uint8_t    *ISINT = NULL,
-			   *mayint = NULL;
 	uint64_t   *masks = NULL;
 	size_t	   *order = NULL,
 			   *batch = NULL;
@@ -430,28 +426,8 @@ gc_fit_standard(const double *X, size_t n, int p, const GcFitOptions *opt,
 	int			max_iter = opt->max_iter;
 	size_t		full_pass = 1;
 
-	/* inputs are validated here; LAPACKE's NaN scans would only cost time */
-	LAPACKE_set_nancheck(0);
 	memset(&prec, 0, sizeof(prec));
 	memset(&es, 0, sizeof(es));
-	*model_out = NULL;
-	if (errlen > 0)
-		errmsg[0] = '\0';
-	if (n == 0)
-	{
-		snprintf(errmsg, errlen, "no rows to fit");
-		return GC_EINVAL;
-	}
-	if (n >= UINT32_MAX)
-	{
-		snprintf(errmsg, errlen, "too many rows: %zu", n);
-		return GC_EINVAL;
-	}
-	if (p < 1)
-	{
-		snprintf(errmsg, errlen, "rows must have at least one column");
-		return GC_EINVAL;
-	}
 	if (minibatch)
 	{
 		if (bsize < 2)
@@ -466,61 +442,13 @@ gc_fit_standard(const double *X, size_t n, int p, const GcFitOptions *opt,
 		if (opt->num_pass <= 0)
 			max_iter = opt->max_iter > (int) full_pass ? opt->max_iter : (int) full_pass;
 	}
-
-	ALLOC(model, 1);
-	memset(model, 0, sizeof(*model));
-	model->p = p;
-	model->kind = GC_MODEL_FULL;
-	model->nrows = (int64_t) n;
-	model->tol = opt->tol;
 	model->max_iter = max_iter;
-	model->training = opt->training;
-	ALLOC(model->marg, p);
-	memset(model->marg, 0, sizeof(GcMarginal) * p);
-	ALLOC(model->corr, (size_t) p * p);
-	ALLOC(Z, n * p);
-	ALLOC(LO, n * p);
-	ALLOC(HI, n * p);
-	ALLOC(ISINT, n * p);
-	status = gc_fit_build_columns(X, n, p, opt, alloc, model, Z, LO, HI, ISINT, NULL, NULL,
-								  errmsg, errlen);
-	if (status != GC_OK)
-		goto done;
-
-	ALLOC(act, p);
-	for (int j = 0; j < p; j++)
-		if (model->marg[j].type != GC_CONSTANT)
-			act[q++] = j;
-
-	/* Σ over all p columns starts as the identity; constant columns keep identity rows. */
-	memset(model->corr, 0, sizeof(double) * p * p);
-	for (int j = 0; j < p; j++)
-		model->corr[j + (size_t) j * p] = 1.0;
-	if (q == 0)
-	{
-		model->converged = 1;
-		goto done;
-	}
-
-	/* Keep the active columns only: n×q row-major (in place, moving entries left). */
-	if (q < p)
-		for (size_t i = 0; i < n; i++)
-			for (int a = 0; a < q; a++)
-			{
-				Z[i * q + a] = Z[i * p + act[a]];
-				LO[i * q + a] = LO[i * p + act[a]];
-				HI[i * q + a] = HI[i * p + act[a]];
-				ISINT[i * q + a] = ISINT[i * p + act[a]];
-			}
-	ALLOC(mayint, q);
-	for (int a = 0; a < q; a++)
-		mayint[a] = (model->marg[act[a]].type != GC_CONTINUOUS);
 
 	/* Σ₀ = corrcoef of the zero-filled latent matrix (spec §1.4 step 2) */
-	ALLOC(Sig, (size_t) q * q);
 	ALLOC(Snew, (size_t) q * q);
 	{
 		double	   *mean;
+		const double *Z = *Zp;
 
 		/* Z0 is kept: the rows are put in pattern order into it below */
 		ALLOC(Z0, n * q);
@@ -530,6 +458,8 @@ gc_fit_standard(const double *X, size_t n, int p, const GcFitOptions *opt,
 		gc_cov_rows(Z0, n, q, Sig, mean, NULL, NULL);
 		gc_cov_to_corr(Sig, q, 1);
 		alloc->dealloc(alloc->ctx, mean);
+		if (project)
+			project(Sig, q, project_arg);
 	}
 
 	/* Missingness patterns */
@@ -541,7 +471,7 @@ gc_fit_standard(const double *X, size_t n, int p, const GcFitOptions *opt,
 	{
 		order[i] = i;
 		for (int a = 0; a < q; a++)
-			if (!isnan(Z[i * q + a]))
+			if (!isnan((*Zp)[i * q + a]))
 				masks[i * nw + a / 64] |= (uint64_t) 1 << (a % 64);
 	}
 	if (minibatch)
@@ -574,7 +504,7 @@ gc_fit_standard(const double *X, size_t n, int p, const GcFitOptions *opt,
 		double	   *tmp;
 		uint8_t    *tmpb;
 		uint64_t   *tmpm;
-		double	  **mats[] = {&Z, &LO, &HI};
+		double	  **mats[] = {Zp, LOp, HIp};
 		int			anyint = 0;
 
 		for (int a = 0; a < q; a++)
@@ -605,9 +535,9 @@ gc_fit_standard(const double *X, size_t n, int p, const GcFitOptions *opt,
 		{
 			ALLOC(tmpb, n * q);
 			for (size_t s = 0; s < n; s++)
-				memcpy(tmpb + s * q, ISINT + order[s] * q, q);
-			alloc->dealloc(alloc->ctx, ISINT);
-			ISINT = tmpb;
+				memcpy(tmpb + s * q, *ISINTp + order[s] * q, q);
+			alloc->dealloc(alloc->ctx, *ISINTp);
+			*ISINTp = tmpb;
 		}
 		ALLOC(tmpm, n * nw);
 		for (size_t s = 0; s < n; s++)
@@ -650,7 +580,7 @@ gc_fit_standard(const double *X, size_t n, int p, const GcFitOptions *opt,
 			rows = batch;
 			cnt = bsize;
 		}
-		status = gc_estep_sweep(&es, &prec, Z, LO, HI, ISINT, mayint, rows, cnt, masks, nw,
+		status = gc_estep_sweep(&es, &prec, *Zp, *LOp, *HIp, *ISINTp, mayint, rows, cnt, masks, nw,
 								opt->num_ord_updates, opt->tick, opt->progress_arg,
 								Snew, &ll, errmsg, errlen);
 		if (status != GC_OK)
@@ -662,6 +592,8 @@ gc_fit_standard(const double *X, size_t n, int p, const GcFitOptions *opt,
 			for (size_t k = 0; k < (size_t) q * q; k++)
 				Snew[k] = eta * Snew[k] + (1 - eta) * Sig[k];
 		}
+		if (project)
+			project(Snew, q, project_arg);
 		delta = gc_rel_change(Sig, Snew, q);
 		memcpy(Sig, Snew, sizeof(double) * q * q);
 		model->n_iter = iter;
@@ -676,24 +608,171 @@ gc_fit_standard(const double *X, size_t n, int p, const GcFitOptions *opt,
 		}
 	}
 
-	for (int b = 0; b < q; b++)
-		for (int a = 0; a < q; a++)
-			model->corr[act[a] + (size_t) act[b] * p] = Sig[a + (size_t) b * q];
-
 done:
 	gc_estep_free(&es, alloc);
 	gc_precision_free(&prec, alloc);
 	{
-		void	   *ptrs[] = {act, Z, LO, HI, Sig, Snew, ISINT, mayint, masks, order, batch, Z0};
+		void	   *ptrs[] = {Snew, masks, order, batch, Z0};
 
 		for (size_t k = 0; k < sizeof(ptrs) / sizeof(ptrs[0]); k++)
 			if (ptrs[k])
 				alloc->dealloc(alloc->ctx, ptrs[k]);
 	}
+	return status;
+}
+
+/* Check the row count and width shared by the fits; 0 when fine. */
+int
+gc_fit_check_size(size_t n, int p, char *errmsg, size_t errlen)
+{
+	if (n == 0)
+	{
+		snprintf(errmsg, errlen, "no rows to fit");
+		return -1;
+	}
+	if (n >= UINT32_MAX)
+	{
+		snprintf(errmsg, errlen, "too many rows: %zu", n);
+		return -1;
+	}
+	if (p < 1)
+	{
+		snprintf(errmsg, errlen, "rows must have at least one column");
+		return -1;
+	}
+	return 0;
+}
+
+/* A model of p columns with its marginal slots zeroed and corr allocated; NULL on ENOMEM. */
+GcModel *
+gc_model_new(int p, size_t nrows, const GcFitOptions *opt, const GcAlloc *alloc)
+{
+	GcModel    *model = alloc->alloc(alloc->ctx, sizeof(GcModel));
+
+	if (model == NULL)
+		return NULL;
+	memset(model, 0, sizeof(*model));
+	model->p = p;
+	model->kind = GC_MODEL_FULL;
+	model->nrows = (int64_t) nrows;
+	model->tol = opt->tol;
+	model->max_iter = opt->max_iter;
+	model->training = opt->training;
+	model->marg = alloc->alloc(alloc->ctx, sizeof(GcMarginal) * p);
+	if (model->marg != NULL)
+		memset(model->marg, 0, sizeof(GcMarginal) * p);
+	model->corr = alloc->alloc(alloc->ctx, sizeof(double) * (size_t) p * p);
+	if (model->marg == NULL || model->corr == NULL)
+	{
+		gc_model_free(model, alloc);
+		return NULL;
+	}
+	/* Σ over all p columns starts as the identity; constant columns keep identity rows */
+	memset(model->corr, 0, sizeof(double) * p * p);
+	for (int j = 0; j < p; j++)
+		model->corr[j + (size_t) j * p] = 1.0;
+	return model;
+}
+
+void
+gc_latent_free(GcLatent *lat, const GcAlloc *alloc)
+{
+	void	   *ptrs[] = {lat->act, lat->Z, lat->LO, lat->HI, lat->ISINT, lat->mayint};
+
+	for (size_t k = 0; k < sizeof(ptrs) / sizeof(ptrs[0]); k++)
+		if (ptrs[k])
+			alloc->dealloc(alloc->ctx, ptrs[k]);
+	memset(lat, 0, sizeof(*lat));
+}
+
+GcStatus
+gc_fit_latent_active(const double *X, size_t n, int p, const GcFitOptions *opt,
+					 const GcAlloc *alloc, GcModel *model, GcLatent *lat,
+					 char *errmsg, size_t errlen)
+{
+	GcStatus	status = GC_OK;
+	int			q = 0;
+
+	memset(lat, 0, sizeof(*lat));
+	ALLOC(lat->Z, n * p);
+	ALLOC(lat->LO, n * p);
+	ALLOC(lat->HI, n * p);
+	ALLOC(lat->ISINT, n * p);
+	status = gc_fit_build_columns(X, n, p, opt, alloc, model, lat->Z, lat->LO, lat->HI,
+								  lat->ISINT, NULL, NULL, errmsg, errlen);
+	if (status != GC_OK)
+		goto done;
+	ALLOC(lat->act, p);
+	for (int j = 0; j < p; j++)
+		if (model->marg[j].type != GC_CONSTANT)
+			lat->act[q++] = j;
+	lat->q = q;
+	/* keep the active columns: n×q row-major, in place (entries only move left) */
+	if (q < p)
+		for (size_t i = 0; i < n; i++)
+			for (int a = 0; a < q; a++)
+			{
+				lat->Z[i * q + a] = lat->Z[i * p + lat->act[a]];
+				lat->LO[i * q + a] = lat->LO[i * p + lat->act[a]];
+				lat->HI[i * q + a] = lat->HI[i * p + lat->act[a]];
+				lat->ISINT[i * q + a] = lat->ISINT[i * p + lat->act[a]];
+			}
+	ALLOC(lat->mayint, q);
+	for (int a = 0; a < q; a++)
+		lat->mayint[a] = (model->marg[lat->act[a]].type != GC_CONTINUOUS);
+done:
+	return status;
+}
+
+/* Standard or mini-batch offline EM on the rows of X (copula.h). */
+GcStatus
+gc_fit_standard(const double *X, size_t n, int p, const GcFitOptions *opt,
+				const GcAlloc *alloc, GcModel **model_out,
+				char *errmsg, size_t errlen)
+{
+	GcStatus	status = GC_OK;
+	GcModel    *model = NULL;
+	GcLatent	lat;
+	double	   *Sig = NULL;
+	int			q;
+
+	/* inputs are validated here; LAPACKE's NaN scans would only cost time */
+	LAPACKE_set_nancheck(0);
+	memset(&lat, 0, sizeof(lat));
+	*model_out = NULL;
+	if (errlen > 0)
+		errmsg[0] = '\0';
+	if (gc_fit_check_size(n, p, errmsg, errlen) != 0)
+		return GC_EINVAL;
+
+	model = gc_model_new(p, n, opt, alloc);
+	if (model == NULL)
+		return GC_ENOMEM;
+	status = gc_fit_latent_active(X, n, p, opt, alloc, model, &lat, errmsg, errlen);
+	if (status != GC_OK)
+		goto done;
+	q = lat.q;
+	if (q == 0)
+	{
+		model->converged = 1;
+		goto done;
+	}
+	ALLOC(Sig, (size_t) q * q);
+	status = gc_em_latent(&lat.Z, &lat.LO, &lat.HI, &lat.ISINT, lat.mayint, n, q, opt, NULL,
+						  NULL, alloc, model, Sig, errmsg, errlen);
+	if (status != GC_OK)
+		goto done;
+	for (int b = 0; b < q; b++)
+		for (int a = 0; a < q; a++)
+			model->corr[lat.act[a] + (size_t) lat.act[b] * p] = Sig[a + (size_t) b * q];
+
+done:
+	gc_latent_free(&lat, alloc);
+	if (Sig)
+		alloc->dealloc(alloc->ctx, Sig);
 	if (status != GC_OK)
 	{
-		if (model)
-			gc_model_free(model, alloc);
+		gc_model_free(model, alloc);
 		return status;
 	}
 	*model_out = model;

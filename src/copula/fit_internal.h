@@ -37,4 +37,53 @@ extern GcStatus gc_fit_build_columns(const double *X, size_t n, int p, const GcF
 									 uint32_t *CODE, GcLevels *lv,
 									 char *errmsg, size_t errlen);
 
+/* Maps a q×q correlation estimate onto a constraint set in place (the M-step's projection). */
+typedef void (*GcProjectFn) (double *S, int q, void *arg);
+
+/*
+ * The EM iterations of the standard and mini-batch offline fits on the n×q row-major latent
+ * arrays of the active columns (Z with NaN for missing; LO, HI, ISINT as built by
+ * gc_fit_build_columns; mayint[a] says whether column a can hold intervals). project, when
+ * not NULL, is applied to Σ₀ and to every M-step estimate. The arrays may be replaced by
+ * permuted copies (originals freed): the caller frees what *Z, *LO, *HI, *ISINT point to
+ * afterwards. Sig (q×q) receives the fitted correlation, model the diagnostics (n_iter,
+ * max_iter, delta, loglik, converged, ridge_steps).
+ */
+extern GcStatus gc_em_latent(double **Z, double **LO, double **HI, uint8_t **ISINT,
+							 const uint8_t *mayint, size_t n, int q, const GcFitOptions *opt,
+							 GcProjectFn project, void *project_arg, const GcAlloc *alloc,
+							 GcModel *model, double *Sig, char *errmsg, size_t errlen);
+
+/* The row count and width checks shared by the fits: 0 when fine, else -1 and a message. */
+extern int	gc_fit_check_size(size_t n, int p, char *errmsg, size_t errlen);
+
+/* A full model of p columns: zeroed marginal slots, corr the identity. NULL on ENOMEM. */
+extern GcModel *gc_model_new(int p, size_t nrows, const GcFitOptions *opt, const GcAlloc *alloc);
+
+/*
+ * The latent rows of a fit's active (non-constant) columns: n×q row-major Z, LO, HI, ISINT as
+ * gc_fit_build_columns makes them, act[q] the columns' numbers, mayint[q] whether a column
+ * can hold intervals.
+ */
+typedef struct GcLatent
+{
+	int			q;
+	int		   *act;
+	double	   *Z,
+			   *LO,
+			   *HI;
+	uint8_t    *ISINT,
+			   *mayint;
+} GcLatent;
+
+/*
+ * Build model's marginals from the n×p rows X and the latent rows of its active columns
+ * into lat (q = 0 when every column is constant). Free lat with gc_latent_free, also on
+ * failure.
+ */
+extern GcStatus gc_fit_latent_active(const double *X, size_t n, int p, const GcFitOptions *opt,
+									 const GcAlloc *alloc, GcModel *model, GcLatent *lat,
+									 char *errmsg, size_t errlen);
+extern void gc_latent_free(GcLatent *lat, const GcAlloc *alloc);
+
 #endif

@@ -23,7 +23,9 @@
 #include "utils/numeric.h"
 
 #include "gcimpute.h"
+#include "copula/fit_sql.h"
 #include "copula/gcmodel_sql.h"
+#include "copula/temporal.h"
 #include "platform/sort.h"
 #include "copula/online.h"
 
@@ -49,16 +51,13 @@ static const char *const update_option_names[] = {
 	"batch_size", "stepsize", "decay", "max_knots", "num_ord_updates", "verbose", NULL
 };
 
-typedef struct FitOptions
-{
-	GcFitOptions core;
-	bool		verbose;
-	int			ntypes;			/* -1: no "types" option */
-	int		   *types;			/* requested type per column (GC_AUTO to detect) */
-	bool		types_by_index; /* "types" was an object {"3": "ordinal"} */
-	int			max_index;		/* largest column number named in a "types" object */
-	int			rank;			/* > 0: fit a low-rank model of this rank (em_lowrank.c) */
-} FitOptions;
+/* gc_fit_series: standard training of a full model, plus the series' lags and step */
+static const char *const series_option_names[] = {
+	"types", "max_iter", "tol", "min_ord_ratio", "max_knots", "num_ord_updates", "verbose",
+	"lags", "max_lags", "step", NULL
+};
+
+typedef GcSqlFitOptions FitOptions;
 
 typedef struct FitState
 {
@@ -131,18 +130,57 @@ TypeFromJson(JsonbValue *v, int col)
 	return t;
 }
 
-/* Parse and validate the options object (once per aggregate) of gc_fit or gc_update. */
+/* "lags": a number of lags or "auto" (chosen by BIC) */
+static int
+OptLags(JsonbValue *v)
+{
+	if (v->type == jbvString && v->val.string.len == 4 &&
+		strncmp(v->val.string.val, "auto", 4) == 0)
+		return -1;
+	if (v->type != jbvNumeric)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("gc_fit_series option \"lags\" must be an integer or \"auto\"")));
+	return OptInt(v, "lags", 0, GC_SERIES_MAX_LAGS);
+}
+
+/* "step": seconds between rows, or "auto" (the median gap) */
+static double
+OptStep(JsonbValue *v)
+{
+	double		x;
+
+	if (v->type == jbvString && v->val.string.len == 4 &&
+		strncmp(v->val.string.val, "auto", 4) == 0)
+		return 0;
+	if (v->type != jbvNumeric)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("gc_fit_series option \"step\" must be a number of seconds or \"auto\"")));
+	x = OptNumber(v, "step");
+	if (!(x > 0) || !isfinite(x))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("gc_fit_series option \"step\" must be positive"),
+				 errdetail("Got %g.", x)));
+	return x;
+}
+
+/* Parse and validate the options object (once per aggregate) of gc_fit, gc_update or gc_fit_series. */
 static void
-ParseFitOptions(Jsonb *jb, FitOptions *o, bool is_update)
+ParseFitOptions(Jsonb *jb, FitOptions *o, int mode)
 {
 	JsonbIterator *it;
 	JsonbValue	v;
 	JsonbIteratorToken tok;
 	char	   *key = NULL;
+	bool		is_update = (mode == GC_FIT_OPTIONS_UPDATE);
 
 	/* the helpers above name the function and list its options in their messages */
-	option_names = is_update ? update_option_names : fit_option_names;
-	option_fn = is_update ? "gc_update" : "gc_fit";
+	option_names = mode == GC_FIT_OPTIONS_UPDATE ? update_option_names :
+		mode == GC_FIT_OPTIONS_SERIES ? series_option_names : fit_option_names;
+	option_fn = mode == GC_FIT_OPTIONS_UPDATE ? "gc_update" :
+		mode == GC_FIT_OPTIONS_SERIES ? "gc_fit_series" : "gc_fit";
 
 	gc_fit_options_default(&o->core);
 	o->core.tol = 0.001;		/* measured: better SMAE than 0.01 on GSS and synthetic data */
@@ -151,6 +189,9 @@ ParseFitOptions(Jsonb *jb, FitOptions *o, bool is_update)
 	o->types = NULL;
 	o->types_by_index = false;
 	o->max_index = 0;
+	o->lags = -1;
+	o->max_lags = 6;
+	o->step = 0;
 	if (jb == NULL)
 		return;
 	if (!JB_ROOT_IS_OBJECT(jb))
@@ -182,6 +223,12 @@ ParseFitOptions(Jsonb *jb, FitOptions *o, bool is_update)
 
 		if (strcmp(key, "max_iter") == 0)
 			o->core.max_iter = OptInt(&v, key, 1, 100000);
+		else if (strcmp(key, "lags") == 0)
+			o->lags = OptLags(&v);
+		else if (strcmp(key, "max_lags") == 0)
+			o->max_lags = OptInt(&v, key, 0, GC_SERIES_MAX_LAGS);
+		else if (strcmp(key, "step") == 0)
+			o->step = OptStep(&v);
 		else if (strcmp(key, "tol") == 0)
 		{
 			o->core.tol = OptNumber(&v, key);
@@ -323,6 +370,7 @@ ParseFitOptions(Jsonb *jb, FitOptions *o, bool is_update)
 			}
 		}
 	}
+	(void) is_update;
 	if (o->rank > 0 && o->core.training != GC_TRAIN_STANDARD)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -436,15 +484,33 @@ CheckOnline(GcStatus st, const char *fn, const char *msg)
 }
 
 /* Options as the core wants them, with the glue's callbacks. */
+GcFitOptions
+gc_fit_core_options(const GcSqlFitOptions *o)
+{
+	GcFitOptions opt = o->core;
+
+	opt.types = o->ntypes >= 0 ? o->types : NULL;
+	opt.progress = o->verbose ? FitProgress : NULL;
+	opt.tick = FitTick;
+	return opt;
+}
+
 static GcFitOptions
 CoreOptions(FitState *st)
 {
-	GcFitOptions opt = st->opts.core;
+	return gc_fit_core_options(&st->opts);
+}
 
-	opt.types = st->opts.ntypes >= 0 ? st->opts.types : NULL;
-	opt.progress = st->opts.verbose ? FitProgress : NULL;
-	opt.tick = FitTick;
-	return opt;
+void
+gc_fit_parse_options(Jsonb *jb, GcSqlFitOptions *o, int mode)
+{
+	ParseFitOptions(jb, o, mode);
+}
+
+void
+gc_fit_check_types_width(GcSqlFitOptions *o, int p)
+{
+	CheckTypesWidth(o, p);
 }
 
 /* Streaming: the row goes straight into the online state; nothing is buffered beyond a batch. */
@@ -499,11 +565,11 @@ gc_fit_transfn(PG_FUNCTION_ARGS)
 		{
 			Jsonb	   *jb = PG_GETARG_JSONB_P(2);
 
-			ParseFitOptions(jb, &st->opts, st->is_update);
+			ParseFitOptions(jb, &st->opts, st->is_update ? GC_FIT_OPTIONS_UPDATE : GC_FIT_OPTIONS_FIT);
 			st->opts_text = JsonbToCString(NULL, &jb->root, VARSIZE(jb));
 		}
 		else
-			ParseFitOptions(NULL, &st->opts, st->is_update);
+			ParseFitOptions(NULL, &st->opts, st->is_update ? GC_FIT_OPTIONS_UPDATE : GC_FIT_OPTIONS_FIT);
 		MemoryContextSwitchTo(old);
 	}
 	if (!PG_ARGISNULL(1))
@@ -629,9 +695,9 @@ gc_fit_combinefn(PG_FUNCTION_ARGS)
 		a->is_update = b->is_update;
 		a->opts_text = b->opts_text ? pstrdup(b->opts_text) : NULL;
 		if (b->opts_text)
-			ParseFitOptions(DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(b->opts_text))), &a->opts, a->is_update);
+			ParseFitOptions(DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(b->opts_text))), &a->opts, a->is_update ? GC_FIT_OPTIONS_UPDATE : GC_FIT_OPTIONS_FIT);
 		else
-			ParseFitOptions(NULL, &a->opts, a->is_update);
+			ParseFitOptions(NULL, &a->opts, a->is_update ? GC_FIT_OPTIONS_UPDATE : GC_FIT_OPTIONS_FIT);
 		MemoryContextSwitchTo(old);
 	}
 	if ((a->opts_text == NULL) != (b->opts_text == NULL) ||
@@ -825,7 +891,7 @@ gc_fit_deserialfn(PG_FUNCTION_ARGS)
 		ParseFitOptions(DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(st->opts_text))), &st->opts, st->is_update);
 	}
 	else
-		ParseFitOptions(NULL, &st->opts, st->is_update);
+		ParseFitOptions(NULL, &st->opts, st->is_update ? GC_FIT_OPTIONS_UPDATE : GC_FIT_OPTIONS_FIT);
 	if (st->p > 0)
 		CheckTypesWidth(&st->opts, st->p);
 	if (online)
@@ -880,11 +946,11 @@ gc_update_transfn(PG_FUNCTION_ARGS)
 		{
 			Jsonb	   *jb = PG_GETARG_JSONB_P(3);
 
-			ParseFitOptions(jb, &st->opts, true);
+			ParseFitOptions(jb, &st->opts, GC_FIT_OPTIONS_UPDATE);
 			st->opts_text = JsonbToCString(NULL, &jb->root, VARSIZE(jb));
 		}
 		else
-			ParseFitOptions(NULL, &st->opts, true);
+			ParseFitOptions(NULL, &st->opts, GC_FIT_OPTIONS_UPDATE);
 		st->opts.core.training = GC_TRAIN_MINIBATCH_ONLINE;
 		MemoryContextSwitchTo(old);
 
@@ -894,6 +960,11 @@ gc_update_transfn(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("gc_update: only full (not low-rank) models can be updated online")));
+		if (model->temporal)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("gc_update: a temporal model cannot be updated online"),
+					 errhint("Refit it with gc_fit_series.")));
 		st->p = model->p;
 		opt = CoreOptions(st);
 		CheckOnline(gc_online_from_model(model, &opt, &alloc, &st->online, msg, sizeof(msg)),

@@ -13,6 +13,7 @@
 
 #include <lapacke.h>
 
+#include "access/detoast.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "common/shortest_dec.h"
@@ -27,6 +28,7 @@
 
 #include "gcimpute.h"
 #include "copula/gcmodel_sql.h"
+#include "copula/temporal.h"
 #include "platform/hugemem.h"
 
 PG_FUNCTION_INFO_V1(gcmodel_in);
@@ -35,6 +37,7 @@ PG_FUNCTION_INFO_V1(gcmodel_recv);
 PG_FUNCTION_INFO_V1(gcmodel_send);
 PG_FUNCTION_INFO_V1(gc_model_info);
 PG_FUNCTION_INFO_V1(gc_correlation);
+PG_FUNCTION_INFO_V1(gc_lag_correlation);
 
 /* ---------- allocation and error reporting shared by the glue ---------- */
 
@@ -127,6 +130,76 @@ gc_report_status(GcStatus st, const char *what, const char *msg)
 	pg_unreachable();
 }
 
+/* ---------- identity of a model argument, for caches ---------- */
+
+/*
+ * Is the model argument, as passed (possibly a TOAST pointer or compressed), the one the
+ * cache was built from? Checked before detoasting: a fitted model is usually large enough
+ * to be stored out of line, and detoasting it for every row would dominate imputation.
+ */
+bool
+gc_model_key_matches(const GcModelKey *c, struct varlena *raw)
+{
+	if (!c->have_key)
+		return false;
+	if (VARATT_IS_EXTERNAL_ONDISK(raw))
+	{
+		struct varatt_external ext;
+
+		VARATT_EXTERNAL_GET_POINTER(ext, raw);
+		return c->key_external && ext.va_valueid == c->key_ext.va_valueid &&
+			ext.va_toastrelid == c->key_ext.va_toastrelid &&
+			ext.va_rawsize == c->key_ext.va_rawsize;
+	}
+	if (VARATT_IS_EXTERNAL(raw))
+		return false;
+	if (VARATT_IS_4B_U(raw))
+	{
+		/* a plain in-memory model: its header carries a hash of everything after it */
+		const GcModelData *d = (const GcModelData *) raw;
+
+		return VARSIZE(raw) >= offsetof(GcModelData, data) &&
+			d->fingerprint == c->fingerprint && (int32) VARSIZE(raw) == c->size;
+	}
+	/* compressed inline (at most a page): compare its bytes */
+	return !c->key_external && VARSIZE_ANY(raw) == c->key_len &&
+		memcmp(raw, c->key_bytes, c->key_len) == 0;
+}
+
+bool
+gc_model_key_same_model(const GcModelKey *c, const GcModelData *d)
+{
+	return c->size != 0 && c->fingerprint == d->fingerprint && c->size == (int32) VARSIZE(d);
+}
+
+void
+gc_model_key_remember(GcModelKey *c, struct varlena *raw, const GcModelData *d, MemoryContext cxt)
+{
+	c->fingerprint = d->fingerprint;
+	c->size = VARSIZE(d);
+	c->have_key = false;
+	if (VARATT_IS_EXTERNAL_ONDISK(raw))
+	{
+		VARATT_EXTERNAL_GET_POINTER(c->key_ext, raw);
+		c->key_external = true;
+		c->have_key = true;
+	}
+	else if (VARATT_IS_4B_U(raw))
+	{
+		c->key_external = false;
+		c->key_len = 0;
+		c->have_key = true;		/* matched by fingerprint and size */
+	}
+	else if (!VARATT_IS_EXTERNAL(raw))
+	{
+		c->key_external = false;
+		c->key_len = VARSIZE_ANY(raw);
+		c->key_bytes = MemoryContextAlloc(cxt, c->key_len);
+		memcpy(c->key_bytes, raw, c->key_len);
+		c->have_key = true;
+	}
+}
+
 /* ---------- packing ---------- */
 
 static Size
@@ -180,14 +253,97 @@ CorrIsImplicit(const GcModel *m)
 	return same;
 }
 
+/*
+ * Is the correlation C of W row blocks of the model's p columns positive semidefinite on
+ * the active columns (up to a relative 1e-10)?
+ */
+static bool
+IsPsdOnActive(const double *C, const GcModel *m, int W)
+{
+	int			p = m->p,
+				P = W * p,
+				Q = 0;
+	int		   *act = palloc(sizeof(int) * P);
+	double	   *S;
+	lapack_int	info;
+
+	for (int s = 0; s < W; s++)
+		for (int j = 0; j < p; j++)
+			if (m->marg[j].type != GC_CONSTANT)
+				act[Q++] = s * p + j;
+	S = palloc(sizeof(double) * Q * Q);
+	for (int b = 0; b < Q; b++)
+		for (int a = 0; a < Q; a++)
+			S[a + (size_t) b * Q] = (1 - 1e-10) * C[act[a] + (size_t) act[b] * P] +
+				(a == b ? 1e-10 : 0);
+	info = LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', Q, S, Q);
+	if (info < 0)
+		elog(ERROR, "dpotrf: invalid argument %d", (int) -info);
+	pfree(S);
+	pfree(act);
+	return info == 0;
+}
+
+/* A temporal model: a full model with sane lags and step, and a valid stationary series. */
+static void
+CheckTemporal(const GcModel *m, int q)
+{
+	int			p = m->p;
+	double	   *C;
+	GcAlloc		alloc;
+
+	if (!m->temporal || m->kind != GC_MODEL_FULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid gcmodel: lag correlations belong to a full temporal model")));
+	if (m->lags < 0 || m->lags > GC_SERIES_MAX_LAGS || (m->lags > 0) != (m->lagcorr != NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid gcmodel: %d lags", m->lags),
+				 errdetail("A temporal model has between 0 and %d lags.", GC_SERIES_MAX_LAGS)));
+	if (!(m->step > 0) || !isfinite(m->step))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid gcmodel: the step must be a positive number of seconds"),
+				 errdetail("Got %g.", m->step)));
+	for (int h = 0; h < m->lags; h++)
+		for (int b = 0; b < p; b++)
+			for (int a = 0; a < p; a++)
+			{
+				double		c = m->lagcorr[(size_t) h * p * p + a + (size_t) b * p];
+
+				if (!isfinite(c) || fabs(c) > 1 + 1e-12)
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("invalid gcmodel: lag correlations must be in [-1, 1]"),
+							 errdetail("Lag %d entry (%d,%d) is %g.", h + 1, a + 1, b + 1, c)));
+				if (c != 0 && (m->marg[a].type == GC_CONSTANT || m->marg[b].type == GC_CONSTANT))
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("invalid gcmodel: constant column %d must be uncorrelated",
+									m->marg[a].type == GC_CONSTANT ? a + 1 : b + 1)));
+			}
+	if (m->lags == 0 || q == 0)
+		return;
+	/* the window of lags + 1 rows must be a correlation matrix */
+	C = palloc(sizeof(double) * (size_t) (m->lags + 1) * p * (m->lags + 1) * p);
+	alloc = gc_pg_alloc(CurrentMemoryContext);
+	if (gc_temporal_window_corr(m, m->lags, 0, &alloc, C) != GC_OK ||
+		!IsPsdOnActive(C, m, m->lags + 1))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid gcmodel: the lag correlations do not describe a stationary series"),
+				 errdetail("The block-Toeplitz correlation of %d consecutive rows is not positive semidefinite.",
+						   m->lags + 1)));
+	pfree(C);
+}
+
 static void
 CheckModel(const GcModel *m, bool *implicit_out)
 {
 	int			p = m->p;
 	bool		implicit = false;
 	int			q = 0;
-	double	   *S;
-	lapack_int	info;
 
 	if (p < 1 || p > GCMODEL_MAX_COLUMNS)
 		ereport(ERROR,
@@ -261,29 +417,12 @@ CheckModel(const GcModel *m, bool *implicit_out)
 	implicit = CorrIsImplicit(m);
 	if (implicit_out)
 		*implicit_out = implicit;
-	if (q > 0 && !implicit)
-	{
-		int			ai = 0;
-		int		   *act = palloc(sizeof(int) * q);
-
-		for (int j = 0; j < p; j++)
-			if (m->marg[j].type != GC_CONSTANT)
-				act[ai++] = j;
-		S = palloc(sizeof(double) * q * q);
-		for (int b = 0; b < q; b++)
-			for (int a = 0; a < q; a++)
-				S[a + (size_t) b * q] = (1 - 1e-10) * m->corr[act[a] + (size_t) act[b] * p] +
-					(a == b ? 1e-10 : 0);
-		info = LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', q, S, q);
-		if (info < 0)
-			elog(ERROR, "dpotrf: invalid argument %d", (int) -info);
-		if (info > 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("invalid gcmodel: the correlation matrix is not positive semidefinite")));
-		pfree(S);
-		pfree(act);
-	}
+	if (q > 0 && !implicit && !IsPsdOnActive(m->corr, m, 1))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid gcmodel: the correlation matrix is not positive semidefinite")));
+	if (m->temporal || m->lags != 0 || m->lagcorr != NULL)
+		CheckTemporal(m, q);
 	if (m->kind == GC_MODEL_LOWRANK)
 	{
 		if (!(m->sigma > 0 && m->sigma < 1) || m->W == NULL)
@@ -321,6 +460,8 @@ gcmodel_pack(const GcModel *m)
 		ndbl = add_size(ndbl, mul_size(p, m->rank));
 	for (int j = 0; j < p; j++)
 		ndbl = add_size(ndbl, mul_size(3, m->marg[j].nknots));
+	if (m->temporal)
+		ndbl = add_size(ndbl, add_size(2, mul_size(mul_size(p, p), m->lags)));
 	size = add_size(add_size(offsetof(GcModelData, data), DataOffsetDoubles(p)),
 					mul_size(ndbl, sizeof(float8)));
 	if (size > MaxAllocSize)
@@ -331,14 +472,16 @@ gcmodel_pack(const GcModel *m)
 
 	d = palloc0(size);
 	SET_VARSIZE(d, size);
-	d->version = implicit ? GCMODEL_DISK_VERSION_IMPLICIT_CORR : GCMODEL_DISK_VERSION_STORED_CORR;
+	d->version = m->temporal ? GCMODEL_DISK_VERSION_TEMPORAL :
+		implicit ? GCMODEL_DISK_VERSION_IMPLICIT_CORR : GCMODEL_DISK_VERSION_STORED_CORR;
 	d->kind = (uint16) m->kind;
 	d->p = p;
 	d->rank = m->kind == GC_MODEL_LOWRANK ? m->rank : 0;
 	d->n_iter = m->n_iter;
 	d->max_iter = m->max_iter;
 	d->flags = (m->converged ? GCMODEL_FLAG_CONVERGED : 0) |
-		(implicit ? GCMODEL_FLAG_IMPLICIT_CORR : 0);
+		(implicit ? GCMODEL_FLAG_IMPLICIT_CORR : 0) |
+		(m->temporal ? GCMODEL_FLAG_TEMPORAL : 0);
 	d->ridge_steps = m->ridge_steps;
 	d->training = m->training;
 	d->nrows = m->nrows;
@@ -374,6 +517,13 @@ gcmodel_pack(const GcModel *m)
 		memcpy(dv + 2 * K, m->marg[j].mult, sizeof(float8) * K);
 		dv += 3 * (size_t) K;
 	}
+	if (m->temporal)
+	{
+		*dv++ = m->step;
+		*dv++ = m->lags;
+		if (m->lags > 0)
+			memcpy(dv, m->lagcorr, sizeof(float8) * p * p * m->lags);
+	}
 	d->fingerprint = hash_bytes_extended((const unsigned char *) d->data,
 										 (int) (size - offsetof(GcModelData, data)), 0x67636d);
 	return d;
@@ -386,7 +536,8 @@ gcmodel_unpack(const GcModelData *d)
 	int			p = d->p;
 	const float8 *dv;
 
-	if (d->version != (d->flags & GCMODEL_FLAG_IMPLICIT_CORR ?
+	if (d->version != (d->flags & GCMODEL_FLAG_TEMPORAL ? GCMODEL_DISK_VERSION_TEMPORAL :
+					   d->flags & GCMODEL_FLAG_IMPLICIT_CORR ?
 					   GCMODEL_DISK_VERSION_IMPLICIT_CORR : GCMODEL_DISK_VERSION_STORED_CORR))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -441,6 +592,13 @@ gcmodel_unpack(const GcModelData *d)
 		dv += 3 * (size_t) K;
 		gc_marginal_prepare(&m->marg[j]);
 	}
+	if (d->flags & GCMODEL_FLAG_TEMPORAL)
+	{
+		m->temporal = 1;
+		m->step = *dv++;
+		m->lags = (int) *dv++;
+		m->lagcorr = m->lags > 0 ? (double *) dv : NULL;
+	}
 	return m;
 }
 
@@ -478,7 +636,7 @@ gcmodel_out(PG_FUNCTION_ARGS)
 
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "{\"version\": %d, \"kind\": \"%s\", \"p\": %d",
-					 GCMODEL_VERSION, m->kind == GC_MODEL_LOWRANK ? "low_rank" : "full", p);
+					 m->temporal ? GCMODEL_VERSION_TEMPORAL : GCMODEL_VERSION, m->kind == GC_MODEL_LOWRANK ? "low_rank" : "full", p);
 	if (m->kind == GC_MODEL_LOWRANK)
 		appendStringInfo(&buf, ", \"rank\": %d", m->rank);
 	appendStringInfo(&buf, ", \"rows\": " INT64_FORMAT ", \"iterations\": %d, \"max_iter\": %d, \"converged\": %s, \"ridge_steps\": %d, \"tol\": ",
@@ -527,6 +685,24 @@ gcmodel_out(PG_FUNCTION_ARGS)
 			if (a > 0)
 				appendStringInfoString(&buf, ", ");
 			AppendDoubleArray(&buf, m->W + a, m->rank, p);
+		}
+		appendStringInfoChar(&buf, ']');
+	}
+	if (m->temporal)
+	{
+		appendStringInfo(&buf, ", \"lags\": %d, \"step\": ", m->lags);
+		AppendDouble(&buf, m->step);
+		appendStringInfoString(&buf, ", \"lag_correlation\": [");
+		for (int h = 0; h < m->lags; h++)
+		{
+			appendStringInfoString(&buf, h ? ", [" : "[");
+			for (int a = 0; a < p; a++)
+			{
+				if (a > 0)
+					appendStringInfoString(&buf, ", ");
+				AppendDoubleArray(&buf, m->lagcorr + (size_t) h * p * p + a, p, p);
+			}
+			appendStringInfoChar(&buf, ']');
 		}
 		appendStringInfoChar(&buf, ']');
 	}
@@ -634,6 +810,42 @@ Matrix(JsonbValue *v, const char *what, int p, int ncol)
 	return out;
 }
 
+/* The keys of a temporal model (text version 2): lags, step, lag_correlation. */
+static void
+TemporalFromJson(JsonbContainer *root, GcModel *m)
+{
+	JsonbValue *v;
+	JsonbContainer *c;
+	size_t		pp = (size_t) m->p * m->p;
+
+	m->temporal = 1;
+	m->lags = IntVal(GetKey(root, "lags", true), "lags");
+	m->step = NumVal(GetKey(root, "step", true), "step");
+	if (m->lags < 0 || m->lags > GC_SERIES_MAX_LAGS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("invalid input syntax for type gcmodel"),
+				 errdetail("\"lags\" must be between 0 and %d.", GC_SERIES_MAX_LAGS)));
+	v = GetKey(root, "lag_correlation", true);
+	if (v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data) ||
+		JsonContainerSize(v->val.binary.data) != (uint32) m->lags)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("invalid input syntax for type gcmodel"),
+				 errdetail("\"lag_correlation\" must be an array of %d matrices.", m->lags)));
+	if (m->lags == 0)
+		return;
+	c = v->val.binary.data;
+	m->lagcorr = palloc(sizeof(double) * pp * m->lags);
+	for (int h = 0; h < m->lags; h++)
+	{
+		double	   *g = Matrix(getIthJsonbValueFromContainer(c, h), "lag_correlation", m->p, m->p);
+
+		memcpy(m->lagcorr + h * pp, g, sizeof(double) * pp);
+		pfree(g);
+	}
+}
+
 Datum
 gcmodel_in(PG_FUNCTION_ARGS)
 {
@@ -649,11 +861,12 @@ gcmodel_in(PG_FUNCTION_ARGS)
 	if (!JsonContainerIsObject(root))
 		BadText("%s", "A gcmodel is a JSON object.");
 	version = IntVal(GetKey(root, "version", true), "version");
-	if (version != GCMODEL_VERSION)
+	if (version != GCMODEL_VERSION && version != GCMODEL_VERSION_TEMPORAL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 				 errmsg("unsupported gcmodel version %d", version),
-				 errdetail("This build reads version %d.", GCMODEL_VERSION)));
+				 errdetail("This build reads versions %d and %d.", GCMODEL_VERSION,
+						   GCMODEL_VERSION_TEMPORAL)));
 	v = GetKey(root, "kind", true);
 	if (v->type != jbvString)
 		BadText("%s", "\"kind\" must be \"full\" or \"low_rank\".");
@@ -749,6 +962,8 @@ gcmodel_in(PG_FUNCTION_ARGS)
 					 errdetail("\"rank\" must be between 1 and p - 1.")));
 		m->W = Matrix(GetKey(root, "W", true), "W", m->p, m->rank);
 	}
+	if (version == GCMODEL_VERSION_TEMPORAL)
+		TemporalFromJson(root, m);
 	PG_RETURN_GCMODEL_P(gcmodel_pack(m));
 }
 
@@ -763,7 +978,7 @@ gcmodel_send(PG_FUNCTION_ARGS)
 	int			p = m->p;
 
 	pq_begintypsend(&buf);
-	pq_sendint16(&buf, GCMODEL_VERSION);
+	pq_sendint16(&buf, m->temporal ? GCMODEL_VERSION_TEMPORAL : GCMODEL_VERSION);
 	pq_sendint16(&buf, d->kind);
 	pq_sendint32(&buf, p);
 	pq_sendint32(&buf, d->rank);
@@ -796,6 +1011,13 @@ gcmodel_send(PG_FUNCTION_ARGS)
 			pq_sendfloat8(&buf, m->marg[j].cum[k]);
 			pq_sendfloat8(&buf, m->marg[j].mult[k]);
 		}
+	if (m->temporal)
+	{
+		pq_sendfloat8(&buf, m->step);
+		pq_sendint32(&buf, m->lags);
+		for (size_t k = 0; k < (size_t) p * p * m->lags; k++)
+			pq_sendfloat8(&buf, m->lagcorr[k]);
+	}
 	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
 }
 
@@ -820,7 +1042,7 @@ gcmodel_recv(PG_FUNCTION_ARGS)
 
 	NeedBytes(buf, 2 * 2 + 7 * 4 + 8 * 5);
 	version = pq_getmsgint(buf, 2);
-	if (version != GCMODEL_VERSION)
+	if (version != GCMODEL_VERSION && version != GCMODEL_VERSION_TEMPORAL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 				 errmsg("unsupported binary gcmodel version %d", version)));
@@ -889,6 +1111,24 @@ gcmodel_recv(PG_FUNCTION_ARGS)
 		m->marg[j].mult = mult;
 		gc_marginal_prepare(&m->marg[j]);
 	}
+	if (version == GCMODEL_VERSION_TEMPORAL)
+	{
+		NeedBytes(buf, 12);
+		m->temporal = 1;
+		m->step = pq_getmsgfloat8(buf);
+		m->lags = pq_getmsgint(buf, 4);
+		if (m->lags < 0 || m->lags > GC_SERIES_MAX_LAGS)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+					 errmsg("invalid binary gcmodel: %d lags", m->lags)));
+		if (m->lags > 0)
+		{
+			NeedBytes(buf, (Size) p * p * m->lags * 8);
+			m->lagcorr = palloc(sizeof(double) * p * p * m->lags);
+			for (size_t k = 0; k < (size_t) p * p * m->lags; k++)
+				m->lagcorr[k] = pq_getmsgfloat8(buf);
+		}
+	}
 	if (buf->cursor != buf->len)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
@@ -907,7 +1147,7 @@ gc_model_info(PG_FUNCTION_ARGS)
 
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "{\"version\": %d, \"kind\": \"%s\", \"columns\": %d",
-					 GCMODEL_VERSION, m->kind == GC_MODEL_LOWRANK ? "low_rank" : "full", m->p);
+					 m->temporal ? GCMODEL_VERSION_TEMPORAL : GCMODEL_VERSION, m->kind == GC_MODEL_LOWRANK ? "low_rank" : "full", m->p);
 	if (m->kind == GC_MODEL_LOWRANK)
 	{
 		appendStringInfo(&buf, ", \"rank\": %d, \"sigma\": ", m->rank);
@@ -922,6 +1162,11 @@ gc_model_info(PG_FUNCTION_ARGS)
 	appendStringInfoString(&buf, ", \"loglik\": ");
 	AppendDouble(&buf, m->loglik);
 	appendStringInfo(&buf, ", \"training\": \"%s\"", gc_training_name(m->training));
+	if (m->temporal)
+	{
+		appendStringInfo(&buf, ", \"temporal\": true, \"lags\": %d, \"step\": ", m->lags);
+		AppendDouble(&buf, m->step);
+	}
 	appendStringInfoString(&buf, ", \"types\": [");
 	for (int j = 0; j < m->p; j++)
 		appendStringInfo(&buf, "%s\"%s\"", j ? ", " : "", gc_vartype_name(m->marg[j].type));
@@ -939,20 +1184,65 @@ gc_model_info(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
 }
 
+/* A p×p column-major matrix as a 2-D float8 array (row-major element order). */
+static ArrayType *
+MatrixArray(const double *c, int p)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * p * p);
+	int			dims[2] = {p, p};
+	int			lbs[2] = {1, 1};
+
+	for (int a = 0; a < p; a++)
+		for (int b = 0; b < p; b++)
+			elems[a * p + b] = Float8GetDatum(c[a + (size_t) b * p]);
+	return construct_md_array(elems, NULL, 2, dims, lbs, FLOAT8OID,
+							  sizeof(float8), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+}
+
 Datum
 gc_correlation(PG_FUNCTION_ARGS)
 {
 	GcModelData *d = PG_GETARG_GCMODEL_P(0);
 	GcModel    *m = gcmodel_unpack(d);
-	int			p = m->p;
-	Datum	   *elems = palloc(sizeof(Datum) * p * p);
-	int			dims[2] = {p, p};
-	int			lbs[2] = {1, 1};
 
-	/* row-major element order for a 2-D SQL array; Σ is symmetric anyway */
-	for (int a = 0; a < p; a++)
-		for (int b = 0; b < p; b++)
-			elems[a * p + b] = Float8GetDatum(m->corr[a + (size_t) b * p]);
-	PG_RETURN_ARRAYTYPE_P(construct_md_array(elems, NULL, 2, dims, lbs, FLOAT8OID,
-											 sizeof(float8), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	PG_RETURN_ARRAYTYPE_P(MatrixArray(m->corr, m->p));
+}
+
+/*
+ * Γ(h) of a temporal model: entry [a][b] is the latent correlation of column a at time t
+ * with column b at time t − h (h = 0 is gc_correlation). Lags beyond the fitted ones
+ * continue the series as the model does in imputation.
+ */
+Datum
+gc_lag_correlation(PG_FUNCTION_ARGS)
+{
+	GcModelData *d = PG_GETARG_GCMODEL_P(0);
+	int32		h = PG_GETARG_INT32(1);
+	GcModel    *m = gcmodel_unpack(d);
+	int			p = m->p;
+	double	   *C;
+	double	   *g;
+	GcAlloc		alloc = gc_pg_alloc(CurrentMemoryContext);
+	GcStatus	st;
+
+	if (!m->temporal)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("gc_lag_correlation: the model is not temporal"),
+				 errhint("Fit it with gc_fit_series.")));
+	if (h < 0 || h > 2 * GC_SERIES_MAX_LAGS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("gc_lag_correlation: the lag must be between 0 and %d, got %d",
+						2 * GC_SERIES_MAX_LAGS, h)));
+	C = palloc(sizeof(double) * (size_t) (h + 1) * p * (h + 1) * p);
+	st = gc_temporal_window_corr(m, h, 0, &alloc, C);
+	if (st != GC_OK)
+		gc_report_status(st, "gc_lag_correlation", "the lag correlations cannot be continued");
+	/* block (h, 0) of the window t−h..t is Cov(z_t, z_{t−h}) = Γ(h) */
+	g = palloc(sizeof(double) * p * p);
+	for (int b = 0; b < p; b++)
+		for (int a = 0; a < p; a++)
+			g[a + (size_t) b * p] = C[(h * p + a) + (size_t) b * (h + 1) * p];
+	PG_RETURN_ARRAYTYPE_P(MatrixArray(g, p));
 }

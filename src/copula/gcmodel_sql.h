@@ -9,6 +9,7 @@
  *   float8 corr[p*p]            (column-major; left out when GCMODEL_FLAG_IMPLICIT_CORR)
  *   float8 W[p*rank]            (kind low rank)
  *   per column j: float8 x[nknots[j]], cum[nknots[j]], mult[nknots[j]]
+ *   temporal (version 3): float8 step, float8 lags, float8 lagcorr[lags*p*p]
  */
 #ifndef GCMODEL_H
 #define GCMODEL_H
@@ -21,8 +22,13 @@
 #include "copula/copula.h"
 #include "pg_compat.h"
 
-/* version of the text (JSON) and binary (send/recv) forms */
+/*
+ * Version of the text (JSON) and binary (send/recv) forms: 1, or 2 for a temporal model
+ * (which adds lags, step and the lag correlations). Version 2 is written only for temporal
+ * models, so a build that reads only version 1 refuses them instead of dropping the lags.
+ */
 #define GCMODEL_VERSION 1
+#define GCMODEL_VERSION_TEMPORAL 2
 /*
  * Layout of the stored varlena: 1 = correlation always stored; 2 = a low-rank model whose
  * correlation is implicit (GCMODEL_FLAG_IMPLICIT_CORR). Version 2 is written only when the
@@ -31,10 +37,14 @@
  */
 #define GCMODEL_DISK_VERSION_STORED_CORR 1
 #define GCMODEL_DISK_VERSION_IMPLICIT_CORR 2
+/* 3 = a temporal model: layout 1 followed by step, lags and the lag correlations */
+#define GCMODEL_DISK_VERSION_TEMPORAL 3
 #define GCMODEL_MAX_COLUMNS 4096
 #define GCMODEL_FLAG_CONVERGED 0x0001
 /* on disk only: a low-rank model whose corr is exactly gc_lowrank_corr(W, σ), not stored */
 #define GCMODEL_FLAG_IMPLICIT_CORR 0x0002
+/* a temporal model (copula/temporal.h) */
+#define GCMODEL_FLAG_TEMPORAL 0x0004
 #define GCMODEL_COL_EXACT 0x0001
 
 typedef struct GcModelData
@@ -62,6 +72,30 @@ typedef struct GcModelData
 #define DatumGetGcModelP(x)		((GcModelData *) PG_DETOAST_DATUM(x))
 #define PG_GETARG_GCMODEL_P(n)	DatumGetGcModelP(PG_GETARG_DATUM(n))
 #define PG_RETURN_GCMODEL_P(x)	PG_RETURN_POINTER(x)
+
+/*
+ * The identity of a gcmodel argument as passed (a TOAST pointer, compressed bytes, or a
+ * plain datum's fingerprint), so that a per-query cache can tell the same model without
+ * detoasting it for every row.
+ */
+typedef struct GcModelKey
+{
+	bool		have_key;
+	bool		key_external;
+	struct varatt_external key_ext; /* a TOAST pointer */
+	Size		key_len;
+	char	   *key_bytes;		/* or the raw (possibly compressed) bytes */
+	uint64		fingerprint;
+	int32		size;
+} GcModelKey;
+
+/* Is raw (not detoasted) the argument the key was taken from? */
+extern bool gc_model_key_matches(const GcModelKey *key, struct varlena *raw);
+/* Is the detoasted d the model the key was taken from (fingerprint and size)? */
+extern bool gc_model_key_same_model(const GcModelKey *key, const GcModelData *d);
+/* Take the key of raw, whose detoasted form is d; bytes are copied into cxt. */
+extern void gc_model_key_remember(GcModelKey *key, struct varlena *raw, const GcModelData *d,
+								  MemoryContext cxt);
 
 /* An allocator for the core that pallocs in cxt (NULL on out-of-memory). */
 extern GcAlloc gc_pg_alloc(MemoryContext cxt);

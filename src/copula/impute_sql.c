@@ -28,14 +28,7 @@ PG_FUNCTION_INFO_V1(gc_impute_interval);
 
 typedef struct ImputeCache
 {
-	/* identity of the argument as passed, before detoasting */
-	bool		have_key;
-	bool		key_external;
-	struct varatt_external key_ext; /* a TOAST pointer */
-	Size		key_len;
-	char	   *key_bytes;		/* or the raw (possibly compressed) bytes */
-	uint64		fingerprint;
-	int32		size;
+	GcModelKey	key;			/* the model argument the cache was built from */
 	MemoryContext cxt;
 	GcModelData *packed;		/* private copy: the imputer points into it */
 	GcModel    *model;
@@ -43,66 +36,6 @@ typedef struct ImputeCache
 	double	   *in,
 			   *out;
 } ImputeCache;
-
-/*
- * Is the model argument, as passed (possibly a TOAST pointer or compressed), the one the
- * cache was built from? Checked before detoasting: a fitted model is usually large enough
- * to be stored out of line, and detoasting it for every row would dominate imputation.
- */
-static bool
-SameKey(ImputeCache *c, struct varlena *raw)
-{
-	if (c == NULL || !c->have_key)
-		return false;
-	if (VARATT_IS_EXTERNAL_ONDISK(raw))
-	{
-		struct varatt_external ext;
-
-		VARATT_EXTERNAL_GET_POINTER(ext, raw);
-		return c->key_external && ext.va_valueid == c->key_ext.va_valueid &&
-			ext.va_toastrelid == c->key_ext.va_toastrelid &&
-			ext.va_rawsize == c->key_ext.va_rawsize;
-	}
-	if (VARATT_IS_EXTERNAL(raw))
-		return false;
-	if (VARATT_IS_4B_U(raw))
-	{
-		/* a plain in-memory model: its header carries a hash of everything after it */
-		const GcModelData *d = (const GcModelData *) raw;
-
-		return VARSIZE(raw) >= offsetof(GcModelData, data) &&
-			d->fingerprint == c->fingerprint && (int32) VARSIZE(raw) == c->size;
-	}
-	/* compressed inline (at most a page): compare its bytes */
-	return !c->key_external && VARSIZE_ANY(raw) == c->key_len &&
-		memcmp(raw, c->key_bytes, c->key_len) == 0;
-}
-
-static void
-RememberKey(ImputeCache *c, struct varlena *raw)
-{
-	c->have_key = false;
-	if (VARATT_IS_EXTERNAL_ONDISK(raw))
-	{
-		VARATT_EXTERNAL_GET_POINTER(c->key_ext, raw);
-		c->key_external = true;
-		c->have_key = true;
-	}
-	else if (VARATT_IS_4B_U(raw))
-	{
-		c->key_external = false;
-		c->key_len = 0;
-		c->have_key = true;		/* matched by fingerprint and size */
-	}
-	else if (!VARATT_IS_EXTERNAL(raw))
-	{
-		c->key_external = false;
-		c->key_len = VARSIZE_ANY(raw);
-		c->key_bytes = MemoryContextAlloc(c->cxt, c->key_len);
-		memcpy(c->key_bytes, raw, c->key_len);
-		c->have_key = true;
-	}
-}
 
 /* The cached imputer for the model argument, building it on first use or when it changes. */
 static ImputeCache *
@@ -116,12 +49,12 @@ GetImputer(FunctionCallInfo fcinfo, int argno)
 	GcStatus	st;
 	char		msg[256];
 
-	if (SameKey(c, raw))
+	if (c != NULL && gc_model_key_matches(&c->key, raw))
 		return c;
 	d = DatumGetGcModelP(PointerGetDatum(raw));
-	if (c != NULL && c->fingerprint == d->fingerprint && c->size == (int32) VARSIZE(d))
+	if (c != NULL && gc_model_key_same_model(&c->key, d))
 	{
-		RememberKey(c, raw);
+		gc_model_key_remember(&c->key, raw, d, c->cxt);
 		return c;
 	}
 	if (c == NULL)
@@ -134,9 +67,7 @@ GetImputer(FunctionCallInfo fcinfo, int argno)
 	else
 		MemoryContextReset(c->cxt);
 	c->imp = NULL;
-	c->have_key = false;
-	c->fingerprint = 0;
-	c->size = 0;
+	memset(&c->key, 0, sizeof(c->key));
 	old = MemoryContextSwitchTo(c->cxt);
 	c->packed = palloc(VARSIZE(d));
 	memcpy(c->packed, d, VARSIZE(d));
@@ -148,9 +79,7 @@ GetImputer(FunctionCallInfo fcinfo, int argno)
 	MemoryContextSwitchTo(old);
 	if (st != GC_OK)
 		gc_report_status(st, "gc_impute", msg);
-	c->fingerprint = d->fingerprint;
-	c->size = VARSIZE(d);
-	RememberKey(c, raw);
+	gc_model_key_remember(&c->key, raw, d, c->cxt);
 	return c;
 }
 

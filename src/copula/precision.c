@@ -185,5 +185,7 @@ gc_model_free(GcModel *model, const GcAlloc *alloc)
 		alloc->dealloc(alloc->ctx, model->corr);
 	if (model->W)
 		alloc->dealloc(alloc->ctx, model->W);
+	if (model->lagcorr)
+		alloc->dealloc(alloc->ctx, model->lagcorr);
 	alloc->dealloc(alloc->ctx, model);
 }

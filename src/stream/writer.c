@@ -49,6 +49,8 @@
 #include "utils/timestamp.h"
 
 #include "copula/gcmodel_sql.h"
+#include "gcimpute.h"
+#include "stream/temporal_history.h"
 #include "stream/stream.h"
 
 static const char *copy_data;
@@ -149,6 +151,9 @@ AppendTime(StringInfo s, Oid type, int64 us)
 
 static GcImputer *imputer = NULL;
 static GcModel *imputer_model = NULL;
+static TemporalHistory *history = NULL;	/* a temporal model's per-entity rows */
+
+static void RestoreHistory(StreamWorker *w);
 static double *imp_in = NULL,
 		   *imp_out = NULL;
 
@@ -162,7 +167,19 @@ BuildImputer(StreamWorker *w)
 	char		msg[256];
 
 	imputer = NULL;
+	history = NULL;				/* its memory went with model_cxt */
 	imputer_model = gcmodel_unpack((GcModelData *) DatumGetPointer(w->model));
+	if (imputer_model->temporal && (w->cfg->c_entity < 0 || w->cfg->c_time < 0))
+	{
+		MemoryContextSwitchTo(old);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("model \"%s\" is temporal but stream \"%s\" has no entity and time columns",
+						w->cfg->model, w->cfg->name),
+				 errhint("Give the stream \"entity_column\" and \"time_column\", or use a model fitted by gc_fit.")));
+	}
+	if (imputer_model->temporal)
+		history = gc_stream_history_create(imputer_model, w->model_cxt);
 	st = gc_imputer_create(imputer_model, &alloc, &imputer, msg, sizeof(msg));
 	imp_in = palloc(sizeof(double) * Max(imputer_model->p, 1));
 	imp_out = palloc(sizeof(double) * Max(imputer_model->p, 1));
@@ -174,7 +191,32 @@ BuildImputer(StreamWorker *w)
 	}
 }
 
-/* Fill the missing cells of a row from the model. */
+/* Rows in time order (window start, then earliest event), for list_sort. */
+static int
+CmpRowTime(const ListCell *a, const ListCell *b)
+{
+	const PendingRow *x = lfirst(a),
+			   *y = lfirst(b);
+
+	if (x->win_start != y->win_start)
+		return x->win_start < y->win_start ? -1 : 1;
+	return (x->event_us > y->event_us) - (x->event_us < y->event_us);
+}
+
+/* The imputed values of a row's missing cells into the row. */
+static void
+StoreImputed(StreamWorker *w, PendingRow *r, const double *out)
+{
+	for (int v = 0; v < w->cfg->nvalues; v++)
+		if (!r->have[v] && !isnan(out[v]))
+		{
+			r->vals[v] = out[v];
+			r->imp[v] = true;
+			w->imputed_cells++;
+		}
+}
+
+/* Fill the missing cells of a row from the model (a temporal one: and the entity's earlier rows). */
 static void
 ImputeRow(StreamWorker *w, PendingRow *r)
 {
@@ -186,6 +228,17 @@ ImputeRow(StreamWorker *w, PendingRow *r)
 	for (int v = 0; v < n; v++)
 		if (!r->have[v])
 			missing = true;
+	/* a temporal model records every row: later rows are imputed from it */
+	if (history != NULL && w->have_model && imputer != NULL && imputer_model->p == n)
+	{
+		for (int v = 0; v < n; v++)
+			imp_in[v] = r->have[v] ? r->vals[v] : get_float8_nan();
+		if (gc_stream_history_impute(history, r->entity,
+									 w->cfg->row_time_window ? r->win_start : r->event_us,
+									 imp_in, imp_out))
+			StoreImputed(w, r, imp_out);
+		return;
+	}
 	if (!missing || !w->have_model || imputer == NULL)
 		return;
 	if (imputer_model->p != n)
@@ -198,13 +251,7 @@ ImputeRow(StreamWorker *w, PendingRow *r)
 	st = gc_impute_row(imputer, imp_in, imp_out, GC_IMPUTE_ORD_UPDATES);
 	if (st != GC_OK)
 		gc_report_status(st, "gc_impute", "conditional distribution is degenerate");
-	for (int v = 0; v < n; v++)
-		if (!r->have[v] && !isnan(imp_out[v]))
-		{
-			r->vals[v] = imp_out[v];
-			r->imp[v] = true;
-			w->imputed_cells++;
-		}
+	StoreImputed(w, r, imp_out);
 }
 
 /* A scalar that needs no escaping: bare in COPY text, a string in json. */
@@ -957,6 +1004,8 @@ LoadModel(StreamWorker *w)
 			imputer = NULL;
 			MemoryContextSwitchTo(old);
 			BuildImputer(w);
+			if (history != NULL)
+				RestoreHistory(w);
 			strlcpy(w->model_version, version, sizeof(w->model_version));
 		}
 		w->have_model = true;
@@ -1185,6 +1234,9 @@ FlushLateRows(StreamWorker *w, Batch *b)
 	List	   *insert = NIL;
 	ListCell   *lc;
 
+	/* a temporal model imputes a row from the entity's earlier rows: those first */
+	if (history != NULL)
+		list_sort(b->rows, CmpRowTime);
 	foreach(lc, b->rows)
 	{
 		PendingRow *r = lfirst(lc);
@@ -1450,6 +1502,105 @@ WriterFlush(StreamWorker *w)
 }
 
 /*
+ * The value cells as received, comma-separated: the raw column, or the cells not flagged
+ * imputed, or the value columns as they are.
+ */
+static void
+AppendReceivedValues(StreamConfig *cfg, StringInfo sql)
+{
+	int			v = 0;
+
+	for (int c = 0; c < cfg->ncols; c++)
+	{
+		StreamColumn *col = &cfg->cols[c];
+
+		if (col->role != ROLE_VALUE)
+			continue;
+		if (v++)
+			appendStringInfoString(sql, ", ");
+		if (cfg->c_raw >= 0)
+			appendStringInfo(sql, "%s[%d]", quote_identifier(cfg->cols[cfg->c_raw].name), col->value + 1);
+		else if (cfg->c_imputed >= 0)
+			appendStringInfo(sql, "CASE WHEN %s[%d] THEN NULL ELSE %s::pg_catalog.float8 END",
+							 quote_identifier(cfg->cols[cfg->c_imputed].name), col->value + 1,
+							 quote_identifier(col->name));
+		else
+			appendStringInfo(sql, "%s::pg_catalog.float8", quote_identifier(col->name));
+	}
+}
+
+/*
+ * The stream's time column as gc_fit_series takes it: timestamptz, or seconds as float8
+ * (AppendTime writes float8 columns in seconds and bigint ones in milliseconds).
+ */
+static char *
+TemporalTimeExpr(StreamConfig *cfg)
+{
+	StreamColumn *tc = &cfg->cols[cfg->c_time];
+	const char *name = quote_identifier(tc->name);
+
+	if (tc->type == FLOAT8OID)
+		return pstrdup(name);
+	if (tc->type == INT8OID)
+		return psprintf("(%s::pg_catalog.float8 OPERATOR(pg_catalog./) 1000)", name);
+	return psprintf("%s::pg_catalog.timestamptz", name);
+}
+
+/* The stream's time column in microseconds since the Unix epoch, as the writer wrote it. */
+static char *
+TimeUsExpr(StreamConfig *cfg)
+{
+	StreamColumn *tc = &cfg->cols[cfg->c_time];
+	const char *name = quote_identifier(tc->name);
+
+	if (tc->type == FLOAT8OID)
+		return psprintf("pg_catalog.round(%s OPERATOR(pg_catalog.*) 1000000)::pg_catalog.int8", name);
+	if (tc->type == INT8OID)
+		return psprintf("(%s OPERATOR(pg_catalog.*) 1000)", name);
+	return psprintf("(pg_catalog.extract('epoch', %s::pg_catalog.timestamptz) OPERATOR(pg_catalog.*) 1000000)::pg_catalog.int8",
+					name);
+}
+
+/*
+ * Refill a temporal model's history from the target (after a start or a model change):
+ * each entity's latest rows, their cells as received, in time order.
+ */
+static void
+RestoreHistory(StreamWorker *w)
+{
+	StreamConfig *cfg = w->cfg;
+	const char *ent = quote_identifier(cfg->cols[cfg->c_entity].name);
+	StringInfoData sql;
+	double	   *vals = palloc(sizeof(double) * Max(cfg->nvalues, 1));
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT e, t, v FROM (SELECT %s::pg_catalog.text AS e, %s AS t, ARRAY[", ent, TimeUsExpr(cfg));
+	AppendReceivedValues(cfg, &sql);
+	appendStringInfo(&sql, "]::pg_catalog.float8[] AS v, pg_catalog.row_number() OVER (PARTITION BY %s ORDER BY %s DESC) AS k "
+					 "FROM %s) s WHERE k OPERATOR(pg_catalog.<=) %d ORDER BY 2",
+					 ent, TemporalTimeExpr(cfg), cfg->target_sql, gc_stream_history_depth(history));
+	if (SPI_execute(sql.data, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the history of stream \"%s\"", cfg->name);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		n0,
+					n1,
+					n2;
+		Datum		e = SPI_getbinval(tup, desc, 1, &n0),
+					t = SPI_getbinval(tup, desc, 2, &n1),
+					v = SPI_getbinval(tup, desc, 3, &n2);
+
+		if (n0 || n1 || n2)
+			continue;
+		gc_row_values(DatumGetArrayTypeP(v), vals, cfg->nvalues, "gcimpute stream", -1);
+		gc_stream_history_record(history, TextDatumGetCString(e), DatumGetInt64(t), vals);
+	}
+	pfree(vals);
+}
+
+/*
  * WriterRefreshModel: refit the stream's model on the latest model_window rows of the
  * target, using only the values that were received (raw column, or cells not flagged
  * imputed), and store it in gc_models.  The target is read as the owner's code (its
@@ -1462,28 +1613,24 @@ WriterRefreshModel(StreamWorker *w)
 	StreamConfig *cfg = w->cfg;
 	MemoryContext outer = CurrentMemoryContext;
 	StringInfoData sql;
-	int			v = 0;
+
+	/* a temporal model is refitted as one, with its lags and step, on the rows in time order */
+	bool		temporal = history != NULL && cfg->c_entity >= 0 && cfg->c_time >= 0;
 
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "SELECT %s.gc_fit(ARRAY[", cfg->ext_schema);
-	for (int c = 0; c < cfg->ncols; c++)
-	{
-		StreamColumn *col = &cfg->cols[c];
-
-		if (col->role != ROLE_VALUE)
-			continue;
-		if (v++)
-			appendStringInfoString(&sql, ", ");
-		if (cfg->c_raw >= 0)
-			appendStringInfo(&sql, "%s[%d]", quote_identifier(cfg->cols[cfg->c_raw].name), col->value + 1);
-		else if (cfg->c_imputed >= 0)
-			appendStringInfo(&sql, "CASE WHEN %s[%d] THEN NULL ELSE %s::pg_catalog.float8 END",
-							 quote_identifier(cfg->cols[cfg->c_imputed].name), col->value + 1,
-							 quote_identifier(col->name));
-		else
-			appendStringInfo(&sql, "%s::pg_catalog.float8", quote_identifier(col->name));
-	}
-	appendStringInfo(&sql, "]) FROM (SELECT * FROM %s", cfg->target_sql);
+	if (temporal)
+		appendStringInfo(&sql, "SELECT %s.gc_fit_series(%s::pg_catalog.text, %s, ARRAY[", cfg->ext_schema,
+						 quote_identifier(cfg->cols[cfg->c_entity].name),
+						 TemporalTimeExpr(cfg));
+	else
+		appendStringInfo(&sql, "SELECT %s.gc_fit(ARRAY[", cfg->ext_schema);
+	AppendReceivedValues(cfg, &sql);
+	if (temporal)
+		appendStringInfo(&sql, "], '{\"lags\": %d, \"step\": %.17g}'::pg_catalog.jsonb ORDER BY %s)",
+						 imputer_model->lags, imputer_model->step, TemporalTimeExpr(cfg));
+	else
+		appendStringInfoString(&sql, "])");
+	appendStringInfo(&sql, " FROM (SELECT * FROM %s", cfg->target_sql);
 	if (cfg->c_time >= 0)
 		appendStringInfo(&sql, " ORDER BY %s DESC", quote_identifier(cfg->cols[cfg->c_time].name));
 	appendStringInfo(&sql, " LIMIT %d) t", cfg->model_window);

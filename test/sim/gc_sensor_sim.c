@@ -5,7 +5,9 @@
  *
  * Each reading ("row") of an entity at an event time carries p columns whose joint
  * distribution is a Gaussian copula: z ~ N(0, Sigma), x_j = F_j^-1(Phi(z_j)) for the
- * marginal F_j of column j.  The stream is then damaged the way real sensor networks
+ * marginal F_j of column j.  With --ar A each entity's latent row follows a stationary
+ * AR(1) in time, z_t = A z_{t-1} + sqrt(1 - A^2) e_t with e_t ~ N(0, Sigma), so every row
+ * still has the copula's distribution and consecutive rows are alike.  The stream is then damaged the way real sensor networks
  * damage it: cells dropped (MCAR), rows optionally split into several messages, messages
  * lost, messages resent with the same (publisher_id, data_id), every message delivered
  * after a lognormal delay, and malformed messages mixed in.  Everything is drawn from
@@ -136,7 +138,7 @@ RngNormal(Rng *r)
 enum
 {
 	RNG_VALUES, RNG_DROP, RNG_SPLIT, RNG_LOSE, RNG_DUP, RNG_MALFORMED, RNG_DELAY, RNG_CORR,
-	RNG_JITTER,
+	RNG_JITTER, RNG_DROPOUT,
 	RNG_COUNT
 };
 
@@ -182,6 +184,10 @@ static struct
 	long long	count;			/* rows */
 	double		duration;
 	uint64_t	seed;
+	double		ar;				/* AR(1) coefficient of the latent rows in time */
+	double		dropout;		/* per row: probability that a sensor (column) drops out */
+	int			dropout_min,
+				dropout_max;	/* rows a dropout lasts */
 	double		drop,
 				lose,
 				dup,
@@ -587,13 +593,18 @@ Round(double x, int decimals)
 	return round(x * f) / f;
 }
 
-/* one row of values from the copula, rounded as it is printed */
+/*
+ * One row of values from the copula, rounded as it is printed.  zprev (the entity's
+ * previous latent row, updated) carries the AR(1) dynamics; first says there is none yet.
+ */
 static void
-DrawRow(Rng *r, double *x)
+DrawRow(Rng *r, double *x, double *zprev, bool first)
 {
 	double		g[MAX_COLS],
 				z;
 	int			p = opt.ncols;
+	double		keep = first ? 0 : opt.ar,
+				fresh = first ? 1 : sqrt(1 - opt.ar * opt.ar);
 
 	for (int j = 0; j < p; j++)
 		g[j] = RngNormal(r);
@@ -601,11 +612,13 @@ DrawRow(Rng *r, double *x)
 	{
 		const Column *c = &opt.cols[i];
 		double		u,
-					v;
+					v,
+					e = 0;
 
-		z = 0;
 		for (int k = 0; k <= i; k++)
-			z += chol[i][k] * g[k];
+			e += chol[i][k] * g[k];
+		z = keep * zprev[i] + fresh * e;
+		zprev[i] = z;
 		/* Phi(z) and 1 - Phi(z) without cancellation in the tails */
 		u = 0.5 * erfc(-z / M_SQRT2);
 		switch (c->kind)
@@ -1248,6 +1261,11 @@ Usage(FILE *f)
 			"  --seed N               random seed (default 1)\n"
 			"  --drop P               probability that a cell is dropped (MCAR, default 0.1)\n"
 			"  --null-dropped         dropped cells as JSON null instead of absent keys\n"
+			"  --ar A                 AR(1) coefficient of each entity's latent rows in time,\n"
+			"                         in [0, 1) (default 0: rows independent)\n"
+			"  --dropout P            probability per row that one of the entity's columns (a\n"
+			"                         sensor) drops out for a run of rows (default 0)\n"
+			"  --dropout-rows MIN:MAX length of a dropout in rows (default 5:20)\n"
 			"  --split P              probability that a row is split into 2-3 messages (default 0)\n"
 			"  --lose P               probability that a message is lost (default 0)\n"
 			"  --dup P                probability that a sent message is sent again (default 0)\n"
@@ -1281,7 +1299,8 @@ main(int argc, char **argv)
 		O_BROKERS = 256, O_TOPIC, O_ENTITIES, O_FIRST, O_PREFIX, O_COLUMNS, O_CORR, O_RATE,
 		O_PERIOD, O_COUNT, O_DURATION, O_SEED, O_DROP, O_NULLDROP, O_SPLIT, O_LOSE, O_DUP,
 		O_MALFORMED, O_KINDS, O_OVERSIZE, O_MU, O_SIGMA, O_DSCALE, O_DMAX, O_FORMAT,
-		O_DECIMALS, O_START, O_DIDBASE, O_JITTER, O_TRUTH, O_SIGMAOUT, O_OUT, O_DRY, O_QUIET, O_HELP
+		O_DECIMALS, O_START, O_DIDBASE, O_JITTER, O_TRUTH, O_SIGMAOUT, O_OUT, O_DRY, O_QUIET, O_HELP,
+		O_AR, O_DROPOUT, O_DROPOUT_ROWS
 	};
 	static const struct option longopts[] = {
 		{"brokers", required_argument, NULL, O_BROKERS},
@@ -1319,6 +1338,9 @@ main(int argc, char **argv)
 		{"dry-run", no_argument, NULL, O_DRY},
 		{"quiet", no_argument, NULL, O_QUIET},
 		{"help", no_argument, NULL, O_HELP},
+		{"ar", required_argument, NULL, O_AR},
+		{"dropout", required_argument, NULL, O_DROPOUT},
+		{"dropout-rows", required_argument, NULL, O_DROPOUT_ROWS},
 		{NULL, 0, NULL, 0}
 	};
 	Rng			rng[RNG_COUNT];
@@ -1326,6 +1348,9 @@ main(int argc, char **argv)
 				tbuf = {0};
 	FILE	   *truth = NULL;
 	long long  *next_id;
+	double	   *zstate;
+	int		   *out_col,
+			   *out_left;
 	double		interval,
 				t0,
 				tgen = 0,
@@ -1343,6 +1368,8 @@ main(int argc, char **argv)
 	opt.count = 1000;
 	opt.seed = 1;
 	opt.drop = 0.1;
+	opt.dropout_min = 5;
+	opt.dropout_max = 20;
 	opt.delay_mu = -0.2359;
 	opt.delay_sigma = 1.8964;
 	opt.delay_scale = 1;
@@ -1405,6 +1432,19 @@ main(int argc, char **argv)
 			case O_OUT: opt.out_path = optarg; break;
 			case O_DRY: opt.dry_run = true; break;
 			case O_QUIET: opt.quiet = true; break;
+			case O_AR: opt.ar = ParseDouble(optarg, "--ar", 0, 0.999999); break;
+			case O_DROPOUT: opt.dropout = ParseDouble(optarg, "--dropout", 0, 1); break;
+			case O_DROPOUT_ROWS:
+				{
+					char	   *colon = strchr(optarg, ':');
+
+					if (colon == NULL)
+						Fatal("--dropout-rows: expected MIN:MAX, got \"%s\"", optarg);
+					*colon = '\0';
+					opt.dropout_min = (int) ParseInt(optarg, "--dropout-rows", 1, 1000000);
+					opt.dropout_max = (int) ParseInt(colon + 1, "--dropout-rows", opt.dropout_min, 1000000);
+					break;
+				}
 			case 'X': opt.kafka_conf[opt.nkafka_conf++] = optarg; break;
 			case 'h':
 			case O_HELP: Usage(stdout); return 0;
@@ -1476,6 +1516,12 @@ main(int argc, char **argv)
 	next_id = malloc(sizeof(long long) * (size_t) opt.entities);
 	for (int e = 0; e < opt.entities; e++)
 		next_id[e] = opt.data_id_base;
+	/* per entity: the previous latent row, and the column out and the rows it stays out */
+	zstate = calloc((size_t) opt.entities * MAX_COLS, sizeof(double));
+	out_col = malloc(sizeof(int) * (size_t) opt.entities);
+	out_left = calloc((size_t) opt.entities, sizeof(int));
+	if (!next_id || !zstate || !out_col || !out_left)
+		Fatal("out of memory");
 	cnt.digest = 0xcbf29ce484222325ULL;
 
 	/* seconds of event time (and, with --rate, of wall time) between two steps */
@@ -1513,12 +1559,21 @@ main(int argc, char **argv)
 			Produce(&p, opt.start_ms);
 		}
 
-		DrawRow(&rng[RNG_VALUES], x);
+		DrawRow(&rng[RNG_VALUES], x, zstate + (size_t) e * MAX_COLS, step == 0);
 		cnt.rows++;
 		cnt.cells += opt.ncols;
+		if (opt.dropout > 0 && out_left[e] == 0 && RngBernoulli(&rng[RNG_DROPOUT], opt.dropout))
+		{
+			out_col[e] = (int) RngBelow(&rng[RNG_DROPOUT], (uint64_t) opt.ncols);
+			out_left[e] = opt.dropout_min +
+				(int) RngBelow(&rng[RNG_DROPOUT], (uint64_t) (opt.dropout_max - opt.dropout_min + 1));
+		}
 		for (int j = 0; j < opt.ncols; j++)
 		{
-			dropped[j] = RngBernoulli(&rng[RNG_DROP], opt.drop);
+			dropped[j] = RngBernoulli(&rng[RNG_DROP], opt.drop) ||
+				(out_left[e] > 0 && j == out_col[e]);
+			if (j == opt.ncols - 1 && out_left[e] > 0)
+				out_left[e]--;
 			if (dropped[j])
 				cnt.cells_dropped++;
 			else

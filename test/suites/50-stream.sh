@@ -185,6 +185,64 @@ check "auto window: 1 s derived from the arrival period" grep -q 'stream "a1": a
 check "auto lateness: fitted to the producer delays" grep -qE 'stream "a1": auto lateness [0-9.]+ s \((lognormal|gamma|weibull) fit' "$PGD/server.log"
 q -c "SELECT gc_stream_drop('a1')" >/dev/null
 
+# ---- 1b. a temporal model: each row imputed from its entity's earlier rows ----------------
+# The same result as gc_impute_series in causal mode over the rows as written. Rows arrive
+# in time order here (no delays), so every row is imputed after its predecessors.
+bash test/kafka/broker.sh topic t1 1 "$KDIR" >/dev/null
+$SIM --brokers "$BS" --entities 5 --quiet --topic t1 --count 1500 --seed 9 --ar 0.9 --drop 0.2 \
+	--dropout 0.05 --dropout-rows 3:6 --delay-scale 0 --start-time 2026-11-22T00:00:00Z \
+	--print-truth "$W/t1.truth" >"$W/t1.rep"
+mktable t1
+q -c "CREATE TABLE truth_t (entity text, ts timestamptz, messages int, observed text, temp float8, hum float8,
+		pres float8, light float8, co2 float8, noise float8, vib float8, door float8)" \
+	-c "\\copy truth_t FROM '$W/t1.truth' CSV HEADER" \
+	-c "INSERT INTO gc_models SELECT 'sensors_t', gc_fit_series(entity, ts,
+		ARRAY[temp, hum, pres, light, co2, noise, vib, door], '{\"lags\": 2}' ORDER BY ts) FROM truth_t" \
+	-c "INSERT INTO gc_models SELECT 'sensors_tp', gc_fit(ARRAY[temp, hum, pres, light, co2, noise, vib, door]) FROM truth_t"
+q -c "SELECT gc_stream_create('t1', '$BS', 't1', 't1', '{$STREAMOPT, \"model\": \"sensors_t\"}'); SELECT gc_stream_start('t1')" >/dev/null
+check "temporal: all $(val total_sent "$W/t1.rep") messages committed" wait_done t1 "$(val total_sent "$W/t1.rep")"
+check "temporal: imputed cells equal gc_impute_series causal over the written rows" test "$(q -c "
+	WITH s AS (SELECT raw, ARRAY[temp, hum, pres, light, co2, noise, vib, door] AS v,
+			gc_impute_series(m.model, ts, raw, '{\"mode\": \"causal\"}') OVER (PARTITION BY entity ORDER BY ts) AS c
+		FROM t1, gc_models m WHERE m.name = 'sensors_t')
+	SELECT count(*) > 100 AND count(*) FILTER (WHERE abs(v[i] - c[i]) > 1e-9 * (1 + abs(c[i]))) = 0
+	FROM s, generate_subscripts(raw, 1) i WHERE raw[i] IS NULL")" = t
+check "temporal: better than the plain copula on the same rows" test "$(q -c "
+	SELECT avg(abs((ARRAY[r.temp, r.hum, r.pres])[i] - (ARRAY[t.temp, t.hum, t.pres])[i]))
+		< 0.9 * avg(abs((gc_impute(m.model, r.raw))[i] - (ARRAY[t.temp, t.hum, t.pres])[i]))
+	FROM t1 r JOIN truth_t t USING (entity, ts), gc_models m, generate_series(1, 3) i
+	WHERE m.name = 'sensors_tp' AND r.raw[i] IS NULL")" = t
+# a restart: the history comes back from the target's raw column, so the rows after it are
+# still imputed from the rows before it
+q -c "SELECT gc_stream_stop('t1')" >/dev/null
+for i in $(seq 1 50); do [ -z "$(workers t1)" ] && break; sleep 0.2; done
+$SIM --brokers "$BS" --entities 5 --quiet --topic t1 --count 500 --seed 10 --ar 0.9 --drop 0.3 \
+	--delay-scale 0 --data-id-base 100000 --start-time 2026-11-22T00:05:00Z >"$W/t1b.rep"
+q -c "SELECT gc_stream_start('t1')" >/dev/null
+check "temporal: restarted, all messages committed" wait_done t1 "$(($(val total_sent "$W/t1.rep") + $(val total_sent "$W/t1b.rep")))"
+check "temporal: after the restart still equal to gc_impute_series causal" test "$(q -c "
+	WITH s AS (SELECT ts, raw, ARRAY[temp, hum, pres, light, co2, noise, vib, door] AS v,
+			gc_impute_series(m.model, ts, raw, '{\"mode\": \"causal\"}') OVER (PARTITION BY entity ORDER BY ts) AS c
+		FROM t1, gc_models m WHERE m.name = 'sensors_t')
+	SELECT count(*) > 300 AND count(*) FILTER (WHERE abs(v[i] - c[i]) > 1e-9 * (1 + abs(c[i]))) = 0
+	FROM s, generate_subscripts(raw, 1) i WHERE raw[i] IS NULL AND ts >= '2026-11-22 00:05:00+00'")" = t
+# model_refresh refits a temporal model as temporal (with its lags and step)
+q -c "SELECT gc_stream_drop('t1')" >/dev/null 2>&1
+mktable t3
+q -c "INSERT INTO gc_models SELECT 'sensors_t3', model FROM gc_models WHERE name = 'sensors_t';
+	SELECT gc_stream_create('t3', '$BS', 't1', 't3', '{$STREAMOPT, \"model\": \"sensors_t3\",
+		\"model_refresh\": 2, \"model_window\": 1000}'); SELECT gc_stream_start('t3')" >/dev/null
+for i in $(seq 1 100); do [ "$(q -c "SELECT (gc_model_info(model) ->> 'rows')::int FROM gc_models WHERE name = 'sensors_t3'")" = 1000 ] && break; sleep 0.2; done
+check "temporal: model_refresh refits it as a temporal model with its lags" test "$(q -c "SELECT gc_model_info(model) ->> 'lags' = '2'
+	AND (gc_model_info(model) ->> 'rows')::int = 1000 FROM gc_models WHERE name = 'sensors_t3'")" = t
+q -c "SELECT gc_stream_drop('t3')" >/dev/null 2>&1
+mktable t2
+q -c "SELECT gc_stream_create('t2', '$BS', 't1', 't2', '{\"model\": \"sensors_t\"}'); SELECT gc_stream_start('t2')" >/dev/null
+for i in $(seq 1 75); do [ "$(q -c "SELECT state FROM gc_stream_status WHERE name = 't2'")" = error ] && break; sleep 0.2; done
+check "temporal model without entity and time columns: a clear error" test \
+	"$(q -c "SELECT last_error FROM gc_stream_status WHERE name = 't2'" | grep -c 'is temporal but stream')" = 1
+q -c "SELECT gc_stream_drop('t2'); DROP TABLE truth_t" >/dev/null 2>&1
+
 # ---- 2. CSV, no model: missing cells stay NULL -------------------------------------------
 bash test/kafka/broker.sh topic c1 2 "$KDIR" >/dev/null
 $SIM "${SIMOPT[@]}" --topic c1 --format csv --count 2000 --seed 8 --start-time 2026-11-22T01:00:00Z \

@@ -1,0 +1,65 @@
+/*
+ * temporal.h — the temporal Gaussian copula (PostgreSQL-free): the stationary joint copula
+ * of an entity's consecutive rows.
+ *
+ * The latent rows z_t of an entity form a stationary Gaussian series whose correlation is
+ * described by Γ(h) = E[z_t z_{t−h}ᵀ], h = 0..lags (GcModel.corr is Γ(0), GcModel.lagcorr
+ * holds the rest); each column keeps one marginal, shared by all of its lags. The copula of
+ * a window of rows t−back..t+fwd is then block-Toeplitz: block (a, b) is Γ(a−b) for a ≥ b.
+ * Beyond the fitted lags the series is continued as the VAR(lags) process with those
+ * Γ(0..lags) (the maximum-entropy extension), which is what a window longer than lags+1
+ * rows (the smoothing window, lags rows either side) needs.
+ */
+#ifndef GC_TEMPORAL_H
+#define GC_TEMPORAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "copula/copula.h"
+
+/* the most lags a model may have (a window of smooth imputation spans 2·lags + 1 rows) */
+#define GC_SERIES_MAX_LAGS 16
+
+typedef struct GcSeriesOptions
+{
+	int			lags;			/* >= 0: this many; -1: choose 0..max_lags by BIC */
+	int			max_lags;		/* upper end of the choice, 6 */
+	/* when not NULL: receives BIC(k) for k = 0..max_lags (lags chosen from the data) */
+	double	   *bic;
+} GcSeriesOptions;
+
+extern void gc_series_options_default(GcSeriesOptions *sopt);
+
+/*
+ * Fit the temporal copula by EM (standard training only) to the n×p row-major rows X (NaN
+ * marks a missing entry). The rows of one entity are consecutive (seg[i] equal) and in time
+ * order; tstep[i] is row i's time in steps, strictly increasing within an entity. Row i's
+ * lag k is the row of its entity with tstep = tstep[i] − k, missing when there is none (a
+ * gap in time is missing data, not a shorter step). The model is temporal, with step
+ * (seconds) recorded as given.
+ */
+extern GcStatus gc_fit_temporal(const double *X, const int64_t *seg, const int64_t *tstep,
+								size_t n, int p, double step, const GcFitOptions *opt,
+								const GcSeriesOptions *sopt, const GcAlloc *alloc,
+								GcModel **model, char *errmsg, size_t errlen);
+
+/*
+ * The correlation of the window of rows t−back..t+fwd of a temporal model: (back+fwd+1)·p
+ * square, column-major, rows of the window in time order (row t is block back). Fails with
+ * GC_ENOTPD when the lag correlations cannot be continued (not a valid stationary series).
+ */
+extern GcStatus gc_temporal_window_corr(const GcModel *m, int back, int fwd,
+										const GcAlloc *alloc, double *corr);
+
+/*
+ * A plain model of the window t−back..t+fwd: (back+fwd+1)·p columns, the marginals of m
+ * repeated per row (pointing into m's knots), correlation from gc_temporal_window_corr.
+ * Imputing its stacked row with gc_impute_row imputes the window's row t given every
+ * observed cell of the window. Free with gc_temporal_window_free (m must outlive it).
+ */
+extern GcStatus gc_temporal_window_model(const GcModel *m, int back, int fwd,
+										 const GcAlloc *alloc, GcModel **out);
+extern void gc_temporal_window_free(GcModel *w, const GcAlloc *alloc);
+
+#endif
