@@ -36,7 +36,16 @@ pg_start() {
 		echo "logging_collector = off"
 		for line in "$@"; do echo "$line"; done
 	} >> "$dir/data/postgresql.conf"
-	as_pg "$PG_BINDIR/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null
+	# Test ports lie in the kernel's ephemeral range: a client socket of another program
+	# can hold the port for a moment (bind fails with "Address already in use"). Retry.
+	local attempt
+	for attempt in 1 2 3 4 5; do
+		as_pg "$PG_BINDIR/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null 2>&1 && return 0
+		grep -q 'could not bind' "$dir/server.log" 2>/dev/null || break
+		sleep 2
+	done
+	tail -n 5 "$dir/server.log" >&2
+	return 1
 }
 
 # pg_stop DIR: stop the cluster; a server that does not stop fast within 60 s (a process

@@ -26,6 +26,7 @@ for suite in test/suites/*.sh; do
 	name=$(basename "$suite" .sh)
 	echo "=== suite $name"
 	log="$GC_TEST_TMP/$name.log"
+	t0=$(date +%s)
 	bash "$suite" 2>&1 | tee "$log"
 	rc=${PIPESTATUS[0]}
 	# Each suite ends with a line "SUITE passed=N failed=M".
@@ -38,7 +39,7 @@ for suite in test/suites/*.sh; do
 	p=$(sed -E 's/.*passed=([0-9]+).*/\1/' <<<"$line")
 	f=$(sed -E 's/.*failed=([0-9]+).*/\1/' <<<"$line")
 	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-	echo "=== suite $name: $p passed, $f failed"
+	echo "=== suite $name: $p passed, $f failed ($(($(date +%s) - t0)) s)"
 	total_pass=$((total_pass + p)); total_fail=$((total_fail + f))
 done
 [ "${KEEP_TMP:-0}" = 1 ] || rm -rf "$GC_TEST_TMP"

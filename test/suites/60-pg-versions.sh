@@ -18,6 +18,7 @@ BS=127.0.0.1:$KAFKA_PORT
 W=$GC_TEST_TMP/pg-versions
 export KDIR=$W/broker
 PG_CONFIG=${PG_CONFIG:-pg_config}
+rm -rf "$W"	# a fresh broker: a rerun must not find the last run's topics
 mkdir -p "$W"
 pass=0 fail=0
 summary=()
