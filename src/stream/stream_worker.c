@@ -88,8 +88,11 @@ StreamLoadOffsets(StreamWorker *w)
 	StreamXactBegin(NULL);
 	nest = StreamBookkeepingBegin();
 	a1[0] = Int32GetDatum(w->cfg->id);
-	ret = SPI_execute_with_args(psprintf("SELECT partition, next_offset, seen_offset FROM %s.gc_stream_offsets "
-										 "WHERE stream_id OPERATOR(pg_catalog.=) $1", w->cfg->ext_schema),
+	/* the counters only where the catalog has them (not before 0.2) */
+	ret = SPI_execute_with_args(psprintf("SELECT partition, next_offset, seen_offset, %s FROM %s.gc_stream_offsets "
+										 "WHERE stream_id OPERATOR(pg_catalog.=) $1",
+										 GcCatalogHasColumn("gc_stream_offsets", "messages") ?
+										 "messages, duplicates" : "0, 0", w->cfg->ext_schema),
 								1, t1, a1, NULL, true, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not read offsets: %d", ret);
@@ -104,6 +107,8 @@ StreamLoadOffsets(StreamWorker *w)
 				w->pos[i] = strtoll(GetText(r, 2), NULL, 10);
 				w->committed[i] = w->pos[i];
 				w->seen[i] = strtoll(GetText(r, 3), NULL, 10);
+				w->pmessages[i] = strtoll(GetText(r, 4), NULL, 10);
+				w->pduplicates[i] = strtoll(GetText(r, 5), NULL, 10);
 			}
 	}
 	StreamBookkeepingEnd(nest);
