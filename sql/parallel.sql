@@ -26,3 +26,14 @@ RESET parallel_setup_cost;
 RESET parallel_tuple_cost;
 RESET min_parallel_table_scan_size;
 RESET max_parallel_workers_per_gather;
+
+-- imputation is costed (COST 1000): with the default parallel_setup_cost and
+-- parallel_tuple_cost the planner evaluates it in parallel workers
+SET min_parallel_table_scan_size = 0;
+SET max_parallel_workers_per_gather = 2;
+EXPLAIN (COSTS OFF) SELECT count(gc_impute(s.m, r)) FROM par, serial_model s;
+EXPLAIN (COSTS OFF) SELECT gc_impute(s.m, r) FROM par, serial_model s;
+SELECT count(*) FILTER (WHERE x[1] IS NULL OR x[2] IS NULL OR x[3] IS NULL) AS incomplete, count(*)
+FROM (SELECT gc_impute(s.m, r) AS x FROM par, serial_model s) t;
+RESET min_parallel_table_scan_size;
+RESET max_parallel_workers_per_gather;
