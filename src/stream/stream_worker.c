@@ -92,10 +92,19 @@ StreamLoadOffsets(StreamWorker *w)
 	ret = SPI_execute_with_args(psprintf("SELECT partition, next_offset, seen_offset, %s FROM %s.gc_stream_offsets "
 										 "WHERE stream_id OPERATOR(pg_catalog.=) $1",
 										 GcCatalogHasColumn("gc_stream_offsets", "messages") ?
-										 "messages, duplicates" : "0, 0", w->cfg->ext_schema),
+										 "messages, duplicates, closed_until" : "0, 0, NULL::pg_catalog.int8", w->cfg->ext_schema),
 								1, t1, a1, NULL, true, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not read offsets: %d", ret);
+	/* windows closed before the restart stay closed: late values update their rows */
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 6, &isnull);
+
+		if (!isnull)
+			w->eff_high = Max(w->eff_high, DatumGetInt64(d));
+	}
 	for (int i = 0; i < w->nparts; i++)
 	{
 		if (w->committed[i] != -1)
