@@ -40,15 +40,7 @@ rm -rf "$W"
 mkdir -p "$W" && chmod 777 "$W"
 SIM=test/sim/bin/gc_sensor_sim
 KDUMP=test/kafka/bin/kdump
-pass=0 fail=0
-ok() { echo "ok - $*"; pass=$((pass + 1)); }
-notok() { echo "not ok - $*"; fail=$((fail + 1)); }
-check() {
-	local d=$1
-	shift
-	if "$@"; then ok "$d"; else notok "$d"; fi
-}
-val() { sed -n "s/^$1=//p" "$2"; }
+. test/lib.sh
 # qa/qb [psql args]: a query on cluster A or B, database $DB (default gcsrc / gcdst)
 qa() { "$PG_BINDIR/psql" -h "$A" -p "$PORT_A" -U postgres -d "${DB:-gcsrc}" -XAtq -v ON_ERROR_STOP=1 "$@"; }
 qb() { "$PG_BINDIR/psql" -h "$B" -p "$PORT_B" -U postgres -d "${DB:-gcdst}" -XAtq -v ON_ERROR_STOP=1 "$@"; }
@@ -58,10 +50,6 @@ cleanup() {
 	bash test/kafka/broker.sh stop "$KDIR" >/dev/null 2>&1
 }
 trap cleanup EXIT
-finish() {
-	echo "SUITE passed=$pass failed=$fail"
-	exit $([ "$fail" -eq 0 ] && echo 0 || echo 1)
-}
 # workers DIR STREAM: pids of the stream's worker in the cluster of DIR
 workers() {
 	local pm
