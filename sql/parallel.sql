@@ -28,12 +28,18 @@ RESET min_parallel_table_scan_size;
 RESET max_parallel_workers_per_gather;
 
 -- imputation is costed (COST 1000): with the default parallel_setup_cost and
--- parallel_tuple_cost the planner evaluates it in parallel workers
+-- parallel_tuple_cost the planner evaluates it in parallel workers, as an aggregate's
+-- input and as a plain projection (at COST 1 both plans were serial)
 SET min_parallel_table_scan_size = 0;
 SET max_parallel_workers_per_gather = 2;
-EXPLAIN (COSTS OFF) SELECT count(gc_impute(s.m, r)) FROM par, serial_model s;
-EXPLAIN (COSTS OFF) SELECT gc_impute(s.m, r) FROM par, serial_model s;
+EXPLAIN (COSTS OFF) SELECT count(gc_impute((SELECT m FROM serial_model), r)) FROM par;
+EXPLAIN (COSTS OFF) SELECT gc_impute((SELECT m FROM serial_model), r) FROM par;
 SELECT count(*) FILTER (WHERE x[1] IS NULL OR x[2] IS NULL OR x[3] IS NULL) AS incomplete, count(*)
-FROM (SELECT gc_impute(s.m, r) AS x FROM par, serial_model s) t;
+FROM (SELECT gc_impute((SELECT m FROM serial_model), r) AS x FROM par) t;
+BEGIN;
+ALTER FUNCTION gc_impute(gcmodel, float8[]) COST 1;
+EXPLAIN (COSTS OFF) SELECT count(gc_impute((SELECT m FROM serial_model), r)) FROM par;
+EXPLAIN (COSTS OFF) SELECT gc_impute((SELECT m FROM serial_model), r) FROM par;
+ROLLBACK;
 RESET min_parallel_table_scan_size;
 RESET max_parallel_workers_per_gather;
