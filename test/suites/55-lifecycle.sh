@@ -41,53 +41,30 @@ mkdir -p "$W" && chmod 777 "$W"
 SIM=test/sim/bin/gc_sensor_sim
 KDUMP=test/kafka/bin/kdump
 . test/lib.sh
-# qa/qb [psql args]: a query on cluster A or B, database $DB (default gcsrc / gcdst)
-qa() { "$PG_BINDIR/psql" -h "$A" -p "$PORT_A" -U postgres -d "${DB:-gcsrc}" -XAtq -v ON_ERROR_STOP=1 "$@"; }
-qb() { "$PG_BINDIR/psql" -h "$B" -p "$PORT_B" -U postgres -d "${DB:-gcdst}" -XAtq -v ON_ERROR_STOP=1 "$@"; }
+# test/lib.sh's q, workers and wait_done serve the cluster in PGD/PORT and database DB
+# (QDB for one query): cluster A, database gcsrc, unless a function says otherwise.
+PGD=$A PORT=$PORT_A DB=gcsrc
+qa() { local PGD=$A PORT=$PORT_A DB=gcsrc; q "$@"; }
+qb() { local PGD=$B PORT=$PORT_B DB=gcdst; q "$@"; }
 cleanup() {
 	pg_stop "$A"
 	pg_stop "$B"
 	bash test/kafka/broker.sh stop "$KDIR" >/dev/null 2>&1
 }
 trap cleanup EXIT
-# workers DIR STREAM: pids of the stream's worker in the cluster of DIR
-workers() {
-	local pm
-	pm=$(head -1 "$1/data/postmaster.pid" 2>/dev/null) || return 0
-	ps -o pid=,args= --ppid "$pm" | grep -E "postgres: gcimpute stream $2( |$)" | awk '{print $1}'
-}
-# wait_state Q STREAM STATE: the stream shows STATE within 20 s
-wait_state() {
-	for ((i = 0; i < 100; i++)); do
-		[ "$($1 -c "SELECT state FROM gc_stream_status WHERE name = '$2'")" = "$3" ] && return 0
-		sleep 0.2
-	done
-	return 1
-}
-# wait_done Q STREAM TOTAL [SECONDS]: all TOTAL messages committed and no row pending
-wait_done() {
-	local q=$1 s=$2 total=$3 limit=${4:-90} i r
-	for ((i = 0; i < limit * 5; i++)); do
-		r=$($q -c "SELECT coalesce((SELECT sum(x) FROM unnest(committed_offsets) x), 0) || ' ' || coalesce(pending_rows, 0)
-				   FROM gc_stream_status WHERE name = '$s'" 2>/dev/null)
-		[ "$r" = "$total 0" ] && return 0
-		sleep 0.2
-	done
-	echo "  $s: committed/pending = $r, want $total 0"
-	$q -c "SELECT state, last_error FROM gc_stream_status WHERE name = '$s'"
-	return 1
-}
+# state_is STREAM STATE
+state_is() { [ "$(q -c "SELECT state FROM gc_stream_status WHERE name = '$1'")" = "$2" ]; }
 # expected_rows TOPIC TRUTH REPORT OUT: the rows the topic must produce (reference reader)
 expected_rows() {
 	$KDUMP -b "$BS" "$1" >"$W/$1.dump" 2>/dev/null &&
 		"$PY" test/sim/check_stream.py --format json --dump "$W/$1.dump" --truth "$2" --report "$3" \
 			--expected "$4" >"$W/$1.check"
 }
-# table_matches Q TABLE EXPECTED: the target table equals the expected rows, cell by cell
+# table_matches TABLE EXPECTED: the target table equals the expected rows, cell by cell
 table_matches() {
 	local out=$W/$(date +%s%N).csv
-	$1 -c "\\copy (SELECT entity, extract(epoch FROM ts), temp, hum, pres, light, co2, noise, vib, door, imputed FROM $2) TO '$out' CSV" &&
-		"$PY" test/stream/compare.py "$3" "$out" --imputed
+	q -c "\\copy (SELECT entity, extract(epoch FROM ts), temp, hum, pres, light, co2, noise, vib, door, imputed FROM $1) TO '$out' CSV" &&
+		"$PY" test/stream/compare.py "$2" "$out" --imputed
 }
 TABLE='(entity text, ts timestamptz, temp float8, hum float8, pres float8, light float8,
 		co2 float8, noise float8, vib float8, door float8, imputed bool[], raw float8[])'
@@ -112,7 +89,7 @@ ok "broker starts"
 conf=("shared_preload_libraries = 'gcimpute'" "gcimpute.launcher_naptime = 200")
 pg_start "$A" "$PORT_A" "${conf[@]}" "gcimpute.database = 'gcsrc'"
 pg_start "$B" "$PORT_B" "${conf[@]}" "gcimpute.database = 'gcdst'"
-DB=postgres qa -c "CREATE DATABASE gcsrc" -c "CREATE DATABASE gcfresh" -c "CREATE ROLE lc_alice LOGIN"
+QDB=postgres q -c "CREATE DATABASE gcsrc" -c "CREATE DATABASE gcfresh" -c "CREATE ROLE lc_alice LOGIN"
 
 # A model for the streams, fitted to rows like the ones they will carry.
 $SIM "${SIMOPT[@]}" --dry-run --count 3000 --seed 5 --print-truth "$W/model.truth" >/dev/null
@@ -122,18 +99,18 @@ model_sql=(-c "CREATE TEMP TABLE truth (entity text, ts timestamptz, messages in
 	-c "INSERT INTO gc_models SELECT 'sensors', gc_fit(ARRAY[temp, hum, pres, light, co2, noise, vib, door]) FROM truth")
 
 # ---- 1. update from every older version with a stream running -------------------------------
-DB=gcfresh qa -c "CREATE EXTENSION gcimpute"
-DB=gcfresh qa -f test/lifecycle/ext_catalog.sql >"$W/fresh.catalog"
+QDB=gcfresh q -c "CREATE EXTENSION gcimpute"
+QDB=gcfresh q -f test/lifecycle/ext_catalog.sql >"$W/fresh.catalog"
 default=$(sed -n "s/^default_version = '\(.*\)'/\1/p" gcimpute.control)
 for old in $(ls sql/gcimpute--*.sql | sed -n 's|^sql/gcimpute--\([0-9.]*\)\.sql$|\1|p' | grep -vx "$default"); do
-	DB=postgres qa -c "DROP DATABASE IF EXISTS gcup" -c "CREATE DATABASE gcup"
-	DB=gcup qa -c "CREATE EXTENSION gcimpute VERSION '$old'" -c "ALTER EXTENSION gcimpute UPDATE"
-	DB=gcup qa -f test/lifecycle/ext_catalog.sql >"$W/up-$old.catalog"
+	QDB=postgres q -c "DROP DATABASE IF EXISTS gcup" -c "CREATE DATABASE gcup"
+	QDB=gcup q -c "CREATE EXTENSION gcimpute VERSION '$old'" -c "ALTER EXTENSION gcimpute UPDATE"
+	QDB=gcup q -f test/lifecycle/ext_catalog.sql >"$W/up-$old.catalog"
 	check "update $old -> $default: the same objects as a fresh install ($(wc -l <"$W/fresh.catalog") facts)" \
 		diff -u "$W/fresh.catalog" "$W/up-$old.catalog"
 done
 # the comparison can fail: one changed property is found
-DB=gcup qa -c "ALTER FUNCTION gc_impute(gcmodel, float8[]) COST 1"
+QDB=gcup q -c "ALTER FUNCTION gc_impute(gcmodel, float8[]) COST 1"
 check "the catalog comparison sees a changed function cost" bash -c \
 	"DB=gcup; ! diff -q '$W/fresh.catalog' <('$PG_BINDIR/psql' -h '$A' -p $PORT_A -U postgres -d gcup -XAtq -f test/lifecycle/ext_catalog.sql) >/dev/null"
 
@@ -145,7 +122,7 @@ qa -c "SELECT gc_stream_create('u1', '$BS', 'u1', 'u1', '$STREAMOPT'); SELECT gc
 $SIM "${SIMOPT[@]}" --topic u1 --rate 800 --duration 6 --seed 21 --print-truth "$W/u1.truth" >"$W/u1.rep" &
 spid=$!
 sleep 2.5
-pid_before=$(workers "$A" u1)
+pid_before=$(workers u1)
 if qa -c "ALTER EXTENSION gcimpute UPDATE" && [ "$(qa -c "SELECT extversion FROM pg_extension WHERE extname = 'gcimpute'")" = "$default" ]; then
 	ok "ALTER EXTENSION gcimpute UPDATE $oldest -> $default with a stream consuming"
 else
@@ -153,12 +130,12 @@ else
 fi
 sleep 1
 check "update: the stream's worker kept running (pid ${pid_before:-none})" \
-	test -n "$pid_before" -a "$(workers "$A" u1)" = "$pid_before"
+	test -n "$pid_before" -a "$(workers u1)" = "$pid_before"
 wait $spid
-check "update: every message committed" wait_done qa u1 "$(val total_sent "$W/u1.rep")"
+check "update: every message committed" wait_done u1 "$(val total_sent "$W/u1.rep")"
 expected_rows u1 "$W/u1.truth" "$W/u1.rep" "$W/u1.expected"
-check "update: exactly the unique valid rows, none lost, none twice" table_matches qa u1 "$W/u1.expected"
-check "update: the running stream recorded where it runs (not held)" wait_state qa u1 running
+check "update: exactly the unique valid rows, none lost, none twice" table_matches u1 "$W/u1.expected"
+check "update: the running stream recorded where it runs (not held)" wait_for 20 state_is u1 running
 qa -f test/lifecycle/ext_catalog.sql >"$W/src.catalog"
 check "update: the stream database's objects equal a fresh install's" diff -u "$W/fresh.catalog" "$W/src.catalog"
 qa -c "SELECT gc_stream_drop('u1')" >/dev/null
@@ -187,33 +164,33 @@ dumped=$(grep -c . <(as_pg "$PG_BINDIR/pg_restore" -a -t l1 -f - "$W/gcsrc.fc" |
 check "the dump caught the stream mid-flight ($((dumped - 2)) rows of l1 dumped)" test "$dumped" -gt 50
 wait $spid
 total=$(val total_sent "$W/l1.rep")
-check "source: every message committed" wait_done qa l1 "$total"
+check "source: every message committed" wait_done l1 "$total"
 expected_rows l1 "$W/l1.truth" "$W/l1.rep" "$W/l1.expected"
-check "source: exactly the unique valid rows" table_matches qa l1 "$W/l1.expected"
+check "source: exactly the unique valid rows" table_matches l1 "$W/l1.expected"
 check "source: the committed counts cover the topic (messages $total, duplicates $(val duplicates "$W/l1.rep"))" test \
 	"$(qa -c "SELECT messages || ' ' || duplicates FROM gc_stream_status WHERE name = 'l1'")" = "$total $(val duplicates "$W/l1.rep")"
 qa -c "SELECT gc_stream_stop('l1')" >/dev/null
 sleep 1
 qa -c "SELECT gc_stream_start('l1')" >/dev/null
-wait_state qa l1 running
+wait_for 20 state_is l1 running
 check "source: the counts survive a worker restart" test \
 	"$(qa -c "SELECT messages || ' ' || state FROM gc_stream_status WHERE name = 'l1'")" = "$total running"
 
 # 2a. a missing owner role: the stream rows cannot be loaded, and the error says why
-DB=postgres qb -c "CREATE DATABASE gcnorole"
+QDB=postgres qb -c "CREATE DATABASE gcnorole"
 as_pg "$PG_BINDIR/pg_restore" -h "$B" -p "$PORT_B" -U postgres -d gcnorole "$W/gcsrc.fc" >"$W/norole.log" 2>&1
 check "restore without the owner role: the stream rows fail with the missing role named" bash -c \
 	"grep -A2 'COPY failed for table \"gc_streams\"' '$W/norole.log' | grep -q 'role \"lc_alice\" does not exist'"
-DB=postgres qb -c "CREATE ROLE lc_alice LOGIN"
-DB=gcnorole qb -c "TRUNCATE gc_streams, gc_stream_offsets, gc_stream_dedup, gc_stream_errors CASCADE" >/dev/null
+QDB=postgres qb -c "CREATE ROLE lc_alice LOGIN"
+QDB=gcnorole qb -c "TRUNCATE gc_streams, gc_stream_offsets, gc_stream_dedup, gc_stream_errors CASCADE" >/dev/null
 as_pg "$PG_BINDIR/pg_restore" -h "$B" -p "$PORT_B" -U postgres -d gcnorole -a \
 	-t gc_streams -t gc_stream_offsets -t gc_stream_dedup -t gc_stream_errors "$W/gcsrc.fc" >"$W/norole2.log" 2>&1
 check "after CREATE ROLE, pg_restore -a of the stream tables completes the restore" test \
-	"$(DB=gcnorole qb -c "SELECT string_agg(name || ':' || owner, ',' ORDER BY name) || ' ' || (SELECT count(*) > 0 FROM gc_stream_offsets) FROM gc_streams")" = "l1:postgres,l2:lc_alice true"
-DB=postgres qb -c "DROP DATABASE gcnorole"
+	"$(QDB=gcnorole qb -c "SELECT string_agg(name || ':' || owner, ',' ORDER BY name) || ' ' || (SELECT count(*) > 0 FROM gc_stream_offsets) FROM gc_streams")" = "l1:postgres,l2:lc_alice true"
+QDB=postgres qb -c "DROP DATABASE gcnorole"
 
 # 2b. pg_restore of the custom dump into gcdst on cluster B
-DB=postgres qb -c "CREATE DATABASE gcdst"
+QDB=postgres qb -c "CREATE DATABASE gcdst"
 as_pg "$PG_BINDIR/pg_restore" -h "$B" -p "$PORT_B" -U postgres -d gcdst "$W/gcsrc.fc" >"$W/restore.log" 2>&1
 check "pg_restore into another cluster: no error" bash -c "[ ! -s '$W/restore.log' ] || { cat '$W/restore.log'; false; }"
 # imputations of 200 rows with gaps, as exact text: a model that lost a bit differs
@@ -222,61 +199,61 @@ impute_digest="SET extra_float_digits = 3; SELECT md5(string_agg(gc_impute(model
 	CASE WHEN i % 4 = 1 THEN 990 + i % 23 END, NULL, CASE WHEN i % 5 = 2 THEN 400 + i END,
 	CASE WHEN i % 2 = 1 THEN 40 + i % 9 END, NULL, CASE WHEN i % 7 < 3 THEN i % 3 END]::float8[])::text, ';' ORDER BY i))
 	FROM gc_models, generate_series(1, 200) i WHERE name = 'sensors'"
-# restored_ok Q LABEL: the restored database holds everything and resumes exactly once
+# restored_ok DIR PORT DB LABEL: the restored database holds everything and resumes
+# exactly once
 restored_ok() {
-	local q=$1 label=$2 d
+	local PGD=$1 PORT=$2 DB=$3 label=$4
 	check "$label: models restored (the same bytes)" test \
-		"$($q -c "SELECT string_agg(name || md5(model::text), ',' ORDER BY name) FROM gc_models")" = \
+		"$(q -c "SELECT string_agg(name || md5(model::text), ',' ORDER BY name) FROM gc_models")" = \
 		"$(qa -c "SELECT string_agg(name || md5(model::text), ',' ORDER BY name) FROM gc_models")"
 	check "$label: the restored model imputes bit for bit as the source's" test \
-		"$($q -c "$impute_digest")" = "$(qa -c "$impute_digest")"
+		"$(q -c "$impute_digest")" = "$(qa -c "$impute_digest")"
 	check "$label: both streams restored with options, owner and broker settings" test \
-		"$($q -c "SELECT string_agg(name || owner || options::text || kafka_conf::text || enabled, ',' ORDER BY name) FROM gc_streams")" = \
+		"$(q -c "SELECT string_agg(name || owner || options::text || kafka_conf::text || enabled, ',' ORDER BY name) FROM gc_streams")" = \
 		"$(qa -c "SELECT string_agg(name || owner || options::text || kafka_conf::text || enabled, ',' ORDER BY name) FROM gc_streams")"
 	check "$label: offsets, dedup keys and dead letters restored" test \
-		"$($q -c "SELECT (SELECT count(*) FROM gc_stream_offsets) > 0 AND (SELECT count(*) FROM gc_stream_dedup) > 0
+		"$(q -c "SELECT (SELECT count(*) FROM gc_stream_offsets) > 0 AND (SELECT count(*) FROM gc_stream_dedup) > 0
 					AND (SELECT count(*) FROM gc_dead_letters) > 0")" = t
 	check "$label: the sequences continue after the restored ids" test \
-		"$($q -c "SELECT (SELECT last_value FROM gc_streams_id_seq) >= (SELECT max(id) FROM gc_streams)
+		"$(q -c "SELECT (SELECT last_value FROM gc_streams_id_seq) >= (SELECT max(id) FROM gc_streams)
 					AND (SELECT last_value FROM gc_dead_letters_id_seq) >= (SELECT max(id) FROM gc_dead_letters)")" = t
 	sleep 2
 	check "$label: the restored stream does not start by itself (held, no worker)" test \
-		"$($q -c "SELECT state FROM gc_stream_status WHERE name = 'l1'")/$(workers "$B" l1 | wc -l)" = "held/0"
-	$q -c "SELECT gc_stream_start('l1')" >/dev/null
-	check "$label: after gc_stream_start it resumes and commits the whole topic" wait_done "$q" l1 "$total"
-	check "$label: exactly the unique valid rows, none lost, none twice" table_matches "$q" l1 "$W/l1.expected"
+		"$(q -c "SELECT state FROM gc_stream_status WHERE name = 'l1'")/$(workers l1 | wc -l)" = "held/0"
+	q -c "SELECT gc_stream_start('l1')" >/dev/null
+	check "$label: after gc_stream_start it resumes and commits the whole topic" wait_done l1 "$total"
+	check "$label: exactly the unique valid rows, none lost, none twice" table_matches l1 "$W/l1.expected"
 	check "$label: every dead letter once ($(val malformed "$W/l1.rep"))" test \
-		"$($q -c "SELECT count(*) || '/' || count(DISTINCT (partition, \"offset\")) FROM gc_dead_letters WHERE stream = 'l1'")" = \
+		"$(q -c "SELECT count(*) || '/' || count(DISTINCT (partition, \"offset\")) FROM gc_dead_letters WHERE stream = 'l1'")" = \
 		"$(val malformed "$W/l1.rep")/$(val malformed "$W/l1.rep")"
 	check "$label: the message counts continue from the dump's" test \
-		"$($q -c "SELECT messages || ' ' || duplicates FROM gc_stream_status WHERE name = 'l1'")" = "$total $(val duplicates "$W/l1.rep")"
+		"$(q -c "SELECT messages || ' ' || duplicates FROM gc_stream_status WHERE name = 'l1'")" = "$total $(val duplicates "$W/l1.rep")"
 	check "$label: models stored in user tables restored" test \
-		"$($q -c "SELECT count(*) FROM user_models u JOIN gc_models g USING (name) WHERE u.m::text = g.model::text")" = 1
+		"$(q -c "SELECT count(*) FROM user_models u JOIN gc_models g USING (name) WHERE u.m::text = g.model::text")" = 1
 }
-restored_ok qb "pg_restore"
+restored_ok "$B" "$PORT_B" gcdst "pg_restore"
 
 # 2c. plain pg_dump | psql into gcplain, served after a restart of cluster B
-DB=postgres qb -c "CREATE DATABASE gcplain"
-if DB=gcplain qb -f "$W/gcsrc.sql" >"$W/plain.log" 2>&1; then ok "pg_dump | psql: no error"; else notok "pg_dump | psql"; tail -5 "$W/plain.log"; fi
+QDB=postgres qb -c "CREATE DATABASE gcplain"
+if QDB=gcplain qb -f "$W/gcsrc.sql" >"$W/plain.log" 2>&1; then ok "pg_dump | psql: no error"; else notok "pg_dump | psql"; tail -5 "$W/plain.log"; fi
 sed -i "s/^gcimpute.database = .*/gcimpute.database = 'gcplain'/" "$B/data/postgresql.conf"
 as_pg "$PG_BINDIR/pg_ctl" -D "$B/data" -m fast -w restart -l "$B/server2.log" >/dev/null
-qp() { DB=gcplain qb "$@"; }
-restored_ok qp "psql"
+restored_ok "$B" "$PORT_B" gcplain "psql"
 
 # 2d. a restore into another database of the same cluster is held as well (its database
 # oid differs), and gc_stream_start there says that no launcher serves it
-DB=postgres qa -c "CREATE DATABASE gccopy"
+QDB=postgres q -c "CREATE DATABASE gccopy"
 as_pg "$PG_BINDIR/pg_restore" -h "$A" -p "$PORT_A" -U postgres -d gccopy "$W/gcsrc.fc" >/dev/null 2>&1
-check "same cluster, other database: held" test "$(DB=gccopy qa -c "SELECT state FROM gc_stream_status WHERE name = 'l1'")" = held
+check "same cluster, other database: held" test "$(QDB=gccopy q -c "SELECT state FROM gc_stream_status WHERE name = 'l1'")" = held
 check "same cluster, other database: gc_stream_start warns that gcimpute.database is gcsrc" bash -c \
 	"'$PG_BINDIR/psql' -h '$A' -p $PORT_A -U postgres -d gccopy -XAtq -c \"SELECT gc_stream_start('l1')\" 2>&1 |
 	 grep -q 'will not run: gcimpute serves the streams of database \"gcsrc\" only'"
 check "same cluster, other database: then unserved, with the reason" test \
-	"$(DB=gccopy qa -c "SELECT state || ': ' || last_error FROM gc_stream_status WHERE name = 'l1'")" = \
+	"$(QDB=gccopy q -c "SELECT state || ': ' || last_error FROM gc_stream_status WHERE name = 'l1'")" = \
 	"unserved: gcimpute serves the streams of database gcsrc only (gcimpute.database)"
 
 # ---- 3. a non-superuser's pg_dump -------------------------------------------------------------
-DB=postgres qa -c "CREATE ROLE lc_dumper LOGIN" >/dev/null
+QDB=postgres q -c "CREATE ROLE lc_dumper LOGIN" >/dev/null
 qa -c "GRANT SELECT ON l1, l2, u1, user_models TO lc_dumper" >/dev/null
 "$PG_BINDIR/pg_dump" -h "$A" -p "$PORT_A" -U lc_dumper -f /dev/null gcsrc >"$W/nonsuper.log" 2>&1
 rc=$?
@@ -295,10 +272,10 @@ if qa -c "DROP EXTENSION gcimpute" >/dev/null 2>"$W/drop.err"; then
 else
 	check "DROP EXTENSION is refused while a user table has a gcmodel column" grep -q 'column m of table user_models depends on type gcmodel' "$W/drop.err"
 fi
-check "l1's worker runs before the drop" test -n "$(workers "$A" l1)"
+check "l1's worker runs before the drop" test -n "$(workers l1)"
 qa -c "DROP EXTENSION gcimpute CASCADE" 2>/dev/null
-for i in $(seq 1 25); do [ -z "$(workers "$A" l1)" ] && break; sleep 0.2; done
-check "DROP EXTENSION CASCADE: the worker exits within 5 s" test -z "$(workers "$A" l1)"
+for i in $(seq 1 25); do [ -z "$(workers l1)" ] && break; sleep 0.2; done
+check "DROP EXTENSION CASCADE: the worker exits within 5 s" test -z "$(workers l1)"
 check "DROP EXTENSION CASCADE: the target keeps its $rows rows; the gcmodel column and the extension's tables go" test \
 	"$(qa -c "SELECT (SELECT count(*) FROM l1) || ' ' || (SELECT count(*) FROM pg_attribute WHERE attrelid = 'user_models'::regclass AND attname = 'm' AND NOT attisdropped) || ' ' || (to_regclass('gc_streams') IS NULL)")" = "$rows 0 true"
 qa -c "CREATE EXTENSION gcimpute"
