@@ -41,6 +41,7 @@ mkdir -p "$W" && chmod 777 "$W"
 SIM=test/sim/bin/gc_sensor_sim
 KDUMP=test/kafka/bin/kdump
 . test/lib.sh
+pass=0 fail=0
 # test/lib.sh's q, workers and wait_done serve the cluster in PGD/PORT and database DB
 # (QDB for one query): cluster A, database gcsrc, unless a function says otherwise.
 PGD=$A PORT=$PORT_A DB=gcsrc
