@@ -837,6 +837,7 @@ typedef enum KeptPlan
 	KEPT_CHECK,
 	KEPT_MODEL,
 	KEPT_DEAD_LETTER,
+	KEPT_DEAD_LETTER_BY_NAME,
 	KEPT_KEYS,
 	KEPT_OFFSETS,
 	KEPT_OFFSETS_COUNTS,
@@ -892,10 +893,19 @@ InsertDeadLetter(StreamWorker *w, const DeadLetter *d)
 	args[5] = Int64GetDatum(d->offset);
 	args[6] = PointerGetDatum(b);
 	args[7] = CStringGetTextDatum(d->error);
-	ret = RunKept(KEPT_DEAD_LETTER,
-				  psprintf("INSERT INTO %s.gc_dead_letters (stream_id, owner, stream, topic, partition, \"offset\", payload, error) "
-						   "VALUES ($1, $2::pg_catalog.regrole, $3, $4, $5, $6, $7, $8)", w->cfg->ext_schema),
-				  8, types, args, false, 0);
+	if (GcCatalogHasColumn("gc_dead_letters", "stream_id"))
+		ret = RunKept(KEPT_DEAD_LETTER,
+					  psprintf("INSERT INTO %s.gc_dead_letters (stream_id, owner, stream, topic, partition, \"offset\", payload, error) "
+							   "VALUES ($1, $2::pg_catalog.regrole, $3, $4, $5, $6, $7, $8)", w->cfg->ext_schema),
+					  8, types, args, false, 0);
+	else
+	{
+		/* a catalog not yet updated from 0.1: letters by stream name, as 0.1 kept them */
+		ret = RunKept(KEPT_DEAD_LETTER_BY_NAME,
+					  psprintf("INSERT INTO %s.gc_dead_letters (stream, topic, partition, \"offset\", payload, error) "
+							   "VALUES ($1, $2, $3, $4, $5, $6)", w->cfg->ext_schema),
+					  6, types + 2, args + 2, false, 0);
+	}
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "could not insert a dead letter: %d", ret);
 	w->dead_letters++;
@@ -1192,9 +1202,15 @@ FlushCheckStream(StreamWorker *w)
 	return true;
 }
 
-/* Phase 2a (owner's code): values for windows already written update them in place. */
+/*
+ * Phase 2a (owner's code): the batch's rows to insert, imputed: with late false the new
+ * rows, with late true the late rows whose window has no row yet, after the values for
+ * windows already written have updated those rows in place.  The new rows are inserted
+ * before the late rows are looked up, so a late value for a row of the same batch (a batch
+ * retried after a failure holds both) updates that row instead of adding a second one.
+ */
 static List *
-FlushLateRows(StreamWorker *w, Batch *b)
+FlushRowsToInsert(StreamWorker *w, Batch *b, bool late)
 {
 	List	   *insert = NIL;
 	ListCell   *lc;
@@ -1204,6 +1220,8 @@ FlushLateRows(StreamWorker *w, Batch *b)
 		PendingRow *r = lfirst(lc);
 		char	   *err;
 
+		if (r->late != late)
+			continue;
 		DirectPrefetchRows(b->rows, foreach_current_index(lc));
 		if (r->late)
 		{
@@ -1465,7 +1483,9 @@ WriterFlush(StreamWorker *w)
 						 errmsg("target table of stream \"%s\" (oid %u) no longer exists", cfg->name, cfg->target)));
 			CheckTargetInsert(w);
 			target_error = false;
-			insert = FlushLateRows(w, &b);
+			insert = FlushRowsToInsert(w, &b, false);
+			FlushInsertRows(w, rel, insert, &b);
+			insert = FlushRowsToInsert(w, &b, true);
 			FlushInsertRows(w, rel, insert, &b);
 			table_close(rel, NoLock);
 			StreamOwnerCodeEnd(&oc);
