@@ -142,3 +142,11 @@ SELECT bool_and(gc_cms_count(p.s, t.k) = gc_cms_count(q.s, t.k)) AS same_counts,
 FROM cms_par p, cms_sk q, (SELECT DISTINCT k FROM cms_stream) t;
 
 DROP TABLE cms_stream, cms_sk, cms_hh, cms_events, cms_minutes, cms_win, cms_copy, cms_copy2, cms_bad;
+
+-- the element type a value records must name a hashable type: refused at input
+SELECT overlay(gc_cms_agg(g)::text PLACING '00000000' FROM 11 FOR 8)::gc_cms FROM generate_series(1, 10) g;
+SELECT overlay(gc_cms_agg(g)::text PLACING 'fffffff0' FROM 11 FOR 8)::gc_cms FROM generate_series(1, 10) g;
+SELECT overlay(gc_cms_agg(g)::text PLACING lpad(to_hex('point'::regtype::oid::int), 8, '0') FROM 11 FOR 8)::gc_cms
+FROM generate_series(1, 10) g;
+SELECT gc_cms_count(overlay(gc_cms_agg(g)::text PLACING lpad(to_hex('int4'::regtype::oid::int), 8, '0') FROM 11 FOR 8)::gc_cms, 3)
+FROM generate_series(1, 10) g;

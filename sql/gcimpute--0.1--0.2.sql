@@ -344,3 +344,110 @@ CREATE FUNCTION gc_lag_correlation(model gcmodel, lag int) RETURNS float8[]
 COMMENT ON FUNCTION gc_lag_correlation(gcmodel, int) IS
 	'of a temporal model: the p x p latent correlation of the columns at time t (rows) with those at t - lag (columns); lag 0 is gc_correlation';
 
+-- ---------------------------------------------------------------------------
+-- Lifecycle: where a stream was started, committed message counts, dump marks
+-- ---------------------------------------------------------------------------
+
+ALTER TABLE gc_streams
+	ADD COLUMN started_system bigint,
+	ADD COLUMN started_database oid;
+ALTER TABLE gc_stream_offsets
+	ADD COLUMN messages bigint NOT NULL DEFAULT 0,
+	ADD COLUMN duplicates bigint NOT NULL DEFAULT 0,
+	ADD COLUMN closed_until bigint;
+COMMENT ON COLUMN gc_streams.started_system IS 'system identifier of the cluster where gc_stream_start last ran; an enabled stream starts by itself only there';
+COMMENT ON COLUMN gc_streams.started_database IS 'oid of the database where gc_stream_start last ran; a restored or copied database holds the stream until gc_stream_start';
+COMMENT ON COLUMN gc_stream_offsets.messages IS 'messages of the partition handled below seen_offset, committed with it (so restarts and restores neither lose nor repeat counts)';
+COMMENT ON COLUMN gc_stream_offsets.duplicates IS 'of those messages, the ones dropped as duplicates';
+COMMENT ON COLUMN gc_stream_offsets.closed_until IS 'the stream''s event time (microseconds since 1970) up to which windows were closed and written; a restarted or restored worker resumes from it, so a late value updates its written row instead of adding one';
+GRANT SELECT (started_system, started_database) ON gc_streams TO PUBLIC;
+
+-- This cluster and database, as gc_streams.started_system and started_database name them.
+CREATE FUNCTION gc_stream_here(OUT system bigint, OUT database oid)
+LANGUAGE sql STABLE SET search_path = pg_catalog AS $fn$
+	SELECT c.system_identifier, d.oid
+	FROM pg_catalog.pg_control_system() c, pg_catalog.pg_database d
+	WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()
+$fn$;
+COMMENT ON FUNCTION gc_stream_here() IS 'internal: system identifier of this cluster and oid of this database, where a stream started here records it was started';
+
+-- Streams enabled at the update were started here: they keep running.
+UPDATE gc_streams s SET started_system = h.system, started_database = h.database
+FROM gc_stream_here() h
+WHERE s.enabled;
+
+/*
+ * An enabled stream without a worker is "held" when it was started in another cluster or
+ * database (a restored copy waits for gc_stream_start), "unserved" when no launcher serves
+ * this database, else "starting".  messages and duplicates are the committed counts.
+ * security_barrier and the owner filter: see gc_stream_dedup_keys.
+ */
+CREATE OR REPLACE VIEW gc_stream_status WITH (security_barrier = true) AS
+	SELECT s.name, s.topic, s.target, s.owner,
+		   CASE WHEN e.state IS NOT NULL THEN e.state
+				WHEN NOT s.enabled THEN 'stopped'
+				WHEN w.pid IS NOT NULL THEN w.state
+				WHEN (s.started_system, s.started_database) IS DISTINCT FROM (h.system, h.database) THEN 'held'
+				WHEN pg_catalog.current_setting('gcimpute.database', true) IS DISTINCT FROM pg_catalog.current_database() THEN 'unserved'
+				ELSE 'starting' END AS state,
+		   w.pid,
+		   o.partitions,
+		   o.committed_offsets,
+		   w.high_watermarks,
+		   (SELECT sum(greatest(hw - co, 0))::bigint
+			FROM unnest(w.partitions, w.high_watermarks) AS h(p, hw)
+			JOIN unnest(o.partitions, o.committed_offsets) AS c(p, co) USING (p)) AS lag,
+		   w.rows_written, w.rows_per_s, o.messages, o.duplicates,
+		   (SELECT count(*) FROM @extschema@.gc_dead_letters d WHERE d.stream_id = s.id) AS dead_letters,
+		   w.imputed_cells, w.late_updates, w.pending_rows,
+		   CASE WHEN e.last_error IS NOT NULL OR w.pid IS NOT NULL OR NOT s.enabled THEN coalesce(e.last_error, w.last_error)
+				WHEN (s.started_system, s.started_database) IS DISTINCT FROM (h.system, h.database) THEN
+					pg_catalog.format('started in another cluster or database (restored or copied): run gc_stream_start(%L) to resume from its stored offsets', s.name)
+				WHEN pg_catalog.current_setting('gcimpute.database', true) IS DISTINCT FROM pg_catalog.current_database() THEN
+					CASE WHEN pg_catalog.current_setting('gcimpute.database', true) IS NULL
+						 THEN 'gcimpute is not in shared_preload_libraries: no stream runs'
+						 ELSE pg_catalog.format('gcimpute serves the streams of database %I only (gcimpute.database)',
+												pg_catalog.current_setting('gcimpute.database', true)) END
+				END AS last_error,
+		   w.latency_p50_ms, w.latency_p99_ms
+	FROM @extschema@.gc_streams s
+	CROSS JOIN @extschema@.gc_stream_here() h
+	LEFT JOIN @extschema@.gc_stream_worker_status() w ON w.stream_id = s.id
+	LEFT JOIN @extschema@.gc_stream_errors e ON e.stream_id = s.id
+	LEFT JOIN LATERAL (
+		SELECT array_agg(f.partition ORDER BY f.partition) AS partitions,
+			   array_agg(f.next_offset ORDER BY f.partition) AS committed_offsets,
+			   sum(f.messages)::bigint AS messages, sum(f.duplicates)::bigint AS duplicates
+		FROM @extschema@.gc_stream_offsets f WHERE f.stream_id = s.id) o ON true
+	WHERE pg_catalog.pg_has_role(current_user, s.owner, 'USAGE');
+COMMENT ON VIEW gc_stream_status IS 'one row per stream: state, per-partition committed offsets and high watermarks, lag, throughput, duplicates, dead letters, imputed cells, last error, end-to-end latency';
+GRANT SELECT ON gc_stream_status TO PUBLIC;
+
+-- Imputation functions: the planner's cost of a call (see 30_impute.sql).
+ALTER FUNCTION gc_impute(gcmodel, float8[]) COST 1000;
+ALTER FUNCTION gc_impute_multiple(gcmodel, float8[], int, bigint) COST 1000;
+ALTER FUNCTION gc_impute_interval(gcmodel, float8[], float8) COST 1000;
+
+/*
+ * 80_lifecycle.sql — what pg_dump keeps of the extension's tables.
+ *
+ * The extension's tables are created by CREATE EXTENSION, so pg_dump would leave out
+ * their rows; pg_extension_config_dump marks the ones that hold the user's data for
+ * dumping, each whole (the extension puts no rows of its own into them).  Together they
+ * restore every model and stream with its exact position: the offsets, dedup keys and
+ * dead letters are dumped in the same snapshot as the stream's target table, so a
+ * restored stream neither loses nor repeats a row.  A restored stream does not start by
+ * itself (gc_streams.started_system/started_database name the cluster and database it
+ * was started in); it waits for gc_stream_start.  Every table of the extension is marked
+ * here: a later table that holds no user data says so in this file.
+ */
+
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.gc_models', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.gc_model_grants', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.gc_streams', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.gc_streams_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.gc_stream_offsets', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.gc_stream_dedup', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.gc_stream_errors', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.gc_dead_letters', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.gc_dead_letters_id_seq', '');

@@ -268,4 +268,12 @@ DROP DOMAIN hll_dom;
 SELECT gc_hll_agg(point(1, 2));
 SELECT gc_hll_agg(ROW(1, 2));
 
+
+-- the count of the aggregate state is the count of the stored sketch, also just past the
+-- sparse limit (768 entries at log2m 12), where the stored form is dense
+SELECT n, gc_approx_count_distinct(g) = gc_hll_count(gc_hll_agg(g)) AS int_same,
+       gc_approx_count_distinct(g::text) = gc_hll_count(gc_hll_agg(g::text)) AS text_same,
+       gc_hll_count(gc_hll_agg(g, 10)) = gc_hll_count(gc_hll_agg(g, 10)::text::gc_hll) AS roundtrip_same
+FROM (VALUES (100), (700), (769), (1000), (3000), (50000)) v(n), LATERAL generate_series(1, n) g
+GROUP BY n ORDER BY n;
 DROP TABLE hll_toast, hll_events, hll_minutes, hll_copy, hll_copy2, hll_bad, hll_par;

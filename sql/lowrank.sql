@@ -122,3 +122,9 @@ SELECT gc_fit(ARRAY[x1, x2, x3], '{"rank": "2"}') FROM lrdata;
 SELECT gc_fit(ARRAY[x1, x2, x3], '{"rank": 1, "training": "minibatch-offline"}') FROM lrdata;
 SELECT gc_fit(ARRAY[x1, 5, 6], '{"rank": 1}') FROM lrdata;
 SELECT gc_fit(ARRAY[x1], '{"rank": 1}') FROM lrdata;
+
+-- rank 1 (B's two strides both 1 in the E-step's products) with dependent columns: the
+-- fit gives a model its own validator accepts
+SELECT gc_fit(ARRAY[x1, x2, x3, x1 + x2, x2 - x3], '{"rank": 1}')::text::gcmodel IS NOT NULL AS rank1_valid,
+       (gc_model_info(gc_fit(ARRAY[x1, x2, x3, x1 + x2, x2 - x3], '{"rank": 1}')) ->> 'rank')::int AS rank
+FROM lrdata;

@@ -85,3 +85,17 @@ SELECT gc_update(NULL::gcmodel, ARRAY[1, 2, 3]::float8[]);
 SELECT gc_update((SELECT m FROM first_part), r, '{"tol": 0.1}') FROM tr;
 SELECT gc_update((SELECT m FROM first_part), r, '{"types": ["ordinal", "ordinal", "ordinal"]}') FROM tr;
 SELECT gc_update((SELECT m FROM first_part), r, '{"batch_size": 0}') FROM tr;
+
+-- no new rows: gc_update returns the model it was given, so the refresh pattern of the
+-- docs keeps the model; from a model column of the aggregated rows there is none (NULL)
+SELECT gc_update((SELECT m FROM first_part), r)::text = (SELECT m::text FROM first_part) AS unchanged
+FROM tr WHERE false;
+CREATE TABLE tr_models AS SELECT 'm'::text AS name, m AS model FROM first_part;
+UPDATE tr_models SET model = (SELECT gc_update(tr_models.model, r) FROM tr WHERE false)
+RETURNING model::text = (SELECT m::text FROM first_part) AS kept;
+SELECT gc_update(f.m, r) IS NULL AS no_model FROM tr, first_part f WHERE false;
+SELECT gc_update((SELECT m FROM first_part), r, '{"batch_size": 10}') IS NOT NULL AS with_options
+FROM tr WHERE false;
+DROP TABLE tr_models;
+-- and gc_fit over no rows names itself
+SELECT gc_fit(r) FROM tr WHERE false;

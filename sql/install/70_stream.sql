@@ -25,9 +25,13 @@ CREATE TABLE gc_streams (
 	options		jsonb NOT NULL,
 	kafka_conf	jsonb NOT NULL DEFAULT '{}',
 	enabled		boolean NOT NULL DEFAULT false,
-	created_at	timestamptz NOT NULL DEFAULT now()
+	created_at	timestamptz NOT NULL DEFAULT now(),
+	started_system bigint,		/* where gc_stream_start last ran: cluster (system identifier) */
+	started_database oid		/* ... and database; a restored copy does not match */
 );
 COMMENT ON TABLE gc_streams IS 'gcimpute streams: one Kafka topic ingested into one table (options normalized; kafka_conf holds librdkafka settings and is readable by superusers only)';
+COMMENT ON COLUMN gc_streams.started_system IS 'system identifier of the cluster where gc_stream_start last ran; an enabled stream starts by itself only there';
+COMMENT ON COLUMN gc_streams.started_database IS 'oid of the database where gc_stream_start last ran; a restored or copied database holds the stream until gc_stream_start';
 
 CREATE TABLE gc_stream_offsets (
 	stream_id	integer NOT NULL REFERENCES gc_streams (id) ON DELETE CASCADE,
@@ -35,9 +39,15 @@ CREATE TABLE gc_stream_offsets (
 	next_offset bigint NOT NULL,
 	seen_offset bigint NOT NULL DEFAULT 0,	/* below it every message was handled once */
 	updated_at	timestamptz NOT NULL DEFAULT now(),
+	messages	bigint NOT NULL DEFAULT 0,	/* messages below seen_offset */
+	duplicates	bigint NOT NULL DEFAULT 0,	/* of them, dropped as duplicates */
+	closed_until bigint,		/* stream event time (us) up to which windows were written */
 	PRIMARY KEY (stream_id, partition)
 );
 COMMENT ON TABLE gc_stream_offsets IS 'next Kafka offset to consume per stream and partition, written in the same transaction as the rows the consumed messages produced; messages from next_offset to seen_offset are replayed after a restart (rows still being assembled), without repeating their dead letters';
+COMMENT ON COLUMN gc_stream_offsets.messages IS 'messages of the partition handled below seen_offset, committed with it (so restarts and restores neither lose nor repeat counts)';
+COMMENT ON COLUMN gc_stream_offsets.duplicates IS 'of those messages, the ones dropped as duplicates';
+COMMENT ON COLUMN gc_stream_offsets.closed_until IS 'the stream''s event time (microseconds since 1970) up to which windows were closed and written; a restarted or restored worker resumes from it, so a late value updates its written row instead of adding one';
 
 CREATE TABLE gc_stream_dedup (
 	stream_id	integer NOT NULL REFERENCES gc_streams (id) ON DELETE CASCADE,
@@ -93,7 +103,8 @@ CREATE POLICY gc_streams_owner ON gc_streams
 	WITH CHECK (pg_has_role(current_user, owner, 'USAGE'));
 REVOKE ALL ON gc_streams FROM PUBLIC;
 REVOKE ALL ON SEQUENCE gc_streams_id_seq FROM PUBLIC;
-GRANT SELECT (id, name, owner, brokers, topic, target, options, enabled, created_at) ON gc_streams TO PUBLIC;
+GRANT SELECT (id, name, owner, brokers, topic, target, options, enabled, created_at,
+			  started_system, started_database) ON gc_streams TO PUBLIC;
 
 -- The bookkeeping of a stream belongs to its id and owner.  The worker, a session of the
 -- owner, writes it; a role may read, write and delete the rows of its own streams only.
@@ -593,10 +604,25 @@ CREATE FUNCTION gc_model_revoke(model text, grantee regrole) RETURNS void
 	LANGUAGE C STRICT VOLATILE;
 COMMENT ON FUNCTION gc_model_revoke(text, regrole) IS 'stop sharing one of your models with a role';
 
+/*
+ * Starting a stream records where it was started (gc_streams.started_system and
+ * started_database): the launcher resumes an enabled stream by itself only there, so a
+ * restored or copied database never starts consuming until someone runs gc_stream_start
+ * in it.
+ */
 CREATE FUNCTION gc_stream_set_enabled(name text, enable boolean) RETURNS void
 	AS 'MODULE_PATHNAME', 'gc_stream_set_enabled'
 	LANGUAGE C STRICT VOLATILE;
 COMMENT ON FUNCTION gc_stream_set_enabled(text, boolean) IS 'internal: enable or disable a stream and wake the launcher';
+
+-- This cluster and database, as gc_streams.started_system and started_database name them.
+CREATE FUNCTION gc_stream_here(OUT system bigint, OUT database oid)
+LANGUAGE sql STABLE SET search_path = pg_catalog AS $fn$
+	SELECT c.system_identifier, d.oid
+	FROM pg_catalog.pg_control_system() c, pg_catalog.pg_database d
+	WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()
+$fn$;
+COMMENT ON FUNCTION gc_stream_here() IS 'internal: system identifier of this cluster and oid of this database, where a stream started here records it was started';
 
 CREATE FUNCTION gc_stream_start(name text) RETURNS void
 LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $fn$
@@ -615,13 +641,20 @@ CREATE FUNCTION gc_stream_drop(name text) RETURNS void
 	LANGUAGE C STRICT VOLATILE;
 COMMENT ON FUNCTION gc_stream_drop(text) IS 'drop a stream with its offsets and dedup keys (its dead letters are kept, visible to its owner)';
 
--- security_barrier and the owner filter: see gc_stream_dedup_keys
+/*
+ * An enabled stream without a worker is "held" when it was started in another cluster or
+ * database (a restored copy waits for gc_stream_start), "unserved" when no launcher serves
+ * this database, else "starting".  messages and duplicates are the committed counts.
+ * security_barrier and the owner filter: see gc_stream_dedup_keys.
+ */
 CREATE VIEW gc_stream_status WITH (security_barrier = true) AS
 	SELECT s.name, s.topic, s.target, s.owner,
 		   CASE WHEN e.state IS NOT NULL THEN e.state
 				WHEN NOT s.enabled THEN 'stopped'
-				WHEN w.pid IS NULL THEN 'starting'
-				ELSE w.state END AS state,
+				WHEN w.pid IS NOT NULL THEN w.state
+				WHEN (s.started_system, s.started_database) IS DISTINCT FROM (h.system, h.database) THEN 'held'
+				WHEN pg_catalog.current_setting('gcimpute.database', true) IS DISTINCT FROM pg_catalog.current_database() THEN 'unserved'
+				ELSE 'starting' END AS state,
 		   w.pid,
 		   o.partitions,
 		   o.committed_offsets,
@@ -629,17 +662,27 @@ CREATE VIEW gc_stream_status WITH (security_barrier = true) AS
 		   (SELECT sum(greatest(hw - co, 0))::bigint
 			FROM unnest(w.partitions, w.high_watermarks) AS h(p, hw)
 			JOIN unnest(o.partitions, o.committed_offsets) AS c(p, co) USING (p)) AS lag,
-		   w.rows_written, w.rows_per_s, w.messages, w.duplicates,
+		   w.rows_written, w.rows_per_s, o.messages, o.duplicates,
 		   (SELECT count(*) FROM @extschema@.gc_dead_letters d WHERE d.stream_id = s.id) AS dead_letters,
 		   w.imputed_cells, w.late_updates, w.pending_rows,
-		   coalesce(e.last_error, w.last_error) AS last_error,
+		   CASE WHEN e.last_error IS NOT NULL OR w.pid IS NOT NULL OR NOT s.enabled THEN coalesce(e.last_error, w.last_error)
+				WHEN (s.started_system, s.started_database) IS DISTINCT FROM (h.system, h.database) THEN
+					pg_catalog.format('started in another cluster or database (restored or copied): run gc_stream_start(%L) to resume from its stored offsets', s.name)
+				WHEN pg_catalog.current_setting('gcimpute.database', true) IS DISTINCT FROM pg_catalog.current_database() THEN
+					CASE WHEN pg_catalog.current_setting('gcimpute.database', true) IS NULL
+						 THEN 'gcimpute is not in shared_preload_libraries: no stream runs'
+						 ELSE pg_catalog.format('gcimpute serves the streams of database %I only (gcimpute.database)',
+												pg_catalog.current_setting('gcimpute.database', true)) END
+				END AS last_error,
 		   w.latency_p50_ms, w.latency_p99_ms
 	FROM @extschema@.gc_streams s
+	CROSS JOIN @extschema@.gc_stream_here() h
 	LEFT JOIN @extschema@.gc_stream_worker_status() w ON w.stream_id = s.id
 	LEFT JOIN @extschema@.gc_stream_errors e ON e.stream_id = s.id
 	LEFT JOIN LATERAL (
 		SELECT array_agg(f.partition ORDER BY f.partition) AS partitions,
-			   array_agg(f.next_offset ORDER BY f.partition) AS committed_offsets
+			   array_agg(f.next_offset ORDER BY f.partition) AS committed_offsets,
+			   sum(f.messages)::bigint AS messages, sum(f.duplicates)::bigint AS duplicates
 		FROM @extschema@.gc_stream_offsets f WHERE f.stream_id = s.id) o ON true
 	WHERE pg_catalog.pg_has_role(current_user, s.owner, 'USAGE');
 COMMENT ON VIEW gc_stream_status IS 'one row per stream: state, per-partition committed offsets and high watermarks, lag, throughput, duplicates, dead letters, imputed cells, last error, end-to-end latency';

@@ -17,8 +17,12 @@
 #include "fmgr.h"
 #include "libpq/pqformat.h"
 #include "miscadmin.h"
+#include "executor/executor.h"
+#include "nodes/execnodes.h"
+#include "optimizer/optimizer.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 
@@ -582,6 +586,47 @@ gc_fit_transfn(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(st);
 }
 
+/*
+ * gc_update over no rows never saw its model: the transition function, which receives it,
+ * was not called.  The model argument is evaluated here when it does not depend on the
+ * aggregated rows (a constant, a parameter, an outer column of a correlated subquery, as
+ * in UPDATE models SET model = (SELECT gc_update(models.model, r) ...)), so the result
+ * is the model unchanged; otherwise there is no model to return and the result is NULL.
+ */
+static Datum
+UpdateWithoutRows(FunctionCallInfo fcinfo)
+{
+	Aggref	   *aggref = AggGetAggref(fcinfo);
+	Expr	   *arg;
+	ExprState  *state;
+	ExprContext *econtext;
+	Datum		model;
+	bool		isnull;
+
+	if (aggref == NULL || fcinfo->context == NULL || !IsA(fcinfo->context, AggState) ||
+		list_length(aggref->args) < 1)
+		PG_RETURN_NULL();
+	arg = ((TargetEntry *) linitial(aggref->args))->expr;
+	if (contain_var_clause((Node *) arg) || contain_volatile_functions((Node *) arg))
+		PG_RETURN_NULL();
+	state = ExecInitExpr(arg, (PlanState *) fcinfo->context);
+	econtext = ((PlanState *) fcinfo->context)->ps_ExprContext;
+	model = ExecEvalExpr(state, econtext, &isnull);
+	if (isnull)
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(PointerGetDatum(PG_DETOAST_DATUM_COPY(model)));
+}
+
+/* Whether this call of the shared final function belongs to gc_update. */
+static bool
+IsUpdateCall(FunctionCallInfo fcinfo)
+{
+	Aggref	   *aggref = AggGetAggref(fcinfo);
+	char	   *name = aggref ? get_func_name(aggref->aggfnoid) : NULL;
+
+	return name != NULL && strcmp(name, "gc_update") == 0;
+}
+
 Datum
 gc_fit_finalfn(PG_FUNCTION_ARGS)
 {
@@ -597,6 +642,8 @@ gc_fit_finalfn(PG_FUNCTION_ARGS)
 	char		errmsg_buf[256];
 
 	/* gc_update without new rows still has its model; gc_fit without rows has nothing */
+	if (st == NULL && IsUpdateCall(fcinfo))
+		return UpdateWithoutRows(fcinfo);
 	if (st == NULL || (st->n == 0 && st->online == NULL))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -1074,6 +1074,13 @@ gc_fit_lowrank(const double *X, size_t n, int p, int rank, const GcFitOptions *o
 	}
 
 	LR_PROF(14);
+	/* never hand out a model the type's validator would refuse (σ in (0, 1)) */
+	if (!(lr.sigma > 0 && lr.sigma < 1))
+	{
+		snprintf(errmsg, errlen, "the noise variance left (0, 1) (%g)", lr.sigma);
+		status = GC_EDEGENERATE;
+		goto done;
+	}
 	/* the model: W with zero rows for constants, σ, and Σ = WWᵀ + σI materialised */
 	memset(model->W, 0, sizeof(double) * p * k);
 	for (int c = 0; c < k; c++)

@@ -327,9 +327,14 @@ gc_lrk_gemm(int M, int N, int K, const double *A, int lda, const double *B, size
 				memset(C + (size_t) n * ldc, 0, sizeof(double) * M);
 		return;
 	}
-	if (rsb == 1)
+	/*
+	 * B's layout decides the transposition.  With one column (N = 1) both strides can be 1
+	 * (a rank-1 fit): then the column is contiguous and its leading dimension is K, which
+	 * BLAS requires to be at least K, whatever stride the caller named for columns.
+	 */
+	if (rsb == 1 && (N == 1 || csb >= (size_t) K))
 		cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0, A, lda, B,
-					(int) csb, accumulate ? 1.0 : 0.0, C, ldc);
+					N == 1 ? K : (int) csb, accumulate ? 1.0 : 0.0, C, ldc);
 	else
 		cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0, A, lda, B,
 					(int) rsb, accumulate ? 1.0 : 0.0, C, ldc);

@@ -20,6 +20,8 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/syscache.h"
+#include "utils/typcache.h"
 
 #include "sketch/cms.h"
 #include "sketch/sketch_hash_sql.h"
@@ -107,7 +109,30 @@ NewState(MemoryContext cxt, double eps, double delta, int topk, Oid elemtype)
 	return s;
 }
 
-/* Validate bytes (core checks, then candidate text encoding) into a state. */
+/*
+ * The element type a sketch records is a type oid the sketch's queries hash with; a value
+ * naming no type, or one without extended hashing, would fail only later and obscurely
+ * (a cache lookup of a missing type), so it is refused where the value enters.
+ */
+static void
+CheckElementType(Oid elemtype, int sqlstate)
+{
+	TypeCacheEntry *tc;
+
+	if (!OidIsValid(elemtype) || !SearchSysCacheExists1(TYPEOID, ObjectIdGetDatum(elemtype)))
+		ereport(ERROR,
+				(errcode(sqlstate),
+				 errmsg("invalid gc_cms value"),
+				 errdetail("The element type oid %u names no type in this database.", elemtype)));
+	tc = lookup_type_cache(elemtype, TYPECACHE_HASH_EXTENDED_PROC);
+	if (!OidIsValid(tc->hash_extended_proc))
+		ereport(ERROR,
+				(errcode(sqlstate),
+				 errmsg("invalid gc_cms value"),
+				 errdetail("The element type %s has no extended hash function.", format_type_be(elemtype))));
+}
+
+/* Validate bytes (core checks, element type, candidate text encoding) into a state. */
 static CmsState *
 StateFromBytes(MemoryContext cxt, const uint8 *buf, size_t len, int sqlstate)
 {
@@ -125,6 +150,7 @@ StateFromBytes(MemoryContext cxt, const uint8 *buf, size_t len, int sqlstate)
 				 errmsg("invalid gc_cms value"),
 				 errdetail("%s", err)));
 	CheckStatus(rc);
+	CheckElementType(s->c.elemtype, sqlstate);
 	for (uint32 i = 0; i < s->c.ncand; i++)
 		if (memchr(s->c.cand[i].key, 0, s->c.cand[i].len) != NULL ||
 			!pg_verifymbstr((const char *) s->c.cand[i].key, s->c.cand[i].len, true))

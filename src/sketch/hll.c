@@ -394,6 +394,40 @@ HistEntry(uint32_t e, void *arg)
 	((double *) arg)[e & 63] += 1.0;
 }
 
+/*
+ * Histogram of the dense registers a sparse sketch folds into.  The walk visits entries
+ * in index order, and the entries of one p-precision register are adjacent (its index is
+ * the top p bits of theirs), so each register's maximum is known when the index moves on.
+ */
+typedef struct FoldHist
+{
+	double	   *C;
+	int			log2m;
+	uint32_t	touched;		/* registers with at least one entry */
+	int64_t		cur;			/* register being folded, -1 before the first */
+	uint8_t		max;
+} FoldHist;
+
+static void
+FoldHistEntry(uint32_t e, void *arg)
+{
+	FoldHist   *f = arg;
+	uint32_t	idx;
+	uint8_t		rank;
+
+	EntryToRegister(e, f->log2m, &idx, &rank);
+	if ((int64_t) idx != f->cur)
+	{
+		if (f->cur >= 0)
+			f->C[f->max] += 1.0;
+		f->cur = idx;
+		f->max = rank;
+		f->touched++;
+	}
+	else if (rank > f->max)
+		f->max = rank;
+}
+
 double
 gc_hll_estimate(const gc_hll *h)
 {
@@ -407,6 +441,23 @@ gc_hll_estimate(const gc_hll *h)
 		for (size_t i = 0; i < m; i++)
 			C[h->regs[i]] += 1.0;
 		return ErtlEstimate(C, 64 - h->log2m, (double) m);
+	}
+	else if (SparseWalk(h, NULL, NULL) > gc_hll_sparse_limit(h->log2m))
+	{
+		/*
+		 * The sketch's value is its canonical form (gc_hll_serialize): past the sparse
+		 * limit that is the dense image, so the estimate is the dense one too.  Otherwise
+		 * a count taken from the aggregate state and one taken from the stored sketch
+		 * would differ for the same rows.
+		 */
+		FoldHist	f = {C, h->log2m, 0, -1, 0};
+		double		m = (double) ((size_t) 1 << h->log2m);
+
+		SparseWalk(h, FoldHistEntry, &f);
+		if (f.cur >= 0)
+			C[f.max] += 1.0;
+		C[0] = m - f.touched;
+		return ErtlEstimate(C, 64 - h->log2m, m);
 	}
 	else
 	{

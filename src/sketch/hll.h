@@ -106,7 +106,7 @@ extern int	gc_hll_add_many(gc_hll *h, const uint64_t *hash, uint32_t n);
 /* dst := dst ∪ src.  GC_SKETCH_EPARAM if log2m differ (dst unchanged). */
 extern int	gc_hll_merge(gc_hll *dst, const gc_hll *src);
 
-/* Cardinality estimate; does not modify the sketch. */
+/* Cardinality estimate of the sketch's canonical (serialized) form; does not modify it. */
 extern double gc_hll_estimate(const gc_hll *h);
 
 /* Exact size of the serialized form and the serialization; neither modifies h. */

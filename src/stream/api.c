@@ -14,8 +14,10 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/xlog.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -225,14 +227,21 @@ gc_stream_set_enabled(PG_FUNCTION_ARGS)
 	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	bool		enable = PG_GETARG_BOOL(1);
 	CallerStream cs;
-	Datum		args[2];
+	Datum		args[4];
+	char	   *here = get_database_name(MyDatabaseId);
 
 	SPI_connect();
 	cs = FindStream(name);
 	args[0] = Int32GetDatum(cs.id);
 	args[1] = BoolGetDatum(enable);
-	CatalogWrite(psprintf("UPDATE %s.gc_streams SET enabled = $2 WHERE id OPERATOR(pg_catalog.=) $1", Schema()),
-				 2, (Oid[]) {INT4OID, BOOLOID}, args);
+	/* where it was started: the launcher starts it by itself only here (80_lifecycle.sql) */
+	args[2] = Int64GetDatum((int64) GetSystemIdentifier());
+	args[3] = ObjectIdGetDatum(MyDatabaseId);
+	CatalogWrite(psprintf("UPDATE %s.gc_streams SET enabled = $2, "
+						  "started_system = CASE WHEN $2 THEN $3 ELSE started_system END, "
+						  "started_database = CASE WHEN $2 THEN $4 ELSE started_database END "
+						  "WHERE id OPERATOR(pg_catalog.=) $1", Schema()),
+				 4, (Oid[]) {INT4OID, BOOLOID, INT8OID, OIDOID}, args);
 	if (enable)
 		CatalogWrite(psprintf("DELETE FROM %s.gc_stream_errors WHERE stream_id OPERATOR(pg_catalog.=) $1", Schema()),
 					 1, (Oid[]) {INT4OID}, args);
@@ -241,6 +250,12 @@ gc_stream_set_enabled(PG_FUNCTION_ARGS)
 		ereport(WARNING,
 				(errmsg("stream \"%s\" will not run: gcimpute is not in shared_preload_libraries", name),
 				 errhint("Add gcimpute to shared_preload_libraries and restart the server.")));
+	else if (enable && gc_database != NULL && here != NULL && strcmp(gc_database, here) != 0)
+		ereport(WARNING,
+				(errmsg("stream \"%s\" will not run: gcimpute serves the streams of database \"%s\" only",
+						name, gc_database),
+				 errhint("Set gcimpute.database = '%s' and restart the server, or define the stream in database %s.",
+						 here, quote_identifier(gc_database))));
 	PG_RETURN_VOID();
 }
 

@@ -242,6 +242,19 @@ SeenBefore(StreamWorker *w, int32 partition, int64 offset)
 	return i >= 0 && offset < w->seen[i];
 }
 
+/*
+ * A message handled for the first time counts towards its partition's stored total; a
+ * replay after a restart (below seen) was counted in the transaction that stored seen.
+ */
+static void
+CountFirstSeen(StreamWorker *w, int32 partition, int64 offset)
+{
+	int			i = ConsumerPartIndex(w, partition);
+
+	if (i >= 0 && offset >= w->seen[i])
+		w->pmessages[i]++;
+}
+
 static void
 MarkProcessed(StreamWorker *w, int32 partition, int64 offset)
 {
@@ -339,6 +352,7 @@ AssembleMessage(StreamWorker *w, int32 partition, int64 offset,
 	PendingRow *r;
 
 	w->messages++;
+	CountFirstSeen(w, partition, offset);
 	MarkProcessed(w, partition, offset);
 	for (int i = 0; i < 2; i++)
 		if (w->prep[i].payload == payload && w->prep[i].len == len)
@@ -477,7 +491,13 @@ AssembleMessage(StreamWorker *w, int32 partition, int64 offset,
 					: DedupSeenLen(w->dedup, dkey, dklen, now_us)))
 	{
 		if (!SeenBefore(w, partition, offset))
+		{
+			int			i = ConsumerPartIndex(w, partition);
+
 			w->duplicates++;
+			if (i >= 0)
+				w->pduplicates[i]++;
+		}
 		return;
 	}
 

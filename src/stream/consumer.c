@@ -336,6 +336,8 @@ ConsumerRefreshPartitions(StreamWorker *w, int timeout_ms)
 				   : w->cfg->start == -1 ? RD_KAFKA_OFFSET_END : w->cfg->start);
 			w->committed[n] = -1;
 			w->seen[n] = 0;
+			w->pmessages[n] = 0;
+			w->pduplicates[n] = 0;
 			w->hw[n] = -1;
 			w->pmax[n] = 0;
 			w->plast[n] = 0;

@@ -395,10 +395,20 @@ gc_manager_main(Datum arg)
 			char	   *sql;
 			int			ret;
 
+			/*
+			 * Only streams last started in this cluster and database start by themselves;
+			 * a catalog not yet updated from 0.1 has no such record and runs every
+			 * enabled stream, as 0.1 did.
+			 */
 			sql = psprintf("SELECT s.id, s.owner::pg_catalog.oid, s.name FROM %s.gc_streams s "
 						   "WHERE s.enabled AND NOT EXISTS "
-						   "(SELECT 1 FROM %s.gc_stream_errors e WHERE e.stream_id OPERATOR(pg_catalog.=) s.id) ORDER BY s.id",
-						   nsp, nsp);
+						   "(SELECT 1 FROM %s.gc_stream_errors e WHERE e.stream_id OPERATOR(pg_catalog.=) s.id) %s "
+						   "ORDER BY s.id",
+						   nsp, nsp,
+						   GcCatalogHasColumn("gc_streams", "started_system") ?
+						   psprintf("AND s.started_system OPERATOR(pg_catalog.=) " INT64_FORMAT
+									" AND s.started_database OPERATOR(pg_catalog.=) %u::pg_catalog.oid",
+									(int64) GetSystemIdentifier(), MyDatabaseId) : "");
 			ret = SPI_execute(sql, true, 0);
 			if (ret != SPI_OK_SELECT)
 				elog(ERROR, "could not read gc_streams: %d", ret);

@@ -223,6 +223,9 @@ typedef struct StreamWorker
 	int64		pos[GC_STREAM_MAX_PARTS];	/* next offset to process */
 	int64		committed[GC_STREAM_MAX_PARTS];
 	int64		seen[GC_STREAM_MAX_PARTS];	/* offsets below were handled before a restart */
+	/* per partition, messages first handled (and of them duplicates), stored with seen */
+	int64		pmessages[GC_STREAM_MAX_PARTS];
+	int64		pduplicates[GC_STREAM_MAX_PARTS];
 	int64		hw[GC_STREAM_MAX_PARTS];	/* cached high watermark, -1 unknown */
 	int64		pmax[GC_STREAM_MAX_PARTS];	/* largest event time per partition */
 	int64		plast[GC_STREAM_MAX_PARTS]; /* wall time of its last message, 0 none */

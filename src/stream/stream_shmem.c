@@ -278,3 +278,17 @@ GcExtensionSchema(void)
 
 	return name ? pstrdup(quote_identifier(name)) : NULL;
 }
+
+/*
+ * Whether the extension's table has a column: the library serves catalogs of every
+ * version it can update from, and a column added by a later version may not exist yet.
+ * Call inside a transaction.
+ */
+bool
+GcCatalogHasColumn(const char *table, const char *column)
+{
+	Oid			nsp = GcExtensionNamespace();
+	Oid			relid = OidIsValid(nsp) ? get_relname_relid(table, nsp) : InvalidOid;
+
+	return OidIsValid(relid) && get_attnum(relid, column) != InvalidAttrNumber;
+}

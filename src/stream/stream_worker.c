@@ -88,11 +88,23 @@ StreamLoadOffsets(StreamWorker *w)
 	StreamXactBegin(NULL);
 	nest = StreamBookkeepingBegin();
 	a1[0] = Int32GetDatum(w->cfg->id);
-	ret = SPI_execute_with_args(psprintf("SELECT partition, next_offset, seen_offset FROM %s.gc_stream_offsets "
-										 "WHERE stream_id OPERATOR(pg_catalog.=) $1", w->cfg->ext_schema),
+	/* the counters only where the catalog has them (not before 0.2) */
+	ret = SPI_execute_with_args(psprintf("SELECT partition, next_offset, seen_offset, %s FROM %s.gc_stream_offsets "
+										 "WHERE stream_id OPERATOR(pg_catalog.=) $1",
+										 GcCatalogHasColumn("gc_stream_offsets", "messages") ?
+										 "messages, duplicates, closed_until" : "0, 0, NULL::pg_catalog.int8", w->cfg->ext_schema),
 								1, t1, a1, NULL, true, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not read offsets: %d", ret);
+	/* windows closed before the restart stay closed: late values update their rows */
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 6, &isnull);
+
+		if (!isnull)
+			w->eff_high = Max(w->eff_high, DatumGetInt64(d));
+	}
 	for (int i = 0; i < w->nparts; i++)
 	{
 		if (w->committed[i] != -1)
@@ -104,6 +116,8 @@ StreamLoadOffsets(StreamWorker *w)
 				w->pos[i] = strtoll(GetText(r, 2), NULL, 10);
 				w->committed[i] = w->pos[i];
 				w->seen[i] = strtoll(GetText(r, 3), NULL, 10);
+				w->pmessages[i] = strtoll(GetText(r, 4), NULL, 10);
+				w->pduplicates[i] = strtoll(GetText(r, 5), NULL, 10);
 			}
 	}
 	StreamBookkeepingEnd(nest);

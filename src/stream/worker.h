@@ -72,6 +72,7 @@ extern double GcLatencyQuantile(const double *hist, double q);
 extern char *GcExtensionSchema(void);
 extern Oid	GcExtensionNamespace(void);
 extern bool GcWakeAtCommit(void);
+extern bool GcCatalogHasColumn(const char *table, const char *column);
 
 /* launcher.c */
 extern void gc_worker_init(void);

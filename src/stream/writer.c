@@ -884,15 +884,17 @@ typedef enum KeptPlan
 	KEPT_CHECK,
 	KEPT_MODEL,
 	KEPT_DEAD_LETTER,
+	KEPT_DEAD_LETTER_BY_NAME,
 	KEPT_KEYS,
 	KEPT_OFFSETS,
+	KEPT_OFFSETS_COUNTS,
 	KEPT_NPLANS
 } KeptPlan;
 
 static SPIPlanPtr kept_plans[KEPT_NPLANS];
 
-static int
-RunKept(KeptPlan id, const char *sql, int nargs, Oid *types, Datum *values, bool read_only, long count)
+static SPIPlanPtr
+KeptPlanFor(KeptPlan id, const char *sql, int nargs, Oid *types)
 {
 	if (kept_plans[id] == NULL)
 	{
@@ -902,7 +904,20 @@ RunKept(KeptPlan id, const char *sql, int nargs, Oid *types, Datum *values, bool
 			elog(ERROR, "could not prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result));
 		kept_plans[id] = plan;
 	}
-	return SPI_execute_plan(kept_plans[id], values, NULL, read_only, count);
+	return kept_plans[id];
+}
+
+static int
+RunKept(KeptPlan id, const char *sql, int nargs, Oid *types, Datum *values, bool read_only, long count)
+{
+	return SPI_execute_plan(KeptPlanFor(id, sql, nargs, types), values, NULL, read_only, count);
+}
+
+/* RunKept of a writing statement with NULL arguments (nulls as SPI_execute_plan takes them) */
+static int
+RunKeptNulls(KeptPlan id, const char *sql, int nargs, Oid *types, Datum *values, const char *nulls)
+{
+	return SPI_execute_plan(KeptPlanFor(id, sql, nargs, types), values, nulls, false, 0);
 }
 
 /* Bookkeeping: a dead letter belongs to the stream's id and owner, not to its name. */
@@ -925,10 +940,19 @@ InsertDeadLetter(StreamWorker *w, const DeadLetter *d)
 	args[5] = Int64GetDatum(d->offset);
 	args[6] = PointerGetDatum(b);
 	args[7] = CStringGetTextDatum(d->error);
-	ret = RunKept(KEPT_DEAD_LETTER,
-				  psprintf("INSERT INTO %s.gc_dead_letters (stream_id, owner, stream, topic, partition, \"offset\", payload, error) "
-						   "VALUES ($1, $2::pg_catalog.regrole, $3, $4, $5, $6, $7, $8)", w->cfg->ext_schema),
-				  8, types, args, false, 0);
+	if (GcCatalogHasColumn("gc_dead_letters", "stream_id"))
+		ret = RunKept(KEPT_DEAD_LETTER,
+					  psprintf("INSERT INTO %s.gc_dead_letters (stream_id, owner, stream, topic, partition, \"offset\", payload, error) "
+							   "VALUES ($1, $2::pg_catalog.regrole, $3, $4, $5, $6, $7, $8)", w->cfg->ext_schema),
+					  8, types, args, false, 0);
+	else
+	{
+		/* a catalog not yet updated from 0.1: letters by stream name, as 0.1 kept them */
+		ret = RunKept(KEPT_DEAD_LETTER_BY_NAME,
+					  psprintf("INSERT INTO %s.gc_dead_letters (stream, topic, partition, \"offset\", payload, error) "
+							   "VALUES ($1, $2, $3, $4, $5, $6)", w->cfg->ext_schema),
+					  6, types + 2, args + 2, false, 0);
+	}
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "could not insert a dead letter: %d", ret);
 	w->dead_letters++;
@@ -1227,9 +1251,15 @@ FlushCheckStream(StreamWorker *w)
 	return true;
 }
 
-/* Phase 2a (owner's code): values for windows already written update them in place. */
+/*
+ * Phase 2a (owner's code): the batch's rows to insert, imputed: with late false the new
+ * rows, with late true the late rows whose window has no row yet, after the values for
+ * windows already written have updated those rows in place.  The new rows are inserted
+ * before the late rows are looked up, so a late value for a row of the same batch (a batch
+ * retried after a failure holds both) updates that row instead of adding a second one.
+ */
 static List *
-FlushLateRows(StreamWorker *w, Batch *b)
+FlushRowsToInsert(StreamWorker *w, Batch *b, bool late)
 {
 	List	   *insert = NIL;
 	ListCell   *lc;
@@ -1242,6 +1272,8 @@ FlushLateRows(StreamWorker *w, Batch *b)
 		PendingRow *r = lfirst(lc);
 		char	   *err;
 
+		if (r->late != late)
+			continue;
 		DirectPrefetchRows(b->rows, foreach_current_index(lc));
 		if (r->late)
 		{
@@ -1353,38 +1385,82 @@ FlushStoreKeys(StreamWorker *w, Batch *b)
 		elog(ERROR, "could not store dedup keys");
 }
 
-/* Phase 3b (bookkeeping): the partitions' new offsets. */
+/* An int8[] of n values, for the arguments of FlushStoreOffsets. */
+static Datum
+Int8Array(const int64 *v, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * (n + 1));
+
+	for (int i = 0; i < n; i++)
+		d[i] = Int64GetDatum(v[i]);
+	return PointerGetDatum(construct_array(d, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+/*
+ * Phase 3b (bookkeeping): the new offsets of the partitions that moved, their message
+ * counts and the stream's closed-window event time, in the batch's transaction (so the
+ * rows, the positions and the counts commit or roll back together; a restart resumes
+ * all three).  A catalog not yet updated from 0.1 has no counter columns.
+ */
 static void
 FlushStoreOffsets(StreamWorker *w, Batch *b)
 {
 	Datum	   *pd = palloc(sizeof(Datum) * (w->nparts + 1));
-	Datum	   *od = palloc(sizeof(Datum) * (w->nparts + 1));
-	Datum	   *sd = palloc(sizeof(Datum) * (w->nparts + 1));
-	Datum		args[4];
+	int64	   *od = palloc(sizeof(int64) * (w->nparts + 1));
+	int64	   *sd = palloc(sizeof(int64) * (w->nparts + 1));
+	int64	   *md = palloc(sizeof(int64) * (w->nparts + 1));
+	int64	   *dd = palloc(sizeof(int64) * (w->nparts + 1));
+	Datum		args[7];
+	char		nulls[8] = "       ";
 	int			n = 0;
+	int			ret;
 
 	for (int i = 0; i < w->nparts; i++)
 		if (b->next[i] >= 0 && (b->next[i] != w->committed[i] || w->pos[i] > w->seen[i]))
 		{
 			pd[n] = Int32GetDatum(w->parts[i]);
-			od[n] = Int64GetDatum(b->next[i]);
-			sd[n] = Int64GetDatum(Max(w->pos[i], w->seen[i]));
+			od[n] = b->next[i];
+			sd[n] = Max(w->pos[i], w->seen[i]);
+			md[n] = w->pmessages[i];
+			dd[n] = w->pduplicates[i];
 			n++;
 		}
 	if (n == 0)
 		return;
 	args[0] = Int32GetDatum(w->cfg->id);
 	args[1] = PointerGetDatum(construct_array(pd, n, INT4OID, 4, true, TYPALIGN_INT));
-	args[2] = PointerGetDatum(construct_array(od, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	args[3] = PointerGetDatum(construct_array(sd, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	if (RunKept(KEPT_OFFSETS, psprintf("INSERT INTO %s.gc_stream_offsets AS o (stream_id, partition, next_offset, seen_offset) "
-									   "SELECT $1, p, n, s FROM ROWS FROM (pg_catalog.unnest($2::pg_catalog.int4[]), "
-									   "pg_catalog.unnest($3::pg_catalog.int8[]), pg_catalog.unnest($4::pg_catalog.int8[])) AS u(p, n, s) "
-									   "ON CONFLICT (stream_id, partition) DO UPDATE "
-									   "SET next_offset = excluded.next_offset, seen_offset = excluded.seen_offset, "
-									   "updated_at = pg_catalog.now()",
-									   w->cfg->ext_schema),
-							  4, (Oid[]) {INT4OID, INT4ARRAYOID, INT8ARRAYOID, INT8ARRAYOID}, args, false, 0) != SPI_OK_INSERT)
+	args[2] = Int8Array(od, n);
+	args[3] = Int8Array(sd, n);
+	args[4] = Int8Array(md, n);
+	args[5] = Int8Array(dd, n);
+	/* the windows closed so far: a restart classifies late values as before it */
+	args[6] = Int64GetDatum(w->eff_high);
+	if (w->eff_high == PG_INT64_MIN)
+		nulls[6] = 'n';
+	if (GcCatalogHasColumn("gc_stream_offsets", "messages"))
+		ret = RunKeptNulls(KEPT_OFFSETS_COUNTS,
+						   psprintf("INSERT INTO %s.gc_stream_offsets AS o "
+									"(stream_id, partition, next_offset, seen_offset, messages, duplicates, closed_until) "
+									"SELECT $1, p, n, s, m, d, $7 FROM ROWS FROM (pg_catalog.unnest($2::pg_catalog.int4[]), "
+									"pg_catalog.unnest($3::pg_catalog.int8[]), pg_catalog.unnest($4::pg_catalog.int8[]), "
+									"pg_catalog.unnest($5::pg_catalog.int8[]), pg_catalog.unnest($6::pg_catalog.int8[])) AS u(p, n, s, m, d) "
+									"ON CONFLICT (stream_id, partition) DO UPDATE "
+									"SET next_offset = excluded.next_offset, seen_offset = excluded.seen_offset, "
+									"messages = excluded.messages, duplicates = excluded.duplicates, "
+									"closed_until = excluded.closed_until, updated_at = pg_catalog.now()",
+									w->cfg->ext_schema),
+						   7, (Oid[]) {INT4OID, INT4ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT8OID},
+						   args, nulls);
+	else
+		ret = RunKept(KEPT_OFFSETS, psprintf("INSERT INTO %s.gc_stream_offsets AS o (stream_id, partition, next_offset, seen_offset) "
+											 "SELECT $1, p, n, s FROM ROWS FROM (pg_catalog.unnest($2::pg_catalog.int4[]), "
+											 "pg_catalog.unnest($3::pg_catalog.int8[]), pg_catalog.unnest($4::pg_catalog.int8[])) AS u(p, n, s) "
+											 "ON CONFLICT (stream_id, partition) DO UPDATE "
+											 "SET next_offset = excluded.next_offset, seen_offset = excluded.seen_offset, "
+											 "updated_at = pg_catalog.now()",
+											 w->cfg->ext_schema),
+					  4, (Oid[]) {INT4OID, INT4ARRAYOID, INT8ARRAYOID, INT8ARRAYOID}, args, false, 0);
+	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "could not store offsets");
 }
 
@@ -1459,7 +1535,9 @@ WriterFlush(StreamWorker *w)
 						 errmsg("target table of stream \"%s\" (oid %u) no longer exists", cfg->name, cfg->target)));
 			CheckTargetInsert(w);
 			target_error = false;
-			insert = FlushLateRows(w, &b);
+			insert = FlushRowsToInsert(w, &b, false);
+			FlushInsertRows(w, rel, insert, &b);
+			insert = FlushRowsToInsert(w, &b, true);
 			FlushInsertRows(w, rel, insert, &b);
 			table_close(rel, NoLock);
 			StreamOwnerCodeEnd(&oc);

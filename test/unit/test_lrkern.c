@@ -32,7 +32,7 @@ TestGemm(unsigned *st, int *outside)
 	for (size_t mi = 0; mi < sizeof(Ms) / sizeof(Ms[0]); mi++)
 		for (size_t ni = 0; ni < sizeof(Ns) / sizeof(Ns[0]); ni++)
 			for (size_t ki = 0; ki < sizeof(Ks) / sizeof(Ks[0]); ki++)
-				for (int layout = 0; layout < 2; layout++)
+				for (int layout = 0; layout < 3; layout++)
 					for (int acc = 0; acc < 2; acc++)
 					{
 						int			M = Ms[mi],
@@ -40,7 +40,8 @@ TestGemm(unsigned *st, int *outside)
 									K = Ks[ki],
 									lda = M + 3,
 									ldc = M + 5,
-									ldb = layout ? N + 2 : K + 1;
+									ldb = layout == 2 ? N : layout ? N + 2 : K + 1;
+						/* layout 2: rows of B packed tightly, so N = 1 gives rsb = csb = 1 */
 						size_t		rsb = layout ? (size_t) ldb : 1,
 									csb = layout ? 1 : (size_t) ldb;
 						double	   *A = malloc(sizeof(double) * ((size_t) lda * K + 1)),
