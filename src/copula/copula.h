@@ -111,12 +111,6 @@ extern GcStatus gc_fit_lowrank(const double *X, size_t n, int p, int rank,
 							   char *errmsg, size_t errlen);
 
 /*
- * Which queue the low-rank fit's ordinal update uses: -1 until the first fit decides from
- * the CPU, 1 the AVX-512 one, 0 the scalar one (both give the same bits; tests set it).
- */
-extern int	gc_lr_queue_isa;
-
-/*
  * The correlation of a low-rank model, corr = WWᵀ + σI with a unit diagonal (p×p
  * column-major, exactly symmetric, off-diagonal entries clamped to [−1, 1]), from model->W
  * (p×rank, zero rows for constants) by plain loops in a fixed order: the fit materialises

@@ -134,13 +134,11 @@ gc_lr_queue_interval(GcLrQueue tq, int nb, int idx, double z, double uw, double 
  * and v are indexed by the column a = ji[e], which names the slot, and the bounds are
  * lo[jc[e]], hi[jc[e]] (a table of latent intervals); with jc NULL (imputation) zc is
  * indexed by the column and uw, aj, lo, hi and v by the position e, which names the slot.
- * AVX-512 or scalar as gc_lr_queue_isa says (the same bits); gc_lr_queue_select decides it
- * from the CPU if no one has yet.
+ * AVX-512 or portable as gc_simd_level says (the same bits).
  */
 extern int	gc_lr_queue_row(GcLrQueue tq, const int *ji, const uint32_t *jc, int nj,
 							const double *zc, const double *uw, const double *aj,
 							const double *lo, const double *hi, double *vc, double isigma);
-extern void gc_lr_queue_select(void);
 
 /* index of (r, c), r >= c, in a packed lower-triangular k×k matrix (column by column) */
 static inline int

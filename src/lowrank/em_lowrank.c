@@ -778,7 +778,6 @@ gc_fit_lowrank(const double *X, size_t n, int p, int rank, const GcFitOptions *o
 			   *Wnew = NULL;
 
 	LAPACKE_set_nancheck(0);
-	gc_lr_queue_select();
 	memset(&lr, 0, sizeof(lr));
 	*model_out = NULL;
 	if (errlen > 0)

@@ -4,35 +4,25 @@
  * The kernels gather word j of every queued string of a class into one vector
  * (the strings sit in fixed-size slots) and run lookup3's mix and final on all
  * lanes at once; AVX-512 also rotates in one instruction.  They are compiled with
- * target attributes and picked at run time, so the extension still runs on any
+ * target attributes and chosen by gc_simd_level, so the extension still runs on any
  * x86-64 (and elsewhere the batch is simply not used).
  */
-#include "platform/cpu.h"
+#include "platform/simd.h"
 #include "sketch/l3batch.h"
 #include "sketch/sketch_util.h"
 
-#if defined(__x86_64__) && defined(__GNUC__) && GC_L3B_AVAILABLE
+#if defined(GC_SIMD_X86) && GC_L3B_AVAILABLE
 #define GC_L3B_X86 1
-#include <immintrin.h>
 #endif
-
-/* 1: AVX-512, 2: AVX2, 3: none; 0 until decided.  Tests may set it first. */
-int			gc_l3batch_isa = 0;
 
 int
 gc_l3batch_usable(void)
 {
-	if (gc_l3batch_isa == 0)
-	{
-		gc_l3batch_isa = GC_L3B_NONE;
 #ifdef GC_L3B_X86
-		if (gc_cpu_level() >= GC_CPU_AVX512)
-			gc_l3batch_isa = GC_L3B_AVX512;
-		else if (gc_cpu_level() >= GC_CPU_AVX2)
-			gc_l3batch_isa = GC_L3B_AVX2;
+	return gc_simd_level >= GC_SIMD_AVX2;
+#else
+	return 0;
 #endif
-	}
-	return gc_l3batch_isa != GC_L3B_NONE;
 }
 
 void
@@ -76,7 +66,7 @@ gc_l3batch_init(gc_l3batch *q)
 typedef uint32_t gc_l3v8 __attribute__((vector_size(32)));
 typedef uint32_t gc_l3v16 __attribute__((vector_size(64)));
 
-__attribute__((target("avx2")))
+GC_TARGET_AVX2
 static void
 HashAvx2(const gc_l3batch *q, int cls, uint32_t first, uint64_t *out)
 {
@@ -88,7 +78,7 @@ HashAvx2(const gc_l3batch *q, int cls, uint32_t first, uint64_t *out)
 #undef GATHER8
 }
 
-__attribute__((target("avx512f")))
+GC_TARGET_AVX512
 static void
 HashAvx512(const gc_l3batch *q, int cls, uint32_t first, uint64_t *out)
 {
@@ -102,7 +92,7 @@ HashAvx512(const gc_l3batch *q, int cls, uint32_t first, uint64_t *out)
 }
 
 /* gc_sketch_mix64 of 8 lanes of 64 bits (vpmullq: AVX-512DQ) */
-__attribute__((target("avx512f,avx512dq")))
+GC_TARGET_AVX512
 static inline __m512i
 Mix64x8(__m512i h)
 {
@@ -117,7 +107,7 @@ Mix64x8(__m512i h)
  * The 16 lanes of class cls, (b << 32) | c put together and mixed in vectors:
  * the sketch's per-row work that is not a register update.
  */
-__attribute__((target("avx512f,avx512dq")))
+GC_TARGET_AVX512
 static void
 HashAvx512Mixed(const gc_l3batch *q, int cls, uint64_t *out)
 {
@@ -147,7 +137,7 @@ gc_l3batch_hash(gc_l3batch *q, int cls, uint64_t *out)
 
 	/* lanes past n hash stale (zero-initialised) slots; their results are unused */
 #ifdef GC_L3B_X86
-	if (gc_l3batch_isa == GC_L3B_AVX512)
+	if (gc_simd_level >= GC_SIMD_AVX512)
 		HashAvx512(q, cls, 0, out);
 	else
 		for (uint32_t first = 0; first < n; first += 8)
@@ -166,7 +156,7 @@ gc_l3batch_hash_mixed(gc_l3batch *q, int cls, uint64_t *out)
 	uint32_t	n;
 
 #ifdef GC_L3B_X86
-	if (gc_l3batch_isa == GC_L3B_AVX512)
+	if (gc_simd_level >= GC_SIMD_AVX512)
 	{
 		n = q->n[cls];
 		HashAvx512Mixed(q, cls, out);

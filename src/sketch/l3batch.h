@@ -188,16 +188,10 @@ gc_l3batch_push(gc_l3batch *q, const unsigned char *k, uint32_t len)
 extern void gc_l3batch_init(gc_l3batch *q);
 
 /*
- * Whether this CPU hashes a batch faster than one string at a time (x86-64 with
- * AVX2, or AVX-512F with DQ); decided once per process.
+ * Whether a batch is hashed faster than one string at a time here: an x86-64 build
+ * with gc_simd_level AVX2 (8 lanes) or AVX-512 (16 lanes).
  */
 extern int	gc_l3batch_usable(void);
-
-/* The kernel in use (tests set it before the first gc_l3batch_usable call). */
-#define GC_L3B_AVX512	1
-#define GC_L3B_AVX2		2
-#define GC_L3B_NONE		3
-extern int	gc_l3batch_isa;
 
 /*
  * Hash the queued strings of class cls into out[0 .. n-1] in the order they were

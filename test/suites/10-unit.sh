@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# C unit tests of the numerics (src/platform, copula, lowrank, sketch, latency), each program run under valgrind (leaks and invalid accesses fail),
-# then once more natively: valgrind's CPU has no AVX-512, so only the native run reaches the
-# AVX-512 kernels (l3batch, gc_lrk_gemm); each native run counts as one result.
+# C unit tests of the numerics (src/platform, copula, lowrank, sketch, latency), each program
+# run under valgrind (leaks and invalid accesses fail), then once more natively: valgrind's
+# CPU has no AVX-512, so only the native run reaches the AVX-512 kernels. The tests of the
+# vector kernels run every level the CPU has (gc_simd_force) and compare bits. Last, the
+# same programs built with -march=x86-64-v3 (FMA in the baseline) run natively, where the
+# CPU has it: the portable and vector forms must still agree to the bit. Each native run
+# counts as one result.
 set -uo pipefail
 cd "$TOP"
 make -s unit UNIT_RUNNER=true >/dev/null || { echo "unit build failed"; echo "SUITE passed=0 failed=1"; exit 1; }
@@ -30,4 +34,23 @@ for bin in test/unit/bin/test_*; do
 		fail=$((fail + 1))
 	fi
 done
+if grep -q '\bavx2\b' /proc/cpuinfo && grep -q '\bfma\b' /proc/cpuinfo && grep -q '\bbmi2\b' /proc/cpuinfo; then
+	if make -s unit UNIT_RUNNER=true UNIT_BIN=test/unit/bin-v3 UNIT_EXTRA_CFLAGS=-march=x86-64-v3 >/dev/null; then
+		for bin in test/unit/bin-v3/test_*; do
+			out=$("$bin" 2>&1)
+			rc=$?
+			if [ "$rc" -eq 0 ] && ! grep -q '^not ok' <<<"$out"; then
+				echo "$(basename "$bin"): ok - x86-64-v3 build ($(grep -c '^ok' <<<"$out") checks)"
+				pass=$((pass + 1))
+			else
+				echo "$out" | grep -E '^not ok' | sed "s|^|$(basename "$bin") (x86-64-v3): |"
+				echo "$(basename "$bin"): not ok - x86-64-v3 build (exit $rc)"
+				fail=$((fail + 1))
+			fi
+		done
+	else
+		echo "unit: not ok - the x86-64-v3 build failed"
+		fail=$((fail + 1))
+	fi
+fi
 echo "SUITE passed=$pass failed=$fail"

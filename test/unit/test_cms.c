@@ -95,6 +95,7 @@ main(void)
 				over = 0;
 	char		err[256];
 
+	gc_simd_init();
 	CHECK(gc_cms_dims(0.01, 0.01, &w, &d) == GC_SKETCH_OK && w == 272 && d == 5,
 		  "eps 0.01 delta 0.01 -> 272 x 5 (got %u x %u)", w, d);
 	CHECK(gc_cms_dims(0.001, 0.01, &w, &d) == GC_SKETCH_OK && w == 2719 && d == 5,

@@ -122,6 +122,7 @@ main(void)
 	char		err[256];
 	uint8_t		bad[64];
 
+	gc_simd_init();
 	CHECK(gc_hll_init(&a, 3, &A) == GC_SKETCH_EPARAM, "log2m 3 refused");
 	CHECK(gc_hll_init(&a, 19, &A) == GC_SKETCH_EPARAM, "log2m 19 refused");
 

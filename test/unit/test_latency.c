@@ -63,6 +63,7 @@ main(void)
 	gc_latency_fit_result r;
 	size_t		bad = 0;
 
+	gc_simd_init();
 	/* special functions */
 	CHECK_CLOSE(gc_digamma(1.0), -0.5772156649015329, 1e-13, "digamma(1)");
 	CHECK_CLOSE(gc_digamma(0.5), -1.9635100260214235, 1e-13, "digamma(0.5)");
