@@ -36,8 +36,8 @@ PG_FUNCTION_INFO_V1(gc_hll_info);
 
 /*
  * Aggregate state: the core sketch and the allocator it uses (same lifetime).
- * Short strings wait in a lookup3 batch (sketch/l3batch.h) and are hashed 8 or 16
- * at a time with AVX2/AVX-512 (on CPUs without them, one at a time); every
+ * Short strings wait in a lookup3 batch (sketch/l3batch.h) and are hashed 8 at a
+ * time with AVX2 (on CPUs without it, one at a time); every
  * function that reads the sketch first calls FlushBatch.  A state takes a batch
  * (about 3.3 KB) only after BATCH_AFTER strings, so that the many small groups
  * of a GROUP BY do not pay for it.
