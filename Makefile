@@ -78,6 +78,11 @@ $(UNIT_BIN)/%: test/unit/%.c $(CORE_SRCS) $(foreach d,$(SUBJECTS),$(wildcard src
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $(UNIT_RUNNER) $$t; done
 
+# docs/architecture.md's file table must list every file under src/, and nothing else.
+.PHONY: check-architecture
+check-architecture:
+	@bash test/tools/check_architecture.sh
+
 # The numerics' sources and their floating-point flags, for harnesses built by hand
 # (test/bench/lowrank_fit_harness.c).
 .PHONY: print-core-srcs print-fp-cflags

@@ -1,5 +1,5 @@
 /*
- * em.c — fitting a Gaussian copula by EM (gcimpute reference spec §1.4–1.7):
+ * em.c — fitting a Gaussian copula by EM (docs/algorithms.md §4–§7):
  * marginals and types from the data, latent initialisation, Σ₀ from the zero-filled
  * latent matrix, then E-steps grouped by missingness pattern (cond.c) and M-steps
  * S = cov(Ẑ) + C̄ rescaled to a correlation matrix, until ‖ΔΣ‖_F/‖Σ_new‖_F < tol.
@@ -95,7 +95,7 @@ gc_training_name(int training)
  * Build the p marginals (detecting types where asked) and the latent matrix in one pass per
  * column: sort the column's observed values with their row numbers, then give every group
  * of equal values its latent point or interval. Continuous training values get the exact
- * ECDF z = Φ⁻¹(F̂(x)·n/(n+1)) (spec §1.2) even when the stored marginal is compressed.
+ * ECDF z = Φ⁻¹(F̂(x)·n/(n+1)) (docs/algorithms.md §2) even when the stored marginal is compressed.
  * Z, LO, HI, ISINT (or CODE) are n×p row-major; missing entries are NaN in Z. LO and HI are
  * set where the column's type can produce intervals (not for continuous columns).
  */
@@ -325,7 +325,7 @@ gc_fit_build_columns(const double *X, size_t n, int p, const GcFitOptions *opt,
 				{
 					double		var;
 
-					/* spec §1.4: start at the mean of N(0,1) truncated to the interval */
+					/* docs/algorithms.md §4: start at the mean of N(0,1) truncated to the interval */
 					if (gc_truncnorm_moments(0.0, 1.0, lo, hi, &z, &var) != 0)
 						z = isfinite(lo) ? lo : hi;
 				}
@@ -397,7 +397,7 @@ done:
 }
 
 /*
- * Standard EM (every iteration sweeps all rows) or mini-batch offline EM (spec §1.9:
+ * Standard EM (every iteration sweeps all rows) or mini-batch offline EM (docs/algorithms.md §9:
  * each step sweeps one batch of a seeded permutation and moves Σ towards the batch
  * estimate by η_t = c/(c+t); unlike the reference it never stops before every row has
  * been visited once).
@@ -516,7 +516,7 @@ gc_fit_standard(const double *X, size_t n, int p, const GcFitOptions *opt,
 	for (int a = 0; a < q; a++)
 		mayint[a] = (model->marg[act[a]].type != GC_CONTINUOUS);
 
-	/* Σ₀ = corrcoef of the zero-filled latent matrix (spec §1.4 step 2) */
+	/* Σ₀ = corrcoef of the zero-filled latent matrix (docs/algorithms.md §4) */
 	ALLOC(Sig, (size_t) q * q);
 	ALLOC(Snew, (size_t) q * q);
 	{

@@ -1,6 +1,6 @@
 /*
- * estep.c — the E-step of the copula EM over a set of rows (spec §1.5) and the moments of
- * the M-step (§1.6), one missingness pattern at a time.
+ * estep.c — the E-step of the copula EM over a set of rows (docs/algorithms.md §5) and the moments of
+ * the M-step (§6), one missingness pattern at a time.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE				/* qsort_r */
@@ -660,7 +660,7 @@ gc_estep_sweep(GcEStep *es, const GcPrecision *prec, double *Z,
 		}
 
 		/*
-		 * C̄ += Σ_rows C_i for the pattern (spec §1.5 step 5): with V = Σ_rows v (per
+		 * C̄ += Σ_rows C_i for the pattern (docs/algorithms.md §5 step 5): with V = Σ_rows v (per
 		 * observed ordinal column j) and B_J = −GJᵀ, the terms are diag(V) on J,
 		 * K = B_Jᵀ diag(V) on (M,J) and (J,M), and K B_J = GJ diag(V) GJᵀ on (M,M).
 		 * Like the covariance term, only the lower triangle is written, each entry

@@ -145,7 +145,7 @@ ParseFitOptions(Jsonb *jb, FitOptions *o, bool is_update)
 	option_fn = is_update ? "gc_update" : "gc_fit";
 
 	gc_fit_options_default(&o->core);
-	o->core.tol = 0.001;		/* measured: better SMAE than 0.01 on GSS and synthetic data */
+	o->core.tol = 0.001;		/* better SMAE than the reference's 0.01 (docs/guide.md) */
 	o->verbose = false;
 	o->ntypes = -1;
 	o->types = NULL;

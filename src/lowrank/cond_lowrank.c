@@ -1,6 +1,6 @@
 /*
  * cond_lowrank.c — a row's conditional distribution under Σ = WWᵀ + σI by Woodbury
- * (spec §1.11): the k×k matrix M = U_OᵀU_O + σD⁻² replaces the |O|×|O| block Σ_OO, so
+ * (docs/algorithms.md §11): the k×k matrix M = U_OᵀU_O + σD⁻² replaces the |O|×|O| block Σ_OO, so
  * neither the EM E-step nor imputation ever factors more than a k×k matrix per row.
  *
  * The per-row kernel (imputation) walks the row's lists of observed, interval and missing

@@ -1,6 +1,6 @@
 /*
  * em_lowrank.c — fitting a low-rank Gaussian copula, Σ = WWᵀ + σI with ‖W_j‖² + σ = 1, by the
- * EM of gcimpute's LowRankGaussianCopula (reference spec §1.11; Zhao & Udell, "Matrix
+ * EM of gcimpute's LowRankGaussianCopula (docs/algorithms.md §11; Zhao & Udell, "Matrix
  * completion with quantified uncertainty through low rank Gaussian copula", NeurIPS 2020).
  *
  * With the thin SVD W = U diag(d) Vᵀ, a row's observed block is Σ_OO = σI + U_O D² U_Oᵀ, and
@@ -37,8 +37,7 @@
  * Rows per block of the E-step (the M-step moments are flushed per block). A block's views
  * of Z, the mask and the variances are read by several products each, so they should stay
  * in the core's L2 cache: about LR_BLOCK_BYTES for the three together, at most
- * LR_BLOCK_ROWS rows. On the 914 × 400 MovieLens table 32–64 rows were 8–18% faster per
- * fit than 256 (three 0.8 MB views, re-read from L3 by every product).
+ * LR_BLOCK_ROWS rows (larger blocks are re-read from L3 by every product).
  */
 #define LR_BLOCK_ROWS 64
 #define LR_BLOCK_BYTES ((size_t) 768 << 10)
@@ -174,7 +173,7 @@ UnpackColumn(const double *pk, size_t ld, int k, double *S)
 }
 
 /*
- * _scale_corr (spec §1.11): σ' = σ·mean_j 1/(‖W_j‖² + σ), then W_j ← √(1−σ')·W_j/‖W_j‖, so
+ * _scale_corr (docs/algorithms.md §11): σ' = σ·mean_j 1/(‖W_j‖² + σ), then W_j ← √(1−σ')·W_j/‖W_j‖, so
  * that WWᵀ + σ'I has a unit diagonal. A row that is exactly zero (possible only for
  * degenerate starts) gets its length on the first factor; the next M-step re-estimates it.
  */
@@ -213,7 +212,7 @@ ScaleCorr(double *W, int q, int k, double *sigma)
 }
 
 /*
- * E-step for a block of rows b0 .. b0+nb−1 (spec §1.11), one column of the block buffers per
+ * E-step for a block of rows b0 .. b0+nb−1 (docs/algorithms.md §11), one column of the block buffers per
  * row. Everything that sums over a row's observed columns is a product of the block's
  * zero-filled data or observation mask with a q-wide matrix of U, so it runs as dgemm over
  * the whole block instead of small per-row BLAS calls:
@@ -501,7 +500,7 @@ EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
 }
 
 /*
- * M-step, one column at a time (spec §1.11): r_j = Σ z_ij s_i + (Σ v_ij A_i) u_j,
+ * M-step, one column at a time (docs/algorithms.md §11): r_j = Σ z_ij s_i + (Σ v_ij A_i) u_j,
  * F_j = Σ (SS_i + σA_i), w̃_j = F_j⁻¹ r_j, and Σ_j r_jᵀ w̃_j for the new σ. Writes W̃ (q×k).
  * Returns the failing column (1-based) in *badcol when F_j is not positive definite.
  */
@@ -567,7 +566,7 @@ TopEigen(double *S, int q, int k, double *ev, double *V, lapack_int *isuppz,
 }
 
 /*
- * Initialisation (spec §1.11): L = the rank-k truncated SVD reconstruction of the zero-filled
+ * Initialisation (docs/algorithms.md §11): L = the rank-k truncated SVD reconstruction of the zero-filled
  * latent matrix Z0, computed as Z0 V_k V_kᵀ with V_k the top eigenvectors of Z0ᵀZ0 (so memory
  * stays O(q²), not O(nq)); Z_init = L except at observed continuous entries and at observed
  * ordinal entries whose L falls outside their interval, which keep Z. Interval entries of the

@@ -221,15 +221,14 @@ gc_lrk_dot_cols(const double *M, int ld, const int *idx, int m, const double *x,
 
 /*
  * Dense products of the low-rank E-step: C (M×N) = or += A (M×K) · B, with B addressed by
- * strides, B[k, n] =
- * B[k·rsb + n·csb], so the same kernel serves the row blocks' mask (rsb = 1) and its
- * transpose (csb = 1). With AVX-512 a tile of up to 56 rows of C by four columns is kept in
- * 28 registers through the whole K loop: per k, up to seven loads of A's column, four
- * broadcasts of B and 28 fused multiply-adds (explicit, as in dgemm: the only kernel
- * whose rounding is not the scalar code's, and dgemm is its reference). OpenBLAS 0.3.21 runs its AVX2 (Haswell) kernels on
- * CPUs it does not know, Sapphire Rapids among them, and its dgemm reached about half this
- * kernel's rate on these shapes. Rows past the last multiple of 8, other CPUs, and runs
- * under valgrind (which hides AVX-512) go to dgemm.
+ * strides, B[k, n] = B[k·rsb + n·csb], so the same kernel serves the row blocks' mask
+ * (rsb = 1) and its transpose (csb = 1). With AVX-512 a tile of up to 56 rows of C by four
+ * columns is kept in 28 registers through the whole K loop: per k, up to seven loads of A's
+ * column, four broadcasts of B and 28 fused multiply-adds (explicit, as in dgemm: the only
+ * kernel whose rounding is not the portable code's, and dgemm is its reference). OpenBLAS
+ * runs its AVX2 kernels on CPUs it does not know, so on newer AVX-512 CPUs its dgemm falls
+ * well short of this kernel on these narrow shapes. Rows past the last multiple of 8, lower
+ * levels, and runs under valgrind (which hides AVX-512) go to dgemm.
  */
 #ifdef GC_SIMD_X86
 typedef GcF64x8 GcV8;

@@ -11,8 +11,8 @@
  * column is a contiguous vector of `ld` doubles (ld a multiple of GC_LRK_PAD, the padding
  * zero), and sums stay in vector registers across the list.
  *
- * (The fit's E-step keeps dgemm over blocks of rows: measured, these kernels were no faster
- * there, since dgemm reuses each column of UU across the block's rows from cache.)
+ * (The fit's E-step keeps dgemm over blocks of rows: there dgemm reuses each column of UU
+ * across the block's rows from cache, which these kernels cannot.)
  *
  * PostgreSQL-free C11 (GCC vector extensions; an AVX2 build beside the portable one on
  * x86-64, chosen by gc_simd_level).

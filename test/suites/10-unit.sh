@@ -5,11 +5,18 @@
 # vector kernels run every level the CPU has (gc_simd_force) and compare bits. Last, the
 # same programs built with -march=x86-64-v3 (FMA in the baseline) run natively, where the
 # CPU has it: the portable and vector forms must still agree to the bit. Each native run
-# counts as one result.
+# counts as one result. First, docs/architecture.md's file table is checked against src/.
 set -uo pipefail
 cd "$TOP"
 make -s unit UNIT_RUNNER=true >/dev/null || { echo "unit build failed"; echo "SUITE passed=0 failed=1"; exit 1; }
 pass=0 fail=0
+if out=$(make -s check-architecture 2>&1); then
+	echo "architecture: ok - $out"
+	pass=$((pass + 1))
+else
+	echo "$out" | sed 's/^/architecture: not ok - /'
+	fail=$((fail + 1))
+fi
 for bin in test/unit/bin/test_*; do
 	out=$(valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite "$bin" 2>&1)
 	rc=$?
