@@ -13,25 +13,8 @@
 #include <stdint.h>
 
 #include "copula/marginal.h"
-
-typedef enum GcStatus
-{
-	GC_OK = 0,
-	GC_ENOMEM,					/* allocation failed */
-	GC_EINVAL,					/* invalid argument (message says which) */
-	GC_ENOTPD,					/* a matrix that must be positive definite is not */
-	GC_ELAPACK,					/* LAPACK reported an argument error */
-	GC_EDEGENERATE				/* the data cannot identify the model */
-} GcStatus;
-
-typedef struct GcAlloc
-{
-	void	   *(*alloc) (void *ctx, size_t size);	/* NULL on failure */
-	void		(*dealloc) (void *ctx, void *ptr);
-	void	   *ctx;
-} GcAlloc;
-
-extern const GcAlloc gc_malloc_alloc;
+#include "platform/alloc.h"
+#include "platform/status.h"
 
 #define GC_MODEL_FULL 0
 #define GC_MODEL_LOWRANK 1
