@@ -374,189 +374,226 @@ done:
 	return status;
 }
 
-/*
- * Standard EM (every iteration sweeps all rows) or mini-batch offline EM (docs/algorithms.md §9:
- * each step sweeps one batch of a seeded permutation and moves Σ towards the batch
- * estimate by η_t = c/(c+t); unlike the reference it never stops before every row has
- * been visited once).
- */
-GcStatus
-gc_fit_standard(const double *X, size_t n, int p, const GcFitOptions *opt,
-				const GcAlloc *alloc, GcModel **model_out,
-				char *errmsg, size_t errlen)
+/* The working state of gc_fit_standard, shared by its phases. */
+typedef struct StdFit
 {
-	GcStatus	status = GC_OK;
-	GcModel    *model = NULL;
-	int		   *act = NULL;
-	int			q = 0;
-	double	   *Z = NULL,
-			   *LO = NULL,
-			   *HI = NULL,
-			   *Sig = NULL,
-			   *Snew = NULL,
-			   *Z0 = NULL;
-	uint8_t    *ISINT = NULL,
-			   *mayint = NULL;
-	uint64_t   *masks = NULL;
-	size_t	   *order = NULL,
-			   *batch = NULL;
+	const GcFitOptions *opt;
+	const GcAlloc *alloc;
+	char	   *errmsg;
+	size_t		errlen;
+	size_t		n;
+	int			p;
+	int			q;				/* active (non-constant) columns */
+	int			nw;				/* 64-bit words of a row's observation mask */
+	int			minibatch;		/* mini-batch offline EM */
+	size_t		bsize;			/* rows per sweep */
+	size_t		full_pass;		/* sweeps that visit every row once */
+	int			max_iter;
+	GcModel    *model;
+	int		   *act;			/* q active column numbers */
+	double	   *Z,				/* n×q latent values, LO/HI bounds, ISINT interval flags */
+			   *LO,
+			   *HI,
+			   *Sig,			/* q×q: the current Σ and the next */
+			   *Snew,
+			   *Z0;				/* zero-filled Z; reused as scratch for the pattern order */
+	uint8_t    *ISINT,
+			   *mayint;			/* per active column: can it hold intervals */
+	uint64_t   *masks;			/* n×nw observation masks */
+	size_t	   *order,			/* the rows in sweep order */
+			   *batch;			/* mini-batch: the rows of the current batch */
 	GcPrecision prec;
 	GcEStep		es;
-	int			nw;
-	int			minibatch = (opt->training == GC_TRAIN_MINIBATCH_OFFLINE);
-	size_t		bsize = minibatch ? (size_t) opt->batch_size : n;
-	int			max_iter = opt->max_iter;
-	size_t		full_pass = 1;
+} StdFit;
 
-	/* inputs are validated here; LAPACKE's NaN scans would only cost time */
-	LAPACKE_set_nancheck(0);
-	memset(&prec, 0, sizeof(prec));
-	memset(&es, 0, sizeof(es));
-	*model_out = NULL;
-	if (errlen > 0)
-		errmsg[0] = '\0';
-	if (n == 0)
+/* the ALLOC macro of the phases below: f's allocator, their status and done label */
+#define FALLOC(ptr, count) \
+	do { \
+		const GcAlloc *alloc = f->alloc; \
+		ALLOC(ptr, count); \
+	} while (0)
+
+/* Check the arguments and derive the sweep sizes (mini-batch: batches and passes). */
+static GcStatus
+StdValidate(StdFit *f)
+{
+	const GcFitOptions *opt = f->opt;
+
+	f->minibatch = (opt->training == GC_TRAIN_MINIBATCH_OFFLINE);
+	f->bsize = f->minibatch ? (size_t) opt->batch_size : f->n;
+	f->max_iter = opt->max_iter;
+	f->full_pass = 1;
+	if (f->n == 0)
 	{
-		snprintf(errmsg, errlen, "no rows to fit");
+		snprintf(f->errmsg, f->errlen, "no rows to fit");
 		return GC_EINVAL;
 	}
-	if (n >= UINT32_MAX)
+	if (f->n >= UINT32_MAX)
 	{
-		snprintf(errmsg, errlen, "too many rows: %zu", n);
+		snprintf(f->errmsg, f->errlen, "too many rows: %zu", f->n);
 		return GC_EINVAL;
 	}
-	if (p < 1)
+	if (f->p < 1)
 	{
-		snprintf(errmsg, errlen, "rows must have at least one column");
+		snprintf(f->errmsg, f->errlen, "rows must have at least one column");
 		return GC_EINVAL;
 	}
-	if (minibatch)
+	if (f->minibatch)
 	{
-		if (bsize < 2)
+		if (f->bsize < 2)
 		{
-			snprintf(errmsg, errlen, "batch_size must be at least 2");
+			snprintf(f->errmsg, f->errlen, "batch_size must be at least 2");
 			return GC_EINVAL;
 		}
-		if (bsize > n)
-			bsize = n;
-		full_pass = (n + bsize - 1) / bsize;
-		max_iter = (int) (full_pass * (size_t) (opt->num_pass > 0 ? opt->num_pass : 1));
+		if (f->bsize > f->n)
+			f->bsize = f->n;
+		f->full_pass = (f->n + f->bsize - 1) / f->bsize;
+		f->max_iter = (int) (f->full_pass * (size_t) (opt->num_pass > 0 ? opt->num_pass : 1));
 		if (opt->num_pass <= 0)
-			max_iter = opt->max_iter > (int) full_pass ? opt->max_iter : (int) full_pass;
+			f->max_iter = opt->max_iter > (int) f->full_pass ? opt->max_iter : (int) f->full_pass;
 	}
+	return GC_OK;
+}
 
-	ALLOC(model, 1);
+/*
+ * The model with its marginals, the latent matrices (n×p), the active columns and Σ over
+ * all p columns as the identity (constant columns keep identity rows).
+ */
+static GcStatus
+StdBuildColumns(StdFit *f, const double *X)
+{
+	GcStatus	status = GC_OK;
+	size_t		n = f->n;
+	int			p = f->p;
+	GcModel    *model;
+
+	FALLOC(f->model, 1);
+	model = f->model;
 	memset(model, 0, sizeof(*model));
 	model->p = p;
 	model->kind = GC_MODEL_FULL;
 	model->nrows = (int64_t) n;
-	model->tol = opt->tol;
-	model->max_iter = max_iter;
-	model->training = opt->training;
-	ALLOC(model->marg, p);
+	model->tol = f->opt->tol;
+	model->max_iter = f->max_iter;
+	model->training = f->opt->training;
+	FALLOC(model->marg, p);
 	memset(model->marg, 0, sizeof(GcMarginal) * p);
-	ALLOC(model->corr, (size_t) p * p);
-	ALLOC(Z, n * p);
-	ALLOC(LO, n * p);
-	ALLOC(HI, n * p);
-	ALLOC(ISINT, n * p);
-	status = gc_fit_build_columns(X, n, p, opt, alloc, model, Z, LO, HI, ISINT, NULL, NULL,
-								  errmsg, errlen);
+	FALLOC(model->corr, (size_t) p * p);
+	FALLOC(f->Z, n * p);
+	FALLOC(f->LO, n * p);
+	FALLOC(f->HI, n * p);
+	FALLOC(f->ISINT, n * p);
+	status = gc_fit_build_columns(X, n, p, f->opt, f->alloc, model, f->Z, f->LO, f->HI,
+								  f->ISINT, NULL, NULL, f->errmsg, f->errlen);
 	if (status != GC_OK)
 		goto done;
 
-	ALLOC(act, p);
+	FALLOC(f->act, p);
 	for (int j = 0; j < p; j++)
 		if (model->marg[j].type != GC_CONSTANT)
-			act[q++] = j;
-
-	/* Σ over all p columns starts as the identity; constant columns keep identity rows. */
+			f->act[f->q++] = j;
 	memset(model->corr, 0, sizeof(double) * p * p);
 	for (int j = 0; j < p; j++)
 		model->corr[j + (size_t) j * p] = 1.0;
-	if (q == 0)
-	{
-		model->converged = 1;
-		goto done;
-	}
+done:
+	return status;
+}
 
-	/* Keep the active columns only: n×q row-major (in place, moving entries left). */
+/*
+ * Keep the active columns only: n×q row-major (in place, moving entries left); which of
+ * them can hold intervals; and Σ₀ = corrcoef of the zero-filled latent matrix
+ * (docs/algorithms.md §4), whose zero-filled copy Z0 is kept for the pattern order.
+ */
+static GcStatus
+StdActiveAndStart(StdFit *f)
+{
+	GcStatus	status = GC_OK;
+	size_t		n = f->n;
+	int			p = f->p,
+				q = f->q;
+	double	   *mean = NULL;
+
 	if (q < p)
 		for (size_t i = 0; i < n; i++)
 			for (int a = 0; a < q; a++)
 			{
-				Z[i * q + a] = Z[i * p + act[a]];
-				LO[i * q + a] = LO[i * p + act[a]];
-				HI[i * q + a] = HI[i * p + act[a]];
-				ISINT[i * q + a] = ISINT[i * p + act[a]];
+				f->Z[i * q + a] = f->Z[i * p + f->act[a]];
+				f->LO[i * q + a] = f->LO[i * p + f->act[a]];
+				f->HI[i * q + a] = f->HI[i * p + f->act[a]];
+				f->ISINT[i * q + a] = f->ISINT[i * p + f->act[a]];
 			}
-	ALLOC(mayint, q);
+	FALLOC(f->mayint, q);
 	for (int a = 0; a < q; a++)
-		mayint[a] = (model->marg[act[a]].type != GC_CONTINUOUS);
+		f->mayint[a] = (f->model->marg[f->act[a]].type != GC_CONTINUOUS);
 
-	/* Σ₀ = corrcoef of the zero-filled latent matrix (docs/algorithms.md §4) */
-	ALLOC(Sig, (size_t) q * q);
-	ALLOC(Snew, (size_t) q * q);
-	{
-		double	   *mean;
+	FALLOC(f->Sig, (size_t) q * q);
+	FALLOC(f->Snew, (size_t) q * q);
+	FALLOC(f->Z0, n * q);
+	FALLOC(mean, q);
+	for (size_t k = 0; k < n * q; k++)
+		f->Z0[k] = isnan(f->Z[k]) ? 0.0 : f->Z[k];
+	gc_cov_rows(f->Z0, n, q, f->Sig, mean, NULL, NULL);
+	gc_cov_to_corr(f->Sig, q, 1);
+done:
+	if (mean)
+		f->alloc->dealloc(f->alloc->ctx, mean);
+	return status;
+}
 
-		/* Z0 is kept: the rows are put in pattern order into it below */
-		ALLOC(Z0, n * q);
-		ALLOC(mean, q);
-		for (size_t k = 0; k < n * q; k++)
-			Z0[k] = isnan(Z[k]) ? 0.0 : Z[k];
-		gc_cov_rows(Z0, n, q, Sig, mean, NULL, NULL);
-		gc_cov_to_corr(Sig, q, 1);
-		alloc->dealloc(alloc->ctx, mean);
-	}
+/*
+ * The rows' observation masks and the sweep order: a seeded permutation (Fisher–Yates)
+ * for mini-batches; for standard EM the rows in pattern order, put in that order once,
+ * physically, so that the sweeps read the latent matrices in sequence instead of jumping
+ * from row to row (when patterns are mostly distinct, pattern order is a random
+ * permutation). Same rows in the same order: the same arithmetic.
+ */
+static GcStatus
+StdOrderRows(StdFit *f)
+{
+	GcStatus	status = GC_OK;
+	const GcAlloc *alloc = f->alloc;
+	size_t		n = f->n;
+	int			q = f->q,
+				nw = (q + 63) / 64;
 
-	/* Missingness patterns */
-	nw = (q + 63) / 64;
-	ALLOC(masks, n * nw);
-	ALLOC(order, n);
-	memset(masks, 0, sizeof(uint64_t) * n * nw);
+	f->nw = nw;
+	FALLOC(f->masks, n * nw);
+	FALLOC(f->order, n);
+	memset(f->masks, 0, sizeof(uint64_t) * n * nw);
 	for (size_t i = 0; i < n; i++)
 	{
-		order[i] = i;
+		f->order[i] = i;
 		for (int a = 0; a < q; a++)
-			if (!isnan(Z[i * q + a]))
-				masks[i * nw + a / 64] |= (uint64_t) 1 << (a % 64);
+			if (!isnan(f->Z[i * q + a]))
+				f->masks[i * nw + a / 64] |= (uint64_t) 1 << (a % 64);
 	}
-	if (minibatch)
+	if (f->minibatch)
 	{
-		/* a seeded permutation (Fisher–Yates) */
 		GcRng		rng;
 
-		alloc->dealloc(alloc->ctx, Z0);
-		Z0 = NULL;
-		gc_rng_seed(&rng, opt->seed);
+		alloc->dealloc(alloc->ctx, f->Z0);
+		f->Z0 = NULL;
+		gc_rng_seed(&rng, f->opt->seed);
 		for (size_t i = n - 1; i > 0; i--)
 		{
 			size_t		j = (size_t) gc_rng_below(&rng, i + 1);
-			size_t		t = order[i];
+			size_t		t = f->order[i];
 
-			order[i] = order[j];
-			order[j] = t;
+			f->order[i] = f->order[j];
+			f->order[j] = t;
 		}
-		ALLOC(batch, bsize);
+		FALLOC(f->batch, f->bsize);
 	}
 	else
 	{
-		/*
-		 * Standard EM sweeps every row in pattern order each iteration. Put the rows in
-		 * that order once, physically: the sweeps then read the latent matrices in
-		 * sequence instead of jumping from row to row (when patterns are mostly distinct,
-		 * pattern order is a random permutation). Same rows in the same order: the same
-		 * arithmetic.
-		 */
 		double	   *tmp;
 		uint8_t    *tmpb;
 		uint64_t   *tmpm;
-		double	  **mats[] = {&Z, &LO, &HI};
+		double	  **mats[] = {&f->Z, &f->LO, &f->HI};
 		int			anyint = 0;
 
 		for (int a = 0; a < q; a++)
-			anyint |= mayint[a];
+			anyint |= f->mayint[a];
 
 		/*
 		 * Without interval entries (all columns continuous) the rows go by number of
@@ -564,90 +601,107 @@ gc_fit_standard(const double *X, size_t n, int p, const GcFitOptions *opt,
 		 * once (estep.c). LO, HI and ISINT are never read then, so they stay as they are.
 		 */
 		if (anyint)
-			gc_sort_by_pattern(order, n, masks, nw);
+			gc_sort_by_pattern(f->order, n, f->masks, nw);
 		else
-			gc_sort_by_size_pattern(order, n, masks, nw, q, alloc);
-		tmp = Z0;
-		Z0 = NULL;
+			gc_sort_by_size_pattern(f->order, n, f->masks, nw, q, alloc);
+		tmp = f->Z0;
+		f->Z0 = NULL;
 		for (int k = 0; k < (anyint ? 3 : 1); k++)
 		{
 			double	   *src = *mats[k];
 
 			for (size_t s = 0; s < n; s++)
-				memcpy(tmp + s * q, src + order[s] * q, sizeof(double) * q);
+				memcpy(tmp + s * q, src + f->order[s] * q, sizeof(double) * q);
 			*mats[k] = tmp;
 			tmp = src;
 		}
 		alloc->dealloc(alloc->ctx, tmp);
 		if (anyint)
 		{
-			ALLOC(tmpb, n * q);
+			FALLOC(tmpb, n * q);
 			for (size_t s = 0; s < n; s++)
-				memcpy(tmpb + s * q, ISINT + order[s] * q, q);
-			alloc->dealloc(alloc->ctx, ISINT);
-			ISINT = tmpb;
+				memcpy(tmpb + s * q, f->ISINT + f->order[s] * q, q);
+			alloc->dealloc(alloc->ctx, f->ISINT);
+			f->ISINT = tmpb;
 		}
-		ALLOC(tmpm, n * nw);
+		FALLOC(tmpm, n * nw);
 		for (size_t s = 0; s < n; s++)
-			memcpy(tmpm + s * nw, masks + order[s] * nw, sizeof(uint64_t) * nw);
-		alloc->dealloc(alloc->ctx, masks);
-		masks = tmpm;
+			memcpy(tmpm + s * nw, f->masks + f->order[s] * nw, sizeof(uint64_t) * nw);
+		alloc->dealloc(alloc->ctx, f->masks);
+		f->masks = tmpm;
 		for (size_t s = 0; s < n; s++)
-			order[s] = s;
+			f->order[s] = s;
 	}
+done:
+	return status;
+}
 
-	status = gc_precision_init(&prec, q, alloc);
-	if (status != GC_OK)
-		goto done;
-	status = gc_estep_init(&es, q, bsize, prec.Lam, alloc);
-	if (status != GC_OK)
-		goto done;
+/*
+ * The EM iterations: Λ = Σ⁻¹ (regularised if Σ lost positive definiteness), a sweep over
+ * all rows or over the next batch of the permutation (wrapping around), for mini-batches
+ * the step Σ ← ηΣ_batch + (1 − η)Σ, and the stopping rule (never before every row has been
+ * visited once); then Σ into the model's p×p correlation.
+ */
+static GcStatus
+StdIterate(StdFit *f)
+{
+	const GcFitOptions *opt = f->opt;
+	GcModel    *model = f->model;
+	GcStatus	status;
+	size_t		n = f->n;
+	int			q = f->q,
+				p = f->p;
 
-	for (int iter = 1; iter <= max_iter; iter++)
+	status = gc_precision_init(&f->prec, q, f->alloc);
+	if (status != GC_OK)
+		return status;
+	status = gc_estep_init(&f->es, q, f->bsize, f->prec.Lam, f->alloc);
+	if (status != GC_OK)
+		return status;
+
+	for (int iter = 1; iter <= f->max_iter; iter++)
 	{
 		double		ll = 0,
 					delta;
-		const size_t *rows = order;
+		const size_t *rows = f->order;
 		size_t		cnt = n;
 
-		/* Λ = Σ⁻¹ once per iteration (regularised if Σ lost positive definiteness) */
-		status = gc_precision_set(&prec, Sig, &model->ridge_steps);
+		status = gc_precision_set(&f->prec, f->Sig, &model->ridge_steps);
 		if (status != GC_OK)
 		{
-			snprintf(errmsg, errlen, "the correlation matrix is not positive definite at iteration %d", iter);
-			goto done;
+			snprintf(f->errmsg, f->errlen, "the correlation matrix is not positive definite at iteration %d", iter);
+			return status;
 		}
-		if (minibatch)
+		if (f->minibatch)
 		{
-			/* batch iter-1 of the permutation, wrapping around */
-			size_t		lo = ((size_t) (iter - 1) * bsize) % n;
+			size_t		lo = ((size_t) (iter - 1) * f->bsize) % n;
 
-			for (size_t k = 0; k < bsize; k++)
-				batch[k] = order[(lo + k) % n];
-			gc_sort_by_pattern(batch, bsize, masks, nw);
-			rows = batch;
-			cnt = bsize;
+			for (size_t k = 0; k < f->bsize; k++)
+				f->batch[k] = f->order[(lo + k) % n];
+			gc_sort_by_pattern(f->batch, f->bsize, f->masks, f->nw);
+			rows = f->batch;
+			cnt = f->bsize;
 		}
-		status = gc_estep_sweep(&es, &prec, Z, LO, HI, ISINT, mayint, rows, cnt, masks, nw,
-								opt->num_ord_updates, opt->tick, opt->progress_arg,
-								Snew, &ll, errmsg, errlen);
+		status = gc_estep_sweep(&f->es, &f->prec, f->Z, f->LO, f->HI, f->ISINT, f->mayint,
+								rows, cnt, f->masks, f->nw, opt->num_ord_updates, opt->tick,
+								opt->progress_arg, f->Snew, &ll, f->errmsg, f->errlen);
 		if (status != GC_OK)
-			goto done;
-		if (minibatch)
+			return status;
+		if (f->minibatch)
 		{
 			double		eta = opt->stepsize_c / (opt->stepsize_c + iter);
 
 			for (size_t k = 0; k < (size_t) q * q; k++)
-				Snew[k] = eta * Snew[k] + (1 - eta) * Sig[k];
+				f->Snew[k] = eta * f->Snew[k] + (1 - eta) * f->Sig[k];
 		}
-		delta = gc_rel_change(Sig, Snew, q);
-		memcpy(Sig, Snew, sizeof(double) * q * q);
+		delta = gc_rel_change(f->Sig, f->Snew, q);
+		memcpy(f->Sig, f->Snew, sizeof(double) * q * q);
 		model->n_iter = iter;
 		model->delta = delta;
 		model->loglik = ll;
 		if (opt->progress)
 			opt->progress(opt->progress_arg, iter, delta, model->loglik);
-		if (delta < opt->tol && (size_t) iter >= full_pass)
+		if (delta < opt->tol && (size_t) iter >= f->full_pass)
 		{
 			model->converged = 1;
 			break;
@@ -656,24 +710,69 @@ gc_fit_standard(const double *X, size_t n, int p, const GcFitOptions *opt,
 
 	for (int b = 0; b < q; b++)
 		for (int a = 0; a < q; a++)
-			model->corr[act[a] + (size_t) act[b] * p] = Sig[a + (size_t) b * q];
-
-done:
-	gc_estep_free(&es, alloc);
-	gc_precision_free(&prec, alloc);
-	{
-		void	   *ptrs[] = {act, Z, LO, HI, Sig, Snew, ISINT, mayint, masks, order, batch, Z0};
-
-		for (size_t k = 0; k < sizeof(ptrs) / sizeof(ptrs[0]); k++)
-			if (ptrs[k])
-				alloc->dealloc(alloc->ctx, ptrs[k]);
-	}
-	if (status != GC_OK)
-	{
-		if (model)
-			gc_model_free(model, alloc);
-		return status;
-	}
-	*model_out = model;
+			model->corr[f->act[a] + (size_t) f->act[b] * p] = f->Sig[a + (size_t) b * q];
 	return GC_OK;
+}
+
+/* Free the working state; the model too unless the fit succeeded. */
+static void
+StdFree(StdFit *f, GcStatus status)
+{
+	const GcAlloc *alloc = f->alloc;
+	void	   *ptrs[] = {f->act, f->Z, f->LO, f->HI, f->Sig, f->Snew, f->ISINT, f->mayint,
+	f->masks, f->order, f->batch, f->Z0};
+
+	gc_estep_free(&f->es, alloc);
+	gc_precision_free(&f->prec, alloc);
+	for (size_t k = 0; k < sizeof(ptrs) / sizeof(ptrs[0]); k++)
+		if (ptrs[k])
+			alloc->dealloc(alloc->ctx, ptrs[k]);
+	if (status != GC_OK && f->model)
+		gc_model_free(f->model, alloc);
+}
+
+/*
+ * Standard EM (every iteration sweeps all rows) or mini-batch offline EM (docs/algorithms.md
+ * §9: each step sweeps one batch of a seeded permutation and moves Σ towards the batch
+ * estimate by η_t = c/(c+t); unlike the reference it never stops before every row has
+ * been visited once).
+ */
+GcStatus
+gc_fit_standard(const double *X, size_t n, int p, const GcFitOptions *opt,
+				const GcAlloc *alloc, GcModel **model_out,
+				char *errmsg, size_t errlen)
+{
+	StdFit		f;
+	GcStatus	status;
+
+	/* inputs are validated here; LAPACKE's NaN scans would only cost time */
+	LAPACKE_set_nancheck(0);
+	memset(&f, 0, sizeof(f));
+	f.opt = opt;
+	f.alloc = alloc;
+	f.errmsg = errmsg;
+	f.errlen = errlen;
+	f.n = n;
+	f.p = p;
+	*model_out = NULL;
+	if (errlen > 0)
+		errmsg[0] = '\0';
+	status = StdValidate(&f);
+	if (status != GC_OK)
+		return status;
+	status = StdBuildColumns(&f, X);
+	if (status == GC_OK && f.q == 0)
+		f.model->converged = 1;
+	else if (status == GC_OK)
+	{
+		status = StdActiveAndStart(&f);
+		if (status == GC_OK)
+			status = StdOrderRows(&f);
+		if (status == GC_OK)
+			status = StdIterate(&f);
+	}
+	StdFree(&f, status);
+	if (status == GC_OK)
+		*model_out = f.model;
+	return status;
 }
