@@ -582,27 +582,9 @@ WwtColumnBody(const double *W, int q, int k, int b, double sigma, double *acc)
 	}
 }
 
-/* WwtColumn as AVX2 code where the level allows: a GcF64x4 is one register instead of two */
-#ifdef GC_SIMD_X86
-static GC_TARGET_AVX2 void
-WwtColumnAvx2(const double *W, int q, int k, int b, double sigma, double *acc)
-{
-	WwtColumnBody(W, q, k, b, sigma, acc);
-}
-#endif
-
-static void
-WwtColumn(const double *W, int q, int k, int b, double sigma, double *acc)
-{
-#ifdef GC_SIMD_X86
-	if (gc_simd_level >= GC_SIMD_AVX2)
-	{
-		WwtColumnAvx2(W, q, k, b, sigma, acc);
-		return;
-	}
-#endif
-	WwtColumnBody(W, q, k, b, sigma, acc);
-}
+/* WwtColumn as AVX2 code where the level allows: a GcF64x4 is one register, not two */
+GC_AVX2_FORM(static, WwtColumn, (const double *W, int q, int k, int b, double sigma, double *acc),
+			 (W, q, k, b, sigma, acc), WwtColumnBody)
 
 GcStatus
 gc_lrcond_from_model(const GcModel *model, const GcAlloc *alloc, GcLrCond **out)

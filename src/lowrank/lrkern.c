@@ -175,49 +175,13 @@ DotColsAnyWidth(const double *M, int ld, const int *idx, int m, const double *x,
 	}
 }
 
-/*
- * The two entry points as AVX2 code where the level allows: with 256-bit registers each
- * vector of four doubles is one instruction instead of two.
- */
-#ifdef GC_SIMD_X86
-static GC_TARGET_AVX2 void
-SumColsAvx2(const double *M, int ld, const int *idx, int m, const double *w, double *out)
-{
-	SumCols(M, ld, idx, m, w, out);
-}
-
-static GC_TARGET_AVX2 void
-DotColsAvx2(const double *M, int ld, const int *idx, int m, const double *x, double *out)
-{
-	DotColsAnyWidth(M, ld, idx, m, x, out);
-}
-#endif
-
-void
-gc_lrk_sum_cols(const double *M, int ld, const int *idx, int m, const double *w, double *out)
-{
-#ifdef GC_SIMD_X86
-	if (gc_simd_level >= GC_SIMD_AVX2)
-	{
-		SumColsAvx2(M, ld, idx, m, w, out);
-		return;
-	}
-#endif
-	SumCols(M, ld, idx, m, w, out);
-}
-
-void
-gc_lrk_dot_cols(const double *M, int ld, const int *idx, int m, const double *x, double *out)
-{
-#ifdef GC_SIMD_X86
-	if (gc_simd_level >= GC_SIMD_AVX2)
-	{
-		DotColsAvx2(M, ld, idx, m, x, out);
-		return;
-	}
-#endif
-	DotColsAnyWidth(M, ld, idx, m, x, out);
-}
+/* the two entry points, as AVX2 code where the level allows (one instruction per vector) */
+GC_AVX2_FORM(, gc_lrk_sum_cols,
+			 (const double *M, int ld, const int *idx, int m, const double *w, double *out),
+			 (M, ld, idx, m, w, out), SumCols)
+GC_AVX2_FORM(, gc_lrk_dot_cols,
+			 (const double *M, int ld, const int *idx, int m, const double *x, double *out),
+			 (M, ld, idx, m, x, out), DotColsAnyWidth)
 
 /*
  * Dense products of the low-rank E-step: C (M×N) = or += A (M×K) · B, with B addressed by

@@ -46,6 +46,27 @@ extern const char *gc_simd_name(int level);
 
 #define GC_ALWAYS_INLINE inline __attribute__((always_inline))
 
+/*
+ * GC_AVX2_FORM(linkage, name, params, args, body): the void function `linkage void name
+ * params` (linkage static or empty) that runs `body args`, an always-inline function,
+ * compiled for AVX2 where gc_simd_level allows and as portable code otherwise. params is
+ * the parenthesised parameter list, args the parenthesised argument names.
+ */
+#ifdef GC_SIMD_X86
+#define GC_AVX2_FORM(linkage, name, params, args, body) \
+	static GC_TARGET_AVX2 void name##Avx2 params { body args; } \
+	linkage void name params \
+	{ \
+		if (gc_simd_level >= GC_SIMD_AVX2) \
+			name##Avx2 args; \
+		else \
+			body args; \
+	}
+#else
+#define GC_AVX2_FORM(linkage, name, params, args, body) \
+	linkage void name params { body args; }
+#endif
+
 /* two, four and eight doubles at any double-aligned address; a compare of two doubles */
 typedef double GcF64x2 __attribute__((vector_size(2 * sizeof(double)), aligned(sizeof(double)),
 									  may_alias));

@@ -29,32 +29,26 @@ for bin in test/unit/bin/test_*; do
 	fi
 	pass=$((pass + p)); fail=$((fail + f))
 done
-for bin in test/unit/bin/test_*; do
-	out=$("$bin" 2>&1)
-	rc=$?
-	if [ "$rc" -eq 0 ] && ! grep -q '^not ok' <<<"$out"; then
-		echo "$(basename "$bin"): ok - native run ($(grep -c '^ok' <<<"$out") checks)"
-		pass=$((pass + 1))
-	else
-		echo "$out" | grep -E '^not ok' | sed "s|^|$(basename "$bin") (native): |"
-		echo "$(basename "$bin"): not ok - native run (exit $rc)"
-		fail=$((fail + 1))
-	fi
-done
+# run_native DIR LABEL: every program in DIR once natively, one result each
+run_native() {
+	local bin out rc
+	for bin in "$1"/test_*; do
+		out=$("$bin" 2>&1)
+		rc=$?
+		if [ "$rc" -eq 0 ] && ! grep -q '^not ok' <<<"$out"; then
+			echo "$(basename "$bin"): ok - $2 ($(grep -c '^ok' <<<"$out") checks)"
+			pass=$((pass + 1))
+		else
+			echo "$out" | grep -E '^not ok' | sed "s|^|$(basename "$bin") ($2): |"
+			echo "$(basename "$bin"): not ok - $2 (exit $rc)"
+			fail=$((fail + 1))
+		fi
+	done
+}
+run_native test/unit/bin "native run"
 if grep -q '\bavx2\b' /proc/cpuinfo && grep -q '\bfma\b' /proc/cpuinfo && grep -q '\bbmi2\b' /proc/cpuinfo; then
 	if make -s unit UNIT_RUNNER=true UNIT_BIN=test/unit/bin-v3 UNIT_EXTRA_CFLAGS=-march=x86-64-v3 >/dev/null; then
-		for bin in test/unit/bin-v3/test_*; do
-			out=$("$bin" 2>&1)
-			rc=$?
-			if [ "$rc" -eq 0 ] && ! grep -q '^not ok' <<<"$out"; then
-				echo "$(basename "$bin"): ok - x86-64-v3 build ($(grep -c '^ok' <<<"$out") checks)"
-				pass=$((pass + 1))
-			else
-				echo "$out" | grep -E '^not ok' | sed "s|^|$(basename "$bin") (x86-64-v3): |"
-				echo "$(basename "$bin"): not ok - x86-64-v3 build (exit $rc)"
-				fail=$((fail + 1))
-			fi
-		done
+		run_native test/unit/bin-v3 "x86-64-v3 build"
 	else
 		echo "unit: not ok - the x86-64-v3 build failed"
 		fail=$((fail + 1))
