@@ -406,13 +406,6 @@ typedef struct StdFit
 	GcEStep		es;
 } StdFit;
 
-/* the ALLOC macro of the phases below: f's allocator, their status and done label */
-#define FALLOC(ptr, count) \
-	do { \
-		const GcAlloc *alloc = f->alloc; \
-		ALLOC(ptr, count); \
-	} while (0)
-
 /* Check the arguments and derive the sweep sizes (mini-batch: batches and passes). */
 static GcStatus
 StdValidate(StdFit *f)
@@ -462,12 +455,13 @@ StdValidate(StdFit *f)
 static GcStatus
 StdBuildColumns(StdFit *f, const double *X)
 {
+	const GcAlloc *alloc = f->alloc;
 	GcStatus	status = GC_OK;
 	size_t		n = f->n;
 	int			p = f->p;
 	GcModel    *model;
 
-	FALLOC(f->model, 1);
+	ALLOC(f->model, 1);
 	model = f->model;
 	memset(model, 0, sizeof(*model));
 	model->p = p;
@@ -476,19 +470,19 @@ StdBuildColumns(StdFit *f, const double *X)
 	model->tol = f->opt->tol;
 	model->max_iter = f->max_iter;
 	model->training = f->opt->training;
-	FALLOC(model->marg, p);
+	ALLOC(model->marg, p);
 	memset(model->marg, 0, sizeof(GcMarginal) * p);
-	FALLOC(model->corr, (size_t) p * p);
-	FALLOC(f->Z, n * p);
-	FALLOC(f->LO, n * p);
-	FALLOC(f->HI, n * p);
-	FALLOC(f->ISINT, n * p);
-	status = gc_fit_build_columns(X, n, p, f->opt, f->alloc, model, f->Z, f->LO, f->HI,
+	ALLOC(model->corr, (size_t) p * p);
+	ALLOC(f->Z, n * p);
+	ALLOC(f->LO, n * p);
+	ALLOC(f->HI, n * p);
+	ALLOC(f->ISINT, n * p);
+	status = gc_fit_build_columns(X, n, p, f->opt, alloc, model, f->Z, f->LO, f->HI,
 								  f->ISINT, NULL, NULL, f->errmsg, f->errlen);
 	if (status != GC_OK)
 		goto done;
 
-	FALLOC(f->act, p);
+	ALLOC(f->act, p);
 	for (int j = 0; j < p; j++)
 		if (model->marg[j].type != GC_CONSTANT)
 			f->act[f->q++] = j;
@@ -507,6 +501,7 @@ done:
 static GcStatus
 StdActiveAndStart(StdFit *f)
 {
+	const GcAlloc *alloc = f->alloc;
 	GcStatus	status = GC_OK;
 	size_t		n = f->n;
 	int			p = f->p,
@@ -522,21 +517,21 @@ StdActiveAndStart(StdFit *f)
 				f->HI[i * q + a] = f->HI[i * p + f->act[a]];
 				f->ISINT[i * q + a] = f->ISINT[i * p + f->act[a]];
 			}
-	FALLOC(f->mayint, q);
+	ALLOC(f->mayint, q);
 	for (int a = 0; a < q; a++)
 		f->mayint[a] = (f->model->marg[f->act[a]].type != GC_CONTINUOUS);
 
-	FALLOC(f->Sig, (size_t) q * q);
-	FALLOC(f->Snew, (size_t) q * q);
-	FALLOC(f->Z0, n * q);
-	FALLOC(mean, q);
+	ALLOC(f->Sig, (size_t) q * q);
+	ALLOC(f->Snew, (size_t) q * q);
+	ALLOC(f->Z0, n * q);
+	ALLOC(mean, q);
 	for (size_t k = 0; k < n * q; k++)
 		f->Z0[k] = isnan(f->Z[k]) ? 0.0 : f->Z[k];
 	gc_cov_rows(f->Z0, n, q, f->Sig, mean, NULL, NULL);
 	gc_cov_to_corr(f->Sig, q, 1);
 done:
 	if (mean)
-		f->alloc->dealloc(f->alloc->ctx, mean);
+		alloc->dealloc(alloc->ctx, mean);
 	return status;
 }
 
@@ -557,8 +552,8 @@ StdOrderRows(StdFit *f)
 				nw = (q + 63) / 64;
 
 	f->nw = nw;
-	FALLOC(f->masks, n * nw);
-	FALLOC(f->order, n);
+	ALLOC(f->masks, n * nw);
+	ALLOC(f->order, n);
 	memset(f->masks, 0, sizeof(uint64_t) * n * nw);
 	for (size_t i = 0; i < n; i++)
 	{
@@ -582,7 +577,7 @@ StdOrderRows(StdFit *f)
 			f->order[i] = f->order[j];
 			f->order[j] = t;
 		}
-		FALLOC(f->batch, f->bsize);
+		ALLOC(f->batch, f->bsize);
 	}
 	else
 	{
@@ -618,13 +613,13 @@ StdOrderRows(StdFit *f)
 		alloc->dealloc(alloc->ctx, tmp);
 		if (anyint)
 		{
-			FALLOC(tmpb, n * q);
+			ALLOC(tmpb, n * q);
 			for (size_t s = 0; s < n; s++)
 				memcpy(tmpb + s * q, f->ISINT + f->order[s] * q, q);
 			alloc->dealloc(alloc->ctx, f->ISINT);
 			f->ISINT = tmpb;
 		}
-		FALLOC(tmpm, n * nw);
+		ALLOC(tmpm, n * nw);
 		for (size_t s = 0; s < n; s++)
 			memcpy(tmpm + s * nw, f->masks + f->order[s] * nw, sizeof(uint64_t) * nw);
 		alloc->dealloc(alloc->ctx, f->masks);
