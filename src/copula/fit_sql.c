@@ -60,6 +60,34 @@ typedef struct FitOptions
 	int			rank;			/* > 0: fit a low-rank model of this rank (em_lowrank.c) */
 } FitOptions;
 
+/*
+ * The options that are one number in a range: where each goes in FitOptions and its
+ * bounds (integers: lo..hi inclusive; reals: open or closed at either end).
+ */
+typedef struct NumOption
+{
+	const char *name;
+	bool		integer;
+	size_t		offset;			/* of an int (integer) or a double in FitOptions */
+	double		lo,
+				hi;
+	bool		lo_open,
+				hi_open;
+} NumOption;
+
+static const NumOption num_options[] = {
+	{"max_iter", true, offsetof(FitOptions, core.max_iter), 1, 100000},
+	{"max_knots", true, offsetof(FitOptions, core.max_knots), 16, 10000000},
+	{"num_ord_updates", true, offsetof(FitOptions, core.num_ord_updates), 1, 100},
+	{"batch_size", true, offsetof(FitOptions, core.batch_size), 2, 10000000},
+	{"num_pass", true, offsetof(FitOptions, core.num_pass), 1, 100000},
+	{"rank", true, offsetof(FitOptions, rank), 1, GCMODEL_MAX_COLUMNS - 1},
+	{"tol", false, offsetof(FitOptions, core.tol), 0, 1, true, true},
+	{"min_ord_ratio", false, offsetof(FitOptions, core.min_ord_ratio), 0, 1, true, true},
+	{"stepsize", false, offsetof(FitOptions, core.stepsize), 0, 1, true, false},
+	{"decay", false, offsetof(FitOptions, core.decay), 0, 1, false, true},
+};
+
 typedef struct FitState
 {
 	bool		is_update;		/* gc_update rather than gc_fit */
@@ -109,6 +137,28 @@ OptInt(JsonbValue *v, const char *key, int lo, int hi)
 	return (int) x;
 }
 
+/* Store the value of a numeric option (num_options) after checking its range. */
+static void
+OptNumeric(JsonbValue *v, const NumOption *no, FitOptions *o)
+{
+	char	   *dst = (char *) o + no->offset;
+	double		x;
+
+	if (no->integer)
+	{
+		*(int *) dst = OptInt(v, no->name, (int) no->lo, (int) no->hi);
+		return;
+	}
+	x = OptNumber(v, no->name);
+	if (!((no->lo_open ? x > no->lo : x >= no->lo) && (no->hi_open ? x < no->hi : x <= no->hi)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s option \"%s\" must be in %c%g, %g%c", option_fn, no->name,
+						no->lo_open ? '(' : '[', no->lo, no->hi, no->hi_open ? ')' : ']'),
+				 errdetail("Got %g.", x)));
+	*(double *) dst = x;
+}
+
 static int
 TypeFromJson(JsonbValue *v, int col)
 {
@@ -139,6 +189,7 @@ ParseFitOptions(Jsonb *jb, FitOptions *o, bool is_update)
 	JsonbValue	v;
 	JsonbIteratorToken tok;
 	char	   *key = NULL;
+	const NumOption *num;
 
 	/* the helpers above name the function and list its options in their messages */
 	option_names = is_update ? update_option_names : fit_option_names;
@@ -180,32 +231,12 @@ ParseFitOptions(Jsonb *jb, FitOptions *o, bool is_update)
 		if (tok != WJB_VALUE)
 			continue;
 
-		if (strcmp(key, "max_iter") == 0)
-			o->core.max_iter = OptInt(&v, key, 1, 100000);
-		else if (strcmp(key, "tol") == 0)
-		{
-			o->core.tol = OptNumber(&v, key);
-			if (!(o->core.tol > 0 && o->core.tol < 1))
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("gc_fit option \"tol\" must be in (0, 1)"),
-						 errdetail("Got %g.", o->core.tol)));
-		}
-		else if (strcmp(key, "min_ord_ratio") == 0)
-		{
-			o->core.min_ord_ratio = OptNumber(&v, key);
-			if (!(o->core.min_ord_ratio > 0 && o->core.min_ord_ratio < 1))
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("gc_fit option \"min_ord_ratio\" must be in (0, 1)"),
-						 errdetail("Got %g.", o->core.min_ord_ratio)));
-		}
-		else if (strcmp(key, "max_knots") == 0)
-			o->core.max_knots = OptInt(&v, key, 16, 10000000);
-		else if (strcmp(key, "num_ord_updates") == 0)
-			o->core.num_ord_updates = OptInt(&v, key, 1, 100);
-		else if (strcmp(key, "rank") == 0)
-			o->rank = OptInt(&v, key, 1, GCMODEL_MAX_COLUMNS - 1);
+		num = NULL;
+		for (int i = 0; i < lengthof(num_options); i++)
+			if (strcmp(key, num_options[i].name) == 0)
+				num = &num_options[i];
+		if (num)
+			OptNumeric(&v, num, o);
 		else if (strcmp(key, "verbose") == 0)
 		{
 			if (v.type != jbvBool)
@@ -230,10 +261,6 @@ ParseFitOptions(Jsonb *jb, FitOptions *o, bool is_update)
 						 errmsg("gc_fit option \"training\": unknown mode \"%s\"", mode),
 						 errdetail("Valid modes are: standard, minibatch-offline, minibatch-online.")));
 		}
-		else if (strcmp(key, "batch_size") == 0)
-			o->core.batch_size = OptInt(&v, key, 2, 10000000);
-		else if (strcmp(key, "num_pass") == 0)
-			o->core.num_pass = OptInt(&v, key, 1, 100000);
 		else if (strcmp(key, "seed") == 0)
 		{
 			double		x = OptNumber(&v, key);
@@ -243,24 +270,6 @@ ParseFitOptions(Jsonb *jb, FitOptions *o, bool is_update)
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("gc_fit option \"seed\" must be an integer")));
 			o->core.seed = (uint64) (int64) x;
-		}
-		else if (strcmp(key, "stepsize") == 0)
-		{
-			o->core.stepsize = OptNumber(&v, key);
-			if (!(o->core.stepsize > 0 && o->core.stepsize <= 1))
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("%s option \"stepsize\" must be in (0, 1]", option_fn),
-						 errdetail("Got %g.", o->core.stepsize)));
-		}
-		else if (strcmp(key, "decay") == 0)
-		{
-			o->core.decay = OptNumber(&v, key);
-			if (!(o->core.decay >= 0 && o->core.decay < 1))
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("%s option \"decay\" must be in [0, 1)", option_fn),
-						 errdetail("Got %g.", o->core.decay)));
 		}
 		else if (strcmp(key, "types") == 0)
 		{
