@@ -737,18 +737,11 @@ gc_fit_standard(const double *X, size_t n, int p, const GcFitOptions *opt,
 				const GcAlloc *alloc, GcModel **model_out,
 				char *errmsg, size_t errlen)
 {
-	StdFit		f;
+	StdFit		f = {.opt = opt, .alloc = alloc, .errmsg = errmsg, .errlen = errlen, .n = n, .p = p};
 	GcStatus	status;
 
 	/* inputs are validated here; LAPACKE's NaN scans would only cost time */
 	LAPACKE_set_nancheck(0);
-	memset(&f, 0, sizeof(f));
-	f.opt = opt;
-	f.alloc = alloc;
-	f.errmsg = errmsg;
-	f.errlen = errlen;
-	f.n = n;
-	f.p = p;
 	*model_out = NULL;
 	if (errlen > 0)
 		errmsg[0] = '\0';

@@ -1210,22 +1210,16 @@ GcStatus
 gc_fit_lowrank(const double *X, size_t n, int p, int rank, const GcFitOptions *opt,
 			   const GcAlloc *alloc, GcModel **model_out, char *errmsg, size_t errlen)
 {
-	LrFit		f;
+	LrFit		f = {.opt = opt, .alloc = alloc, .errmsg = errmsg, .errlen = errlen, .p = p};
 	GcStatus	status;
 
 	LAPACKE_set_nancheck(0);
-	memset(&f, 0, sizeof(f));
 	*model_out = NULL;
 	if (errlen > 0)
 		errmsg[0] = '\0';
 	status = LrValidate(n, p, rank, opt, errmsg, errlen);
 	if (status != GC_OK)
 		return status;
-	f.opt = opt;
-	f.alloc = alloc;
-	f.errmsg = errmsg;
-	f.errlen = errlen;
-	f.p = p;
 	f.lr.n = n;
 	status = LrBuildColumns(&f, X, rank);
 	if (status == GC_OK)
