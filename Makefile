@@ -23,7 +23,7 @@ OBJS = $(CORE_OBJS) $(PG_SRCS:.c=.o)
 # sql/gcimpute--A--B.sql takes a database from A to B (docs/architecture.md, Versions).
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
 DATA = $(filter-out sql/$(EXTENSION)--$(EXTVERSION).sql,$(wildcard sql/$(EXTENSION)--*.sql))
-EXTRA_CLEAN = sql/$(EXTENSION)--$(EXTVERSION).sql test/unit/bin
+EXTRA_CLEAN = sql/$(EXTENSION)--$(EXTVERSION).sql test/unit/bin test/unit/bin-v3
 
 # pg_regress inputs: every sql/*.sql except the install script.
 REGRESS = $(filter-out $(EXTENSION)--%,$(basename $(notdir $(wildcard sql/*.sql))))
@@ -36,11 +36,18 @@ BLAS_DIR ?= /usr/lib/x86_64-linux-gnu/openblas-serial
 SHLIB_LINK += -L$(BLAS_DIR) -Wl,--disable-new-dtags -Wl,-rpath,$(BLAS_DIR) -llapacke -lopenblas -lrdkafka -lm
 
 PG_CPPFLAGS = -Isrc
-PG_CFLAGS = -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
+# -ffp-contract=off: a product is rounded before it is added unless the code asks for a fused
+# multiply-add, so the portable and vector forms of a kernel agree to the bit on every
+# target, -march=x86-64-v3 (FMA in the baseline) included (src/platform/simd.h).
+FP_CFLAGS = -ffp-contract=off
+PG_CFLAGS = -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers $(FP_CFLAGS)
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# the bitcode for PostgreSQL's JIT inlining (clang) under the same floating-point rules
+override BITCODE_CFLAGS += $(FP_CFLAGS)
 
 # The numerics are compiled without the server's include directories, so a PostgreSQL
 # header in them fails the build (the unit tests link them without a server).
@@ -57,19 +64,29 @@ sql/$(EXTENSION)--$(EXTVERSION).sql: $(sort $(wildcard sql/install/*.sql))
 
 # C unit tests of the numerics: each test/unit/test_*.c is one program linked against core only.
 UNIT_SRCS = $(sort $(wildcard test/unit/test_*.c))
-UNIT_BINS = $(patsubst test/unit/%.c,test/unit/bin/%,$(UNIT_SRCS))
-UNIT_CFLAGS = -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare -Isrc -Itest/unit $(UNIT_EXTRA_CFLAGS)
+# UNIT_BIN: where the programs go (10-unit.sh builds a second set with -march=x86-64-v3)
+UNIT_BIN ?= test/unit/bin
+UNIT_BINS = $(patsubst test/unit/%.c,$(UNIT_BIN)/%,$(UNIT_SRCS))
+UNIT_CFLAGS = -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare $(FP_CFLAGS) -Isrc -Itest/unit $(UNIT_EXTRA_CFLAGS)
 UNIT_LIBS = -L$(BLAS_DIR) -Wl,--disable-new-dtags -Wl,-rpath,$(BLAS_DIR) -llapacke -lopenblas -lm
 
-test/unit/bin/%: test/unit/%.c $(CORE_SRCS) $(foreach d,$(SUBJECTS),$(wildcard src/$(d)/*.h)) $(wildcard test/unit/*.h)
-	@mkdir -p test/unit/bin
+$(UNIT_BIN)/%: test/unit/%.c $(CORE_SRCS) $(foreach d,$(SUBJECTS),$(wildcard src/$(d)/*.h)) $(wildcard test/unit/*.h)
+	@mkdir -p $(UNIT_BIN)
 	$(CC) $(UNIT_CFLAGS) -o $@ $< $(CORE_SRCS) $(UNIT_LIBS)
 
 .PHONY: unit
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $(UNIT_RUNNER) $$t; done
 
-# The numerics' sources, for harnesses built by hand (test/bench/lowrank_fit_harness.c).
-.PHONY: print-core-srcs
+# docs/architecture.md's file table must list every file under src/, and nothing else.
+.PHONY: check-architecture
+check-architecture:
+	@bash test/tools/check_architecture.sh
+
+# The numerics' sources and their floating-point flags, for harnesses built by hand
+# (test/bench/lowrank_fit_harness.c).
+.PHONY: print-core-srcs print-fp-cflags
 print-core-srcs:
 	@echo $(CORE_SRCS)
+print-fp-cflags:
+	@echo $(FP_CFLAGS)

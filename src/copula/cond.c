@@ -3,7 +3,7 @@
  * given a prepared precision matrix; shared by the EM E-step and by imputation.
  *
  * The ordinal update is the approximation of Zhao & Udell (KDD 2020, §3.2) as implemented
- * in gcimpute (spec §1.5 step 2): each interval entry j is replaced, simultaneously
+ * in gcimpute (docs/algorithms.md §5 step 2): each interval entry j is replaced, simultaneously
  * (Jacobi), by the mean of N(μ_j, s_j²) truncated to its interval, where
  * s_j² = 1/(Σ_OO⁻¹)_jj and μ_j = z_j − s_j² (Σ_OO⁻¹ z_O)_j = E[z_j | z_{O∖j}].
  */

@@ -73,7 +73,7 @@ extern void gc_cond_gibbs(GcCond *c, double *z, const double *lo, const double *
 extern void gc_cond_draw_missing(GcCond *c, double *z, struct GcRng *rng);
 
 /*
- * Conditional variance of each missing entry (spec §1.12): (Λ_MM⁻¹)_mm plus the ordinal
+ * Conditional variance of each missing entry (docs/algorithms.md §12): (Λ_MM⁻¹)_mm plus the ordinal
  * term Σ_j v_j B_jm² with B = Σ_OO⁻¹Σ_OM; var receives q values (0 at observed entries).
  */
 extern void gc_cond_missing_variance(GcCond *c, const double *v, double *var);

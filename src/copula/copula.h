@@ -13,25 +13,8 @@
 #include <stdint.h>
 
 #include "copula/marginal.h"
-
-typedef enum GcStatus
-{
-	GC_OK = 0,
-	GC_ENOMEM,					/* allocation failed */
-	GC_EINVAL,					/* invalid argument (message says which) */
-	GC_ENOTPD,					/* a matrix that must be positive definite is not */
-	GC_ELAPACK,					/* LAPACK reported an argument error */
-	GC_EDEGENERATE				/* the data cannot identify the model */
-} GcStatus;
-
-typedef struct GcAlloc
-{
-	void	   *(*alloc) (void *ctx, size_t size);	/* NULL on failure */
-	void		(*dealloc) (void *ctx, void *ptr);
-	void	   *ctx;
-} GcAlloc;
-
-extern const GcAlloc gc_malloc_alloc;
+#include "platform/alloc.h"
+#include "platform/status.h"
 
 #define GC_MODEL_FULL 0
 #define GC_MODEL_LOWRANK 1
@@ -100,7 +83,7 @@ extern int	gc_training_from_name(const char *name);
 extern const char *gc_training_name(int training);
 
 /*
- * Fit a full Gaussian copula by EM (spec §1.4–1.7) to the n×p row-major matrix X with NaN
+ * Fit a full Gaussian copula by EM (docs/algorithms.md §4–§7) to the n×p row-major matrix X with NaN
  * marking missing entries. On success *model is allocated with alloc. errmsg (size
  * errlen) receives a message on failure.
  */
@@ -110,7 +93,7 @@ extern GcStatus gc_fit_standard(const double *X, size_t n, int p, const GcFitOpt
 
 /*
  * Fit a low-rank Gaussian copula Σ = WWᵀ + σI (‖W_j‖² + σ = 1) of the given rank by the EM
- * of spec §1.11 (Woodbury E-step per row, per-column M-step; stops when
+ * of docs/algorithms.md §11 (Woodbury E-step per row, per-column M-step; stops when
  * ‖W_new − W_old‖_F/‖W_new‖_F < tol). Constant columns are outside the copula (zero rows of W,
  * identity rows of corr); 1 <= rank < number of non-constant columns, else GC_EINVAL.
  * The model has kind GC_MODEL_LOWRANK, W (p×rank), sigma, and corr = WWᵀ + σI materialised
@@ -119,12 +102,6 @@ extern GcStatus gc_fit_standard(const double *X, size_t n, int p, const GcFitOpt
 extern GcStatus gc_fit_lowrank(const double *X, size_t n, int p, int rank,
 							   const GcFitOptions *opt, const GcAlloc *alloc, GcModel **model,
 							   char *errmsg, size_t errlen);
-
-/*
- * Which queue the low-rank fit's ordinal update uses: -1 until the first fit decides from
- * the CPU, 1 the AVX-512 one, 0 the scalar one (both give the same bits; tests set it).
- */
-extern int	gc_lr_queue_isa;
 
 /*
  * The correlation of a low-rank model, corr = WWᵀ + σI with a unit diagonal (p×p
@@ -150,7 +127,7 @@ extern void gc_imputer_free(GcImputer *imp);
 /*
  * Single imputation of one row of p values (NaN = missing) into out (p values): latent
  * initialisation from the marginals, num_ord_updates Jacobi steps of the ordinal update,
- * conditional mean of the missing latent entries, inverse marginals (spec §1.8 transform).
+ * conditional mean of the missing latent entries, inverse marginals (docs/algorithms.md §8 transform).
  * Observed entries are copied unchanged.
  */
 extern GcStatus gc_impute_row(GcImputer *imp, const double *row, double *out,
@@ -167,7 +144,7 @@ extern GcStatus gc_impute_row_draw(GcImputer *imp, const double *row, double *ou
 								   struct GcRng *rng);
 
 /*
- * Single imputation with analytical intervals (spec §1.12): est, lower, upper receive p
+ * Single imputation with analytical intervals (docs/algorithms.md §12): est, lower, upper receive p
  * values; for observed entries lower/upper are NaN and est is the observed value.
  * level is the coverage, e.g. 0.95.
  */

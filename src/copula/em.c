@@ -1,5 +1,5 @@
 /*
- * em.c — fitting a Gaussian copula by EM (gcimpute reference spec §1.4–1.7):
+ * em.c — fitting a Gaussian copula by EM (docs/algorithms.md §4–§7):
  * marginals and types from the data, latent initialisation, Σ₀ from the zero-filled
  * latent matrix, then E-steps grouped by missingness pattern (cond.c) and M-steps
  * S = cov(Ẑ) + C̄ rescaled to a correlation matrix, until ‖ΔΣ‖_F/‖Σ_new‖_F < tol.
@@ -24,28 +24,6 @@
 #include "platform/sort.h"
 #include "copula/fit_internal.h"
 #include "platform/hugemem.h"
-
-static void *
-MallocAlloc(void *ctx, size_t size)
-{
-	void	   *p;
-
-	if (size < GC_HUGE_MIN)
-		return malloc(size > 0 ? size : 1);
-	/* a large buffer on huge pages (hugemem.h); free() takes it back as it is */
-	if (posix_memalign(&p, GC_HUGE_PAGE, gc_huge_round(size)) != 0)
-		return NULL;
-	gc_huge_advise(p, size);
-	return p;
-}
-
-static void
-MallocFree(void *ctx, void *ptr)
-{
-	free(ptr);
-}
-
-const GcAlloc gc_malloc_alloc = {MallocAlloc, MallocFree, NULL};
 
 void
 gc_fit_options_default(GcFitOptions *opt)
@@ -95,7 +73,7 @@ gc_training_name(int training)
  * Build the p marginals (detecting types where asked) and the latent matrix in one pass per
  * column: sort the column's observed values with their row numbers, then give every group
  * of equal values its latent point or interval. Continuous training values get the exact
- * ECDF z = Φ⁻¹(F̂(x)·n/(n+1)) (spec §1.2) even when the stored marginal is compressed.
+ * ECDF z = Φ⁻¹(F̂(x)·n/(n+1)) (docs/algorithms.md §2) even when the stored marginal is compressed.
  * Z, LO, HI, ISINT (or CODE) are n×p row-major; missing entries are NaN in Z. LO and HI are
  * set where the column's type can produce intervals (not for continuous columns).
  */
@@ -325,7 +303,7 @@ gc_fit_build_columns(const double *X, size_t n, int p, const GcFitOptions *opt,
 				{
 					double		var;
 
-					/* spec §1.4: start at the mean of N(0,1) truncated to the interval */
+					/* docs/algorithms.md §4: start at the mean of N(0,1) truncated to the interval */
 					if (gc_truncnorm_moments(0.0, 1.0, lo, hi, &z, &var) != 0)
 						z = isfinite(lo) ? lo : hi;
 				}
@@ -397,10 +375,10 @@ done:
 }
 
 /*
- * The EM iterations on an n×q latent matrix of active columns (spec §1.4–1.7): Σ₀ from the
+ * The EM iterations on an n×q latent matrix of active columns (docs/algorithms.md §4–§7): Σ₀ from the
  * zero-filled matrix, then E-steps grouped by missingness pattern and M-steps, until
  * ‖ΔΣ‖_F/‖Σ_new‖_F < tol. Standard EM sweeps every row per iteration; mini-batch offline EM
- * (spec §1.9) sweeps one batch of a seeded permutation per step and moves Σ towards the
+ * (docs/algorithms.md §9) sweeps one batch of a seeded permutation per step and moves Σ towards the
  * batch estimate by η_t = c/(c+t) (unlike the reference it never stops before every row
  * has been visited once). project, when given, maps Σ₀ and every M-step estimate onto a
  * constraint set in place (the temporal model's block-Toeplitz form). *Z, *LO, *HI and
@@ -444,7 +422,7 @@ gc_em_latent(double **Zp, double **LOp, double **HIp, uint8_t **ISINTp, const ui
 	}
 	model->max_iter = max_iter;
 
-	/* Σ₀ = corrcoef of the zero-filled latent matrix (spec §1.4 step 2) */
+	/* Σ₀ = corrcoef of the zero-filled latent matrix (docs/algorithms.md §4) */
 	ALLOC(Snew, (size_t) q * q);
 	{
 		double	   *mean;

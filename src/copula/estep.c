@@ -1,6 +1,6 @@
 /*
- * estep.c — the E-step of the copula EM over a set of rows (spec §1.5) and the moments of
- * the M-step (§1.6), one missingness pattern at a time.
+ * estep.c — the E-step of the copula EM over a set of rows (docs/algorithms.md §5) and the moments of
+ * the M-step (§6), one missingness pattern at a time.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE				/* qsort_r */
@@ -14,6 +14,7 @@
 
 #include "copula/estep.h"
 #include "copula/normal.h"
+#include "platform/simd.h"
 #include "platform/sort.h"
 
 GcStatus
@@ -176,13 +177,6 @@ gc_sort_by_size_pattern(size_t *idx, size_t cnt, const uint64_t *masks, int nw, 
 
 typedef double GcVec __attribute__((vector_size(GC_LANES * sizeof(double))));
 
-/* x86-64: an AVX2 build of SweepBatch next to the baseline one, chosen at load time */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define GC_BATCH_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define GC_BATCH_CLONES
-#endif
-
 /* the vectors are assembled lane by lane in SweepBatch */
 _Static_assert(GC_LANES == 4, "SweepBatch spells out four lanes");
 
@@ -321,11 +315,10 @@ DotColumns(const double *Lam, int q, const int *M, int mm, const double *z, doub
  * gc_cond_mean_from, from T = Λ Z₀) and add the rows' log-likelihood terms to *ll.
  * Returns nonzero if a Λ_MM is not positive definite.
  */
-GC_BATCH_CLONES
-static int
-SweepBatch(const GcBatch *bt, int q, const double *Lam, double lam_logdet,
-		   const double *Z, const size_t *idx, double *buf,
-		   double *Cbar, double *ll)
+static GC_ALWAYS_INLINE int
+SweepBatchBody(const GcBatch *bt, int q, const double *Lam, double lam_logdet,
+			   const double *Z, const size_t *idx, double *buf,
+			   double *Cbar, double *ll)
 {
 	const int	mm = bt->mm,
 				ng = bt->ng;
@@ -510,6 +503,29 @@ SweepBatch(const GcBatch *bt, int q, const double *Lam, double lam_logdet,
 	return 0;
 }
 
+/* SweepBatch as AVX2 code where the level allows: a GcVec is one register instead of two */
+#ifdef GC_SIMD_X86
+static GC_TARGET_AVX2 int
+SweepBatchAvx2(const GcBatch *bt, int q, const double *Lam, double lam_logdet,
+			   const double *Z, const size_t *idx, double *buf,
+			   double *Cbar, double *ll)
+{
+	return SweepBatchBody(bt, q, Lam, lam_logdet, Z, idx, buf, Cbar, ll);
+}
+#endif
+
+static int
+SweepBatch(const GcBatch *bt, int q, const double *Lam, double lam_logdet,
+		   const double *Z, const size_t *idx, double *buf,
+		   double *Cbar, double *ll)
+{
+#ifdef GC_SIMD_X86
+	if (gc_simd_level >= GC_SIMD_AVX2)
+		return SweepBatchAvx2(bt, q, Lam, lam_logdet, Z, idx, buf, Cbar, ll);
+#endif
+	return SweepBatchBody(bt, q, Lam, lam_logdet, Z, idx, buf, Cbar, ll);
+}
+
 GcStatus
 gc_estep_sweep(GcEStep *es, const GcPrecision *prec, double *Z,
 			   const double *LO, const double *HI, const uint8_t *ISINT,
@@ -644,7 +660,7 @@ gc_estep_sweep(GcEStep *es, const GcPrecision *prec, double *Z,
 		}
 
 		/*
-		 * C̄ += Σ_rows C_i for the pattern (spec §1.5 step 5): with V = Σ_rows v (per
+		 * C̄ += Σ_rows C_i for the pattern (docs/algorithms.md §5 step 5): with V = Σ_rows v (per
 		 * observed ordinal column j) and B_J = −GJᵀ, the terms are diag(V) on J,
 		 * K = B_Jᵀ diag(V) on (M,J) and (J,M), and K B_J = GJ diag(V) GJᵀ on (M,M).
 		 * Like the covariance term, only the lower triangle is written, each entry

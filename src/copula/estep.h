@@ -34,7 +34,7 @@ extern void gc_estep_free(GcEStep *es, const GcAlloc *alloc);
  * E-step over the rows idx[0..cnt) of the row-major n×q latent arrays (rows grouped by
  * missingness pattern, which masks/nw describe), with the precision matrix in prec (the
  * GcEStep's cond must point at prec->Lam). Interval entries of Z are updated in place (warm
- * start). S receives the correlation matrix rescaled from cov(Ẑ) + C̄/cnt (spec §1.6) and
+ * start). S receives the correlation matrix rescaled from cov(Ẑ) + C̄/cnt (docs/algorithms.md §6) and
  * *ll the mean log-likelihood of the rows. cnt must not exceed es->cap. When no column may
  * hold intervals, consecutive patterns with as many missing entries are factored together
  * (same results as one by one); gc_sort_by_size_pattern puts the rows in such an order.

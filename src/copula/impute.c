@@ -1,5 +1,5 @@
 /*
- * impute.c — single imputation of new rows with a fitted model (spec §1.8, "transform"):
+ * impute.c — single imputation of new rows with a fitted model (docs/algorithms.md §8, "transform"):
  * latent initialisation from the training marginals, Jacobi steps of the ordinal update,
  * conditional mean of the missing entries, inverse marginals. The precision matrix is
  * factored once per imputer; consecutive rows with the same missingness pattern reuse the

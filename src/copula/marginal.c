@@ -1,6 +1,6 @@
 /*
  * marginal.c — variable types, ECDF knots and the observed ↔ latent maps
- * (gcimpute reference spec §1.1–1.3; the truncated marginal uses the count of
+ * (docs/algorithms.md §1–§3; the truncated marginal uses the count of
  * non-truncated observations, fixing the reference's m).
  */
 #include <math.h>
@@ -57,7 +57,7 @@ IsClose(double a, double b)
 }
 
 /*
- * The two halves of the observed → latent map of a truncated column (spec §1.3), shared by
+ * The two halves of the observed → latent map of a truncated column (docs/algorithms.md §3), shared by
  * the stored marginal and the online sketches. qlo/qhi are the shares of the observations
  * at the lower/upper truncation point (0 where that side is not truncated).
  *
@@ -114,7 +114,7 @@ gc_count_distinct(const double *sorted, size_t n)
 }
 
 /*
- * Spec §1.1: a column is ordinal-like when its mode holds at least min_ord_ratio of the
+ * docs/algorithms.md §1: a column is ordinal-like when its mode holds at least min_ord_ratio of the
  * observations; it is truncated when an extreme level is such a mode and the remaining
  * values look continuous (no level with that share among them).
  */

@@ -1,6 +1,6 @@
 /*
  * marginal.h — per-column marginals of the Gaussian copula: variable types, the
- * empirical distribution kept as knots, and the maps observed ↔ latent (spec §1.1–1.3).
+ * empirical distribution kept as knots, and the maps observed ↔ latent (docs/algorithms.md §1–§3).
  *
  * A marginal is a sorted list of knots x[k] with cum[k] = #obs ≤ x[k] and
  * mult[k] = #obs == x[k]. When every distinct value is a knot ("exact"), the ECDF and the
@@ -48,7 +48,7 @@ typedef struct GcMarginal
 extern void gc_marginal_prepare(GcMarginal *m);
 
 /*
- * Detect a column's type from its sorted observed values (spec §1.1), with the mode-share
+ * Detect a column's type from its sorted observed values (docs/algorithms.md §1), with the mode-share
  * threshold min_ord_ratio. Returns GC_CONSTANT for a single level.
  */
 extern int	gc_detect_type(const double *sorted, size_t n, double min_ord_ratio);
@@ -71,7 +71,7 @@ extern int	gc_build_knots(const double *sorted, size_t n, int max_knots,
 extern const char *gc_marginal_check(const GcMarginal *m);
 
 /*
- * Observed value → latent point or interval (spec §1.2). Sets *lo and *hi; they are equal
+ * Observed value → latent point or interval (docs/algorithms.md §2). Sets *lo and *hi; they are equal
  * for a point. Returns 1 when the entry is an interval (ordinal level or truncation point).
  */
 extern int	gc_marginal_to_latent(const GcMarginal *m, double x, double *lo, double *hi);
@@ -82,7 +82,7 @@ extern int	gc_marginal_to_latent(const GcMarginal *m, double x, double *lo, doub
  */
 extern int	gc_marginal_level(const GcMarginal *m, double x);
 
-/* Latent value → observed scale (spec §1.3): an observed level for ordinals. */
+/* Latent value → observed scale (docs/algorithms.md §3): an observed level for ordinals. */
 extern double gc_marginal_from_latent(const GcMarginal *m, double z);
 
 /* Empirical CDF F̂(x) (right-continuous), interpolated between knots of a compressed marginal. */

@@ -11,15 +11,10 @@
 #include <stdint.h>
 #include <string.h>
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#define GC_MILLS_AVX2 1
-#endif
-
-#include "platform/cpu.h"
 #include "copula/mills.h"
 #include "copula/mills_table.h"
 #include "copula/normal.h"
+#include "platform/simd.h"
 
 /* 1/√(2π) */
 #define GC_INV_SQRT2PI 0.39894228040143267794
@@ -163,9 +158,9 @@ gc_truncnorm_moments_mills(double mu, double s, double lo, double hi,
 	return 0;
 }
 
-#ifdef GC_MILLS_AVX2
+#ifdef GC_SIMD_X86
 
-__attribute__((target("avx2")))
+GC_TARGET_AVX2
 static inline __m256d
 ExpNonPos4(__m256d x)
 {
@@ -187,7 +182,7 @@ ExpNonPos4(__m256d x)
 	return _mm256_mul_pd(_mm256_mul_pd(t, p), _mm256_castsi256_pd(e));
 }
 
-__attribute__((target("avx2")))
+GC_TARGET_AVX2
 static inline __m256d
 Mills4(__m256d x)
 {
@@ -216,7 +211,7 @@ Mills4(__m256d x)
  * as selections: an infinite cut point enters as 0 with density 0. Lanes off the common
  * path are redone by the scalar routine. Returns the number of entries done.
  */
-__attribute__((target("avx2")))
+GC_TARGET_AVX2
 static int
 BatchAvx2(int n, const double *mu, const double *s, const double *lo, const double *hi,
 		  double *mean, double *var)
@@ -294,140 +289,7 @@ BatchAvx2(int n, const double *mu, const double *s, const double *lo, const doub
 	return i;
 }
 
-#if !defined(__clang__)
-#define GC_MILLS_AVX512 1
-/*
- * The same with AVX-512, eight entries at a time. optimize("fp-contract=off"): with AVX-512
- * the compiler could fuse a product and a sum into one multiply-add (AVX2 alone has none),
- * which would round differently from the scalar routine.
- */
-#define GC_MILLS_AVX512_ATTR __attribute__((target("avx512f"), optimize("fp-contract=off")))
-
-GC_MILLS_AVX512_ATTR
-static inline __m512d
-ExpNonPos8(__m512d x)
-{
-	const __m512d shift = _mm512_set1_pd(EXP_SHIFT);
-	__m512d		kd = _mm512_sub_pd(_mm512_add_pd(_mm512_mul_pd(x, _mm512_set1_pd(EXP_INVLN2_64)), shift), shift);
-	__m256i		ki = _mm512_cvttpd_epi32(kd);
-	__m512d		r = _mm512_sub_pd(_mm512_sub_pd(x, _mm512_mul_pd(kd, _mm512_set1_pd(EXP_LN2_64_HI))),
-								  _mm512_mul_pd(kd, _mm512_set1_pd(EXP_LN2_64_LO)));
-	__m512d		p;
-	__m512d		t = _mm512_i32gather_pd(_mm256_and_si256(ki, _mm256_set1_epi32(63)), exp2_64, 8);
-	__m512i		e = _mm512_slli_epi64(_mm512_cvtepi32_epi64(_mm256_add_epi32(_mm256_srai_epi32(ki, 6),
-																		   _mm256_set1_epi32(1023))), 52);
-
-	p = _mm512_add_pd(_mm512_set1_pd(1.0 / 24), _mm512_mul_pd(r, _mm512_set1_pd(1.0 / 120)));
-	p = _mm512_add_pd(_mm512_set1_pd(1.0 / 6), _mm512_mul_pd(r, p));
-	p = _mm512_add_pd(_mm512_set1_pd(0.5), _mm512_mul_pd(r, p));
-	p = _mm512_add_pd(r, _mm512_mul_pd(_mm512_mul_pd(r, r), p));
-	p = _mm512_add_pd(_mm512_set1_pd(1.0), p);
-	return _mm512_mul_pd(_mm512_mul_pd(t, p), _mm512_castsi512_pd(e));
-}
-
-GC_MILLS_AVX512_ATTR
-static inline __m512d
-Mills8(__m512d x)
-{
-	__m256i		seg = _mm512_cvttpd_epi32(_mm512_mul_pd(x, _mm512_set1_pd(8.0)));
-	__m256i		row = _mm256_add_epi32(_mm256_slli_epi32(seg, 3), seg);	/* seg · (GC_MILLS_DEG + 1) */
-	__m512d		u = _mm512_sub_pd(x, _mm512_mul_pd(_mm512_add_pd(_mm512_cvtepi32_pd(seg), _mm512_set1_pd(0.5)),
-												_mm512_set1_pd(0.125)));
-	__m512d		u2 = _mm512_mul_pd(u, u),
-				u4 = _mm512_mul_pd(u2, u2);
-	const double *base = &gc_mills_coef[0][0];
-	__m512d		c[GC_MILLS_DEG + 1];
-	__m512d		lo,
-				hi;
-
-	for (int k = 0; k <= GC_MILLS_DEG; k++)
-		c[k] = _mm512_i32gather_pd(row, base + k, 8);
-	lo = _mm512_add_pd(_mm512_add_pd(c[0], _mm512_mul_pd(c[1], u)),
-					   _mm512_mul_pd(_mm512_add_pd(c[2], _mm512_mul_pd(c[3], u)), u2));
-	hi = _mm512_add_pd(_mm512_add_pd(c[4], _mm512_mul_pd(c[5], u)),
-					   _mm512_mul_pd(_mm512_add_pd(c[6], _mm512_mul_pd(c[7], u)), u2));
-	return _mm512_add_pd(_mm512_add_pd(lo, _mm512_mul_pd(hi, u4)), _mm512_mul_pd(c[8], _mm512_mul_pd(u4, u4)));
-}
-
-GC_MILLS_AVX512_ATTR
-static int
-BatchAvx512(int n, const double *mu, const double *s, const double *lo, const double *hi,
-			double *mean, double *var)
-{
-	const __m512d zero = _mm512_setzero_pd(),
-				one = _mm512_set1_pd(1.0),
-				inf = _mm512_set1_pd(HUGE_VAL),
-				xmax = _mm512_set1_pd(GC_MILLS_XMAX),
-				mhalf = _mm512_set1_pd(-0.5),
-				invs2p = _mm512_set1_pd(GC_INV_SQRT2PI);
-	int			i;
-
-	for (i = 0; i + 8 <= n; i += 8)
-	{
-		__m512d		vmu = _mm512_loadu_pd(mu + i),
-					vs = _mm512_loadu_pd(s + i),
-					is = _mm512_div_pd(one, vs),
-					a = _mm512_mul_pd(_mm512_sub_pd(_mm512_loadu_pd(lo + i), vmu), is),
-					b = _mm512_mul_pd(_mm512_sub_pd(_mm512_loadu_pd(hi + i), vmu), is),
-					aa = _mm512_abs_pd(a),
-					ab = _mm512_abs_pd(b),
-					ca,
-					cb,
-					pa,
-					pb,
-					qa,
-					qb,
-					z,
-					iz,
-					r1,
-					r2,
-					v,
-					m;
-		__mmask8	fa = _mm512_cmp_pd_mask(aa, inf, _CMP_LT_OQ),
-					fb = _mm512_cmp_pd_mask(ab, inf, _CMP_LT_OQ),
-					ok,
-					okz;
-
-		/* s > 0, μ finite, a < b, and finite cut points inside the table */
-		ok = _mm512_cmp_pd_mask(vs, zero, _CMP_GT_OQ) &
-			_mm512_cmp_pd_mask(_mm512_abs_pd(vmu), inf, _CMP_LT_OQ) &
-			_mm512_cmp_pd_mask(a, b, _CMP_LT_OQ);
-		ok &= (__mmask8) (~fa | _mm512_cmp_pd_mask(aa, xmax, _CMP_LT_OQ));
-		ok &= (__mmask8) (~fb | _mm512_cmp_pd_mask(ab, xmax, _CMP_LT_OQ));
-
-		ca = _mm512_maskz_mov_pd(fa & ok, a);
-		cb = _mm512_maskz_mov_pd(fb & ok, b);
-		pa = _mm512_maskz_mov_pd(fa, _mm512_mul_pd(ExpNonPos8(_mm512_mul_pd(_mm512_mul_pd(mhalf, ca), ca)), invs2p));
-		pb = _mm512_maskz_mov_pd(fb, _mm512_mul_pd(ExpNonPos8(_mm512_mul_pd(_mm512_mul_pd(mhalf, cb), cb)), invs2p));
-		qa = _mm512_mul_pd(pa, Mills8(_mm512_abs_pd(ca)));
-		qb = _mm512_mul_pd(pb, Mills8(_mm512_abs_pd(cb)));
-		z = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(b, zero, _CMP_LE_OQ),
-								 _mm512_sub_pd(_mm512_sub_pd(one, qa), qb), _mm512_sub_pd(qb, qa));
-		z = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(a, zero, _CMP_GE_OQ), z, _mm512_sub_pd(qa, qb));
-		okz = ok & _mm512_cmp_pd_mask(z, _mm512_set1_pd(1e-6), _CMP_GT_OQ);
-		iz = _mm512_div_pd(one, z);
-		r1 = _mm512_mul_pd(_mm512_sub_pd(pb, pa), iz);
-		r2 = _mm512_mul_pd(_mm512_sub_pd(_mm512_mul_pd(cb, pb), _mm512_mul_pd(ca, pa)), iz);
-		m = _mm512_sub_pd(vmu, _mm512_mul_pd(vs, r1));
-		v = _mm512_mul_pd(_mm512_mul_pd(vs, vs), _mm512_sub_pd(_mm512_sub_pd(one, r2), _mm512_mul_pd(r1, r1)));
-		v = _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(v, zero, _CMP_GT_OQ), v);
-		/* successful lanes are written; the others keep the caller's values */
-		_mm512_mask_storeu_pd(mean + i, okz, m);
-		_mm512_mask_storeu_pd(var + i, okz, v);
-		/* lanes off the common path (not those that merely have no mass) take the scalar routine */
-		if (ok != 0xff)
-			for (int l = 0; l < 8; l++)
-				if (!(ok & (1 << l)))
-					gc_truncnorm_moments_mills(mu[i + l], s[i + l], lo[i + l], hi[i + l],
-											   &mean[i + l], &var[i + l]);
-	}
-	return i;
-}
-#endif							/* !__clang__ (its bitcode for JIT inlining goes without) */
 #endif
-
-/* 2: AVX-512, 1: AVX2, 0: scalar; -1 until the first batch decides. Tests may set it. */
-int			gc_mills_isa = -1;
 
 void
 gc_truncnorm_moments_mills_batch(int n, const double *mu, const double *s, const double *lo,
@@ -435,21 +297,9 @@ gc_truncnorm_moments_mills_batch(int n, const double *mu, const double *s, const
 {
 	int			i = 0;
 
-#ifdef GC_MILLS_AVX2
-	if (gc_mills_isa < 0)
-	{
-		gc_mills_isa = gc_cpu_level() >= GC_CPU_AVX2 ? 1 : 0;
-#ifdef GC_MILLS_AVX512
-		if (gc_cpu_level() >= GC_CPU_AVX512)
-			gc_mills_isa = 2;
-#endif
-	}
-#ifdef GC_MILLS_AVX512
-	if (gc_mills_isa == 2)
-		i = BatchAvx512(n, mu, s, lo, hi, mean, var);
-#endif
-	if (gc_mills_isa >= 1)
-		i += BatchAvx2(n - i, mu + i, s + i, lo + i, hi + i, mean + i, var + i);
+#ifdef GC_SIMD_X86
+	if (gc_simd_level >= GC_SIMD_AVX2)
+		i = BatchAvx2(n, mu, s, lo, hi, mean, var);
 #endif
 	for (; i < n; i++)
 		gc_truncnorm_moments_mills(mu[i], s[i], lo[i], hi[i], &mean[i], &var[i]);

@@ -27,17 +27,13 @@ extern int	gc_truncnorm_moments_mills(double mu, double s, double lo, double hi,
  * n moments at once, for the ordinal updates of the low-rank E-step and imputation: entry i
  * is N(mu[i], s[i]²) truncated to (lo[i], hi[i]), with the contract of
  * gc_truncnorm_moments_mills per entry — mean[i] and var[i] are written where it succeeds and
- * left untouched where it reports failure — and the same results to the bit. On x86-64
- * processors with AVX-512 eight and with AVX2 four entries go through at a time (chosen at
- * run time); entries off the common path (a cut point beyond the table, an empty interval)
- * take the scalar routine.
+ * left untouched where it reports failure — and the same results to the bit. With
+ * gc_simd_level AVX2 or higher four entries go through at a time; entries off the common
+ * path (a cut point beyond the table, an empty interval) take the scalar routine.
  */
 extern void gc_truncnorm_moments_mills_batch(int n, const double *mu, const double *s,
 											 const double *lo, const double *hi,
 											 double *mean, double *var);
-
-/* the batch's path: -1 until the first batch decides, 2 AVX-512, 1 AVX2, 0 scalar (tests set it) */
-extern int	gc_mills_isa;
 
 /* e^x for −700 <= x <= 0 to about one ulp (the density at the cut points); exposed for tests */
 extern double gc_exp_nonpos(double x);

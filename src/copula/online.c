@@ -1,7 +1,7 @@
 /*
  * online.c — online EM for the Gaussian copula with mergeable marginal sketches.
  *
- * The online EM step follows gcimpute's minibatch-online mode (spec §1.10: E-step of a
+ * The online EM step follows gcimpute's minibatch-online mode (docs/algorithms.md §10: E-step of a
  * batch with the current Σ, Σ ← η Σ_b + (1−η) Σ), but the marginals are weighted ECDF
  * sketches instead of a 200-value window initialised from an unseeded RNG: with decay 0
  * they are the ECDF of every row seen so far (bounded to max_knots knots), with decay d

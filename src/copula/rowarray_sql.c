@@ -12,12 +12,7 @@
 #include "utils/array.h"
 
 #include "gcimpute.h"
-#include "platform/cpu.h"
-
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#include <immintrin.h>
-#define GC_ROW_AVX512 1
-#endif
+#include "platform/simd.h"
 
 int
 gc_row_length(ArrayType *a, const char *fn)
@@ -38,14 +33,14 @@ gc_row_length(ArrayType *a, const char *fn)
 	return nelems;
 }
 
-#ifdef GC_ROW_AVX512
+#ifdef GC_SIMD_X86
 /*
  * The row's present values into their positions, NaN elsewhere, eight positions per
  * instruction: an expand load puts the next popcount(mask) stored values into the lanes
  * whose null bit is set (it reads no more than that). Returns false, having written part
  * of out, if the bitmap claims more present values than the array stores (nv).
  */
-static __attribute__((target("avx512f"))) bool
+static GC_TARGET_AVX512 bool
 ExpandRowAvx512(const double *src, const bits8 *nulls, int n, int nv, double *out)
 {
 	const __m512d nan = _mm512_set1_pd(NAN);
@@ -90,8 +85,8 @@ gc_row_values(ArrayType *a, double *out, int n, const char *fn, int64 rowno)
 		int			k = 0;
 		bool		done = false;
 
-#ifdef GC_ROW_AVX512
-		if (gc_cpu_level() >= GC_CPU_AVX512)
+#ifdef GC_SIMD_X86
+		if (gc_simd_level >= GC_SIMD_AVX512)
 			done = ExpandRowAvx512(src, nulls, n, nv, out);
 #endif
 

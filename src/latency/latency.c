@@ -444,7 +444,7 @@ SolveShape(ScoreFn g, const void *ctx, double k0, double *root, int *iters)
 					next;
 
 		if (!isfinite(v))
-			return GC_LAT_ENOCONV;
+			return GC_ENOCONV;
 		if (v > 0.0)
 			lo = k;
 		else
@@ -456,11 +456,11 @@ SolveShape(ScoreFn g, const void *ctx, double k0, double *root, int *iters)
 		if (v == 0.0 || fabs(next - k) <= 1e-12 * k)
 		{
 			*root = next;
-			return GC_LAT_OK;
+			return GC_OK;
 		}
 		k = next;
 	}
-	return GC_LAT_ENOCONV;
+	return GC_ENOCONV;
 }
 
 typedef struct SampleStats
@@ -548,7 +548,7 @@ LogLik(const gc_latency_dist *d, const SampleStats *st)
 	return ll;
 }
 
-int
+GcStatus
 gc_latency_fit(double *x, size_t n, gc_latency_fit_result *res, size_t *bad)
 {
 	SampleStats st;
@@ -561,14 +561,14 @@ gc_latency_fit(double *x, size_t n, gc_latency_fit_result *res, size_t *bad)
 
 	memset(res, 0, sizeof(*res));
 	if (n < 2)
-		return GC_LAT_ETOOFEW;
+		return GC_ETOOFEW;
 	for (size_t i = 0; i < n; i++)
 	{
 		if (!(isfinite(x[i]) && x[i] > 0.0))
 		{
 			if (bad)
 				*bad = i;
-			return GC_LAT_EVALUE;
+			return GC_EINVAL;
 		}
 		sum += x[i];
 		sumlog += log(x[i]);
@@ -578,7 +578,7 @@ gc_latency_fit(double *x, size_t n, gc_latency_fit_result *res, size_t *bad)
 			mn = x[i];
 	}
 	if (mx == mn)
-		return GC_LAT_EDEGENERATE;
+		return GC_EDEGENERATE;
 	st.x = x;
 	st.n = n;
 	st.mean = sum / n;
@@ -609,7 +609,7 @@ gc_latency_fit(double *x, size_t n, gc_latency_fit_result *res, size_t *bad)
 		gc_latency_dist *g = &res->fits[GC_LAT_GAMMA];
 
 		g->family = GC_LAT_GAMMA;
-		if ((rc = SolveShape(GammaScore, &st, k0, &k, &g->iterations)) != GC_LAT_OK)
+		if ((rc = SolveShape(GammaScore, &st, k0, &k, &g->iterations)) != GC_OK)
 			return rc;
 		g->shape = k;
 		g->scale = st.mean / k;
@@ -623,7 +623,7 @@ gc_latency_fit(double *x, size_t n, gc_latency_fit_result *res, size_t *bad)
 		gc_latency_dist *w = &res->fits[GC_LAT_WEIBULL];
 
 		w->family = GC_LAT_WEIBULL;
-		if ((rc = SolveShape(WeibullScore, &st, k0, &k, &w->iterations)) != GC_LAT_OK)
+		if ((rc = SolveShape(WeibullScore, &st, k0, &k, &w->iterations)) != GC_OK)
 			return rc;
 		for (size_t i = 0; i < n; i++)
 			s0 += exp(k * (log(x[i]) - st.logmax));
@@ -642,9 +642,9 @@ gc_latency_fit(double *x, size_t n, gc_latency_fit_result *res, size_t *bad)
 		d->aic = 2.0 * 2 - 2.0 * d->loglik;
 		d->ks = KsDistance(d, x, n);
 		if (!isfinite(d->loglik))
-			return GC_LAT_ENOCONV;
+			return GC_ENOCONV;
 		if (d->aic < res->fits[res->best].aic)
 			res->best = f;
 	}
-	return GC_LAT_OK;
+	return GC_OK;
 }

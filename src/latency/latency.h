@@ -19,13 +19,15 @@
  *
  * Usage from C:
  *     gc_latency_fit_result r;
- *     if (gc_latency_fit(samples, n, &r) == GC_LAT_OK)
+ *     if (gc_latency_fit(samples, n, &r) == GC_OK)
  *         wait = gc_latency_allowed_lateness(&r.fits[r.best], 0.99, window_seconds);
  */
 #ifndef GC_LATENCY_H
 #define GC_LATENCY_H
 
 #include <stddef.h>
+
+#include "platform/status.h"
 
 typedef enum gc_latency_family
 {
@@ -36,12 +38,13 @@ typedef enum gc_latency_family
 
 #define GC_LAT_NFAMILIES	3
 
-/* status codes */
-#define GC_LAT_OK			0
-#define GC_LAT_ETOOFEW		(-1)	/* fewer than 2 samples */
-#define GC_LAT_EVALUE		(-2)	/* a sample is not finite and > 0 */
-#define GC_LAT_EDEGENERATE	(-3)	/* all samples equal: no spread to fit */
-#define GC_LAT_ENOCONV		(-4)	/* Newton did not converge (not seen in practice) */
+/*
+ * gc_latency_fit returns a GcStatus (platform/status.h): GC_ETOOFEW for fewer than 2
+ * samples, GC_EINVAL when a sample is not finite and > 0, GC_EDEGENERATE when all samples
+ * are equal (no spread to fit), GC_ENOCONV when Newton did not converge (not seen in
+ * practice). GC_LAT_OK is the stream worker's name for GC_OK.
+ */
+#define GC_LAT_OK GC_OK
 
 typedef struct gc_latency_dist
 {
@@ -66,10 +69,10 @@ typedef struct gc_latency_fit_result
 
 /*
  * Fit all three families to x[0..n-1] (seconds, each finite and > 0).  Sorts x
- * in place (for the KS distance).  On GC_LAT_EVALUE, *bad (if not NULL) is the
+ * in place (for the KS distance).  On GC_EINVAL, *bad (if not NULL) is the
  * index of the first offending sample.
  */
-extern int	gc_latency_fit(double *x, size_t n, gc_latency_fit_result *res, size_t *bad);
+extern GcStatus gc_latency_fit(double *x, size_t n, gc_latency_fit_result *res, size_t *bad);
 
 extern const char *gc_latency_family_name(gc_latency_family f);
 /* 0 and *f set if name is "lognormal", "gamma" or "weibull"; -1 otherwise. */

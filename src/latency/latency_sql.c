@@ -229,12 +229,12 @@ gc_latency_fit_final(PG_FUNCTION_ARGS)
 	copy = palloc_extended(n * sizeof(double), MCXT_ALLOC_HUGE);
 	memcpy(copy, s->x, n * sizeof(double));
 	rc = gc_latency_fit(copy, (size_t) n, &r, NULL);
-	if (rc == GC_LAT_EDEGENERATE)
+	if (rc == GC_EDEGENERATE)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("gc_latency_fit needs latencies that are not all equal"),
 				 errdetail("All " INT64_FORMAT " latencies are %g seconds.", n, s->x[0])));
-	if (rc != GC_LAT_OK)
+	if (rc != GC_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("gc_latency_fit failed to converge (status %d)", rc)));

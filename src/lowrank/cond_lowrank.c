@@ -1,6 +1,6 @@
 /*
  * cond_lowrank.c — a row's conditional distribution under Σ = WWᵀ + σI by Woodbury
- * (spec §1.11): the k×k matrix M = U_OᵀU_O + σD⁻² replaces the |O|×|O| block Σ_OO, so
+ * (docs/algorithms.md §11): the k×k matrix M = U_OᵀU_O + σD⁻² replaces the |O|×|O| block Σ_OO, so
  * neither the EM E-step nor imputation ever factors more than a k×k matrix per row.
  *
  * The per-row kernel (imputation) walks the row's lists of observed, interval and missing
@@ -14,18 +14,12 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define GC_LRC_X86 1
-#include <immintrin.h>
-#elif defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 
 #include <cblas.h>
 #include <lapacke.h>
 
 #include "lowrank/cond_lowrank.h"
-#include "platform/cpu.h"
+#include "platform/simd.h"
 #include "lowrank/lrkern.h"
 #include "copula/mills.h"
 #include "copula/normal.h"
@@ -200,109 +194,8 @@ gc_lr_factor_invert(const double *pk, const double *d, double sigma, int k, doub
  * gc_lr_queue_interval for each, v = 0 at each. By column (bycol, the fit): entry e is
  * column a = ji[e], every array is indexed by a, and a is the slot's name. By position (the
  * imputation): z is indexed by the column ji[e], the other arrays and the slot's name are
- * e. With AVX-512 eight entries go at a time: the values are gathered (or loaded), the
- * division and square root run eight wide (they share one divider, which bound the scalar
- * loop), and the eight slots are stored together when every conditional variance is
- * positive, compressed otherwise. The same IEEE operations in the same order as
- * gc_lr_queue_interval, so the same queue to the bit (no contraction: the products are
- * rounded before they are subtracted).
+ * e.
  */
-int			gc_lr_queue_isa = -1;
-
-void
-gc_lr_queue_select(void)
-{
-	if (gc_lr_queue_isa >= 0)
-		return;
-	gc_lr_queue_isa = 0;
-#ifdef GC_LRC_X86
-	gc_lr_queue_isa = gc_cpu_level() >= GC_CPU_AVX512;
-#endif
-}
-
-#ifdef GC_LRC_X86
-#define GC_LRC_AVX512_ATTR __attribute__((target("avx512f,avx512vl"), optimize("fp-contract=off")))
-
-static inline __attribute__((always_inline)) GC_LRC_AVX512_ATTR int
-QueueRowAvx512(GcLrQueue tq, const int *ji, const uint32_t *jc, int nj, const double *zc,
-			   const double *uw, const double *aj, const double *lo, const double *hi,
-			   double *vc, double isigma, const int bycol)
-{
-	const __m512d one = _mm512_set1_pd(1.0),
-				zero = _mm512_setzero_pd(),
-				isg = _mm512_set1_pd(isigma);
-	const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-	int			nt = 0;
-
-	for (int e = 0; e < nj; e += 8)
-	{
-		__mmask8	lanes = nj - e >= 8 ? 0xff : (__mmask8) ((1u << (nj - e)) - 1);
-		__m256i		ix = _mm256_maskz_loadu_epi32(lanes, ji + e),
-					name = bycol ? ix : _mm256_add_epi32(_mm256_set1_epi32(e), iota),
-					cv = bycol ? _mm256_maskz_loadu_epi32(lanes, jc + e) : name;
-		__m512d		z = _mm512_mask_i32gather_pd(zero, lanes, ix, zc, 8),
-					u = bycol ? _mm512_mask_i32gather_pd(zero, lanes, ix, uw, 8) :
-			_mm512_maskz_loadu_pd(lanes, uw + e),
-					a = bycol ? _mm512_mask_i32gather_pd(zero, lanes, ix, aj, 8) :
-			_mm512_maskz_loadu_pd(lanes, aj + e),
-					l = bycol ? _mm512_mask_i32gather_pd(zero, lanes, cv, lo, 8) :
-			_mm512_maskz_loadu_pd(lanes, lo + e),
-					h = bycol ? _mm512_mask_i32gather_pd(zero, lanes, cv, hi, 8) :
-			_mm512_maskz_loadu_pd(lanes, hi + e);
-		__m512d		sjj = _mm512_mul_pd(_mm512_sub_pd(one, a), isg),
-					g = _mm512_mul_pd(_mm512_sub_pd(z, u), isg),
-					s2 = _mm512_div_pd(one, sjj),
-					gs = _mm512_mul_pd(g, s2),
-					mu = _mm512_sub_pd(z, gs),
-					ts = _mm512_sqrt_pd(s2);
-		__mmask8	ok = _mm512_mask_cmp_pd_mask(lanes, sjj, zero, _CMP_GT_OQ);
-
-		if (bycol)
-			_mm512_mask_i32scatter_pd(vc, lanes, ix, zero, 8);
-		else
-			_mm512_mask_storeu_pd(vc + e, lanes, zero);
-		if (ok == 0xff)
-		{
-			_mm512_storeu_pd(tq.tmu + nt, mu);
-			_mm512_storeu_pd(tq.ts + nt, ts);
-			_mm512_storeu_pd(tq.tlo + nt, l);
-			_mm512_storeu_pd(tq.thi + nt, h);
-			_mm512_storeu_pd(tq.tmean + nt, z);
-			_mm512_storeu_pd(tq.tvar + nt, zero);
-			_mm256_storeu_si256((__m256i *) (tq.tidx + nt), name);
-			nt += 8;
-		}
-		else if (ok)
-		{
-			_mm512_mask_compressstoreu_pd(tq.tmu + nt, ok, mu);
-			_mm512_mask_compressstoreu_pd(tq.ts + nt, ok, ts);
-			_mm512_mask_compressstoreu_pd(tq.tlo + nt, ok, l);
-			_mm512_mask_compressstoreu_pd(tq.thi + nt, ok, h);
-			_mm512_mask_compressstoreu_pd(tq.tmean + nt, ok, z);
-			_mm512_mask_compressstoreu_pd(tq.tvar + nt, ok, zero);
-			_mm256_mask_compressstoreu_epi32(tq.tidx + nt, ok, name);
-			nt += __builtin_popcount(ok);
-		}
-	}
-	return nt;
-}
-
-static GC_LRC_AVX512_ATTR int
-QueueByColAvx512(GcLrQueue tq, const int *ji, const uint32_t *jc, int nj, const double *zc,
-				 const double *uw, const double *aj, const double *lo, const double *hi,
-				 double *vc, double isigma)
-{
-	return QueueRowAvx512(tq, ji, jc, nj, zc, uw, aj, lo, hi, vc, isigma, 1);
-}
-
-static GC_LRC_AVX512_ATTR int
-QueueByPosAvx512(GcLrQueue tq, const int *ji, int nj, const double *zc, const double *uw,
-				 const double *aj, const double *lo, const double *hi, double *vc, double isigma)
-{
-	return QueueRowAvx512(tq, ji, NULL, nj, zc, uw, aj, lo, hi, vc, isigma, 0);
-}
-#endif
-
 int
 gc_lr_queue_row(GcLrQueue tq, const int *ji, const uint32_t *jc, int nj, const double *zc,
 				const double *uw, const double *aj, const double *lo, const double *hi,
@@ -310,11 +203,6 @@ gc_lr_queue_row(GcLrQueue tq, const int *ji, const uint32_t *jc, int nj, const d
 {
 	int			nt = 0;
 
-#ifdef GC_LRC_X86
-	if (gc_lr_queue_isa == 1)
-		return jc ? QueueByColAvx512(tq, ji, jc, nj, zc, uw, aj, lo, hi, vc, isigma) :
-			QueueByPosAvx512(tq, ji, nj, zc, uw, aj, lo, hi, vc, isigma);
-#endif
 	if (jc)
 		for (int e = 0; e < nj; e++)
 		{
@@ -632,21 +520,13 @@ OrdinalFromLatent(const GcLrCond *c, const GcLrCol *col, const GcMarginal *m, do
 		double		tl,
 					th;
 
-#ifdef __SSE2__
-		/* (GCC makes the plain loop below eight scalar compares; GC_LR_THR is 8 here) */
-		__m128d		zz = _mm_set1_pd(z);
-		__m128i		c0 = _mm_castpd_si128(_mm_cmplt_pd(_mm_loadu_pd(b), zz)),
-					c1 = _mm_castpd_si128(_mm_cmplt_pd(_mm_loadu_pd(b + 2), zz)),
-					c2 = _mm_castpd_si128(_mm_cmplt_pd(_mm_loadu_pd(b + 4), zz)),
-					c3 = _mm_castpd_si128(_mm_cmplt_pd(_mm_loadu_pd(b + 6), zz)),
-					n = _mm_add_epi64(_mm_add_epi64(c0, c1), _mm_add_epi64(c2, c3));
+		/* two thresholds per compare (GCC makes a plain loop eight scalar compares) */
+		const GcF64x2 *bv = (const GcF64x2 *) b;
+		GcF64x2		zz = {z, z};
+		GcI64x2		n = (bv[0] < zz) + (bv[1] < zz) + (bv[2] < zz) + (bv[3] < zz);
 
-		lo = (int) -(_mm_cvtsi128_si64(n) + _mm_cvtsi128_si64(_mm_unpackhi_epi64(n, n)));
-#else
-		lo = 0;
-		for (int l = 0; l < GC_LR_THR; l++)
-			lo += b[l] < z;
-#endif
+		_Static_assert(GC_LR_THR == 8, "four pairs of thresholds");
+		lo = (int) -(n[0] + n[1]);
 		tl = b[lo - (lo > 0)];
 		th = b[lo];
 		bad = ((lo > 0) & !(z - tl > 1e-9 * (1 + fabs(tl)))) |
@@ -674,32 +554,23 @@ OrdinalFromLatent(const GcLrCond *c, const GcLrCol *col, const GcMarginal *m, do
 	return c->lvx[col->lvoff + lo];
 }
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define GC_LRC_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define GC_LRC_CLONES
-#endif
-
-typedef double GcLrV4 __attribute__((vector_size(4 * sizeof(double)), aligned(sizeof(double)),
-									 may_alias));
-
 /*
  * acc[a] = σ[a = b] + Σ_j W[a, j] W[b, j] for b <= a < q (W q×k column-major), the sum in
  * the order j = 0, 1, …: four rows at a time with their sums in a register across j
- * (the same operations on each row as one at a time; AVX2 has no multiply-add)
+ * (the same operations on each row as one at a time)
  */
-static GC_LRC_CLONES void
-WwtColumn(const double *W, int q, int k, int b, double sigma, double *acc)
+static GC_ALWAYS_INLINE void
+WwtColumnBody(const double *W, int q, int k, int b, double sigma, double *acc)
 {
 	int			a = b;
 
 	for (; a + 4 <= q; a += 4)
 	{
-		GcLrV4		v = {a == b ? sigma : 0, 0, 0, 0};
+		GcF64x4		v = {a == b ? sigma : 0, 0, 0, 0};
 
 		for (int j = 0; j < k; j++)
-			v += *(const GcLrV4 *) (W + (size_t) j * q + a) * W[b + (size_t) j * q];
-		*(GcLrV4 *) (acc + a) = v;
+			v += *(const GcF64x4 *) (W + (size_t) j * q + a) * W[b + (size_t) j * q];
+		*(GcF64x4 *) (acc + a) = v;
 	}
 	for (; a < q; a++)
 	{
@@ -710,6 +581,10 @@ WwtColumn(const double *W, int q, int k, int b, double sigma, double *acc)
 		acc[a] = v;
 	}
 }
+
+/* WwtColumn as AVX2 code where the level allows: a GcF64x4 is one register, not two */
+GC_AVX2_FORM(static, WwtColumn, (const double *W, int q, int k, int b, double sigma, double *acc),
+			 (W, q, k, b, sigma, acc), WwtColumnBody)
 
 GcStatus
 gc_lrcond_from_model(const GcModel *model, const GcAlloc *alloc, GcLrCond **out)
@@ -725,7 +600,6 @@ gc_lrcond_from_model(const GcModel *model, const GcAlloc *alloc, GcLrCond **out)
 	*out = NULL;
 	if (model->kind != GC_MODEL_LOWRANK || model->W == NULL || k < 1)
 		return GC_OK;
-	gc_lr_queue_select();
 	for (int j = 0; j < p; j++)
 		q += model->marg[j].type != GC_CONSTANT;
 	if (k >= q)

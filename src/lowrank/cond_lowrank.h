@@ -1,6 +1,6 @@
 /*
  * cond_lowrank.h — the conditional distribution of a row's latent entries under a low-rank
- * copula Σ = WWᵀ + σI, through the Woodbury identity (spec §1.11). With the thin SVD
+ * copula Σ = WWᵀ + σI, through the Woodbury identity (docs/algorithms.md §11). With the thin SVD
  * W = U diag(d) Vᵀ and, for a row with observed set O,
  *
  *   M = U_OᵀU_O + σD⁻²,  A = M⁻¹,  s = A U_Oᵀ z_O,
@@ -134,13 +134,11 @@ gc_lr_queue_interval(GcLrQueue tq, int nb, int idx, double z, double uw, double 
  * and v are indexed by the column a = ji[e], which names the slot, and the bounds are
  * lo[jc[e]], hi[jc[e]] (a table of latent intervals); with jc NULL (imputation) zc is
  * indexed by the column and uw, aj, lo, hi and v by the position e, which names the slot.
- * AVX-512 or scalar as gc_lr_queue_isa says (the same bits); gc_lr_queue_select decides it
- * from the CPU if no one has yet.
+ * AVX-512 or portable as gc_simd_level says (the same bits).
  */
 extern int	gc_lr_queue_row(GcLrQueue tq, const int *ji, const uint32_t *jc, int nj,
 							const double *zc, const double *uw, const double *aj,
 							const double *lo, const double *hi, double *vc, double isigma);
-extern void gc_lr_queue_select(void);
 
 /* index of (r, c), r >= c, in a packed lower-triangular k×k matrix (column by column) */
 static inline int
@@ -169,7 +167,7 @@ extern int	gc_lr_factor_invert(const double *pk, const double *d, double sigma, 
 /*
  * One row: z holds q latent values (NaN = missing; interval entries hold their current
  * estimate), lo/hi/isint describe the observed interval entries. Factors M, forms A, runs
- * num_ord_updates Jacobi steps of the ordinal update (§1.5 step 2, when |O| >= 2 and the row
+ * num_ord_updates Jacobi steps of the ordinal update (docs/algorithms.md §5 step 2, when |O| >= 2 and the row
  * has interval entries; z's interval entries are updated in place), and leaves s, A, vJ and
  * log det M in c. A row with nothing observed gets s = 0 (c->mo == 0).
  */

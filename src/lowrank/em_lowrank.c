@@ -1,6 +1,6 @@
 /*
  * em_lowrank.c — fitting a low-rank Gaussian copula, Σ = WWᵀ + σI with ‖W_j‖² + σ = 1, by the
- * EM of gcimpute's LowRankGaussianCopula (reference spec §1.11; Zhao & Udell, "Matrix
+ * EM of gcimpute's LowRankGaussianCopula (docs/algorithms.md §11; Zhao & Udell, "Matrix
  * completion with quantified uncertainty through low rank Gaussian copula", NeurIPS 2020).
  *
  * With the thin SVD W = U diag(d) Vᵀ, a row's observed block is Σ_OO = σI + U_O D² U_Oᵀ, and
@@ -37,8 +37,7 @@
  * Rows per block of the E-step (the M-step moments are flushed per block). A block's views
  * of Z, the mask and the variances are read by several products each, so they should stay
  * in the core's L2 cache: about LR_BLOCK_BYTES for the three together, at most
- * LR_BLOCK_ROWS rows. On the 914 × 400 MovieLens table 32–64 rows were 8–18% faster per
- * fit than 256 (three 0.8 MB views, re-read from L3 by every product).
+ * LR_BLOCK_ROWS rows (larger blocks are re-read from L3 by every product).
  */
 #define LR_BLOCK_ROWS 64
 #define LR_BLOCK_BYTES ((size_t) 768 << 10)
@@ -174,7 +173,7 @@ UnpackColumn(const double *pk, size_t ld, int k, double *S)
 }
 
 /*
- * _scale_corr (spec §1.11): σ' = σ·mean_j 1/(‖W_j‖² + σ), then W_j ← √(1−σ')·W_j/‖W_j‖, so
+ * _scale_corr (docs/algorithms.md §11): σ' = σ·mean_j 1/(‖W_j‖² + σ), then W_j ← √(1−σ')·W_j/‖W_j‖, so
  * that WWᵀ + σ'I has a unit diagonal. A row that is exactly zero (possible only for
  * degenerate starts) gets its length on the first factor; the next M-step re-estimates it.
  */
@@ -213,7 +212,7 @@ ScaleCorr(double *W, int q, int k, double *sigma)
 }
 
 /*
- * E-step for a block of rows b0 .. b0+nb−1 (spec §1.11), one column of the block buffers per
+ * E-step for a block of rows b0 .. b0+nb−1 (docs/algorithms.md §11), one column of the block buffers per
  * row. Everything that sums over a row's observed columns is a product of the block's
  * zero-filled data or observation mask with a q-wide matrix of U, so it runs as dgemm over
  * the whole block instead of small per-row BLAS calls:
@@ -501,7 +500,7 @@ EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
 }
 
 /*
- * M-step, one column at a time (spec §1.11): r_j = Σ z_ij s_i + (Σ v_ij A_i) u_j,
+ * M-step, one column at a time (docs/algorithms.md §11): r_j = Σ z_ij s_i + (Σ v_ij A_i) u_j,
  * F_j = Σ (SS_i + σA_i), w̃_j = F_j⁻¹ r_j, and Σ_j r_jᵀ w̃_j for the new σ. Writes W̃ (q×k).
  * Returns the failing column (1-based) in *badcol when F_j is not positive definite.
  */
@@ -567,7 +566,7 @@ TopEigen(double *S, int q, int k, double *ev, double *V, lapack_int *isuppz,
 }
 
 /*
- * Initialisation (spec §1.11): L = the rank-k truncated SVD reconstruction of the zero-filled
+ * Initialisation (docs/algorithms.md §11): L = the rank-k truncated SVD reconstruction of the zero-filled
  * latent matrix Z0, computed as Z0 V_k V_kᵀ with V_k the top eigenvectors of Z0ᵀZ0 (so memory
  * stays O(q²), not O(nq)); Z_init = L except at observed continuous entries and at observed
  * ordinal entries whose L falls outside their interval, which keep Z. Interval entries of the
@@ -764,25 +763,25 @@ gc_lowrank_corr(const GcModel *model, double *corr)
 					corr[b + (size_t) a * p] = corr[a + (size_t) b * p];
 }
 
-GcStatus
-gc_fit_lowrank(const double *X, size_t n, int p, int rank, const GcFitOptions *opt,
-			   const GcAlloc *alloc, GcModel **model_out, char *errmsg, size_t errlen)
+/* The working state of gc_fit_lowrank beyond the E- and M-step's (LowRank). */
+typedef struct LrFit
 {
-	GcStatus	status = GC_OK;
-	GcModel    *model = NULL;
 	LowRank		lr;
-	int		   *act = NULL;
-	int			q = 0,
-				k = rank;
-	double	   *Wt = NULL,
-			   *Wnew = NULL;
+	const GcFitOptions *opt;
+	const GcAlloc *alloc;
+	char	   *errmsg;
+	size_t		errlen;
+	int			p;
+	GcModel    *model;
+	int		   *act;			/* q active column numbers */
+	double	   *Wt,				/* q×k: the M-step's W̃, then the next W */
+			   *Wnew;
+} LrFit;
 
-	LAPACKE_set_nancheck(0);
-	gc_lr_queue_select();
-	memset(&lr, 0, sizeof(lr));
-	*model_out = NULL;
-	if (errlen > 0)
-		errmsg[0] = '\0';
+/* Check the arguments. */
+static GcStatus
+LrValidate(size_t n, int p, int rank, const GcFitOptions *opt, char *errmsg, size_t errlen)
+{
 	if (n == 0)
 	{
 		snprintf(errmsg, errlen, "no rows to fit");
@@ -811,8 +810,30 @@ gc_fit_lowrank(const double *X, size_t n, int p, int rank, const GcFitOptions *o
 				 gc_training_name(opt->training));
 		return GC_EINVAL;
 	}
+	return GC_OK;
+}
 
-	ALLOC(model, 1);
+/*
+ * The model with its marginals; the latent values and level codes of the active columns
+ * only, n×q row-major (in place, moving entries left); the block size.
+ */
+static GcStatus
+LrBuildColumns(LrFit *f, const double *X, int k)
+{
+	LowRank    *lr = &f->lr;
+	const GcAlloc *alloc = f->alloc;
+	GcStatus	status = GC_OK;
+	const GcFitOptions *opt = f->opt;
+	size_t		n = lr->n;
+	int			p = f->p,
+				q = 0;
+	GcModel    *model;
+	int		   *act;
+	char	   *errmsg = f->errmsg;
+	size_t		errlen = f->errlen;
+
+	ALLOC(f->model, 1);
+	model = f->model;
 	memset(model, 0, sizeof(*model));
 	model->p = p;
 	model->kind = GC_MODEL_LOWRANK;
@@ -825,16 +846,17 @@ gc_fit_lowrank(const double *X, size_t n, int p, int rank, const GcFitOptions *o
 	memset(model->marg, 0, sizeof(GcMarginal) * p);
 	ALLOC(model->corr, (size_t) p * p);
 	ALLOC(model->W, (size_t) p * k);
-	ALLOC(lr.Z, n * p);
-	ALLOC(lr.CODE, n * p);
+	ALLOC(lr->Z, n * p);
+	ALLOC(lr->CODE, n * p);
 	LR_PROF_START();
-	status = gc_fit_build_columns(X, n, p, opt, alloc, model, lr.Z, NULL, NULL, NULL, lr.CODE, &lr.lv,
+	status = gc_fit_build_columns(X, n, p, opt, alloc, model, lr->Z, NULL, NULL, NULL, lr->CODE, &lr->lv,
 								  errmsg, errlen);
 	LR_PROF(0);
 	if (status != GC_OK)
 		goto done;
 
-	ALLOC(act, p);
+	ALLOC(f->act, p);
+	act = f->act;
 	for (int j = 0; j < p; j++)
 		if (model->marg[j].type != GC_CONSTANT)
 			act[q++] = j;
@@ -845,12 +867,11 @@ gc_fit_lowrank(const double *X, size_t n, int p, int rank, const GcFitOptions *o
 		status = GC_EINVAL;
 		goto done;
 	}
-	lr.n = n;
-	lr.q = q;
-	lr.k = k;
-	lr.kp = k * (k + 1) / 2;
-	lr.kpp = gc_lrk_padded8(lr.kp);
-	if ((size_t) 2 * lr.kp * q * sizeof(double) > LR_MAX_ACCUM_BYTES)
+	lr->q = q;
+	lr->k = k;
+	lr->kp = k * (k + 1) / 2;
+	lr->kpp = gc_lrk_padded8(lr->kp);
+	if ((size_t) 2 * lr->kp * q * sizeof(double) > LR_MAX_ACCUM_BYTES)
 	{
 		snprintf(errmsg, errlen, "rank %d is too large for %d columns: the fit would need more than %zu MB",
 				 k, q, LR_MAX_ACCUM_BYTES >> 20);
@@ -858,111 +879,153 @@ gc_fit_lowrank(const double *X, size_t n, int p, int rank, const GcFitOptions *o
 		goto done;
 	}
 	/* blocks whose three views fit LR_BLOCK_BYTES, between 16 and LR_BLOCK_ROWS rows */
-	lr.B = (int) (LR_BLOCK_BYTES / (3 * sizeof(double) * (size_t) (q > lr.kp ? q : lr.kp)));
-	if (lr.B > LR_BLOCK_ROWS)
-		lr.B = LR_BLOCK_ROWS;
-	if (lr.B < 16)
-		lr.B = 16;
+	lr->B = (int) (LR_BLOCK_BYTES / (3 * sizeof(double) * (size_t) (q > lr->kp ? q : lr->kp)));
+	if (lr->B > LR_BLOCK_ROWS)
+		lr->B = LR_BLOCK_ROWS;
+	if (lr->B < 16)
+		lr->B = 16;
 
 	/* active columns only, n×q row-major (in place, moving entries left) */
 	if (q < p)
 		for (size_t i = 0; i < n; i++)
 			for (int a = 0; a < q; a++)
 			{
-				lr.Z[i * q + a] = lr.Z[i * p + act[a]];
-				lr.CODE[i * q + a] = lr.CODE[i * p + act[a]];
+				lr->Z[i * q + a] = lr->Z[i * p + act[a]];
+				lr->CODE[i * q + a] = lr->CODE[i * p + act[a]];
 			}
 
-	/* the observation pattern, fixed for the whole fit */
+done:
+	return status;
+}
+
+/*
+ * The observation pattern, fixed for the whole fit: the mask MK, Z zero-filled, and per row
+ * its observed and interval entries with their level codes (CODE is then freed).
+ */
+static GcStatus
+LrPattern(LrFit *f)
+{
+	LowRank    *lr = &f->lr;
+	const GcAlloc *alloc = f->alloc;
+	GcStatus	status = GC_OK;
+	size_t		n = lr->n;
+	int			q = lr->q;
+	size_t		nobs = 0,
+				nint = 0;
+
+	ALLOC(lr->rowptr, n + 1);
+	ALLOC(lr->intptr, n + 1);
+	ALLOC(lr->MK, n * q);
+	/* branch-free: whether an entry is observed is as good as random (CODE is 0 at missing entries) */
+	for (size_t e = 0; e < n * q; e++)
 	{
-		size_t		nobs = 0,
-					nint = 0;
+		int			o = !isnan(lr->Z[e]);
 
-		ALLOC(lr.rowptr, n + 1);
-		ALLOC(lr.intptr, n + 1);
-		ALLOC(lr.MK, n * q);
-		/* branch-free: whether an entry is observed is as good as random (CODE is 0 at missing entries) */
-		for (size_t e = 0; e < n * q; e++)
-		{
-			int			o = !isnan(lr.Z[e]);
-
-			lr.MK[e] = o;
-			/* the initialisation and the E-step work on the zero-filled matrix */
-			lr.Z[e] = o ? lr.Z[e] : 0.0;
-			nobs += o;
-			nint += lr.CODE[e] != 0;
-		}
-		/* one spare slot each: the fill below writes an entry before deciding to keep it */
-		ALLOC(lr.obs, nobs + 1);
-		ALLOC(lr.ocode, nobs + 1);
-		ALLOC(lr.ints, nint + 1);
-		ALLOC(lr.icode, nint + 1);
-		nobs = nint = 0;
-		for (size_t i = 0; i < n; i++)
-		{
-			const uint32_t *code = lr.CODE + i * q;
-
-			lr.rowptr[i] = nobs;
-			lr.intptr[i] = nint;
-			for (int a = 0; a < q; a++)
-			{
-				lr.obs[nobs] = a;
-				lr.ocode[nobs] = code[a];
-				nobs += lr.MK[i * q + a] != 0;
-				lr.ints[nint] = a;
-				lr.icode[nint] = code[a];
-				nint += code[a] != 0;
-			}
-		}
-		lr.rowptr[n] = nobs;
-		lr.intptr[n] = nint;
-		/* the levels are in the pattern now */
-		alloc->dealloc(alloc->ctx, lr.CODE);
-		lr.CODE = NULL;
+		lr->MK[e] = o;
+		/* the initialisation and the E-step work on the zero-filled matrix */
+		lr->Z[e] = o ? lr->Z[e] : 0.0;
+		nobs += o;
+		nint += lr->CODE[e] != 0;
 	}
+	/* one spare slot each: the fill below writes an entry before deciding to keep it */
+	ALLOC(lr->obs, nobs + 1);
+	ALLOC(lr->ocode, nobs + 1);
+	ALLOC(lr->ints, nint + 1);
+	ALLOC(lr->icode, nint + 1);
+	nobs = nint = 0;
+	for (size_t i = 0; i < n; i++)
+	{
+		const uint32_t *code = lr->CODE + i * q;
 
-	ALLOC(lr.W, (size_t) q * k);
-	status = gc_lrcond_init(&lr.cond, q, k, alloc);
+		lr->rowptr[i] = nobs;
+		lr->intptr[i] = nint;
+		for (int a = 0; a < q; a++)
+		{
+			lr->obs[nobs] = a;
+			lr->ocode[nobs] = code[a];
+			nobs += lr->MK[i * q + a] != 0;
+			lr->ints[nint] = a;
+			lr->icode[nint] = code[a];
+			nint += code[a] != 0;
+		}
+	}
+	lr->rowptr[n] = nobs;
+	lr->intptr[n] = nint;
+	/* the levels are in the pattern now */
+	alloc->dealloc(alloc->ctx, lr->CODE);
+	lr->CODE = NULL;
+done:
+	return status;
+}
+
+/* The parameters, the Woodbury kernel, the block buffers and the M-step accumulators. */
+static GcStatus
+LrAllocate(LrFit *f)
+{
+	LowRank    *lr = &f->lr;
+	const GcAlloc *alloc = f->alloc;
+	GcStatus	status = GC_OK;
+	int			q = lr->q,
+				k = lr->k;
+
+	ALLOC(lr->W, (size_t) q * k);
+	status = gc_lrcond_init(&lr->cond, q, k, alloc);
 	if (status != GC_OK)
 		goto done;
-	ALLOC(lr.Mf, (size_t) k * k);
-	ALLOC(lr.G, (size_t) k * k);
-	ALLOC(lr.Bm, (size_t) k * k);
-	ALLOC(lr.r, k);
-	ALLOC(lr.w, k);
-	ALLOC(lr.AJ, (size_t) q * lr.B);
-	ALLOC(lr.UW, (size_t) q * lr.B);
+	ALLOC(lr->Mf, (size_t) k * k);
+	ALLOC(lr->G, (size_t) k * k);
+	ALLOC(lr->Bm, (size_t) k * k);
+	ALLOC(lr->r, k);
+	ALLOC(lr->w, k);
+	ALLOC(lr->AJ, (size_t) q * lr->B);
+	ALLOC(lr->UW, (size_t) q * lr->B);
 	/* packed k×k columns with stride kpp (the products read and write only kp of each) */
-	ALLOC(lr.Pk, (size_t) lr.kpp * lr.B);
-	ALLOC(lr.Ac, (size_t) lr.kpp * lr.B);
-	ALLOC(lr.A2, (size_t) lr.kpp * lr.B);
-	ALLOC(lr.Gc, (size_t) lr.kpp * lr.B);
-	ALLOC(lr.Af, (size_t) k * k * lr.B);
-	ALLOC(lr.Sc, (size_t) k * lr.B);
-	ALLOC(lr.Tc, (size_t) k * lr.B);
-	ALLOC(lr.Wc, (size_t) k * lr.B);
-	ALLOC(lr.mo, lr.B);
-	ALLOC(lr.upd, lr.B);
-	lr.vec = gc_lrb_ok(k);
-	ALLOC(lr.gvec, (lr.B + GC_LRB_LANES - 1) / GC_LRB_LANES);
-	memset(lr.gvec, 0, (lr.B + GC_LRB_LANES - 1) / GC_LRB_LANES);
-	if (lr.vec)
+	ALLOC(lr->Pk, (size_t) lr->kpp * lr->B);
+	ALLOC(lr->Ac, (size_t) lr->kpp * lr->B);
+	ALLOC(lr->A2, (size_t) lr->kpp * lr->B);
+	ALLOC(lr->Gc, (size_t) lr->kpp * lr->B);
+	ALLOC(lr->Af, (size_t) k * k * lr->B);
+	ALLOC(lr->Sc, (size_t) k * lr->B);
+	ALLOC(lr->Tc, (size_t) k * lr->B);
+	ALLOC(lr->Wc, (size_t) k * lr->B);
+	ALLOC(lr->mo, lr->B);
+	ALLOC(lr->upd, lr->B);
+	lr->vec = gc_lrb_ok(k);
+	ALLOC(lr->gvec, (lr->B + GC_LRB_LANES - 1) / GC_LRB_LANES);
+	memset(lr->gvec, 0, (lr->B + GC_LRB_LANES - 1) / GC_LRB_LANES);
+	if (lr->vec)
 	{
-		ALLOC(lr.As, (size_t) (lr.B / GC_LRB_LANES) * lr.kp * GC_LRB_LANES);
-		ALLOC(lr.Ss, (size_t) (lr.B / GC_LRB_LANES) * k * GC_LRB_LANES);
-		ALLOC(lr.dg, (size_t) k * GC_LRB_LANES);
-		ALLOC(lr.dsig, k);
-		ALLOC(lr.lbw, GC_LRB_WORK(k));
+		ALLOC(lr->As, (size_t) (lr->B / GC_LRB_LANES) * lr->kp * GC_LRB_LANES);
+		ALLOC(lr->Ss, (size_t) (lr->B / GC_LRB_LANES) * k * GC_LRB_LANES);
+		ALLOC(lr->dg, (size_t) k * GC_LRB_LANES);
+		ALLOC(lr->dsig, k);
+		ALLOC(lr->lbw, GC_LRB_WORK(k));
 	}
-	ALLOC(lr.UUt, (size_t) lr.kp * q);
-	ALLOC(lr.F, (size_t) lr.kp * q);
-	ALLOC(lr.RA, (size_t) lr.kp * q);
-	ALLOC(lr.R1, (size_t) k * q);
-	ALLOC(Wt, (size_t) q * k);
-	ALLOC(Wnew, (size_t) q * k);
+	ALLOC(lr->UUt, (size_t) lr->kp * q);
+	ALLOC(lr->F, (size_t) lr->kp * q);
+	ALLOC(lr->RA, (size_t) lr->kp * q);
+	ALLOC(lr->R1, (size_t) k * q);
+	ALLOC(f->Wt, (size_t) q * k);
+	ALLOC(f->Wnew, (size_t) q * k);
+
+done:
+	return status;
+}
+
+/* W₀ and σ₀ (docs/algorithms.md §11), and the block's variance buffer. */
+static GcStatus
+LrInit(LrFit *f)
+{
+	LowRank    *lr = &f->lr;
+	const GcAlloc *alloc = f->alloc;
+	GcStatus	status = GC_OK;
+	const GcFitOptions *opt = f->opt;
+	int			q = lr->q;
+	char	   *errmsg = f->errmsg;
+	size_t		errlen = f->errlen;
 
 	LR_PROF(1);
-	status = InitLowRank(&lr, opt, alloc);
+	status = InitLowRank(lr, opt, alloc);
 	if (status != GC_OK)
 	{
 		if (status != GC_ENOMEM)
@@ -975,8 +1038,32 @@ gc_fit_lowrank(const double *X, size_t n, int p, int rank, const GcFitOptions *o
 	 * mask beside it, and the interval entries' levels are in the pattern: the fit holds
 	 * two n×q matrices of doubles (Z, MK) and VV for a block.
 	 */
-	ALLOC(lr.VV, (size_t) lr.B * q);
-	memset(lr.VV, 0, sizeof(double) * lr.B * q);
+	ALLOC(lr->VV, (size_t) lr->B * q);
+	memset(lr->VV, 0, sizeof(double) * lr->B * q);
+
+done:
+	return status;
+}
+
+/*
+ * The EM iterations: the SVD of W into the Woodbury kernel, the E-step by blocks of rows,
+ * the M-step, σ and the rescaling (‖W_j‖² + σ = 1), and the stopping rule.
+ */
+static GcStatus
+LrIterate(LrFit *f)
+{
+	LowRank    *lr = &f->lr;
+	const GcFitOptions *opt = f->opt;
+	GcStatus	status = GC_OK;
+	GcModel    *model = f->model;
+	size_t		n = lr->n;
+	int			q = lr->q,
+				k = lr->k;
+	int		   *act = f->act;
+	double	   *Wt = f->Wt,
+			   *Wnew = f->Wnew;
+	char	   *errmsg = f->errmsg;
+	size_t		errlen = f->errlen;
 
 	for (int iter = 1; iter <= opt->max_iter; iter++)
 	{
@@ -989,7 +1076,7 @@ gc_fit_lowrank(const double *X, size_t n, int p, int rank, const GcFitOptions *o
 		int			badcol = -1;
 
 		LR_PROF(14);
-		status = gc_lrcond_set(&lr.cond, lr.W, lr.sigma);
+		status = gc_lrcond_set(&lr->cond, lr->W, lr->sigma);
 		LR_PROF(6);
 		if (status != GC_OK)
 		{
@@ -998,17 +1085,17 @@ gc_fit_lowrank(const double *X, size_t n, int p, int rank, const GcFitOptions *o
 		}
 		/* UU transposed: the long operand of the E-step's u_jᵀA_iu_j product */
 		for (int a = 0; a < q; a++)
-			for (int e = 0; e < lr.kp; e++)
-				lr.UUt[a + (size_t) e * q] = lr.cond.UU[e + (size_t) a * lr.kpp];
-		memset(lr.F, 0, sizeof(double) * lr.kp * q);
-		memset(lr.RA, 0, sizeof(double) * lr.kp * q);
-		memset(lr.R1, 0, sizeof(double) * k * q);
-		lr.sumz2 = lr.sumv = lr.nobs = lr.ll = 0;
+			for (int e = 0; e < lr->kp; e++)
+				lr->UUt[a + (size_t) e * q] = lr->cond.UU[e + (size_t) a * lr->kpp];
+		memset(lr->F, 0, sizeof(double) * lr->kp * q);
+		memset(lr->RA, 0, sizeof(double) * lr->kp * q);
+		memset(lr->R1, 0, sizeof(double) * k * q);
+		lr->sumz2 = lr->sumv = lr->nobs = lr->ll = 0;
 
 		/* E-step by blocks of rows, each block's moments flushed into the column sums */
-		for (size_t b0 = 0; b0 < n; b0 += lr.B)
+		for (size_t b0 = 0; b0 < n; b0 += lr->B)
 		{
-			int			nb = (int) (n - b0 < (size_t) lr.B ? n - b0 : (size_t) lr.B);
+			int			nb = (int) (n - b0 < (size_t) lr->B ? n - b0 : (size_t) lr->B);
 			size_t		badrow = 0;
 
 			if (opt->tick && b0 - ticked >= 4096)
@@ -1016,7 +1103,7 @@ gc_fit_lowrank(const double *X, size_t n, int p, int rank, const GcFitOptions *o
 				opt->tick(opt->progress_arg);
 				ticked = b0;
 			}
-			status = EStepBlock(&lr, b0, nb, opt->num_ord_updates, &badrow);
+			status = EStepBlock(lr, b0, nb, opt->num_ord_updates, &badrow);
 			if (status != GC_OK)
 			{
 				snprintf(errmsg, errlen, "the %d×%d system of row %zu is not positive definite at iteration %d",
@@ -1027,26 +1114,26 @@ gc_fit_lowrank(const double *X, size_t n, int p, int rank, const GcFitOptions *o
 
 		LR_PROF(13);
 		/* M-step */
-		status = MStep(&lr, Wt, &scol, &badcol);
+		status = MStep(lr, Wt, &scol, &badcol);
 		if (status != GC_OK)
 		{
 			snprintf(errmsg, errlen, "the M-step system of column %d is not positive definite at iteration %d",
 					 badcol >= 0 ? act[badcol] + 1 : 0, iter);
 			goto done;
 		}
-		signew = (lr.sumz2 + lr.sumv - scol) / lr.nobs;
+		signew = (lr->sumz2 + lr->sumv - scol) / lr->nobs;
 		if (!(signew > LR_MIN_SIGMA))
 			signew = LR_MIN_SIGMA;
 		/* W_new = W̃ diag(d) Vᵀ */
 		for (int c = 0; c < k; c++)
 			for (int a = 0; a < q; a++)
-				Wt[a + (size_t) c * q] *= lr.cond.d[c];
-		cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, q, k, k, 1.0, Wt, q, lr.cond.Vt, k,
+				Wt[a + (size_t) c * q] *= lr->cond.d[c];
+		cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, q, k, k, 1.0, Wt, q, lr->cond.Vt, k,
 					0.0, Wnew, q);
 		ScaleCorr(Wnew, q, k, &signew);
 		for (size_t e = 0; e < (size_t) q * k; e++)
 		{
-			double		dd = Wnew[e] - lr.W[e];
+			double		dd = Wnew[e] - lr->W[e];
 
 			num += dd * dd;
 			den += Wnew[e] * Wnew[e];
@@ -1059,11 +1146,11 @@ gc_fit_lowrank(const double *X, size_t n, int p, int rank, const GcFitOptions *o
 		}
 		delta = den > 0 ? sqrt(num / den) : 0;
 		LR_PROF(15);
-		memcpy(lr.W, Wnew, sizeof(double) * q * k);
-		lr.sigma = signew;
+		memcpy(lr->W, Wnew, sizeof(double) * q * k);
+		lr->sigma = signew;
 		model->n_iter = iter;
 		model->delta = delta;
-		model->loglik = lr.ll / (double) n;
+		model->loglik = lr->ll / (double) n;
 		if (opt->progress)
 			opt->progress(opt->progress_arg, iter, delta, model->loglik);
 		if (delta < opt->tol)
@@ -1073,42 +1160,89 @@ gc_fit_lowrank(const double *X, size_t n, int p, int rank, const GcFitOptions *o
 		}
 	}
 
+done:
+	return status;
+}
+
+/*
+ * The model: W with zero rows for constants, σ, and Σ = WWᵀ + σI materialised; never one
+ * the type's validator would refuse (σ in (0, 1)).
+ */
+static GcStatus
+LrStoreModel(LrFit *f)
+{
+	LowRank    *lr = &f->lr;
+	GcModel    *model = f->model;
+	int			p = f->p,
+				q = lr->q,
+				k = lr->k;
+	int		   *act = f->act;
+
 	LR_PROF(14);
-	/* never hand out a model the type's validator would refuse (σ in (0, 1)) */
-	if (!(lr.sigma > 0 && lr.sigma < 1))
+	if (!(lr->sigma > 0 && lr->sigma < 1))
 	{
-		snprintf(errmsg, errlen, "the noise variance left (0, 1) (%g)", lr.sigma);
-		status = GC_EDEGENERATE;
-		goto done;
+		snprintf(f->errmsg, f->errlen, "the noise variance left (0, 1) (%g)", lr->sigma);
+		return GC_EDEGENERATE;
 	}
-	/* the model: W with zero rows for constants, σ, and Σ = WWᵀ + σI materialised */
 	memset(model->W, 0, sizeof(double) * p * k);
 	for (int c = 0; c < k; c++)
 		for (int a = 0; a < q; a++)
-			model->W[act[a] + (size_t) c * p] = lr.W[a + (size_t) c * q];
-	model->sigma = lr.sigma;
+			model->W[act[a] + (size_t) c * p] = lr->W[a + (size_t) c * q];
+	model->sigma = lr->sigma;
 	gc_lowrank_corr(model, model->corr);
 	LR_PROF(16);
-
-done:
-	{
-		void	   *ptrs[] = {act, Wt, Wnew, lr.Z, lr.CODE, lr.ocode, lr.icode,
-			lr.W, lr.Mf, lr.G, lr.Bm, lr.r, lr.w, lr.MK, lr.VV, lr.AJ, lr.UW, lr.Pk,
-			lr.Ac, lr.A2, lr.Gc, lr.Af, lr.Sc, lr.Tc, lr.Wc, lr.mo, lr.upd, lr.gvec, lr.As, lr.Ss, lr.dg, lr.dsig, lr.lbw, lr.rowptr, lr.intptr, lr.obs, lr.ints, lr.UUt, lr.F, lr.RA,
-		lr.R1};
-
-		for (size_t x = 0; x < sizeof(ptrs) / sizeof(ptrs[0]); x++)
-			if (ptrs[x])
-				alloc->dealloc(alloc->ctx, ptrs[x]);
-	}
-	gc_lrcond_free(&lr.cond, alloc);
-	gc_levels_free(&lr.lv, alloc);
-	if (status != GC_OK)
-	{
-		if (model)
-			gc_model_free(model, alloc);
-		return status;
-	}
-	*model_out = model;
 	return GC_OK;
+}
+
+/* Free the working state; the model too unless the fit succeeded. */
+static void
+LrFree(LrFit *f, GcStatus status)
+{
+	LowRank    *lr = &f->lr;
+	const GcAlloc *alloc = f->alloc;
+	void	   *ptrs[] = {f->act, f->Wt, f->Wnew, lr->Z, lr->CODE, lr->ocode, lr->icode, lr->W,
+		lr->Mf, lr->G, lr->Bm, lr->r, lr->w, lr->MK, lr->VV, lr->AJ, lr->UW, lr->Pk, lr->Ac,
+		lr->A2, lr->Gc, lr->Af, lr->Sc, lr->Tc, lr->Wc, lr->mo, lr->upd, lr->gvec, lr->As,
+		lr->Ss, lr->dg, lr->dsig, lr->lbw, lr->rowptr, lr->intptr, lr->obs, lr->ints, lr->UUt,
+	lr->F, lr->RA, lr->R1};
+
+	for (size_t x = 0; x < sizeof(ptrs) / sizeof(ptrs[0]); x++)
+		if (ptrs[x])
+			alloc->dealloc(alloc->ctx, ptrs[x]);
+	gc_lrcond_free(&lr->cond, alloc);
+	gc_levels_free(&lr->lv, alloc);
+	if (status != GC_OK && f->model)
+		gc_model_free(f->model, alloc);
+}
+
+GcStatus
+gc_fit_lowrank(const double *X, size_t n, int p, int rank, const GcFitOptions *opt,
+			   const GcAlloc *alloc, GcModel **model_out, char *errmsg, size_t errlen)
+{
+	LrFit		f = {.opt = opt, .alloc = alloc, .errmsg = errmsg, .errlen = errlen, .p = p};
+	GcStatus	status;
+
+	LAPACKE_set_nancheck(0);
+	*model_out = NULL;
+	if (errlen > 0)
+		errmsg[0] = '\0';
+	status = LrValidate(n, p, rank, opt, errmsg, errlen);
+	if (status != GC_OK)
+		return status;
+	f.lr.n = n;
+	status = LrBuildColumns(&f, X, rank);
+	if (status == GC_OK)
+		status = LrPattern(&f);
+	if (status == GC_OK)
+		status = LrAllocate(&f);
+	if (status == GC_OK)
+		status = LrInit(&f);
+	if (status == GC_OK)
+		status = LrIterate(&f);
+	if (status == GC_OK)
+		status = LrStoreModel(&f);
+	LrFree(&f, status);
+	if (status == GC_OK)
+		*model_out = f.model;
+	return status;
 }

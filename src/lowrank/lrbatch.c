@@ -2,8 +2,8 @@
  * lrbatch.c — the low-rank E-step's per-row k×k algebra, eight rows at a time (lrbatch.h).
  *
  * Every vector operation below is the scalar routine's operation on one lane: the same
- * products and sums in the same order, products rounded before they are added
- * (optimize("fp-contract=off")), IEEE division and square root, which are correctly rounded
+ * products and sums in the same order, products rounded before they are added (the build's
+ * -ffp-contract=off), IEEE division and square root, which are correctly rounded
  * in vector form too. A lane therefore gets exactly the scalar result, and a fit takes the
  * same path through its iterations whichever code ran (unit-tested in test_lrbatch.c).
  */
@@ -12,8 +12,8 @@
 #include <string.h>
 
 #include "lowrank/cond_lowrank.h"
-#include "platform/cpu.h"
 #include "lowrank/lrbatch.h"
+#include "platform/simd.h"
 
 static void
 UnpackFull(const double *pk, int k, double *S)
@@ -66,15 +66,10 @@ gc_lr_second_moment(const double *A, const double *s, const double *pv, double s
 			*gout++ = G[r + (size_t) j * k];
 }
 
-int			gc_lrb_isa = -1;
-
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#include <immintrin.h>
-
-#define LRB_ATTR __attribute__((target("avx512f"), optimize("fp-contract=off")))
+#ifdef GC_SIMD_X86
 
 /* lane l's offset l·ld, as the index vector of a gather or scatter */
-LRB_ATTR static inline __m256i
+GC_TARGET_AVX512 static inline __m256i
 LaneIndex(int ld)
 {
 	return _mm256_mullo_epi32(_mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0), _mm256_set1_epi32(ld));
@@ -89,7 +84,7 @@ SymIndex(int k, int *t)
 			t[r + c * k] = 8 * (r >= c ? gc_lr_packidx(r, c, k) : gc_lr_packidx(c, r, k));
 }
 
-LRB_ATTR static unsigned
+GC_TARGET_AVX512 static unsigned
 FactorInvertAvx512(const double *pk, int ldp, const double *dsig, int k, double *As,
 				   double *diag, double *work)
 {
@@ -169,7 +164,7 @@ FactorInvertAvx512(const double *pk, int ldp, const double *dsig, int k, double 
 	return bad;
 }
 
-LRB_ATTR static void
+GC_TARGET_AVX512 static void
 StorePackedAvx512(const double *As, int k, double *ac, double *a2, int ld)
 {
 	__m256i		ix = LaneIndex(ld);
@@ -185,7 +180,7 @@ StorePackedAvx512(const double *As, int k, double *ac, double *a2, int ld)
 		}
 }
 
-LRB_ATTR static void
+GC_TARGET_AVX512 static void
 SymvAvx512(const double *As, int k, const double *x, int ldx, double *ys, double *out, int ldo,
 		   unsigned keep, double *dot)
 {
@@ -224,7 +219,7 @@ SymvAvx512(const double *As, int k, const double *x, int ldx, double *ys, double
 	}
 }
 
-LRB_ATTR static void
+GC_TARGET_AVX512 static void
 SecondMomentsAvx512(const double *As, const double *ss, const double *pv, int ldp,
 					unsigned vlanes, double sigma, int k, double *g, int ldg, double *work)
 {
@@ -298,20 +293,16 @@ SecondMomentsAvx512(const double *As, const double *ss, const double *pv, int ld
 		}
 	}
 }
-#define LRB_X86 1
 #endif
 
 int
 gc_lrb_ok(int k)
 {
-	if (gc_lrb_isa < 0)
-	{
-		gc_lrb_isa = 0;
-#ifdef LRB_X86
-		gc_lrb_isa = gc_cpu_level() >= GC_CPU_AVX512 ? 1 : 0;
+#ifdef GC_SIMD_X86
+	return gc_simd_level >= GC_SIMD_AVX512 && k >= 1 && k <= GC_LRB_MAXK;
+#else
+	return 0;
 #endif
-	}
-	return gc_lrb_isa == 1 && k >= 1 && k <= GC_LRB_MAXK;
 }
 
 /*
@@ -322,7 +313,7 @@ unsigned
 gc_lrb_factor_invert(const double *pk, int ldp, const double *dsig, int k, double *As,
 					 double *diag, double *work)
 {
-#ifdef LRB_X86
+#ifdef GC_SIMD_X86
 	return FactorInvertAvx512(pk, ldp, dsig, k, As, diag, work);
 #else
 	return 0xff;
@@ -332,7 +323,7 @@ gc_lrb_factor_invert(const double *pk, int ldp, const double *dsig, int k, doubl
 void
 gc_lrb_store_packed(const double *As, int k, double *ac, double *a2, int ld)
 {
-#ifdef LRB_X86
+#ifdef GC_SIMD_X86
 	StorePackedAvx512(As, k, ac, a2, ld);
 #endif
 }
@@ -341,7 +332,7 @@ void
 gc_lrb_symv(const double *As, int k, const double *x, int ldx, double *ys, double *out,
 			int ldo, unsigned keep, double *dot)
 {
-#ifdef LRB_X86
+#ifdef GC_SIMD_X86
 	SymvAvx512(As, k, x, ldx, ys, out, ldo, keep, dot);
 #endif
 }
@@ -350,7 +341,7 @@ void
 gc_lrb_second_moments(const double *As, const double *ss, const double *pv, int ldp,
 					  unsigned vlanes, double sigma, int k, double *g, int ldg, double *work)
 {
-#ifdef LRB_X86
+#ifdef GC_SIMD_X86
 	SecondMomentsAvx512(As, ss, pv, ldp, vlanes, sigma, k, g, ldg, work);
 #endif
 }

@@ -25,11 +25,7 @@
 /* the lane-major scratch of the kernels is O(k²) per group of eight rows */
 #define GC_LRB_MAXK 32
 
-/* 1: the AVX-512 batch kernels run on this CPU; 0: they do not; -1 until first asked.
- * Tests may set it to 0 to force the scalar path. */
-extern int	gc_lrb_isa;
-
-/* whether the batch kernels can take rank k here */
+/* whether the batch kernels run (gc_simd_level is AVX-512) and can take rank k */
 extern int	gc_lrb_ok(int k);
 
 /* doubles of scratch gc_lrb_factor_invert and gc_lrb_second_moments need */

@@ -10,17 +10,10 @@
 
 #include <cblas.h>
 
-#include "platform/cpu.h"
 #include "lowrank/lrkern.h"
+#include "platform/simd.h"
 
-typedef double GcV4 __attribute__((vector_size(4 * sizeof(double)), aligned(sizeof(double)),
-								   may_alias));
-
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define GC_LRK_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define GC_LRK_CLONES
-#endif
+typedef GcF64x4 GcV4;
 
 #define GC_LRK_GROUP 8
 
@@ -80,8 +73,8 @@ SumGroup(const double *M, int ld, const int *idx, int m, const double *w, double
 		((GcV4 *) out)[v0 + c] = acc[c] + acc2[c];
 }
 
-GC_LRK_CLONES void
-gc_lrk_sum_cols(const double *M, int ld, const int *idx, int m, const double *w, double *out)
+static GC_ALWAYS_INLINE void
+SumCols(const double *M, int ld, const int *idx, int m, const double *w, double *out)
 {
 	int			nvec = ld / GC_LRK_PAD;
 
@@ -132,7 +125,7 @@ DotOne(const GcV4 *col, const GcV4 *xv, const int nv)
 /*
  * Four columns at a time: each column's sum is the same two chains in the same order as
  * alone, but four columns' chains are in flight together instead of one's waiting on the
- * latency of its multiply-adds.
+ * latency of its additions.
  */
 static inline __attribute__((always_inline)) void
 DotCols(const double *M, int ld, const int *idx, int m, const double *x, double *out,
@@ -157,8 +150,8 @@ DotCols(const double *M, int ld, const int *idx, int m, const double *x, double 
 		out[t] = DotOne((const GcV4 *) (M + (size_t) idx[t] * ld), xv, nv);
 }
 
-GC_LRK_CLONES void
-gc_lrk_dot_cols(const double *M, int ld, const int *idx, int m, const double *x, double *out)
+static GC_ALWAYS_INLINE void
+DotColsAnyWidth(const double *M, int ld, const int *idx, int m, const double *x, double *out)
 {
 	int			nvec = ld / GC_LRK_PAD;
 
@@ -182,25 +175,31 @@ gc_lrk_dot_cols(const double *M, int ld, const int *idx, int m, const double *x,
 	}
 }
 
+/* the two entry points, as AVX2 code where the level allows (one instruction per vector) */
+GC_AVX2_FORM(, gc_lrk_sum_cols,
+			 (const double *M, int ld, const int *idx, int m, const double *w, double *out),
+			 (M, ld, idx, m, w, out), SumCols)
+GC_AVX2_FORM(, gc_lrk_dot_cols,
+			 (const double *M, int ld, const int *idx, int m, const double *x, double *out),
+			 (M, ld, idx, m, x, out), DotColsAnyWidth)
+
 /*
  * Dense products of the low-rank E-step: C (M×N) = or += A (M×K) · B, with B addressed by
- * strides, B[k, n] =
- * B[k·rsb + n·csb], so the same kernel serves the row blocks' mask (rsb = 1) and its
- * transpose (csb = 1). With AVX-512 a tile of up to 56 rows of C by four columns is kept in
- * 28 registers through the whole K loop: per k, up to seven loads of A's column, four
- * broadcasts of B and 28 multiply-adds. OpenBLAS 0.3.21 runs its AVX2 (Haswell) kernels on
- * CPUs it does not know, Sapphire Rapids among them, and its dgemm reached about half this
- * kernel's rate on these shapes. Rows past the last multiple of 8, other CPUs, and runs
- * under valgrind (which hides AVX-512) go to dgemm.
+ * strides, B[k, n] = B[k·rsb + n·csb], so the same kernel serves the row blocks' mask
+ * (rsb = 1) and its transpose (csb = 1). With AVX-512 a tile of up to 56 rows of C by four
+ * columns is kept in 28 registers through the whole K loop: per k, up to seven loads of A's
+ * column, four broadcasts of B and 28 fused multiply-adds (explicit, as in dgemm: the only
+ * kernel whose rounding is not the portable code's, and dgemm is its reference). OpenBLAS
+ * runs its AVX2 kernels on CPUs it does not know, so on newer AVX-512 CPUs its dgemm falls
+ * well short of this kernel on these narrow shapes. Rows past the last multiple of 8, lower
+ * levels, and runs under valgrind (which hides AVX-512) go to dgemm.
  */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define GC_LRK_X86 1
-typedef double GcV8 __attribute__((vector_size(8 * sizeof(double)), aligned(sizeof(double)),
-								   may_alias));
+#ifdef GC_SIMD_X86
+typedef GcF64x8 GcV8;
 
 #define GC_LRK_NR 4
 
-static inline __attribute__((always_inline, target("avx512f"))) void
+static GC_ALWAYS_INLINE GC_TARGET_AVX512 void
 GemmTile(const int nv, const int nr, int K, const double *A, int lda, const double *B,
 		 size_t rsb, size_t csb, double *C, int ldc, int accumulate)
 {
@@ -227,7 +226,7 @@ GemmTile(const int nv, const int nr, int K, const double *A, int lda, const doub
 
 #pragma GCC unroll 4
 			for (int r = 0; r < nr; r++)
-				c[r][v] += av * bb[r];
+				c[r][v] = _mm512_fmadd_pd(av, _mm512_set1_pd(bb[r]), c[r][v]);
 		}
 	}
 #pragma GCC unroll 4
@@ -238,7 +237,7 @@ GemmTile(const int nv, const int nr, int K, const double *A, int lda, const doub
 }
 
 /* one strip of nv·8 rows of C, all N columns */
-static inline __attribute__((always_inline, target("avx512f"))) void
+static GC_ALWAYS_INLINE GC_TARGET_AVX512 void
 GemmStrip(const int nv, int N, int K, const double *A, int lda, const double *B, size_t rsb,
 		  size_t csb, double *C, int ldc, int accumulate)
 {
@@ -262,7 +261,7 @@ GemmStrip(const int nv, int N, int K, const double *A, int lda, const double *B,
 	}
 }
 
-static __attribute__((target("avx512f"))) void
+static GC_TARGET_AVX512 void
 GemmAvx512(int M, int N, int K, const double *A, int lda, const double *B, size_t rsb,
 		   size_t csb, double *C, int ldc, int accumulate)
 {
@@ -290,24 +289,14 @@ GemmAvx512(int M, int N, int K, const double *A, int lda, const double *B, size_
 }
 #endif
 
-/* -1: not decided yet; 0: dgemm; 1: the AVX-512 kernel. Tests may set it first. */
-int			gc_lrk_gemm_isa = -1;
-
 void
 gc_lrk_gemm(int M, int N, int K, const double *A, int lda, const double *B, size_t rsb,
 			size_t csb, double *C, int ldc, int accumulate)
 {
-	if (gc_lrk_gemm_isa < 0)
-	{
-		gc_lrk_gemm_isa = 0;
-#ifdef GC_LRK_X86
-		gc_lrk_gemm_isa = gc_cpu_level() >= GC_CPU_AVX512 ? 1 : 0;
-#endif
-	}
 	if (M <= 0 || N <= 0)
 		return;
-#ifdef GC_LRK_X86
-	if (gc_lrk_gemm_isa == 1 && M >= 8)
+#ifdef GC_SIMD_X86
+	if (gc_simd_level >= GC_SIMD_AVX512 && M >= 8)
 	{
 		int			m8 = M / 8 * 8;
 

@@ -11,11 +11,11 @@
  * column is a contiguous vector of `ld` doubles (ld a multiple of GC_LRK_PAD, the padding
  * zero), and sums stay in vector registers across the list.
  *
- * (The fit's E-step keeps dgemm over blocks of rows: measured, these kernels were no faster
- * there, since dgemm reuses each column of UU across the block's rows from cache.)
+ * (The fit's E-step keeps dgemm over blocks of rows: there dgemm reuses each column of UU
+ * across the block's rows from cache, which these kernels cannot.)
  *
- * PostgreSQL-free C11 (GCC vector extensions; an AVX2 build beside the baseline one on
- * x86-64, chosen at load time).
+ * PostgreSQL-free C11 (GCC vector extensions; an AVX2 build beside the portable one on
+ * x86-64, chosen by gc_simd_level).
  */
 #ifndef GC_LRKERN_H
 #define GC_LRKERN_H
@@ -54,8 +54,5 @@ extern void gc_lrk_dot_cols(const double *M, int ld, const int *idx, int m, cons
  */
 extern void gc_lrk_gemm(int M, int N, int K, const double *A, int lda, const double *B,
 						size_t rsb, size_t csb, double *C, int ldc, int accumulate);
-
-/* -1 until the first call decides (1: AVX-512 kernel, 0: dgemm); tests may set it */
-extern int	gc_lrk_gemm_isa;
 
 #endif							/* GC_LRKERN_H */

@@ -1,15 +1,15 @@
 /*
  * hugemem.h — large buffers on transparent huge pages.
  *
- * The fits allocate a handful of n×p matrices and touch every page of them at once. Backed
- * by 4 kB pages, a 914 × 400 low-rank fit took ~4 300 page faults (about 5% of its CPU
- * time, more in a backend under a memory cgroup). An allocator wraps a request of at least
+ * The fits allocate a handful of n×p matrices and touch every page of them at once; backed
+ * by 4 kB pages, every 4 kB costs a page fault, a noticeable share of a fit's time (more in
+ * a backend under a memory cgroup). An allocator wraps a request of at least
  * GC_HUGE_MIN bytes: it asks its own allocator for gc_huge_request(size) bytes and hands out
  * gc_huge_place(raw, size), a pointer aligned to GC_HUGE_PAGE whose range the kernel is
  * asked (madvise MADV_HUGEPAGE) to back with huge pages; gc_huge_raw(ptr) gives back the
  * pointer to free. An allocator that can align by itself (posix_memalign) calls gc_huge_advise
- * instead, for a buffer of gc_huge_round(size) bytes. Where the kernel has no transparent huge pages the advice is refused
- * and the buffer is an ordinary one. PostgreSQL-free.
+ * instead, for a buffer of gc_huge_round(size) bytes. Where the kernel has no transparent
+ * huge pages the advice is refused and the buffer is an ordinary one. PostgreSQL-free.
  */
 #ifndef GC_HUGEMEM_H
 #define GC_HUGEMEM_H

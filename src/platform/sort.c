@@ -81,7 +81,7 @@ InsertionSort(uint64_t *keys, uint32_t *idx, size_t n)
  * 2n buckets whatever their range, then insertion sort within the (mostly tiny) buckets;
  * a crowded bucket falls back to the LSD radix sort. Every step is stable, so the result
  * is the one stable ascending order, the same as gc_radix_sort_u64's, in about two passes
- * instead of eight. A column of 16 000 values sorted about four times faster.
+ * over the data instead of eight.
  */
 void
 gc_sort_u64(uint64_t *keys, uint32_t *idx, size_t n, uint64_t *tmpk, uint32_t *tmpi)

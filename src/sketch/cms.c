@@ -19,50 +19,50 @@ gc_cms_dims(double eps, double delta, uint32_t *width, uint32_t *depth)
 				d;
 
 	if (!(eps > 0.0 && eps < 1.0) || !(delta > 0.0 && delta < 1.0))
-		return GC_SKETCH_EPARAM;
+		return GC_EINVAL;
 	/* Cormode & Muthukrishnan 2005, Theorem 1: w = ceil(e/eps), d = ceil(ln 1/delta) */
 	w = ceil(M_E / eps);
 	d = ceil(log(1.0 / delta));
 	if (d < 1.0)
 		d = 1.0;
 	if (w * d > (double) GC_CMS_MAX_COUNTERS)
-		return GC_SKETCH_EPARAM;
+		return GC_EINVAL;
 	*width = (uint32_t) w;
 	*depth = (uint32_t) d;
-	return GC_SKETCH_OK;
+	return GC_OK;
 }
 
 int
 gc_cms_init(gc_cms *c, double eps, double delta, uint32_t topk_cap,
-			uint32_t elemtype, const gc_allocator *alloc)
+			uint32_t elemtype, const GcAlloc *alloc)
 {
 	size_t		n;
 
 	memset(c, 0, sizeof(*c));
-	if (gc_cms_dims(eps, delta, &c->width, &c->depth) != GC_SKETCH_OK ||
+	if (gc_cms_dims(eps, delta, &c->width, &c->depth) != GC_OK ||
 		topk_cap > GC_CMS_MAX_TOPK)
-		return GC_SKETCH_EPARAM;
+		return GC_EINVAL;
 	c->eps = eps;
 	c->delta = delta;
 	c->elemtype = elemtype;
 	c->topk_cap = topk_cap;
 	c->alloc = alloc;
 	n = (size_t) c->width * c->depth;
-	c->counters = alloc->alloc(n * sizeof(int64_t), alloc->arg);
+	c->counters = alloc->alloc(alloc->ctx, n * sizeof(int64_t));
 	if (c->counters == NULL)
-		return GC_SKETCH_ENOMEM;
+		return GC_ENOMEM;
 	memset(c->counters, 0, n * sizeof(int64_t));
 	if (topk_cap > 0)
 	{
-		c->cand = alloc->alloc(topk_cap * sizeof(gc_cms_cand), alloc->arg);
+		c->cand = alloc->alloc(alloc->ctx, topk_cap * sizeof(gc_cms_cand));
 		if (c->cand == NULL)
 		{
 			gc_cms_free(c);
-			return GC_SKETCH_ENOMEM;
+			return GC_ENOMEM;
 		}
 		memset(c->cand, 0, topk_cap * sizeof(gc_cms_cand));
 	}
-	return GC_SKETCH_OK;
+	return GC_OK;
 }
 
 void
@@ -72,11 +72,11 @@ gc_cms_free(gc_cms *c)
 	{
 		for (uint32_t i = 0; i < c->ncand; i++)
 			if (c->cand[i].key)
-				c->alloc->free(c->cand[i].key, c->alloc->arg);
-		c->alloc->free(c->cand, c->alloc->arg);
+				c->alloc->dealloc(c->alloc->ctx, c->cand[i].key);
+		c->alloc->dealloc(c->alloc->ctx, c->cand);
 	}
 	if (c->counters)
-		c->alloc->free(c->counters, c->alloc->arg);
+		c->alloc->dealloc(c->alloc->ctx, c->counters);
 	c->cand = NULL;
 	c->counters = NULL;
 	c->ncand = 0;
@@ -175,12 +175,12 @@ gc_cms_candidate_insert(gc_cms *c, uint64_t hash, int64_t est,
 	uint8_t    *copy;
 
 	if (c->topk_cap == 0)
-		return GC_SKETCH_OK;
+		return GC_OK;
 	if (len > GC_CMS_MAX_KEY)
 		len = GC_CMS_MAX_KEY;
-	copy = c->alloc->alloc(len ? len : 1, c->alloc->arg);
+	copy = c->alloc->alloc(c->alloc->ctx, len ? len : 1);
 	if (copy == NULL)
-		return GC_SKETCH_ENOMEM;
+		return GC_ENOMEM;
 	memcpy(copy, key, len);
 	if (c->ncand < c->topk_cap)
 		slot = c->ncand++;
@@ -190,14 +190,14 @@ gc_cms_candidate_insert(gc_cms *c, uint64_t hash, int64_t est,
 		for (uint32_t i = 1; i < c->ncand; i++)
 			if (c->cand[i].count < c->cand[slot].count)
 				slot = i;
-		c->alloc->free(c->cand[slot].key, c->alloc->arg);
+		c->alloc->dealloc(c->alloc->ctx, c->cand[slot].key);
 	}
 	c->cand[slot].hash = hash;
 	c->cand[slot].count = est;
 	c->cand[slot].len = (uint32_t) len;
 	c->cand[slot].key = copy;
 	RecomputeMin(c);
-	return GC_SKETCH_OK;
+	return GC_OK;
 }
 
 void
@@ -211,7 +211,7 @@ gc_cms_candidates_refresh(gc_cms *c)
 		if (c->cand[i].count > 0)
 			c->cand[k++] = c->cand[i];
 		else
-			c->alloc->free(c->cand[i].key, c->alloc->arg);
+			c->alloc->dealloc(c->alloc->ctx, c->cand[i].key);
 	}
 	c->ncand = k;
 	RecomputeMin(c);
@@ -246,18 +246,18 @@ gc_cms_merge(gc_cms *dst, const gc_cms *src)
 
 	if (dst->width != src->width || dst->depth != src->depth ||
 		dst->elemtype != src->elemtype || dst->topk_cap != src->topk_cap)
-		return GC_SKETCH_EPARAM;
+		return GC_EINVAL;
 	for (size_t i = 0; i < n; i++)
 		dst->counters[i] += src->counters[i];
 	dst->total += src->total;
 	if (dst->topk_cap == 0)
-		return GC_SKETCH_OK;
+		return GC_OK;
 
 	/* pool both lists (unique by hash), re-estimate, keep the largest topk_cap */
-	pool = dst->alloc->alloc((dst->ncand + src->ncand) * sizeof(gc_cms_cand) + 1, dst->alloc->arg);
-	items = dst->alloc->alloc((dst->ncand + src->ncand) * sizeof(RankItem) + 1, dst->alloc->arg);
+	pool = dst->alloc->alloc(dst->alloc->ctx, (dst->ncand + src->ncand) * sizeof(gc_cms_cand) + 1);
+	items = dst->alloc->alloc(dst->alloc->ctx, (dst->ncand + src->ncand) * sizeof(RankItem) + 1);
 	if (pool == NULL || items == NULL)
-		return GC_SKETCH_ENOMEM;
+		return GC_ENOMEM;
 	for (uint32_t i = 0; i < dst->ncand; i++)
 		pool[nall++] = dst->cand[i];
 	for (uint32_t i = 0; i < src->ncand; i++)
@@ -269,9 +269,9 @@ gc_cms_merge(gc_cms *dst, const gc_cms *src)
 		if (dup)
 			continue;
 		pool[nall] = src->cand[i];
-		pool[nall].key = dst->alloc->alloc(src->cand[i].len ? src->cand[i].len : 1, dst->alloc->arg);
+		pool[nall].key = dst->alloc->alloc(dst->alloc->ctx, src->cand[i].len ? src->cand[i].len : 1);
 		if (pool[nall].key == NULL)
-			return GC_SKETCH_ENOMEM;
+			return GC_ENOMEM;
 		memcpy(pool[nall].key, src->cand[i].key, src->cand[i].len);
 		nall++;
 	}
@@ -294,12 +294,12 @@ gc_cms_merge(gc_cms *dst, const gc_cms *src)
 			dst->ncand++;
 		}
 		else
-			dst->alloc->free(p->key, dst->alloc->arg);
+			dst->alloc->dealloc(dst->alloc->ctx, p->key);
 	}
-	dst->alloc->free(pool, dst->alloc->arg);
-	dst->alloc->free(items, dst->alloc->arg);
+	dst->alloc->dealloc(dst->alloc->ctx, pool);
+	dst->alloc->dealloc(dst->alloc->ctx, items);
 	RecomputeMin(dst);
-	return GC_SKETCH_OK;
+	return GC_OK;
 }
 
 void
@@ -309,7 +309,7 @@ gc_cms_rank_candidates(const gc_cms *c, uint32_t *order, int64_t *est)
 	RankItem   *items = stackitems;
 
 	if (c->ncand > 64)
-		items = c->alloc->alloc(c->ncand * sizeof(RankItem), c->alloc->arg);
+		items = c->alloc->alloc(c->alloc->ctx, c->ncand * sizeof(RankItem));
 	for (uint32_t i = 0; i < c->ncand; i++)
 	{
 		items[i].est = gc_cms_estimate(c, c->cand[i].hash);
@@ -323,7 +323,7 @@ gc_cms_rank_candidates(const gc_cms *c, uint32_t *order, int64_t *est)
 		est[i] = items[i].est;
 	}
 	if (items != stackitems)
-		c->alloc->free(items, c->alloc->arg);
+		c->alloc->dealloc(c->alloc->ctx, items);
 }
 
 size_t
@@ -381,7 +381,7 @@ Fail(char *errbuf, size_t errlen, const char *fmt,...)
 		vsnprintf(errbuf, errlen, fmt, ap);
 		va_end(ap);
 	}
-	return GC_SKETCH_EFORMAT;
+	return GC_EFORMAT;
 }
 
 /* Header checks shared by deserialize and the serialized point query. */
@@ -407,7 +407,7 @@ CheckHeader(const uint8_t *buf, size_t len, uint32_t *width, uint32_t *depth,
 					buf[2], GC_CMS_HASH_ID);
 	eps = gc_get_bedouble(buf + 8);
 	delta = gc_get_bedouble(buf + 16);
-	if (gc_cms_dims(eps, delta, &w, &d) != GC_SKETCH_OK)
+	if (gc_cms_dims(eps, delta, &w, &d) != GC_OK)
 		return Fail(errbuf, errlen, "Parameters eps %g and delta %g are out of range.", eps, delta);
 	*width = gc_get_be32(buf + 24);
 	*depth = gc_get_be32(buf + 28);
@@ -417,7 +417,7 @@ CheckHeader(const uint8_t *buf, size_t len, uint32_t *width, uint32_t *depth,
 	if (len < GC_CMS_HEADER_SIZE + (size_t) w * d * 8)
 		return Fail(errbuf, errlen, "The value has %zu bytes, too few for %u x %u counters.",
 					len, d, w);
-	return GC_SKETCH_OK;
+	return GC_OK;
 }
 
 int
@@ -427,8 +427,8 @@ gc_cms_estimate_serialized(const uint8_t *buf, size_t len, uint64_t hash, int64_
 				d;
 	int64_t		m = INT64_MAX;
 
-	if (CheckHeader(buf, len, &w, &d, NULL, 0) != GC_SKETCH_OK)
-		return GC_SKETCH_EFORMAT;
+	if (CheckHeader(buf, len, &w, &d, NULL, 0) != GC_OK)
+		return GC_EFORMAT;
 	for (uint32_t i = 0; i < d; i++)
 	{
 		int64_t		v = (int64_t) gc_get_be64(buf + GC_CMS_HEADER_SIZE +
@@ -438,12 +438,12 @@ gc_cms_estimate_serialized(const uint8_t *buf, size_t len, uint64_t hash, int64_
 			m = v;
 	}
 	*est = m;
-	return GC_SKETCH_OK;
+	return GC_OK;
 }
 
 int
 gc_cms_deserialize(gc_cms *c, const uint8_t *buf, size_t len,
-				   const gc_allocator *alloc, char *errbuf, size_t errlen)
+				   const GcAlloc *alloc, char *errbuf, size_t errlen)
 {
 	uint32_t	w,
 				d,
@@ -455,7 +455,7 @@ gc_cms_deserialize(gc_cms *c, const uint8_t *buf, size_t len,
 	int			rc;
 
 	memset(c, 0, sizeof(*c));
-	if ((rc = CheckHeader(buf, len, &w, &d, errbuf, errlen)) != GC_SKETCH_OK)
+	if ((rc = CheckHeader(buf, len, &w, &d, errbuf, errlen)) != GC_OK)
 		return rc;
 	total = (int64_t) gc_get_be64(buf + 32);
 	cap = gc_get_be32(buf + 40);
@@ -512,7 +512,7 @@ gc_cms_deserialize(gc_cms *c, const uint8_t *buf, size_t len,
 			return Fail(errbuf, errlen, "%zu trailing bytes after the last candidate.", (size_t) (end - q));
 	}
 	if ((rc = gc_cms_init(c, gc_get_bedouble(buf + 8), gc_get_bedouble(buf + 16), cap,
-						  gc_get_be32(buf + 4), alloc)) != GC_SKETCH_OK)
+						  gc_get_be32(buf + 4), alloc)) != GC_OK)
 		return rc;
 	c->total = total;
 	{
@@ -528,11 +528,11 @@ gc_cms_deserialize(gc_cms *c, const uint8_t *buf, size_t len,
 			k->hash = gc_get_be64(q);
 			k->count = (int64_t) gc_get_be64(q + 8);
 			k->len = gc_get_be32(q + 16);
-			k->key = alloc->alloc(k->len ? k->len : 1, alloc->arg);
+			k->key = alloc->alloc(alloc->ctx, k->len ? k->len : 1);
 			if (k->key == NULL)
 			{
 				gc_cms_free(c);
-				return GC_SKETCH_ENOMEM;
+				return GC_ENOMEM;
 			}
 			memcpy(k->key, q + CAND_FIXED, k->len);
 			c->ncand = i + 1;
@@ -540,5 +540,5 @@ gc_cms_deserialize(gc_cms *c, const uint8_t *buf, size_t len,
 		}
 	}
 	RecomputeMin(c);
-	return GC_SKETCH_OK;
+	return GC_OK;
 }

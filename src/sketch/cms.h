@@ -69,17 +69,17 @@ typedef struct gc_cms
 	uint32_t	ncand;
 	int64_t		min_count;		/* smallest candidate count when full */
 	gc_cms_cand *cand;			/* topk_cap slots */
-	const gc_allocator *alloc;
+	const GcAlloc *alloc;
 } gc_cms;
 
 /*
- * width = ceil(e/eps), depth = ceil(ln(1/delta)).  GC_SKETCH_EPARAM if eps or
+ * width = ceil(e/eps), depth = ceil(ln(1/delta)).  GC_EINVAL if eps or
  * delta is not in (0, 1) or the sketch would exceed GC_CMS_MAX_COUNTERS.
  */
 extern int	gc_cms_dims(double eps, double delta, uint32_t *width, uint32_t *depth);
 
 extern int	gc_cms_init(gc_cms *c, double eps, double delta, uint32_t topk_cap,
-						uint32_t elemtype, const gc_allocator *alloc);
+						uint32_t elemtype, const GcAlloc *alloc);
 extern void gc_cms_free(gc_cms *c);
 
 /* Add count (negative to remove) for a hashed item; returns its new estimate. */
@@ -97,7 +97,7 @@ extern int	gc_cms_candidate_insert(gc_cms *c, uint64_t hash, int64_t est,
 extern void gc_cms_candidates_refresh(gc_cms *c);
 
 /*
- * dst += src.  GC_SKETCH_EPARAM (dst unchanged) unless width, depth, element
+ * dst += src.  GC_EINVAL (dst unchanged) unless width, depth, element
  * type and candidate capacity agree.  Candidates of both are re-ranked.
  */
 extern int	gc_cms_merge(gc_cms *dst, const gc_cms *src);
@@ -111,13 +111,13 @@ extern void gc_cms_rank_candidates(const gc_cms *c, uint32_t *order, int64_t *es
 extern size_t gc_cms_serialized_size(const gc_cms *c);
 extern void gc_cms_serialize(const gc_cms *c, uint8_t *out);
 
-/* Rebuild with full validation; GC_SKETCH_EFORMAT and a sentence in errbuf. */
+/* Rebuild with full validation; GC_EFORMAT and a sentence in errbuf. */
 extern int	gc_cms_deserialize(gc_cms *c, const uint8_t *buf, size_t len,
-							   const gc_allocator *alloc, char *errbuf, size_t errlen);
+							   const GcAlloc *alloc, char *errbuf, size_t errlen);
 
 /*
  * Point estimate straight from serialized bytes (checks the header and length
- * only; the bytes must come from a validated value).  GC_SKETCH_EFORMAT if the
+ * only; the bytes must come from a validated value).  GC_EFORMAT if the
  * header is inconsistent.
  */
 extern int	gc_cms_estimate_serialized(const uint8_t *buf, size_t len, uint64_t hash,

@@ -44,18 +44,18 @@ PG_FUNCTION_INFO_V1(gc_cms_info);
 
 typedef struct CmsState
 {
-	gc_allocator alloc;
+	GcAlloc alloc;
 	gc_cms		c;
 } CmsState;
 
 static void *
-CtxAlloc(size_t size, void *arg)
+CtxAlloc(void *ctx, size_t size)
 {
-	return MemoryContextAllocHuge((MemoryContext) arg, size);
+	return MemoryContextAllocHuge((MemoryContext) ctx, size);
 }
 
 static void
-CtxFree(void *ptr, void *arg)
+CtxFree(void *ctx, void *ptr)
 {
 	pfree(ptr);
 }
@@ -63,11 +63,11 @@ CtxFree(void *ptr, void *arg)
 static void
 CheckStatus(int rc)
 {
-	if (rc == GC_SKETCH_ENOMEM)
+	if (rc == GC_ENOMEM)
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("out of memory in gc_cms")));
-	if (rc != GC_SKETCH_OK)
+	if (rc != GC_OK)
 		elog(ERROR, "unexpected gc_cms status %d", rc);
 }
 
@@ -83,7 +83,7 @@ CheckParams(double eps, double delta, int topk)
 				 errmsg("eps and delta must be between 0 and 1 (exclusive), not %g and %g", eps, delta),
 				 errdetail("Estimates exceed true counts by at most eps times the total count, with probability 1 - delta."),
 				 errhint("The defaults are eps %g and delta %g.", GC_CMS_DEFAULT_EPS, GC_CMS_DEFAULT_DELTA)));
-	if (gc_cms_dims(eps, delta, &w, &d) != GC_SKETCH_OK)
+	if (gc_cms_dims(eps, delta, &w, &d) != GC_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("a gc_cms with eps %g and delta %g would have more than %u counters", eps, delta,
@@ -103,8 +103,8 @@ NewState(MemoryContext cxt, double eps, double delta, int topk, Oid elemtype)
 
 	CheckParams(eps, delta, topk);
 	s->alloc.alloc = CtxAlloc;
-	s->alloc.free = CtxFree;
-	s->alloc.arg = cxt;
+	s->alloc.dealloc = CtxFree;
+	s->alloc.ctx = cxt;
 	CheckStatus(gc_cms_init(&s->c, eps, delta, (uint32) topk, elemtype, &s->alloc));
 	return s;
 }
@@ -141,10 +141,10 @@ StateFromBytes(MemoryContext cxt, const uint8 *buf, size_t len, int sqlstate)
 	int			rc;
 
 	s->alloc.alloc = CtxAlloc;
-	s->alloc.free = CtxFree;
-	s->alloc.arg = cxt;
+	s->alloc.dealloc = CtxFree;
+	s->alloc.ctx = cxt;
 	rc = gc_cms_deserialize(&s->c, buf, len, &s->alloc, err, sizeof(err));
-	if (rc == GC_SKETCH_EFORMAT)
+	if (rc == GC_EFORMAT)
 		ereport(ERROR,
 				(errcode(sqlstate),
 				 errmsg("invalid gc_cms value"),
@@ -414,7 +414,7 @@ gc_cms_count(PG_FUNCTION_ARGS)
 						format_type_be(elemtype), format_type_be(argtype)),
 				 errhint("Cast the value to %s.", format_type_be(elemtype))));
 	if (gc_cms_estimate_serialized(buf, len, GcHashDatum(GcGetHasher(fcinfo, 1), PG_GETARG_DATUM(1)),
-								   &est) != GC_SKETCH_OK)
+								   &est) != GC_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("invalid gc_cms value")));

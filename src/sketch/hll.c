@@ -67,23 +67,23 @@ CmpU32(const void *a, const void *b)
 }
 
 int
-gc_hll_init(gc_hll *h, int log2m, const gc_allocator *alloc)
+gc_hll_init(gc_hll *h, int log2m, const GcAlloc *alloc)
 {
 	memset(h, 0, sizeof(*h));
 	if (log2m < GC_HLL_MIN_LOG2M || log2m > GC_HLL_MAX_LOG2M)
-		return GC_SKETCH_EPARAM;
+		return GC_EINVAL;
 	h->log2m = log2m;
 	h->alloc = alloc;
-	return GC_SKETCH_OK;
+	return GC_OK;
 }
 
 void
 gc_hll_free(gc_hll *h)
 {
 	if (h->regs)
-		h->alloc->free(h->regs, h->alloc->arg);
+		h->alloc->dealloc(h->alloc->ctx, h->regs);
 	if (h->sparse)
-		h->alloc->free(h->sparse, h->alloc->arg);
+		h->alloc->dealloc(h->alloc->ctx, h->sparse);
 	h->regs = NULL;
 	h->sparse = NULL;
 	h->nsparse = h->sparse_cap = h->nbuf = 0;
@@ -105,22 +105,22 @@ static int
 ToDense(gc_hll *h)
 {
 	size_t		m = (size_t) 1 << h->log2m;
-	uint8_t    *regs = h->alloc->alloc(m, h->alloc->arg);
+	uint8_t    *regs = h->alloc->alloc(h->alloc->ctx, m);
 
 	if (regs == NULL)
-		return GC_SKETCH_ENOMEM;
+		return GC_ENOMEM;
 	memset(regs, 0, m);
 	for (uint32_t i = 0; i < h->nsparse; i++)
 		DenseFold(regs, h->log2m, h->sparse[i]);
 	for (uint32_t i = 0; i < h->nbuf; i++)
 		DenseFold(regs, h->log2m, h->buf[i]);
 	if (h->sparse)
-		h->alloc->free(h->sparse, h->alloc->arg);
+		h->alloc->dealloc(h->alloc->ctx, h->sparse);
 	h->sparse = NULL;
 	h->nsparse = h->sparse_cap = h->nbuf = 0;
 	h->regs = regs;
 	h->dense = 1;
-	return GC_SKETCH_OK;
+	return GC_OK;
 }
 
 /*
@@ -138,7 +138,7 @@ Flush(gc_hll *h)
 				k;
 
 	if (h->nbuf == 0)
-		return GC_SKETCH_OK;
+		return GC_OK;
 	qsort(h->buf, h->nbuf, sizeof(uint32_t), CmpU32);
 	/* sorted ascending: the last entry of a run of equal indexes has the max rank */
 	for (i = 0; i < h->nbuf; i++)
@@ -149,9 +149,9 @@ Flush(gc_hll *h)
 	}
 	/* merge into fresh memory: simple, and the list never exceeds 3m/16 + 256 */
 	need = h->nsparse + nb;
-	out = h->alloc->alloc((size_t) need * sizeof(uint32_t), h->alloc->arg);
+	out = h->alloc->alloc(h->alloc->ctx, (size_t) need * sizeof(uint32_t));
 	if (out == NULL)
-		return GC_SKETCH_ENOMEM;
+		return GC_ENOMEM;
 	i = j = k = 0;
 	while (i < h->nsparse || j < nb)
 	{
@@ -170,14 +170,14 @@ Flush(gc_hll *h)
 		out[k++] = e;
 	}
 	if (h->sparse)
-		h->alloc->free(h->sparse, h->alloc->arg);
+		h->alloc->dealloc(h->alloc->ctx, h->sparse);
 	h->sparse = out;
 	h->sparse_cap = need;
 	h->nsparse = k;
 	h->nbuf = 0;
 	if (h->nsparse > gc_hll_sparse_limit(h->log2m))
 		return ToDense(h);
-	return GC_SKETCH_OK;
+	return GC_OK;
 }
 
 /* Add a sparse entry; the sketch may have turned dense during a long merge. */
@@ -187,12 +187,12 @@ AddEntry(gc_hll *h, uint32_t e)
 	if (h->dense)
 	{
 		DenseFold(h->regs, h->log2m, e);
-		return GC_SKETCH_OK;
+		return GC_OK;
 	}
 	h->buf[h->nbuf++] = e;
 	if (h->nbuf == GC_HLL_BUF_CAP)
 		return Flush(h);
-	return GC_SKETCH_OK;
+	return GC_OK;
 }
 
 int
@@ -225,7 +225,7 @@ gc_hll_add_many(gc_hll *h, const uint64_t *hash, uint32_t n)
 	{
 		int			rc = gc_hll_add_sparse(h, hash[i]);
 
-		if (rc != GC_SKETCH_OK)
+		if (rc != GC_OK)
 			return rc;
 	}
 	while (i < n)
@@ -248,7 +248,7 @@ gc_hll_add_many(gc_hll *h, const uint64_t *hash, uint32_t n)
 		}
 		i += m;
 	}
-	return GC_SKETCH_OK;
+	return GC_OK;
 }
 
 int
@@ -257,17 +257,17 @@ gc_hll_merge(gc_hll *dst, const gc_hll *src)
 	int			rc;
 
 	if (dst->log2m != src->log2m)
-		return GC_SKETCH_EPARAM;
+		return GC_EINVAL;
 	if (src->dense)
 	{
 		size_t		m = (size_t) 1 << src->log2m;
 
-		if (!dst->dense && (rc = ToDense(dst)) != GC_SKETCH_OK)
+		if (!dst->dense && (rc = ToDense(dst)) != GC_OK)
 			return rc;
 		for (size_t i = 0; i < m; i++)
 			if (src->regs[i] > dst->regs[i])
 				dst->regs[i] = src->regs[i];
-		return GC_SKETCH_OK;
+		return GC_OK;
 	}
 	if (dst->dense)
 	{
@@ -275,15 +275,15 @@ gc_hll_merge(gc_hll *dst, const gc_hll *src)
 			DenseFold(dst->regs, dst->log2m, src->sparse[i]);
 		for (uint32_t i = 0; i < src->nbuf; i++)
 			DenseFold(dst->regs, dst->log2m, src->buf[i]);
-		return GC_SKETCH_OK;
+		return GC_OK;
 	}
 	for (uint32_t i = 0; i < src->nsparse; i++)
-		if ((rc = AddEntry(dst, src->sparse[i])) != GC_SKETCH_OK)
+		if ((rc = AddEntry(dst, src->sparse[i])) != GC_OK)
 			return rc;
 	for (uint32_t i = 0; i < src->nbuf; i++)
-		if ((rc = AddEntry(dst, src->buf[i])) != GC_SKETCH_OK)
+		if ((rc = AddEntry(dst, src->buf[i])) != GC_OK)
 			return rc;
-	return GC_SKETCH_OK;
+	return GC_OK;
 }
 
 /*
@@ -543,15 +543,15 @@ gc_hll_serialize(const gc_hll *h, uint8_t *out)
 		 * write the dense image the sketch is about to become (canonical form).
 		 */
 		size_t		m = (size_t) 1 << h->log2m;
-		uint8_t    *regs = h->alloc->alloc(m, h->alloc->arg);
+		uint8_t    *regs = h->alloc->alloc(h->alloc->ctx, m);
 		WriteCtx	w = {NULL, regs, h->log2m};
 
 		if (regs == NULL)
-			return GC_SKETCH_ENOMEM;
+			return GC_ENOMEM;
 		memset(regs, 0, m);
 		SparseWalk(h, FoldEntry, &w);
 		PackDense(regs, h->log2m, out + GC_HLL_HEADER_SIZE);
-		h->alloc->free(regs, h->alloc->arg);
+		h->alloc->dealloc(h->alloc->ctx, regs);
 	}
 	else
 	{
@@ -559,7 +559,7 @@ gc_hll_serialize(const gc_hll *h, uint8_t *out)
 
 		SparseWalk(h, WriteEntry, &w);
 	}
-	return GC_SKETCH_OK;
+	return GC_OK;
 }
 
 static int	Fail(char *errbuf, size_t errlen, const char *fmt,...)
@@ -576,12 +576,12 @@ Fail(char *errbuf, size_t errlen, const char *fmt,...)
 		vsnprintf(errbuf, errlen, fmt, ap);
 		va_end(ap);
 	}
-	return GC_SKETCH_EFORMAT;
+	return GC_EFORMAT;
 }
 
 int
 gc_hll_deserialize(gc_hll *h, const uint8_t *buf, size_t len,
-				   const gc_allocator *alloc, char *errbuf, size_t errlen)
+				   const GcAlloc *alloc, char *errbuf, size_t errlen)
 {
 	int			log2m;
 	uint32_t	n;
@@ -624,18 +624,18 @@ gc_hll_deserialize(gc_hll *h, const uint8_t *buf, size_t len,
 							(long) i);
 			prev = e;
 		}
-		if (gc_hll_init(h, log2m, alloc) != GC_SKETCH_OK)
-			return GC_SKETCH_EPARAM;
+		if (gc_hll_init(h, log2m, alloc) != GC_OK)
+			return GC_EINVAL;
 		if (n > 0)
 		{
-			h->sparse = alloc->alloc((size_t) n * sizeof(uint32_t), alloc->arg);
+			h->sparse = alloc->alloc(alloc->ctx, (size_t) n * sizeof(uint32_t));
 			if (h->sparse == NULL)
-				return GC_SKETCH_ENOMEM;
+				return GC_ENOMEM;
 			for (uint32_t i = 0; i < n; i++)
 				h->sparse[i] = gc_get_be32(buf + GC_HLL_HEADER_SIZE + 4 * (size_t) i);
 			h->nsparse = h->sparse_cap = n;
 		}
-		return GC_SKETCH_OK;
+		return GC_OK;
 	}
 	else if (buf[1] == GC_HLL_FORMAT_DENSE)
 	{
@@ -648,11 +648,11 @@ gc_hll_deserialize(gc_hll *h, const uint8_t *buf, size_t len,
 		if (len != gc_hll_dense_size(log2m))
 			return Fail(errbuf, errlen, "A dense sketch with log2m %ld must have %ld bytes.",
 						(long) log2m, (long) gc_hll_dense_size(log2m));
-		if (gc_hll_init(h, log2m, alloc) != GC_SKETCH_OK)
-			return GC_SKETCH_EPARAM;
-		h->regs = alloc->alloc(m, alloc->arg);
+		if (gc_hll_init(h, log2m, alloc) != GC_OK)
+			return GC_EINVAL;
+		h->regs = alloc->alloc(alloc->ctx, m);
 		if (h->regs == NULL)
-			return GC_SKETCH_ENOMEM;
+			return GC_ENOMEM;
 		h->dense = 1;
 		for (size_t i = 0; i < m; i += 4, p += 3)
 		{
@@ -672,7 +672,7 @@ gc_hll_deserialize(gc_hll *h, const uint8_t *buf, size_t len,
 								bad, (long) maxr);
 				}
 		}
-		return GC_SKETCH_OK;
+		return GC_OK;
 	}
 	return Fail(errbuf, errlen, "Representation %ld is unknown (1 sparse, 2 dense expected).", (long) buf[1]);
 }

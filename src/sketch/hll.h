@@ -53,7 +53,7 @@ typedef struct gc_hll
 	uint32_t	sparse_cap;
 	uint32_t	nbuf;			/* unsorted, possibly duplicate entries */
 	uint32_t	buf[GC_HLL_BUF_CAP];
-	const gc_allocator *alloc;
+	const GcAlloc *alloc;
 } gc_hll;
 
 /* Largest number of sparse entries before the sketch turns dense (3m/16). */
@@ -62,8 +62,8 @@ extern uint32_t gc_hll_sparse_limit(int log2m);
 /* Size in bytes of the dense serialized form (header included). */
 extern size_t gc_hll_dense_size(int log2m);
 
-/* Initialise an empty sparse sketch; GC_SKETCH_EPARAM if log2m is out of range. */
-extern int	gc_hll_init(gc_hll *h, int log2m, const gc_allocator *alloc);
+/* Initialise an empty sparse sketch; GC_EINVAL if log2m is out of range. */
+extern int	gc_hll_init(gc_hll *h, int log2m, const GcAlloc *alloc);
 extern void gc_hll_free(gc_hll *h);
 
 /* Add one hashed item. */
@@ -92,7 +92,7 @@ gc_hll_add(gc_hll *h, uint64_t hash)
 
 		/* branch-free max: a mispredicted update would cost the whole hash chain */
 		h->regs[idx] = rank > old ? rank : old;
-		return GC_SKETCH_OK;
+		return GC_OK;
 	}
 	return gc_hll_add_sparse(h, hash);
 }
@@ -103,7 +103,7 @@ gc_hll_add(gc_hll *h, uint64_t hash)
  */
 extern int	gc_hll_add_many(gc_hll *h, const uint64_t *hash, uint32_t n);
 
-/* dst := dst ∪ src.  GC_SKETCH_EPARAM if log2m differ (dst unchanged). */
+/* dst := dst ∪ src.  GC_EINVAL if log2m differ (dst unchanged). */
 extern int	gc_hll_merge(gc_hll *dst, const gc_hll *src);
 
 /* Cardinality estimate of the sketch's canonical (serialized) form; does not modify it. */
@@ -116,10 +116,10 @@ extern int	gc_hll_serialize(const gc_hll *h, uint8_t *out);
 /*
  * Rebuild a sketch from bytes, validating everything (version, format, log2m,
  * hash id, exact length, ordering, register ranges, zero padding).  On error
- * returns GC_SKETCH_EFORMAT (or ENOMEM) and writes a sentence to errbuf; h then
+ * returns GC_EFORMAT (or ENOMEM) and writes a sentence to errbuf; h then
  * holds nothing that needs freeing.
  */
 extern int	gc_hll_deserialize(gc_hll *h, const uint8_t *buf, size_t len,
-							   const gc_allocator *alloc, char *errbuf, size_t errlen);
+							   const GcAlloc *alloc, char *errbuf, size_t errlen);
 
 #endif							/* GC_HLL_H */

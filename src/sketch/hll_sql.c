@@ -36,8 +36,8 @@ PG_FUNCTION_INFO_V1(gc_hll_info);
 
 /*
  * Aggregate state: the core sketch and the allocator it uses (same lifetime).
- * Short strings wait in a lookup3 batch (sketch/l3batch.h) and are hashed 8 or 16
- * at a time with AVX2/AVX-512 (on CPUs without them, one at a time); every
+ * Short strings wait in a lookup3 batch (sketch/l3batch.h) and are hashed 8 at a
+ * time with AVX2 (on CPUs without it, one at a time); every
  * function that reads the sketch first calls FlushBatch.  A state takes a batch
  * (about 3.3 KB) only after BATCH_AFTER strings, so that the many small groups
  * of a GROUP BY do not pay for it.
@@ -46,20 +46,20 @@ PG_FUNCTION_INFO_V1(gc_hll_info);
 
 typedef struct HllState
 {
-	gc_allocator alloc;
+	GcAlloc alloc;
 	gc_hll		h;
 	uint32		nunbatched;		/* strings hashed one by one so far */
 	gc_l3batch *batch;			/* NULL until BATCH_AFTER strings */
 } HllState;
 
 static void *
-CtxAlloc(size_t size, void *arg)
+CtxAlloc(void *ctx, size_t size)
 {
-	return MemoryContextAlloc((MemoryContext) arg, size);
+	return MemoryContextAlloc((MemoryContext) ctx, size);
 }
 
 static void
-CtxFree(void *ptr, void *arg)
+CtxFree(void *ctx, void *ptr)
 {
 	pfree(ptr);
 }
@@ -80,19 +80,19 @@ CheckLog2m(int log2m)
 static void
 CheckStatus(int rc)
 {
-	if (rc == GC_SKETCH_ENOMEM)
+	if (rc == GC_ENOMEM)
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("out of memory in gc_hll")));
-	if (rc != GC_SKETCH_OK)
+	if (rc != GC_OK)
 		elog(ERROR, "unexpected gc_hll status %d", rc);
 }
 
 static inline void
 AddHash(HllState *s, uint64 hash)
 {
-	if (unlikely(gc_hll_add(&s->h, gc_sketch_mix64(hash)) != GC_SKETCH_OK))
-		CheckStatus(GC_SKETCH_ENOMEM);
+	if (unlikely(gc_hll_add(&s->h, gc_sketch_mix64(hash)) != GC_OK))
+		CheckStatus(GC_ENOMEM);
 }
 
 /*
@@ -106,8 +106,8 @@ DrainBatch(HllState *s, int cls)
 	uint64		out[GC_L3B_CAP];
 	uint32		n = gc_l3batch_hash_mixed(s->batch, cls, out);
 
-	if (unlikely(gc_hll_add_many(&s->h, out, n) != GC_SKETCH_OK))
-		CheckStatus(GC_SKETCH_ENOMEM);
+	if (unlikely(gc_hll_add_many(&s->h, out, n) != GC_OK))
+		CheckStatus(GC_ENOMEM);
 }
 
 /* Make the sketch complete: hash whatever the batch still holds. */
@@ -133,7 +133,7 @@ AddBytesNow(HllState *s, const unsigned char *p, uint32 len)
 	AddHash(s, GcHashBytes(p, len));
 	if (s->batch == NULL && ++s->nunbatched == BATCH_AFTER && gc_l3batch_usable())
 	{
-		s->batch = MemoryContextAlloc(s->alloc.arg, sizeof(gc_l3batch));
+		s->batch = MemoryContextAlloc(s->alloc.ctx, sizeof(gc_l3batch));
 		gc_l3batch_init(s->batch);
 	}
 }
@@ -174,8 +174,8 @@ NewState(MemoryContext cxt, int log2m)
 	HllState   *s = MemoryContextAlloc(cxt, sizeof(HllState));
 
 	s->alloc.alloc = CtxAlloc;
-	s->alloc.free = CtxFree;
-	s->alloc.arg = cxt;
+	s->alloc.dealloc = CtxFree;
+	s->alloc.ctx = cxt;
 	s->nunbatched = 0;
 	s->batch = NULL;
 	CheckLog2m(log2m);
@@ -195,12 +195,12 @@ StateFromBytes(MemoryContext cxt, const uint8 *buf, size_t len, int sqlstate)
 	int			rc;
 
 	s->alloc.alloc = CtxAlloc;
-	s->alloc.free = CtxFree;
-	s->alloc.arg = cxt;
+	s->alloc.dealloc = CtxFree;
+	s->alloc.ctx = cxt;
 	s->nunbatched = 0;
 	s->batch = NULL;
 	rc = gc_hll_deserialize(&s->h, buf, len, &s->alloc, err, sizeof(err));
-	if (rc == GC_SKETCH_EFORMAT)
+	if (rc == GC_EFORMAT)
 		ereport(ERROR,
 				(errcode(sqlstate),
 				 errmsg("invalid gc_hll value"),

@@ -7,7 +7,7 @@
  * a hundred dependent instructions, and an aggregate that hashes one row per call
  * pays the chain's latency on every row.  This queue takes strings of up to
  * GC_L3B_MAX_LEN bytes, sorted by their number of 12-byte blocks, and hashes 8
- * (AVX2) or 16 (AVX-512) of the same block count at once: the same bits, many
+ * of the same block count at once (AVX2): the same bits, many
  * independent chains in flight and far fewer instructions per string.
  *
  * Only little-endian hosts have a batch path (lookup3 reads words in host order,
@@ -188,16 +188,10 @@ gc_l3batch_push(gc_l3batch *q, const unsigned char *k, uint32_t len)
 extern void gc_l3batch_init(gc_l3batch *q);
 
 /*
- * Whether this CPU hashes a batch faster than one string at a time (x86-64 with
- * AVX2, or AVX-512F with DQ); decided once per process.
+ * Whether a batch is hashed faster than one string at a time here: an x86-64 build
+ * with gc_simd_level AVX2 or higher.
  */
 extern int	gc_l3batch_usable(void);
-
-/* The kernel in use (tests set it before the first gc_l3batch_usable call). */
-#define GC_L3B_AVX512	1
-#define GC_L3B_AVX2		2
-#define GC_L3B_NONE		3
-extern int	gc_l3batch_isa;
 
 /*
  * Hash the queued strings of class cls into out[0 .. n-1] in the order they were
@@ -206,10 +200,7 @@ extern int	gc_l3batch_isa;
  */
 extern uint32_t gc_l3batch_hash(gc_l3batch *q, int cls, uint64_t *out);
 
-/*
- * The same, each out[i] then mixed with gc_sketch_mix64 (sketch/sketch_util.h): on
- * AVX-512 in the vector registers too.
- */
+/* The same, each out[i] then mixed with gc_sketch_mix64 (sketch/sketch_util.h). */
 extern uint32_t gc_l3batch_hash_mixed(gc_l3batch *q, int cls, uint64_t *out);
 
 #endif							/* GC_L3BATCH_H */

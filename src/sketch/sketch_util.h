@@ -1,8 +1,7 @@
 /*
- * sketch_util.h — small helpers shared by the HyperLogLog and Count-Min cores:
- * an allocator interface (so the PostgreSQL glue can hand in palloc in the aggregate
- * context while unit tests use malloc), a 64-bit finalising mixer, and big-endian
- * load/store for the portable serialized formats.
+ * sketch_util.h — small helpers shared by the HyperLogLog and Count-Min cores: the
+ * allocator and status codes of all the numerics (platform/alloc.h, platform/status.h),
+ * a 64-bit finalising mixer, and big-endian load/store for the portable serialized formats.
  *
  * PostgreSQL-free C11.
  */
@@ -13,23 +12,8 @@
 #include <stdint.h>
 #include <string.h>
 
-/*
- * Memory comes from the caller.  alloc may not return NULL for a successful
- * call; an allocator that cannot satisfy a request either returns NULL (the
- * core then reports GC_SKETCH_ENOMEM) or does not return (palloc's ereport).
- */
-typedef struct gc_allocator
-{
-	void	   *(*alloc) (size_t size, void *arg);
-	void		(*free) (void *ptr, void *arg);
-	void	   *arg;
-} gc_allocator;
-
-/* Status codes shared by the sketch cores. */
-#define GC_SKETCH_OK		0
-#define GC_SKETCH_ENOMEM	(-1)	/* allocator failed */
-#define GC_SKETCH_EPARAM	(-2)	/* parameters out of range or mismatched */
-#define GC_SKETCH_EFORMAT	(-3)	/* serialized input is malformed */
+#include "platform/alloc.h"
+#include "platform/status.h"
 
 /*
  * The 64-bit finaliser of MurmurHash3 (Appleby, public domain algorithm): every

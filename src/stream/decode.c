@@ -11,6 +11,7 @@
 #include <math.h>
 
 #include "mb/pg_wchar.h"
+#include "utils/datetime.h"
 
 #include "stream/stream.h"
 
@@ -854,23 +855,6 @@ Digits(const char **p, int n, int *out)
 	return true;
 }
 
-/* days from 1970-01-01 to y-m-d (proleptic Gregorian) */
-static int64
-DaysFromCivil(int y, int m, int d)
-{
-	int64		era;
-	int			yoe,
-				doy,
-				doe;
-
-	y -= m <= 2;
-	era = (y >= 0 ? y : y - 399) / 400;
-	yoe = (int) (y - era * 400);
-	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
-}
-
 /*
  * Event time: a number (in time_unit since the Unix epoch) or an ISO 8601 timestamp
  * "YYYY-MM-DD[T ]HH:MM:SS[.frac][Z|+HH[:MM]|-HH[:MM]]" (no zone means UTC).
@@ -963,6 +947,6 @@ DecodeEventTime(StreamConfig *cfg, char kind, const char *s, int64 *us, char **e
 		*error = "trailing characters in event time";
 		return false;
 	}
-	*us = ((DaysFromCivil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se - tz) * INT64CONST(1000000)) + frac;
+	*us = (((int64) (date2j(y, mo, d) - UNIX_EPOCH_JDATE) * 86400 + h * 3600 + mi * 60 + se - tz) * INT64CONST(1000000)) + frac;
 	return true;
 }

@@ -38,6 +38,7 @@
 #include "utils/rls.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datetime.h"
 #include "utils/jsonb.h"
 #include "utils/datum.h"
 #include "utils/float.h"
@@ -115,18 +116,14 @@ AppendTimestamp(StringInfo s, int64 us)
 {
 	int64		days = us >= 0 ? us / USECS_PER_DAY : -((-us + USECS_PER_DAY - 1) / USECS_PER_DAY);
 	int64		rem = us - days * USECS_PER_DAY;
-	int64		z = days + 719468;
-	int64		era = (z >= 0 ? z : z - 146096) / 146097;
-	int			doe = (int) (z - era * 146097);
-	int			yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	int			doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	int			mp = (5 * doy + 2) / 153;
-	int			d = doy - (153 * mp + 2) / 5 + 1;
-	int			m = mp < 10 ? mp + 3 : mp - 9;
-	int64		y = yoe + era * 400 + (m <= 2);
+	int			y,
+				m,
+				d;
 
-	appendStringInfo(s, "%04lld-%02d-%02d %02d:%02d:%02d.%06d+00",
-					 (long long) y, m, d,
+	/* PostgreSQL's own calendar (event times are within ±1e11 s of the epoch) */
+	j2date((int) (days + UNIX_EPOCH_JDATE), &y, &m, &d);
+	appendStringInfo(s, "%04d-%02d-%02d %02d:%02d:%02d.%06d+00",
+					 y, m, d,
 					 (int) (rem / USECS_PER_HOUR), (int) (rem / USECS_PER_MINUTE % 60),
 					 (int) (rem / USECS_PER_SEC % 60), (int) (rem % USECS_PER_SEC));
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The approximate stream-computing experiment of seeds/002 (HyperLogLog and Count-Min over
+"""An approximate stream-computing experiment (HyperLogLog and Count-Min over
 1 million random IPv4 addresses), in SQL: exact count(DISTINCT) and GROUP BY counts versus
 gc_approx_count_distinct / gc_hll_agg and gc_cms_agg -- throughput, memory and error.
 

@@ -8,7 +8,7 @@
  * gc_impute does) and prints the MAE of the entries missing from the first and a checksum of
  * the bits of every imputed row (LRH_IMPREP=r runs r − 1 untimed imputation passes first).
  *
- *   cc -O2 -g -fno-omit-frame-pointer -fwrapv -fno-strict-aliasing -Isrc \
+ *   cc -O2 -g -fno-omit-frame-pointer -fwrapv -fno-strict-aliasing $(make -s print-fp-cflags) -Isrc \
  *      -o /tmp/lrh test/bench/lowrank_fit_harness.c $(make -s print-core-srcs) \
  *      -L/usr/lib/x86_64-linux-gnu/openblas-serial -Wl,-rpath,/usr/lib/x86_64-linux-gnu/openblas-serial \
  *      -llapacke -lopenblas -lm
@@ -29,6 +29,7 @@
 #include "lowrank/cond_lowrank.h"
 #include "copula/precision.h"
 #include "copula/copula.h"
+#include "platform/simd.h"
 #include "platform/sort.h"
 
 #ifdef GC_LR_PROFILE
@@ -95,6 +96,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "usage: %s xm.bin n p rank tol reps [x.bin]\n", argv[0]);
 		return 2;
 	}
+	gc_simd_init();
 	n = strtoul(argv[2], NULL, 10);
 	p = atoi(argv[3]);
 	rank = atoi(argv[4]);

@@ -220,7 +220,7 @@ def test_types_match_reference(conn, name):
     ours = ["ordinal" if t == "binary" else t for t in info["types"]]
     assert ours == reference_fit(name)[1]
     if name == "gss_kdd":
-        # On GSS the rule makes only AGE continuous and WEEKSWRK ordinal (spec 1.1).
+        # On GSS the rule makes only AGE continuous and WEEKSWRK ordinal (docs/algorithms.md §1).
         cols = list(pd.read_csv(os.path.join(REF, "gss_KDD_masked_seed101.csv"),
                                 nrows=0).columns)
         types = dict(zip(cols, info["types"]))

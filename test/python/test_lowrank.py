@@ -1,5 +1,5 @@
 """Differential tests of the low-rank Gaussian copula (gc_fit with "rank") against the Python
-gcimpute's LowRankGaussianCopula (spec §1.11, issue #3 item 1).
+gcimpute's LowRankGaussianCopula (docs/algorithms.md §11).
 
 1. MovieLens-1M as in the authors' tutorial: load_movielens1m(num=400, min_obs=150) -> 914 x 400
    ratings, mask_MCAR(0.1, seed=101), rank 10. At the reference's tol (0.01) the fit follows

@@ -9,19 +9,7 @@
 #include "sketch/cms.h"
 #include "unit.h"
 
-static void *
-TAlloc(size_t n, void *arg)
-{
-	return malloc(n);
-}
-
-static void
-TFree(void *p, void *arg)
-{
-	free(p);
-}
-
-static const gc_allocator A = {TAlloc, TFree, NULL};
+#define A gc_malloc_alloc
 
 static uint64_t
 Next(uint64_t *s)
@@ -95,15 +83,16 @@ main(void)
 				over = 0;
 	char		err[256];
 
-	CHECK(gc_cms_dims(0.01, 0.01, &w, &d) == GC_SKETCH_OK && w == 272 && d == 5,
+	gc_simd_init();
+	CHECK(gc_cms_dims(0.01, 0.01, &w, &d) == GC_OK && w == 272 && d == 5,
 		  "eps 0.01 delta 0.01 -> 272 x 5 (got %u x %u)", w, d);
-	CHECK(gc_cms_dims(0.001, 0.01, &w, &d) == GC_SKETCH_OK && w == 2719 && d == 5,
+	CHECK(gc_cms_dims(0.001, 0.01, &w, &d) == GC_OK && w == 2719 && d == 5,
 		  "eps 0.001 delta 0.01 -> 2719 x 5 (got %u x %u)", w, d);
-	CHECK(gc_cms_dims(0.001, 0.001, &w, &d) == GC_SKETCH_OK && w == 2719 && d == 7,
+	CHECK(gc_cms_dims(0.001, 0.001, &w, &d) == GC_OK && w == 2719 && d == 7,
 		  "eps 0.001 delta 0.001 -> 2719 x 7 (got %u x %u)", w, d);
-	CHECK(gc_cms_dims(0, 0.1, &w, &d) == GC_SKETCH_EPARAM, "eps 0 refused");
-	CHECK(gc_cms_dims(0.1, 1, &w, &d) == GC_SKETCH_EPARAM, "delta 1 refused");
-	CHECK(gc_cms_dims(1e-9, 0.1, &w, &d) == GC_SKETCH_EPARAM, "too many counters refused");
+	CHECK(gc_cms_dims(0, 0.1, &w, &d) == GC_EINVAL, "eps 0 refused");
+	CHECK(gc_cms_dims(0.1, 1, &w, &d) == GC_EINVAL, "delta 1 refused");
+	CHECK(gc_cms_dims(1e-9, 0.1, &w, &d) == GC_EINVAL, "too many counters refused");
 
 	/* a skewed stream: key = floor(u^3 * NKEYS) concentrates on small keys */
 	gc_cms_init(&c, 0.002, 0.01, 16, 23, &A);
@@ -147,7 +136,7 @@ main(void)
 	}
 
 	/* union is the element-wise sum: same counters as the sketch of the union */
-	CHECK(gc_cms_merge(&a, &b) == GC_SKETCH_OK, "merge of equal parameters");
+	CHECK(gc_cms_merge(&a, &b) == GC_OK, "merge of equal parameters");
 	CHECK(SameBytes(&a, &c, 1), "union counters equal the sketch of the union");
 	{
 		uint32_t	oa[16],
@@ -187,10 +176,10 @@ main(void)
 		gc_cms		x;
 
 		gc_cms_init(&x, 0.01, 0.01, 16, 23, &A);
-		CHECK(gc_cms_merge(&x, &c) == GC_SKETCH_EPARAM, "width mismatch refused");
+		CHECK(gc_cms_merge(&x, &c) == GC_EINVAL, "width mismatch refused");
 		gc_cms_free(&x);
 		gc_cms_init(&x, 0.002, 0.01, 16, 20, &A);
-		CHECK(gc_cms_merge(&x, &c) == GC_SKETCH_EPARAM, "element type mismatch refused");
+		CHECK(gc_cms_merge(&x, &c) == GC_EINVAL, "element type mismatch refused");
 		gc_cms_free(&x);
 	}
 
@@ -201,21 +190,21 @@ main(void)
 		int64_t		e;
 
 		gc_cms_serialize(&c, buf);
-		CHECK(gc_cms_deserialize(&r, buf, n, &A, err, sizeof(err)) == GC_SKETCH_OK && SameBytes(&r, &c, 0),
+		CHECK(gc_cms_deserialize(&r, buf, n, &A, err, sizeof(err)) == GC_OK && SameBytes(&r, &c, 0),
 			  "round trip");
 		gc_cms_free(&r);
-		CHECK(gc_cms_estimate_serialized(buf, n, KeyHash(0), &e) == GC_SKETCH_OK &&
+		CHECK(gc_cms_estimate_serialized(buf, n, KeyHash(0), &e) == GC_OK &&
 			  e == gc_cms_estimate(&c, KeyHash(0)), "point query on serialized bytes");
-		CHECK(gc_cms_deserialize(&r, buf, n - 1, &A, err, sizeof(err)) == GC_SKETCH_EFORMAT, "truncated: %s", err);
-		CHECK(gc_cms_deserialize(&r, buf, 20, &A, err, sizeof(err)) == GC_SKETCH_EFORMAT, "short header: %s", err);
+		CHECK(gc_cms_deserialize(&r, buf, n - 1, &A, err, sizeof(err)) == GC_EFORMAT, "truncated: %s", err);
+		CHECK(gc_cms_deserialize(&r, buf, 20, &A, err, sizeof(err)) == GC_EFORMAT, "short header: %s", err);
 		buf[GC_CMS_HEADER_SIZE + 7] ^= 1;
-		CHECK(gc_cms_deserialize(&r, buf, n, &A, err, sizeof(err)) == GC_SKETCH_EFORMAT, "altered counter: %s", err);
+		CHECK(gc_cms_deserialize(&r, buf, n, &A, err, sizeof(err)) == GC_EFORMAT, "altered counter: %s", err);
 		buf[GC_CMS_HEADER_SIZE + 7] ^= 1;
 		buf[27] ^= 1;
-		CHECK(gc_cms_deserialize(&r, buf, n, &A, err, sizeof(err)) == GC_SKETCH_EFORMAT, "altered width: %s", err);
+		CHECK(gc_cms_deserialize(&r, buf, n, &A, err, sizeof(err)) == GC_EFORMAT, "altered width: %s", err);
 		buf[27] ^= 1;
 		buf[0] = 9;
-		CHECK(gc_cms_deserialize(&r, buf, n, &A, err, sizeof(err)) == GC_SKETCH_EFORMAT, "version: %s", err);
+		CHECK(gc_cms_deserialize(&r, buf, n, &A, err, sizeof(err)) == GC_EFORMAT, "version: %s", err);
 		free(buf);
 	}
 
@@ -255,7 +244,7 @@ main(void)
 
 					buf[q % n] ^= (uint8_t) (1u << ((q >> 32) % 8));
 				}
-			if (gc_cms_deserialize(&g, buf, len, &A, err, sizeof(err)) == GC_SKETCH_OK)
+			if (gc_cms_deserialize(&g, buf, len, &A, err, sizeof(err)) == GC_OK)
 			{
 				e = gc_cms_estimate(&g, KeyHash(3));
 				consistent &= e >= 0 && e <= g.total && g.ncand <= g.topk_cap;
@@ -265,7 +254,7 @@ main(void)
 			else
 				refused++;
 			/* the point query on raw bytes only checks the header: it must not overrun */
-			if (gc_cms_estimate_serialized(buf, len, KeyHash(3), &e) == GC_SKETCH_OK)
+			if (gc_cms_estimate_serialized(buf, len, KeyHash(3), &e) == GC_OK)
 				consistent &= len >= GC_CMS_HEADER_SIZE;
 		}
 		CHECK(consistent && refused > 0, "fuzzed input: %d accepted consistently, %d refused", accepted, refused);

@@ -35,6 +35,7 @@ main(void)
 				worst_cov = 0,
 				worst_diag = 0;
 
+	gc_simd_init();
 	gc_rng_seed(&rng, 3);
 	/* a random correlation matrix S = D^-1/2 (W Wᵀ + I) D^-1/2 */
 	for (int k = 0; k < Q * Q; k++)

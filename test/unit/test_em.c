@@ -99,6 +99,28 @@ EStepBatchesAgree(int q, size_t n, double miss)
 	st = gc_estep_sweep(&es, &prec, Z, Z, Z, zero, zero, idx, n, masks, nw, 1, NULL, NULL,
 						S, &ll, err, sizeof(err));
 	CHECK(st == GC_OK, "q = %d: sweep (%s)", q, err);
+	/* the same sweep at every lower level this CPU has: the same bits */
+	{
+		int			top = gc_simd_level,
+					same = 1;
+		double	   *S2 = malloc(sizeof(double) * q * q),
+				   *buf2 = malloc(sizeof(double) * n * q),
+					ll2 = 0;
+
+		memcpy(buf2, es.buf, sizeof(double) * n * q);
+		for (int lv = top - 1; lv >= GC_SIMD_BASE; lv--)
+		{
+			gc_simd_force(lv);
+			st = gc_estep_sweep(&es, &prec, Z, Z, Z, zero, zero, idx, n, masks, nw, 1, NULL, NULL,
+								S2, &ll2, err, sizeof(err));
+			same &= st == GC_OK && memcmp(S, S2, sizeof(double) * q * q) == 0 && ll == ll2 &&
+				memcmp(buf2, es.buf, sizeof(double) * n * q) == 0;
+		}
+		gc_simd_force(top);
+		CHECK(same, "q = %d: every level below %s gives its sweep to the bit", q, gc_simd_name(top));
+		free(S2);
+		free(buf2);
+	}
 
 	/* the reference: one pattern per row, cond.c's routines */
 	for (size_t s = 0; s < n; s++)
@@ -172,6 +194,7 @@ main(void)
 	double		row[3],
 				out[3];
 
+	gc_simd_init();
 	/* z1, z2 correlated rho; x1 = exp(z1) (continuous), x2 = z2 > 0 (binary), x3 = 5 (constant) */
 	gc_rng_seed(&rng, 7);
 	for (size_t i = 0; i < n; i++)

@@ -17,6 +17,7 @@ main(void)
 {
 	size_t		sizes[] = {GC_HUGE_MIN, GC_HUGE_MIN + 1, 3 * GC_HUGE_PAGE - 8, 5 * GC_HUGE_PAGE};
 
+	gc_simd_init();
 	CHECK(gc_huge_raw(NULL) == NULL, "NULL is not a wrapped pointer");
 	for (size_t t = 0; t < sizeof(sizes) / sizeof(sizes[0]); t++)
 	{

@@ -105,7 +105,7 @@ TestScalar(void)
  * pushed at that position of that class.
  */
 static void
-TestBatch(int isa, const char *name)
+TestBatch(int level)
 {
 	enum
 	{
@@ -123,7 +123,7 @@ TestBatch(int isa, const char *name)
 				mixed = 0,
 				nmixed = 0;
 
-	gc_l3batch_isa = isa;
+	gc_simd_force(level);
 	gc_l3batch_init(q);
 	for (int i = 0; i < N; i++)
 	{
@@ -170,7 +170,7 @@ TestBatch(int isa, const char *name)
 	}
 	CHECK(hashed == N && bad == 0 && order_bad == 0 && nmixed > N / 4,
 		  "%s batch: %d strings of 0..%d bytes hashed (%d also mixed), %d differ from the reference, %d queue errors",
-		  name, hashed, GC_L3B_MAX_LEN, nmixed, bad, order_bad);
+		  gc_simd_name(level), hashed, GC_L3B_MAX_LEN, nmixed, bad, order_bad);
 	for (int i = 0; i < N; i++)
 		free(str[i]);
 	free(str);
@@ -183,22 +183,17 @@ main(void)
 {
 	int			any = 0;
 
+	gc_simd_init();
 	TestScalar();
-#if defined(__x86_64__) && defined(__GNUC__)
-	__builtin_cpu_init();
-	/* valgrind's CPU has AVX2 but not AVX-512: under it only the AVX2 kernel runs */
-	if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq"))
+	/* the AVX2 kernel, where the CPU has it (valgrind's does) */
+	if (gc_simd_supported() >= GC_SIMD_AVX2)
 	{
-		TestBatch(GC_L3B_AVX512, "AVX-512");
+		TestBatch(GC_SIMD_AVX2);
 		any = 1;
 	}
-	if (__builtin_cpu_supports("avx2"))
-	{
-		TestBatch(GC_L3B_AVX2, "AVX2");
-		any = 1;
-	}
-#endif
-	gc_l3batch_isa = 0;
+	gc_simd_force(GC_SIMD_BASE);
+	CHECK(!gc_l3batch_usable(), "no batch at the portable level");
+	gc_simd_init();
 	CHECK(gc_l3batch_usable() == any, "the batch is used exactly when a vector kernel exists (%d)", any);
 	return UNIT_DONE();
 }

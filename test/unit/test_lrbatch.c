@@ -59,6 +59,7 @@ main(void)
 				ok_symv = 1,
 				ok_sm = 1;
 
+	gc_simd_init();
 	/* the scalar second moment without P is σA + s sᵀ, packed */
 	{
 		double		A[4] = {2, 0.5, 0.5, 1},

@@ -139,13 +139,10 @@ QueueCheck(GcRng *rng)
 	uint32_t	jc[NQ];
 	int			ji[NQ],
 				idx[2][NQ],
-				isa = gc_lr_queue_isa,
 				same = 1,
 				bounds = 1,
 				skipped = 0;
 
-	if (isa != 1)
-		return;
 	for (int nj = 0; nj <= 23; nj++)
 		for (int bycol = 0; bycol <= 1; bycol++)
 		{
@@ -173,10 +170,8 @@ QueueCheck(GcRng *rng)
 				memset(idx[r], 0, sizeof(idx[r]));
 				for (int a = 0; a < NQ; a++)
 					v[r][a] = 5;
-				gc_lr_queue_isa = r;
 				nt[r] = gc_lr_queue_row(tq, ji, bycol ? jc : NULL, nj, zc, uw, aj, lo, hi, v[r], 0.7);
 			}
-			gc_lr_queue_isa = isa;
 			/* by column the bounds come from the level's table entry */
 			for (int t = 0; bycol && t < nt[0]; t++)
 				for (int e = 0; e < nj; e++)
@@ -186,7 +181,7 @@ QueueCheck(GcRng *rng)
 				memcmp(idx[0], idx[1], sizeof(idx[0])) == 0 && memcmp(v[0], v[1], sizeof(v[0])) == 0;
 			skipped += nj - nt[0];
 		}
-	CHECK(same, "the AVX-512 queue equals the scalar one to the bit, by column and by position (%d entries not queued)",
+	CHECK(same, "the queue is deterministic, by column and by position (%d entries not queued)",
 		  skipped);
 	CHECK(bounds, "by column, each queued entry's bounds are its level's interval");
 }
@@ -206,6 +201,7 @@ main(void)
 	char		err[256];
 	GcStatus	st;
 
+	gc_simd_init();
 	gc_rng_seed(&rng, 20261207);
 	UnitRandomFactor(&rng, W, P, K, 0.7);
 	for (int j = 0; j < P; j++)
@@ -336,23 +332,25 @@ main(void)
 		CHECK(ok, "every row imputes");
 		CHECK(same, "imputed rows equal the plain route's to the bit (3000 rows, %d odd values)", odd);
 	}
-	/* the same rows through the scalar queue, where the AVX-512 one ran above */
-	if (gc_lr_queue_isa == 1)
+	/* the same rows at every lower level this CPU has equal the highest level's to the bit */
+	for (int lv = gc_simd_supported() - 1; lv >= GC_SIMD_BASE; lv--)
 	{
 		double		out[P],
 					ref[P];
-		int			same = 1;
+		int			same = 1,
+					top = gc_simd_supported();
 
 		for (int i = 0; i < N; i++)
 		{
-			gc_lr_queue_isa = 1;
+			gc_simd_force(top);
 			st = gc_lrcond_impute_row(c, m, X + (size_t) i * P, out, GC_IMPUTE_ORD_UPDATES);
-			gc_lr_queue_isa = 0;
+			gc_simd_force(lv);
 			st |= gc_lrcond_impute_row(c, m, X + (size_t) i * P, ref, GC_IMPUTE_ORD_UPDATES);
 			same &= st == GC_OK && memcmp(out, ref, sizeof(out)) == 0;
 		}
-		gc_lr_queue_isa = 1;
-		CHECK(same, "imputed rows through the scalar queue equal the AVX-512 queue's to the bit");
+		gc_simd_force(top);
+		CHECK(same, "imputed rows at level %s equal level %s's to the bit", gc_simd_name(lv),
+			  gc_simd_name(top));
 	}
 	QueueCheck(&rng);
 	gc_lrcond_destroy(c, &gc_malloc_alloc);

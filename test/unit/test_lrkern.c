@@ -9,6 +9,7 @@
  */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "lowrank/lrkern.h"
 #include "unit.h"
@@ -83,6 +84,60 @@ TestGemm(unsigned *st, int *outside)
 	return worst;
 }
 
+/*
+ * The sums and dot products at every level this CPU has equal the highest level's to the
+ * bit (the AVX2 form does the portable form's operations, four lanes per instruction).
+ */
+static int
+LevelsAgree(unsigned *st)
+{
+	int			top = gc_simd_supported(),
+				same = 1;
+
+	for (int len = 1; len <= 40; len += 3)
+	{
+		int			ld = gc_lrk_padded(len),
+					q = 29,
+					m = 0;
+		double	   *M = calloc((size_t) ld * q, sizeof(double)),
+				   *w = malloc(sizeof(double) * q),
+				   *x = calloc(ld, sizeof(double)),
+				   *ref = malloc(sizeof(double) * 3 * (ld + q)),
+				   *out = malloc(sizeof(double) * 3 * (ld + q));
+		int		   *idx = malloc(sizeof(int) * q);
+
+		for (int j = 0; j < q; j++)
+		{
+			for (int e = 0; e < len; e++)
+				M[(size_t) j * ld + e] = Rand(st);
+			w[j] = Rand(st);
+		}
+		for (int e = 0; e < len; e++)
+			x[e] = Rand(st);
+		for (int j = 0; j < q; j += 1 + j % 3)
+			idx[m++] = j;
+		for (int lv = top; lv >= GC_SIMD_BASE; lv--)
+		{
+			double	   *o = lv == top ? ref : out;
+
+			gc_simd_force(lv);
+			gc_lrk_sum_cols(M, ld, idx, m, NULL, o);
+			gc_lrk_sum_cols(M, ld, idx, m, w, o + ld);
+			gc_lrk_dot_cols(M, ld, idx, m, x, o + 2 * ld);
+			if (lv != top)
+				same &= memcmp(ref, out, sizeof(double) * (2 * ld + m)) == 0;
+		}
+		free(M);
+		free(w);
+		free(x);
+		free(ref);
+		free(out);
+		free(idx);
+	}
+	gc_simd_force(top);
+	return same;
+}
+
 int
 main(void)
 {
@@ -93,6 +148,7 @@ main(void)
 	int			pad_bad = 0,
 				empty_bad = 0;
 
+	gc_simd_init();
 	for (int len = 1; len <= 80; len++)
 	{
 		int			ld = gc_lrk_padded(len),
@@ -172,28 +228,23 @@ main(void)
 	CHECK(worst_wsum < 1e-12, "weighted column sums agree with plain loops (worst %.1e)", worst_wsum);
 	CHECK(worst_dot < 1e-12, "dot products agree with plain loops (worst %.1e)", worst_dot);
 	CHECK(empty_bad == 0, "empty lists: zero sums, no dot products written (%d bad)", empty_bad);
+	CHECK(LevelsAgree(&st), "sums and dot products at every level equal the highest level's to the bit");
 
 	{
 		int			outside = 0;
 		double		worst;
 
-		gc_lrk_gemm_isa = 0;
-		worst = TestGemm(&st, &outside);
-		CHECK(worst < 1e-12 && outside == 0,
-			  "gc_lrk_gemm by dgemm agrees with plain loops (worst %.1e, %d written outside)", worst, outside);
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-		/* valgrind's CPU has no AVX-512: there only the dgemm path runs */
-		__builtin_cpu_init();
-		if (__builtin_cpu_supports("avx512f"))
+		/* every level this CPU has: dgemm below AVX-512 (valgrind's CPU has no AVX-512) */
+		for (int lv = gc_simd_supported(); lv >= GC_SIMD_BASE; lv--)
 		{
+			gc_simd_force(lv);
 			outside = 0;
-			gc_lrk_gemm_isa = 1;
 			worst = TestGemm(&st, &outside);
 			CHECK(worst < 1e-12 && outside == 0,
-				  "gc_lrk_gemm by the AVX-512 kernel agrees with plain loops (worst %.1e, %d written outside)",
-				  worst, outside);
+				  "gc_lrk_gemm at level %s agrees with plain loops (worst %.1e, %d written outside)",
+				  gc_simd_name(lv), worst, outside);
 		}
-#endif
+		gc_simd_init();
 	}
 	return UNIT_DONE();
 }

@@ -218,6 +218,7 @@ main(void)
 	double		lo,
 				hi;
 
+	gc_simd_init();
 	for (int i = 0; i < 100; i++)
 	{
 		cont[i] = i * 0.5;

@@ -40,6 +40,7 @@ main(void)
 				ev;
 	double		worst = 0;
 
+	gc_simd_init();
 	CHECK_CLOSE(gc_norm_ppf(0.975), 1.959963984540054, 1e-14, "ppf(0.975)");
 	CHECK_CLOSE(gc_norm_ppf(0.5), 0.0, 1e-15, "ppf(0.5)");
 	CHECK_CLOSE(gc_norm_ppf(1e-10), -6.361340902404056, 1e-12, "ppf(1e-10)");
@@ -163,9 +164,9 @@ main(void)
 			}
 			/* every path this CPU has (under valgrind: no AVX-512) */
 			gc_truncnorm_moments_mills_batch(0, bmu, bs, blo, bhi, bm, bv);
-			for (int isa = gc_mills_isa; isa >= 0; isa--)
+			for (int lv = gc_simd_supported(); lv >= GC_SIMD_BASE; lv--)
 			{
-				gc_mills_isa = isa;
+				gc_simd_force(lv);
 				for (int i = 0; i < NB; i++)
 					bm[i] = bv[i] = -7;
 				gc_truncnorm_moments_mills_batch(NB, bmu, bs, blo, bhi, bm, bv);
@@ -179,9 +180,10 @@ main(void)
 					if (memcmp(&m1, &bm[i], sizeof(double)) != 0 || memcmp(&v1, &bv[i], sizeof(double)) != 0)
 						agree = 0;
 				}
-				CHECK(agree, "batch moments (%s) are identical to the bit, failures (values untouched) included",
-					  isa == 2 ? "AVX-512" : isa == 1 ? "AVX2" : "scalar");
+				CHECK(agree, "batch moments (level %s) are identical to the bit, failures (values untouched) included",
+					  gc_simd_name(lv));
 			}
+			gc_simd_init();
 		}
 		/* the exponential behind the densities */
 		{

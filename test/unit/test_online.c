@@ -127,6 +127,7 @@ main(void)
 	GcFitOptions opt;
 	GcModel    *m;
 
+	gc_simd_init();
 	/* col 0: rounded (many values repeat, so pending values hit existing knots); col 1, 2 correlated */
 	for (int i = 0; i < n; i++)
 	{

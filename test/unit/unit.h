@@ -2,12 +2,16 @@
  * unit.h — a minimal TAP-style harness for the C unit tests of the PostgreSQL-free numerics.
  *
  * Each CHECK prints "ok N - what" or "not ok N - what"; the suite runner counts them.
+ * Every test's main starts with gc_simd_init(), as the library's _PG_init does, and tests
+ * of vector kernels run each level this CPU has through gc_simd_force.
  */
 #ifndef GC_UNIT_H
 #define GC_UNIT_H
 
 #include <math.h>
 #include <stdio.h>
+
+#include "platform/simd.h"
 
 static int	unit_n = 0;
 static int	unit_failed = 0;
