@@ -298,6 +298,20 @@ ConsumerPartIndex(StreamWorker *w, int32 partition)
 	return -1;
 }
 
+/* Whether a partition of the topic is in the stream's share ("partitions" option). */
+bool
+ConsumerOwnsPartition(StreamConfig *cfg, int32 partition)
+{
+	if (cfg->share_modulus > 0)
+		return partition % cfg->share_modulus == cfg->share_remainder;
+	if (cfg->nshare == 0)
+		return true;
+	for (int i = 0; i < cfg->nshare; i++)
+		if (cfg->share[i] == partition)
+			return true;
+	return false;
+}
+
 /*
  * Learn the topic's partitions; assign any new one from its stored offset (or the
  * stream's start position for a first run).  Returns true when the assignment changed.
@@ -326,6 +340,8 @@ ConsumerRefreshPartitions(StreamWorker *w, int timeout_ms)
 	{
 		int32		p = md->topics[0].partitions[i].id;
 
+		if (!ConsumerOwnsPartition(w->cfg, p))
+			continue;
 		if (ConsumerPartIndex(w, p) < 0 && w->nparts < GC_STREAM_MAX_PARTS)
 		{
 			int			n = w->nparts++;

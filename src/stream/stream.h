@@ -76,6 +76,11 @@ typedef struct StreamConfig
 	double		flush_interval;
 	int			max_message_bytes;
 	int64		start;			/* -2 earliest, -1 latest, else offset */
+	/* the share of the topic ("partitions"): a list, or modulus/remainder; neither: all */
+	int			nshare;
+	int32	   *share;
+	int			share_modulus;	/* 0: no modulus form */
+	int			share_remainder;
 	char	   *model;
 	double		model_refresh;
 	int			model_window;
@@ -287,6 +292,7 @@ typedef struct StreamWorker
 
 /* consumer.c */
 extern void ConsumerCreate(StreamWorker *w);
+extern bool ConsumerOwnsPartition(StreamConfig *cfg, int32 partition);
 extern void ConsumerCheckPosition(StreamWorker *w, rd_kafka_message_t *m);
 extern void ConsumerHeardFrom(StreamWorker *w, rd_kafka_message_t *m);
 extern void ConsumerCacheWatermarks(StreamWorker *w);

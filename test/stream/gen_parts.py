@@ -27,13 +27,13 @@ def main():
             vals = {f: round(10 * k + e + t / 1000.0, 3) for k, f in enumerate(FIELDS)}
             ent = "e%d" % e
             if whole:
-                msg = {"publisher_id": ent, "data_id": t, "entity": ent, "ts": ts}
+                msg = {"publisher_id": ent, "data_id": start + t, "entity": ent, "ts": ts}
                 msg.update(vals)
                 p = e % parts
                 out.write("@%d\t%s\n" % (p, json.dumps(msg, separators=(",", ":"))))
                 continue
             for p in range(parts):
-                msg = {"publisher_id": "%s-%d" % (ent, p), "data_id": t, "entity": ent, "ts": ts}
+                msg = {"publisher_id": "%s-%d" % (ent, p), "data_id": start + t, "entity": ent, "ts": ts}
                 for k, f in enumerate(FIELDS):
                     if k % parts == p:
                         msg[f] = vals[f]
