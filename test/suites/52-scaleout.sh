@@ -44,12 +44,7 @@ else
 	notok "build kdump, kafka_tool"
 	finish
 fi
-if ! bash test/kafka/broker.sh start "$KDIR" >"$W/broker.out" 2>&1; then
-	notok "broker starts"
-	tail -5 "$W/broker.out"
-	finish
-fi
-ok "broker starts"
+start_broker "$KDIR"
 conf=("shared_preload_libraries = 'gcimpute'" "gcimpute.database = '$DB'" "gcimpute.launcher_naptime = 200")
 start_server() { # start_server DIR PORT
 	pg_start "$1" "$2" "${conf[@]}" &&
