@@ -6,7 +6,7 @@
 #  2. two servers sharing one six-partition topic through the "partitions" option, one
 #     killed (kill -9 of its postmaster) mid-stream and restarted: the union of both
 #     tables holds every row of the topic exactly once.
-# Ports: GC_REGRESS_PORT+5 and +10 (PostgreSQL), KAFKA_PORT (+1).
+# Ports: GC_REGRESS_PORT+9 and +10 (PostgreSQL), KAFKA_PORT (+1).
 set -uo pipefail
 TOP=${TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
 cd "$TOP"
@@ -16,7 +16,7 @@ PY=${VENV:-$TOP/.venv}/bin/python
 [ -x "$PY" ] || PY=/usr/bin/python3
 export KAFKA_PORT=${KAFKA_PORT:-19092}
 export KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-$((KAFKA_PORT + 1))}
-PORT_A=$((${GC_REGRESS_PORT:-54391} + 5))
+PORT_A=$((${GC_REGRESS_PORT:-54391} + 9))
 PORT_B=$((${GC_REGRESS_PORT:-54391} + 10))
 BS=127.0.0.1:$KAFKA_PORT
 W=$GC_TEST_TMP/scaleout-suite
