@@ -451,3 +451,310 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.gc_stream_dedup', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.gc_stream_errors', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.gc_dead_letters', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.gc_dead_letters_id_seq', '');
+
+-- the "partitions" stream option (several servers on one topic)
+/*
+ * The "partitions" option: the share of the topic a stream reads, so that several servers
+ * divide one topic between them.  A list names partitions; {"modulus": m, "remainder": r}
+ * takes every partition p with p % m = r, also those added to the topic later.  Returns
+ * the list sorted, the object as given, or null (every partition).
+ */
+CREATE FUNCTION gc_stream_opt_partitions(v jsonb) RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+	m jsonb;
+	r jsonb;
+	list jsonb;
+BEGIN
+	IF v IS NULL OR v = 'null' THEN
+		RETURN 'null';
+	END IF;
+	IF jsonb_typeof(v) = 'array' THEN
+		IF jsonb_array_length(v) = 0 OR jsonb_array_length(v) > 128 OR EXISTS (
+				SELECT 1 FROM jsonb_array_elements(v) e
+				WHERE jsonb_typeof(e) <> 'number' OR (e #>> '{}')::numeric <> trunc((e #>> '{}')::numeric)
+					  OR (e #>> '{}')::numeric NOT BETWEEN 0 AND 2147483647) THEN
+			RAISE EXCEPTION 'invalid value for stream option "partitions": %', v
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'Give a list of 1 to 128 partition numbers (integers from 0), or {"modulus": m, "remainder": r}.';
+		END IF;
+		SELECT jsonb_agg(DISTINCT (e #>> '{}')::int ORDER BY (e #>> '{}')::int) INTO list
+		FROM jsonb_array_elements(v) e;
+		IF jsonb_array_length(list) <> jsonb_array_length(v) THEN
+			RAISE EXCEPTION 'stream option "partitions" names a partition twice: %', v
+				USING ERRCODE = 'invalid_parameter_value';
+		END IF;
+		RETURN list;
+	END IF;
+	IF jsonb_typeof(v) = 'object' THEN
+		m := v->'modulus';
+		r := v->'remainder';
+		IF (SELECT count(*) FROM jsonb_object_keys(v)) = 2 AND jsonb_typeof(m) = 'number'
+		   AND jsonb_typeof(r) = 'number' AND (m #>> '{}')::numeric = trunc((m #>> '{}')::numeric)
+		   AND (r #>> '{}')::numeric = trunc((r #>> '{}')::numeric)
+		   AND (m #>> '{}')::numeric BETWEEN 1 AND 1024
+		   AND (r #>> '{}')::numeric >= 0 AND (r #>> '{}')::numeric < (m #>> '{}')::numeric THEN
+			RETURN jsonb_build_object('modulus', (m #>> '{}')::int, 'remainder', (r #>> '{}')::int);
+		END IF;
+		RAISE EXCEPTION 'invalid value for stream option "partitions": %', v
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'The object form takes exactly the keys "modulus" (1 to 1024) and "remainder" (0 to modulus - 1).',
+				  HINT = 'For two servers on one topic, give {"modulus": 2, "remainder": 0} to one and {"modulus": 2, "remainder": 1} to the other.';
+	END IF;
+	RAISE EXCEPTION 'invalid value for stream option "partitions": %', v
+		USING ERRCODE = 'invalid_parameter_value',
+			  HINT = 'Give a list of partition numbers, such as [0, 2, 4], or {"modulus": m, "remainder": r}.';
+END
+$fn$;
+COMMENT ON FUNCTION gc_stream_opt_partitions(jsonb) IS 'internal: validate and normalize the "partitions" stream option (a list, or modulus and remainder)';
+
+CREATE OR REPLACE FUNCTION gc_stream_plan(target regclass, options jsonb) RETURNS jsonb
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+	valid text[] := ARRAY['format', 'csv_fields', 'csv_delimiter', 'columns',
+		'entity_column', 'time_column', 'time_unit', 'window', 'lateness', 'row_time',
+		'publisher_id_field', 'data_id_field', 'dedup', 'dedup_retention',
+		'key_column', 'partition_column', 'offset_column', 'timestamp_column',
+		'imputed_column', 'raw_column', 'start', 'batch_size', 'flush_interval',
+		'max_message_bytes', 'model', 'model_refresh', 'model_window', 'kafka', 'partitions'];
+	k text;
+	o jsonb := '{}';
+	v jsonb;
+	cols jsonb;
+	plan jsonb := '[]';
+	r record;
+	role text;
+	field text;
+	nvalue int := 0;
+	special text[] := '{}';
+	numeric_types regtype[] := ARRAY['float8', 'float4', 'numeric', 'int2', 'int4', 'int8']::regtype[];
+BEGIN
+	IF options IS NULL OR jsonb_typeof(options) <> 'object' THEN
+		RAISE EXCEPTION 'stream options must be a json object'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	FOR k IN SELECT jsonb_object_keys(options) LOOP
+		IF NOT k = ANY (valid) THEN
+			RAISE EXCEPTION 'unrecognized stream option "%"', k
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'Valid options are: ' || array_to_string(valid, ', ') || '.';
+		END IF;
+	END LOOP;
+
+	-- format
+	v := coalesce(options->'format', '"json"');
+	IF v NOT IN ('"json"', '"csv"') THEN
+		RAISE EXCEPTION 'invalid value for stream option "format": %', v
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Valid values are "json" and "csv".';
+	END IF;
+	o := o || jsonb_build_object('format', v);
+	v := coalesce(options->'csv_delimiter', '","');
+	IF jsonb_typeof(v) <> 'string' OR length(v #>> '{}') <> 1 THEN
+		RAISE EXCEPTION 'invalid value for stream option "csv_delimiter": %', v
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Give a single character.';
+	END IF;
+	o := o || jsonb_build_object('csv_delimiter', v);
+
+	-- numbers with ranges
+	o := o || jsonb_build_object(
+		'batch_size', @extschema@.gc_stream_opt_number(options, 'batch_size', 10000, 1, 1000000, true),
+		'flush_interval', @extschema@.gc_stream_opt_number(options, 'flush_interval', 0.1, 0.001, 3600, false),
+		'max_message_bytes', @extschema@.gc_stream_opt_number(options, 'max_message_bytes', 1048576, 16, 104857600, true),
+		'dedup_retention', @extschema@.gc_stream_opt_number(options, 'dedup_retention', 3600, 1, 31536000, false),
+		'model_refresh', @extschema@.gc_stream_opt_number(options, 'model_refresh', 0, 0, 31536000, false),
+		'model_window', @extschema@.gc_stream_opt_number(options, 'model_window', 10000, 10, 100000000, true));
+
+	-- window and lateness: seconds or "auto"
+	FOREACH k IN ARRAY ARRAY['window', 'lateness'] LOOP
+		v := options->k;
+		IF v IS NULL THEN
+			v := CASE k WHEN 'window' THEN '"auto"' ELSE '1' END;
+		END IF;
+		IF NOT (v = '"auto"' OR (jsonb_typeof(v) = 'number' AND (v #>> '{}')::float8 >= 0
+				AND (v #>> '{}')::float8 <= 86400 AND (k = 'lateness' OR (v #>> '{}')::float8 > 0))) THEN
+			RAISE EXCEPTION 'invalid value for stream option "%": %', k, v
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'Give a number of seconds (0 < window <= 86400, 0 <= lateness <= 86400) or "auto".';
+		END IF;
+		o := o || jsonb_build_object(k, v);
+	END LOOP;
+
+	v := coalesce(options->'row_time', '"first"');
+	IF v NOT IN ('"first"', '"window"') THEN
+		RAISE EXCEPTION 'invalid value for stream option "row_time": %', v
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Valid values are "first" (earliest event time of the row''s messages) and "window" (start of its window).';
+	END IF;
+	o := o || jsonb_build_object('row_time', v);
+
+	v := coalesce(options->'time_unit', '"s"');
+	IF v NOT IN ('"s"', '"ms"', '"us"') THEN
+		RAISE EXCEPTION 'invalid value for stream option "time_unit": %', v
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Valid values are "s", "ms" and "us".';
+	END IF;
+	o := o || jsonb_build_object('time_unit', v);
+
+	v := coalesce(options->'dedup', 'true');
+	IF jsonb_typeof(v) <> 'boolean' THEN
+		RAISE EXCEPTION 'invalid value for stream option "dedup": %', v
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Give true or false.';
+	END IF;
+	o := o || jsonb_build_object('dedup', v);
+
+	v := coalesce(options->'start', '"earliest"');
+	IF NOT (v IN ('"earliest"', '"latest"') OR (jsonb_typeof(v) = 'number' AND (v #>> '{}') ~ '^[0-9]+$')) THEN
+		RAISE EXCEPTION 'invalid value for stream option "start": %', v
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Valid values are "earliest", "latest" or a non-negative offset.';
+	END IF;
+	o := o || jsonb_build_object('start', v);
+	o := o || jsonb_build_object('partitions', @extschema@.gc_stream_opt_partitions(options->'partitions'));
+
+	FOREACH k IN ARRAY ARRAY['publisher_id_field', 'data_id_field', 'model'] LOOP
+		v := options->k;
+		IF v IS NULL THEN
+			v := CASE k WHEN 'publisher_id_field' THEN '"publisher_id"'
+						WHEN 'data_id_field' THEN '"data_id"' ELSE 'null' END;
+		END IF;
+		IF v <> 'null' AND (jsonb_typeof(v) <> 'string' OR v = '""') THEN
+			RAISE EXCEPTION 'invalid value for stream option "%": %', k, v
+				USING ERRCODE = 'invalid_parameter_value', HINT = 'Give a non-empty string.';
+		END IF;
+		o := o || jsonb_build_object(k, v);
+	END LOOP;
+	IF o->>'model' IS NOT NULL AND to_regprocedure('@extschema@.gc_impute(@extschema@.gcmodel, float8[])') IS NULL THEN
+		RAISE EXCEPTION 'stream option "model" needs the function gc_impute(gcmodel, float8[])'
+			USING ERRCODE = 'undefined_function';
+	END IF;
+
+	v := options->'kafka';
+	IF v IS NOT NULL AND jsonb_typeof(v) <> 'object' THEN
+		RAISE EXCEPTION 'invalid value for stream option "kafka": %', v
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Give an object of librdkafka consumer properties, e.g. {"security.protocol": "SASL_SSL"}.';
+	END IF;
+
+	-- special columns: each names an existing column of the target with a suitable type
+	FOREACH k IN ARRAY ARRAY['entity_column', 'time_column', 'key_column', 'partition_column',
+							 'offset_column', 'timestamp_column', 'imputed_column', 'raw_column'] LOOP
+		v := options->k;
+		IF v IS NULL AND k IN ('imputed_column', 'raw_column') THEN
+			-- conventional names are used when the table has them
+			SELECT to_jsonb(a.attname::text) INTO v FROM pg_attribute a
+			WHERE a.attrelid = target AND a.attnum > 0 AND NOT a.attisdropped
+			  AND a.attname = CASE k WHEN 'imputed_column' THEN 'imputed' ELSE 'raw' END;
+		END IF;
+		IF v IS NULL OR v = 'null' THEN
+			o := o || jsonb_build_object(k, NULL::text);
+			CONTINUE;
+		END IF;
+		IF jsonb_typeof(v) <> 'string' THEN
+			RAISE EXCEPTION 'invalid value for stream option "%": %', k, v
+				USING ERRCODE = 'invalid_parameter_value', HINT = 'Give the name of a column of the target table.';
+		END IF;
+		SELECT a.attname::text AS name, a.atttypid::regtype AS typ INTO r FROM pg_attribute a
+		WHERE a.attrelid = target AND a.attnum > 0 AND NOT a.attisdropped AND a.attname = (v #>> '{}');
+		IF NOT FOUND THEN
+			RAISE EXCEPTION 'stream option "%" names column "%", which table % does not have', k, v #>> '{}', target
+				USING ERRCODE = 'undefined_column';
+		END IF;
+		IF r.name = ANY (special) THEN
+			RAISE EXCEPTION 'column "%" is named by two stream options', r.name
+				USING ERRCODE = 'invalid_parameter_value';
+		END IF;
+		IF (k = 'time_column' AND r.typ NOT IN ('timestamptz'::regtype, 'timestamp'::regtype, 'float8'::regtype, 'bigint'::regtype))
+		   OR (k = 'timestamp_column' AND r.typ NOT IN ('timestamptz'::regtype, 'timestamp'::regtype))
+		   OR (k IN ('partition_column', 'offset_column') AND r.typ NOT IN ('int4'::regtype, 'int8'::regtype, 'numeric'::regtype))
+		   OR (k = 'imputed_column' AND r.typ <> 'boolean[]'::regtype)
+		   OR (k = 'raw_column' AND r.typ <> 'float8[]'::regtype) THEN
+			RAISE EXCEPTION 'column "%" named by stream option "%" has type %, which is not supported', r.name, k, r.typ
+				USING ERRCODE = 'datatype_mismatch',
+					  HINT = CASE k WHEN 'time_column' THEN 'Use timestamptz, timestamp, float8 or bigint.'
+									WHEN 'timestamp_column' THEN 'Use timestamptz or timestamp.'
+									WHEN 'imputed_column' THEN 'Use boolean[].'
+									WHEN 'raw_column' THEN 'Use float8[].'
+									ELSE 'Use integer, bigint or numeric.' END;
+		END IF;
+		special := special || r.name;
+		o := o || jsonb_build_object(k, r.name);
+	END LOOP;
+	IF (o->>'entity_column' IS NULL) <> (o->>'time_column' IS NULL) THEN
+		RAISE EXCEPTION 'stream options "entity_column" and "time_column" go together'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Give both to assemble rows per entity and event-time window, or neither to write one row per message.';
+	END IF;
+
+	-- column mapping: target column -> message field (identity by default)
+	cols := coalesce(options->'columns', '{}');
+	IF jsonb_typeof(cols) <> 'object' THEN
+		RAISE EXCEPTION 'invalid value for stream option "columns": %', cols
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Give an object mapping target column names to message field names.';
+	END IF;
+	FOR k, v IN SELECT * FROM jsonb_each(cols) LOOP
+		IF jsonb_typeof(v) <> 'string' THEN
+			RAISE EXCEPTION 'stream option "columns" maps column "%" to %, which is not a field name', k, v
+				USING ERRCODE = 'invalid_parameter_value';
+		END IF;
+		IF NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = target AND a.attnum > 0
+					   AND NOT a.attisdropped AND a.attname = k) THEN
+			RAISE EXCEPTION 'stream option "columns" names column "%", which table % does not have', k, target
+				USING ERRCODE = 'undefined_column';
+		END IF;
+	END LOOP;
+
+	FOR r IN SELECT a.attnum, a.attname::text AS name, a.atttypid::regtype AS typ, a.attnotnull,
+				   a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '' AS hasdef
+			 FROM pg_attribute a
+			 WHERE a.attrelid = target AND a.attnum > 0 AND NOT a.attisdropped
+			 ORDER BY a.attnum LOOP
+		role := CASE r.name
+			WHEN o->>'entity_column' THEN 'entity'
+			WHEN o->>'time_column' THEN 'time'
+			WHEN o->>'key_column' THEN 'key'
+			WHEN o->>'partition_column' THEN 'partition'
+			WHEN o->>'offset_column' THEN 'offset'
+			WHEN o->>'timestamp_column' THEN 'timestamp'
+			WHEN o->>'imputed_column' THEN 'imputed'
+			WHEN o->>'raw_column' THEN 'raw'
+			ELSE NULL END;
+		field := coalesce(cols->>r.name, r.name);
+		IF role IS NULL AND field IN (o->>'publisher_id_field', o->>'data_id_field') THEN
+			role := 'text';		-- the message's identity, stored as is
+		END IF;
+		IF role IS NULL THEN
+			IF r.typ = ANY (numeric_types) THEN
+				role := 'value';
+				nvalue := nvalue + 1;
+			ELSIF cols ? r.name OR NOT r.hasdef THEN
+				role := 'text';
+			ELSE
+				CONTINUE;		-- filled by its default
+			END IF;
+		END IF;
+		IF role IN ('key', 'partition', 'offset', 'timestamp', 'imputed', 'raw') THEN
+			field := NULL;
+		END IF;
+		plan := plan || jsonb_build_object('attnum', r.attnum, 'column', r.name, 'type', r.typ::text,
+										   'role', role, 'field', field);
+	END LOOP;
+	IF nvalue = 0 THEN
+		RAISE EXCEPTION 'table % has no numeric column to ingest', target
+			USING ERRCODE = 'invalid_table_definition',
+				  HINT = 'Value columns have type float8, float4, numeric, smallint, integer or bigint.';
+	END IF;
+	IF o->>'raw_column' IS NOT NULL OR o->>'imputed_column' IS NOT NULL OR o->>'model' IS NOT NULL THEN
+		NULL;
+	END IF;
+
+	v := options->'csv_fields';
+	IF v IS NULL THEN
+		SELECT coalesce(jsonb_agg(p->'field' ORDER BY (p->>'attnum')::int), '[]') INTO v
+		FROM jsonb_array_elements(plan) p WHERE p->>'field' IS NOT NULL;
+	ELSIF jsonb_typeof(v) <> 'array' OR EXISTS (SELECT 1 FROM jsonb_array_elements(v) e WHERE jsonb_typeof(e) <> 'string') THEN
+		RAISE EXCEPTION 'invalid value for stream option "csv_fields": %', v
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Give an array of field names in CSV column order.';
+	END IF;
+	o := o || jsonb_build_object('csv_fields', v, 'columns', cols, 'plan', plan);
+	RETURN o;
+END
+$fn$;

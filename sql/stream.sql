@@ -41,6 +41,12 @@ SELECT gc_stream_create('st2', 'h:1', 't', 'st_target', '{"window": 0}');
 SELECT gc_stream_create('st2', 'h:1', 't', 'st_target', '{"lateness": "soon"}');
 SELECT gc_stream_create('st2', 'h:1', 't', 'st_target', '{"start": "middle"}');
 SELECT gc_stream_create('st2', 'h:1', 't', 'st_target', '{"start": -5}');
+-- partitions: the stream's share of the topic, normalized; bad shares refused
+SELECT gc_stream_opt_partitions('[4, 0, 2]') AS list, gc_stream_opt_partitions('{"remainder": 1, "modulus": 3}') AS modulus,
+       gc_stream_opt_partitions(NULL) AS all_partitions;
+SELECT gc_stream_create('st2', 'h:1', 't', 'st_target', '{"partitions": [1, 1]}');
+SELECT gc_stream_create('st2', 'h:1', 't', 'st_target', '{"partitions": {"modulus": 0, "remainder": 0}}');
+SELECT gc_stream_create('st2', 'h:1', 't', 'st_target', '{"partitions": 3}');
 SELECT gc_stream_create('st2', 'h:1', 't', 'st_target', '{"dedup": "yes"}');
 SELECT gc_stream_create('st2', 'h:1', 't', 'st_target', '{"time_unit": "h"}');
 SELECT gc_stream_create('st2', 'h:1', 't', 'st_target', '{"row_time": "last"}');

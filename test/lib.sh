@@ -61,3 +61,14 @@ topic_holds() {
 	n=$("$TOP/test/kafka/bin/kdump" -b "$BS" "$1" 2>/dev/null | wc -l)
 	[ "$n" = "$2" ] || { echo "  topic $1 holds $n messages, $2 were produced"; return 1; }
 }
+
+# start_broker DIR: a broker (test/kafka/broker.sh) in DIR, counted as a check; a suite
+# that cannot have one ends here.
+start_broker() {
+	if ! bash "$TOP/test/kafka/broker.sh" start "$1" >"$1.out" 2>&1; then
+		notok "broker starts"
+		tail -5 "$1.out"
+		finish
+	fi
+	ok "broker starts"
+}

@@ -223,7 +223,7 @@ DECLARE
 		'publisher_id_field', 'data_id_field', 'dedup', 'dedup_retention',
 		'key_column', 'partition_column', 'offset_column', 'timestamp_column',
 		'imputed_column', 'raw_column', 'start', 'batch_size', 'flush_interval',
-		'max_message_bytes', 'model', 'model_refresh', 'model_window', 'kafka'];
+		'max_message_bytes', 'model', 'model_refresh', 'model_window', 'kafka', 'partitions'];
 	k text;
 	o jsonb := '{}';
 	v jsonb;
@@ -315,6 +315,7 @@ BEGIN
 				  HINT = 'Valid values are "earliest", "latest" or a non-negative offset.';
 	END IF;
 	o := o || jsonb_build_object('start', v);
+	o := o || jsonb_build_object('partitions', @extschema@.gc_stream_opt_partitions(options->'partitions'));
 
 	FOREACH k IN ARRAY ARRAY['publisher_id_field', 'data_id_field', 'model'] LOOP
 		v := options->k;
@@ -489,6 +490,61 @@ BEGIN
 END
 $fn$;
 COMMENT ON FUNCTION gc_stream_opt_number(jsonb, text, float8, float8, float8, boolean) IS 'internal: read a numeric stream option with its default and range';
+
+/*
+ * The "partitions" option: the share of the topic a stream reads, so that several servers
+ * divide one topic between them.  A list names partitions; {"modulus": m, "remainder": r}
+ * takes every partition p with p % m = r, also those added to the topic later.  Returns
+ * the list sorted, the object as given, or null (every partition).
+ */
+CREATE FUNCTION gc_stream_opt_partitions(v jsonb) RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+	m jsonb;
+	r jsonb;
+	list jsonb;
+BEGIN
+	IF v IS NULL OR v = 'null' THEN
+		RETURN 'null';
+	END IF;
+	IF jsonb_typeof(v) = 'array' THEN
+		IF jsonb_array_length(v) = 0 OR jsonb_array_length(v) > 128 OR EXISTS (
+				SELECT 1 FROM jsonb_array_elements(v) e
+				WHERE jsonb_typeof(e) <> 'number' OR (e #>> '{}')::numeric <> trunc((e #>> '{}')::numeric)
+					  OR (e #>> '{}')::numeric NOT BETWEEN 0 AND 2147483647) THEN
+			RAISE EXCEPTION 'invalid value for stream option "partitions": %', v
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'Give a list of 1 to 128 partition numbers (integers from 0), or {"modulus": m, "remainder": r}.';
+		END IF;
+		SELECT jsonb_agg(DISTINCT (e #>> '{}')::int ORDER BY (e #>> '{}')::int) INTO list
+		FROM jsonb_array_elements(v) e;
+		IF jsonb_array_length(list) <> jsonb_array_length(v) THEN
+			RAISE EXCEPTION 'stream option "partitions" names a partition twice: %', v
+				USING ERRCODE = 'invalid_parameter_value';
+		END IF;
+		RETURN list;
+	END IF;
+	IF jsonb_typeof(v) = 'object' THEN
+		m := v->'modulus';
+		r := v->'remainder';
+		IF (SELECT count(*) FROM jsonb_object_keys(v)) = 2 AND jsonb_typeof(m) = 'number'
+		   AND jsonb_typeof(r) = 'number' AND (m #>> '{}')::numeric = trunc((m #>> '{}')::numeric)
+		   AND (r #>> '{}')::numeric = trunc((r #>> '{}')::numeric)
+		   AND (m #>> '{}')::numeric BETWEEN 1 AND 1024
+		   AND (r #>> '{}')::numeric >= 0 AND (r #>> '{}')::numeric < (m #>> '{}')::numeric THEN
+			RETURN jsonb_build_object('modulus', (m #>> '{}')::int, 'remainder', (r #>> '{}')::int);
+		END IF;
+		RAISE EXCEPTION 'invalid value for stream option "partitions": %', v
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'The object form takes exactly the keys "modulus" (1 to 1024) and "remainder" (0 to modulus - 1).',
+				  HINT = 'For two servers on one topic, give {"modulus": 2, "remainder": 0} to one and {"modulus": 2, "remainder": 1} to the other.';
+	END IF;
+	RAISE EXCEPTION 'invalid value for stream option "partitions": %', v
+		USING ERRCODE = 'invalid_parameter_value',
+			  HINT = 'Give a list of partition numbers, such as [0, 2, 4], or {"modulus": m, "remainder": r}.';
+END
+$fn$;
+COMMENT ON FUNCTION gc_stream_opt_partitions(jsonb) IS 'internal: validate and normalize the "partitions" stream option (a list, or modulus and remainder)';
 
 -- ---------------------------------------------------------------------------
 -- SQL API

@@ -163,8 +163,10 @@ NewRowExtra(StreamWorker *w, Size extra)
 /*
  * The stream's event time: the slowest partition's progress, so that one partition read
  * ahead of another (at start-up or after a restart) does not make the other's readings
- * look late.  A partition with unread messages that delivered nothing yet holds windows
- * open; an idle partition (nothing unread) advances with the wall clock.
+ * look late.  A partition not heard from yet (neither a message nor its end), or with
+ * unread messages and none delivered, holds windows open; an idle partition (nothing
+ * unread) advances with the wall clock (one found empty from the stream's first reading
+ * on, AdoptEmptyPartitions).
  */
 static int64
 EffectiveTime(StreamWorker *w, int64 now_us)
@@ -180,8 +182,7 @@ EffectiveTime(StreamWorker *w, int64 now_us)
 
 		if (w->plast[i] == 0)
 		{
-			/* unread messages, or not heard of yet (for a few seconds) */
-			if (behind || (w->hw[i] < 0 && now_us - w->assigned_at_us < 5 * USECS_PER_SEC))
+			if (behind || !w->heard[i])
 				hold = true;
 			continue;
 		}
@@ -189,13 +190,34 @@ EffectiveTime(StreamWorker *w, int64 now_us)
 		eff = Min(eff, cand);
 		any = true;
 	}
-	if (hold)
+	/* before the first reading there is no event time to advance from */
+	if (hold || w->last_arrival_us == 0)
 		eff = PG_INT64_MIN;
 	else if (!any)
 		eff = w->max_event_us + Max(0, now_us - w->last_arrival_us);
 	/* never move back: a window closed once stays closed (later data updates it) */
 	w->eff_high = Max(w->eff_high, eff);
 	return w->eff_high;
+}
+
+/*
+ * A partition found empty before the stream read anything has no event time of its own:
+ * it takes the first reading the stream sees after that, as if it had delivered it, and
+ * from there advances with the wall clock like any idle partition.  Messages that reach
+ * it later stop that advance (it is behind), so a backlog fetched from its neighbours
+ * first does not close the windows its own messages still fill.
+ */
+static void
+AdoptEmptyPartitions(StreamWorker *w, int64 event_us, int64 now_us)
+{
+	for (int i = 0; i < w->nparts; i++)
+		if (w->heard[i] && w->plast[i] == 0)
+		{
+			w->pmax[i] = event_us;
+			w->plast[i] = now_us;
+			w->adopted[i] = true;
+		}
+	w->nempty = 0;
 }
 
 /*
@@ -544,11 +566,14 @@ AssembleMessage(StreamWorker *w, int32 partition, int64 offset,
 		{
 			int			pi = ConsumerPartIndex(w, partition);
 
+			if (w->nempty > 0)
+				AdoptEmptyPartitions(w, event_us, now_us);
 			if (pi >= 0)
 			{
-				if (w->plast[pi] == 0 || event_us > w->pmax[pi])
+				if (w->plast[pi] == 0 || w->adopted[pi] || event_us > w->pmax[pi])
 					w->pmax[pi] = event_us;
 				w->plast[pi] = now_us;
+				w->adopted[pi] = false;
 			}
 		}
 		ws = (event_us >= 0 ? event_us / win_us : -((-event_us + win_us - 1) / win_us)) * win_us;

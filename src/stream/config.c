@@ -231,6 +231,28 @@ ParseOptions(StreamConfig *cfg, JsonbContainer *o)
 	cfg->assemble = KeyText(o, "entity_column") != NULL;
 }
 
+/* "partitions": null, a sorted list of partitions, or {"modulus": m, "remainder": r} */
+static void
+ParsePartitions(StreamConfig *cfg, JsonbContainer *o)
+{
+	JsonbValue *v = Key(o, "partitions");
+	List	   *list;
+	ListCell   *lc;
+
+	if (v == NULL || v->type != jbvBinary)
+		return;
+	if (JsonContainerIsObject(v->val.binary.data))
+	{
+		cfg->share_modulus = atoi(KeyText(v->val.binary.data, "modulus"));
+		cfg->share_remainder = atoi(KeyText(v->val.binary.data, "remainder"));
+		return;
+	}
+	list = KeyArray(o, "partitions");
+	cfg->share = CfgAlloc(sizeof(int32) * Max(list_length(list), 1));
+	foreach(lc, list)
+		cfg->share[cfg->nshare++] = atoi(ScalarText(lfirst(lc)));
+}
+
 static const struct
 {
 	const char *name;
@@ -450,6 +472,7 @@ StreamLoadConfig(StreamWorker *w, int32 stream_id)
 		elog(ERROR, "could not plan stream %d", stream_id);
 
 	ParseOptions(cfg, &plan->root);
+	ParsePartitions(cfg, &plan->root);
 	ParsePlan(cfg, &plan->root);
 	ParseCsvFields(cfg, &plan->root);
 	cfg->binary = BinaryUsable(cfg);

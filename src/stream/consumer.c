@@ -141,7 +141,8 @@ ConsumerCreate(StreamWorker *w)
 	SetConf(conf, "group.id", group, false);
 	SetConf(conf, "enable.auto.commit", "false", false);
 	SetConf(conf, "enable.auto.offset.store", "false", false);
-	SetConf(conf, "enable.partition.eof", "false", false);
+	/* the end of a partition tells that it has nothing to hold event time back with */
+	SetConf(conf, "enable.partition.eof", "true", false);
 	SetConf(conf, "auto.offset.reset", "earliest", false);
 	SetConf(conf, "log.queue", "true", false);
 	SetConf(conf, "client.id", "gcimpute", false);
@@ -297,6 +298,20 @@ ConsumerPartIndex(StreamWorker *w, int32 partition)
 	return -1;
 }
 
+/* Whether a partition of the topic is in the stream's share ("partitions" option). */
+bool
+ConsumerOwnsPartition(StreamConfig *cfg, int32 partition)
+{
+	if (cfg->share_modulus > 0)
+		return partition % cfg->share_modulus == cfg->share_remainder;
+	if (cfg->nshare == 0)
+		return true;
+	for (int i = 0; i < cfg->nshare; i++)
+		if (cfg->share[i] == partition)
+			return true;
+	return false;
+}
+
 /*
  * Learn the topic's partitions; assign any new one from its stored offset (or the
  * stream's start position for a first run).  Returns true when the assignment changed.
@@ -325,6 +340,8 @@ ConsumerRefreshPartitions(StreamWorker *w, int timeout_ms)
 	{
 		int32		p = md->topics[0].partitions[i].id;
 
+		if (!ConsumerOwnsPartition(w->cfg, p))
+			continue;
 		if (ConsumerPartIndex(w, p) < 0 && w->nparts < GC_STREAM_MAX_PARTS)
 		{
 			int			n = w->nparts++;
@@ -341,6 +358,8 @@ ConsumerRefreshPartitions(StreamWorker *w, int timeout_ms)
 			w->hw[n] = -1;
 			w->pmax[n] = 0;
 			w->plast[n] = 0;
+			w->heard[n] = false;
+			w->adopted[n] = false;
 			changed = true;
 		}
 	}
@@ -363,7 +382,6 @@ ConsumerRefreshPartitions(StreamWorker *w, int timeout_ms)
 		return false;
 	}
 	w->assigned = true;
-	w->assigned_at_us = GetCurrentTimestamp() + (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
 	return true;
 }
 
@@ -411,12 +429,39 @@ ConsumerCheckPosition(StreamWorker *w, rd_kafka_message_t *m)
 	w->pos[i] = Min(lo, m->offset);
 }
 
-/* Cached high watermarks (no broker round trip) into the status slot. */
+/*
+ * A partition is heard from at its first message or at its end (partition EOF, which
+ * librdkafka reports at the stored offset of a partition with nothing to read): until
+ * then it holds the stream's event time back (assemble.c, EffectiveTime).  The end also
+ * gives a partition never read a real position, so that messages arriving there later
+ * show it behind its high watermark.
+ */
 void
-ConsumerUpdateWatermarks(StreamWorker *w)
+ConsumerHeardFrom(StreamWorker *w, rd_kafka_message_t *m)
 {
-	int64		hws[GC_STREAM_MAX_PARTS];
+	int			i = ConsumerPartIndex(w, m->partition);
 
+	if (i < 0)
+		return;
+	if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+	{
+		if (w->pos[i] < 0 && m->offset >= 0)
+			w->pos[i] = m->offset;
+		if (!w->heard[i] && w->plast[i] == 0)
+			w->nempty++;
+	}
+	else if (m->err)
+		return;
+	w->heard[i] = true;
+}
+
+/*
+ * High watermarks from librdkafka's cache (each fetch response updates it; no broker
+ * round trip): a partition whose messages are fetched but not yet read is behind.
+ */
+void
+ConsumerCacheWatermarks(StreamWorker *w)
+{
 	for (int i = 0; i < w->nparts; i++)
 	{
 		int64_t		lo = -1,
@@ -424,15 +469,21 @@ ConsumerUpdateWatermarks(StreamWorker *w)
 
 		if (rd_kafka_get_watermark_offsets(w->rk, w->cfg->topic, w->parts[i], &lo, &hi) != RD_KAFKA_RESP_ERR_NO_ERROR)
 			hi = -1;
-		hws[i] = hi;
 		w->hw[i] = hi;
 	}
+}
+
+/* Cached high watermarks into the status slot. */
+void
+ConsumerUpdateWatermarks(StreamWorker *w)
+{
+	ConsumerCacheWatermarks(w);
 	LWLockAcquire(GcShared->lock, LW_EXCLUSIVE);
 	w->slot->nparts = w->nparts;
 	for (int i = 0; i < w->nparts; i++)
 	{
 		w->slot->parts[i] = w->parts[i];
-		w->slot->high_watermark[i] = hws[i];
+		w->slot->high_watermark[i] = w->hw[i];
 	}
 	LWLockRelease(GcShared->lock);
 }

@@ -76,6 +76,11 @@ typedef struct StreamConfig
 	double		flush_interval;
 	int			max_message_bytes;
 	int64		start;			/* -2 earliest, -1 latest, else offset */
+	/* the share of the topic ("partitions"): a list, or modulus/remainder; neither: all */
+	int			nshare;
+	int32	   *share;
+	int			share_modulus;	/* 0: no modulus form */
+	int			share_remainder;
 	char	   *model;
 	double		model_refresh;
 	int			model_window;
@@ -229,6 +234,9 @@ typedef struct StreamWorker
 	int64		hw[GC_STREAM_MAX_PARTS];	/* cached high watermark, -1 unknown */
 	int64		pmax[GC_STREAM_MAX_PARTS];	/* largest event time per partition */
 	int64		plast[GC_STREAM_MAX_PARTS]; /* wall time of its last message, 0 none */
+	bool		heard[GC_STREAM_MAX_PARTS]; /* delivered a message, or its end */
+	bool		adopted[GC_STREAM_MAX_PARTS];	/* pmax/plast lent by another partition */
+	int			nempty;			/* heard empty, waiting for the stream's first reading */
 	bool		initial_assign_done;
 	DedupSet   *dedup;
 	HTAB	   *pending;		/* PendingRow by hkey */
@@ -243,7 +251,6 @@ typedef struct StreamWorker
 	/* event-time progress */
 	int64		max_event_us;
 	int64		eff_high;		/* highest event time used to close windows */
-	int64		assigned_at_us;
 	int64		last_arrival_us;
 	double		window;			/* effective window (s) */
 	/* auto window warm-up */
@@ -285,7 +292,10 @@ typedef struct StreamWorker
 
 /* consumer.c */
 extern void ConsumerCreate(StreamWorker *w);
+extern bool ConsumerOwnsPartition(StreamConfig *cfg, int32 partition);
 extern void ConsumerCheckPosition(StreamWorker *w, rd_kafka_message_t *m);
+extern void ConsumerHeardFrom(StreamWorker *w, rd_kafka_message_t *m);
+extern void ConsumerCacheWatermarks(StreamWorker *w);
 extern void ConsumerDestroy(StreamWorker *w);
 extern bool ConsumerRefreshPartitions(StreamWorker *w, int timeout_ms);
 extern void ConsumerDrainLogs(StreamWorker *w);

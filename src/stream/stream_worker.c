@@ -361,6 +361,8 @@ gc_stream_worker_main(Datum arg)
 		 * dedup lookup of the next finds its slot already loaded (AssemblePrepare).
 		 */
 		held = NULL;
+		if (w->assigned && w->cfg->assemble)
+			ConsumerCacheWatermarks(w);
 		while (w->assigned && got < w->cfg->batch_size)
 		{
 			rd_kafka_message_t *m = rd_kafka_consumer_poll(w->rk, 0);
@@ -381,6 +383,7 @@ gc_stream_worker_main(Datum arg)
 			now_us = NowUnixUs();
 			if (!m->err)
 				ConsumerCheckPosition(w, m);
+			ConsumerHeardFrom(w, m);
 			if (regular)
 			{
 				held = m;

@@ -8,7 +8,10 @@ a paced rate.
               --partitions partitions first; then a stream with dedup and imputation on
               ingests them (one row per message) and the time from gc_stream_start to the
               last committed offset gives messages/s.  The same rows (as CSV, NULL for a
-              dropped cell) are then loaded with COPY ... FROM STDIN into an identical table.
+              dropped cell) are then loaded with COPY ... FROM STDIN into an identical table
+              (publisher_id text, data_id bigint, c1 ... c8 float8, imputed bool[],
+              raw float8[]).  --rounds repeats the pair and reports the median ratio; the
+              server runs with fsync and synchronous_commit on (--durability relaxed: off).
   latency     test/stream/kafka_tool paces --rate messages/s for --seconds s; each row
               records the Kafka timestamp of its message and clock_timestamp() when the
               worker wrote it: produce-to-written p50/p99, plus the worker's own
@@ -18,7 +21,7 @@ It starts its own broker (test/kafka/broker.sh, KAFKA_PORT, default 19194) and i
 (--port, default 55604) with shared_preload_libraries=gcimpute, and stops both at the end.
 
     .venv/bin/python test/bench/bench_ingest.py [--rows 1000000] [--rate 10000] [--seconds 20]
-        [--figures docs/figures] [--json out.json]
+        [--rounds 3] [--durability default|relaxed] [--figures docs/figures] [--json out.json]
 """
 import argparse
 import json
@@ -121,6 +124,9 @@ def main():
     ap.add_argument("--temporal", action="store_true",
                     help="also: the same messages assembled per (entity, 1 s window), imputed by a plain "
                          "and by a temporal model (gc_fit_series, 2 lags): rows/s of each")
+    ap.add_argument("--rounds", type=int, default=1, help="paired rounds of stream then COPY (the median ratio is reported)")
+    ap.add_argument("--durability", choices=["default", "relaxed"], default="default",
+                    help="default: fsync and synchronous_commit on; relaxed: both off")
     a = ap.parse_args()
 
     kport = int(os.environ.get("KAFKA_PORT", 19194))
@@ -134,13 +140,16 @@ def main():
     results = {"rows": a.rows, "partitions": a.partitions, "rate": a.rate}
     sh(f"bash '{TOP}/test/kafka/broker.sh' start '{kdir}' >/dev/null", env=env)
     try:
+        durability = ("'fsync = on' 'synchronous_commit = on'" if a.durability == "default"
+                      else "'fsync = off' 'synchronous_commit = off'")
         pg(f"pg_start {pdir} {a.port} \"shared_preload_libraries = 'gcimpute'\" 'shared_buffers = 512MB' "
-           f"'max_wal_size = 4GB' 'synchronous_commit = off' 'gcimpute.launcher_naptime = 100'")
+           f"'max_wal_size = 4GB' {durability} 'gcimpute.launcher_naptime = 100'")
         conn = psycopg.connect(f"host={pdir} port={a.port} user=postgres dbname=postgres", autocommit=True)
         conn.execute("CREATE EXTENSION gcimpute")
         cols = ", ".join(f"c{i} float8" for i in range(1, 9))
-        conn.execute(f"CREATE TABLE ingest (publisher_id text, data_id bigint, {cols}, imputed bool[])")
-        conn.execute(f"CREATE TABLE ingest_copy (publisher_id text, data_id bigint, {cols}, imputed bool[])")
+        # the table shape the docs recommend: the flags and the values as received beside the values
+        conn.execute(f"CREATE TABLE ingest (publisher_id text, data_id bigint, {cols}, imputed bool[], raw float8[])")
+        conn.execute(f"CREATE TABLE ingest_copy (publisher_id text, data_id bigint, {cols}, imputed bool[], raw float8[])")
 
         # the rows: put them on the topic, keep a copy for COPY
         sh(f"bash '{TOP}/test/kafka/broker.sh' topic ingest {a.partitions} '{kdir}' >/dev/null", env=env)
@@ -163,68 +172,83 @@ def main():
         with open(out) as f, open(csv_path, "w") as g:
             for line in f:
                 m = json.loads(line.split("\t", 1)[1].replace("\\\\", "\\"))
-                g.write(",".join([m["publisher_id"], str(m["data_id"])]
-                                 + [str(m[f"c{i}"]) if f"c{i}" in m else "" for i in range(1, 9)]) + ",\n")
+                vals = [str(m[f"c{i}"]) if f"c{i}" in m else "" for i in range(1, 9)]
+                raw = '"{' + ",".join(v or "NULL" for v in vals) + '}"'
+                g.write(",".join([m["publisher_id"], str(m["data_id"])] + vals) + ",," + raw + "\n")
 
-        # stream throughput
-        conn.execute("SELECT gc_stream_create('ingest', %s, 'ingest', 'ingest', "
-                     "'{\"model\": \"bench\", \"batch_size\": 20000}')", (bs,))
-        samples = []
-        t0 = time.time()
-        bcpu0, load0 = cpu_seconds(broker_pids(kdir)), os.getloadavg()[0]
-        conn.execute("SELECT gc_stream_start('ingest')")
-        pids = []
-        while not pids:
-            pids = [r[0] for r in conn.execute("SELECT pid FROM gc_stream_status WHERE name = 'ingest' AND pid IS NOT NULL")]
-            time.sleep(0.01)
-        perf = None
-        if a.perf:
-            perf = subprocess.Popen(["perf", "record", "-g", "-o", a.perf, "-p", ",".join(map(str, pids))],
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        t1 = wait_committed(conn, "ingest", a.rows, 600, samples)
-        # CPU of the worker(s) (all threads: librdkafka's fetch and decompression too) and broker
-        wcpu, bcpu = cpu_seconds(pids), cpu_seconds(broker_pids(kdir)) - bcpu0
-        load1 = os.getloadavg()[0]
-        if perf:
-            perf.send_signal(2)
-            perf.wait()
-        secs = t1 - t0
-        n, imputed, dups = conn.execute("""SELECT (SELECT count(*) FROM ingest), imputed_cells, duplicates
-                                           FROM gc_stream_status WHERE name = 'ingest'""").fetchone()
-        assert n == a.rows, f"{n} rows in the table, {a.rows} produced"
-        # steady state: between 10% and 90% of the rows
-        ts = np.array([s[0] for s in samples])
-        cs = np.array([s[1] for s in samples])
-        lo, hi = np.searchsorted(cs, 0.1 * a.rows), np.searchsorted(cs, 0.9 * a.rows)
-        steady = (cs[hi] - cs[lo]) / (ts[hi] - ts[lo]) if hi > lo and ts[hi] > ts[lo] else a.rows / secs
-        conn.execute("SELECT gc_stream_stop('ingest')")
+        # paired rounds: the stream, then COPY of the same rows into the same server
+        ratios = []
+        for rnd in range(a.rounds):
+            name = f"ingest{rnd}"
+            conn.execute("TRUNCATE ingest, ingest_copy")
+            conn.execute("CHECKPOINT")
+            # stream throughput
+            conn.execute("SELECT gc_stream_create(%s, %s, 'ingest', 'ingest', "
+                         "'{\"model\": \"bench\", \"batch_size\": 20000}')", (name, bs))
+            samples = []
+            t0 = time.time()
+            bcpu0, load0 = cpu_seconds(broker_pids(kdir)), os.getloadavg()[0]
+            conn.execute("SELECT gc_stream_start(%s)", (name,))
+            pids = []
+            while not pids:
+                pids = [r[0] for r in conn.execute("SELECT pid FROM gc_stream_status WHERE name = %s AND pid IS NOT NULL", (name,))]
+                time.sleep(0.01)
+            perf = None
+            if a.perf:
+                perf = subprocess.Popen(["perf", "record", "-g", "-o", a.perf, "-p", ",".join(map(str, pids))],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            t1 = wait_committed(conn, name, a.rows, 600, samples)
+            # CPU of the worker(s) (all threads: librdkafka's fetch and decompression too) and broker
+            wcpu, bcpu = cpu_seconds(pids), cpu_seconds(broker_pids(kdir)) - bcpu0
+            load1 = os.getloadavg()[0]
+            if perf:
+                perf.send_signal(2)
+                perf.wait()
+            secs = t1 - t0
+            n, imputed, dups = conn.execute("""SELECT (SELECT count(*) FROM ingest), imputed_cells, duplicates
+                                               FROM gc_stream_status WHERE name = %s""", (name,)).fetchone()
+            assert n == a.rows, f"{n} rows in the table, {a.rows} produced"
+            # steady state: between 10% and 90% of the rows
+            ts = np.array([s[0] for s in samples])
+            cs = np.array([s[1] for s in samples])
+            lo, hi = np.searchsorted(cs, 0.1 * a.rows), np.searchsorted(cs, 0.9 * a.rows)
+            steady = (cs[hi] - cs[lo]) / (ts[hi] - ts[lo]) if hi > lo and ts[hi] > ts[lo] else a.rows / secs
+            conn.execute("SELECT gc_stream_drop(%s)", (name,))
 
-        # plain COPY of the same rows, same run
-        bpid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
-        ccpu0 = cpu_seconds([bpid])
-        t0 = time.time()
-        with conn.cursor().copy("COPY ingest_copy (publisher_id, data_id, "
-                                + ", ".join(f"c{i}" for i in range(1, 9)) + ", imputed) FROM STDIN (FORMAT csv)") as cp:
-            with open(csv_path, "rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    cp.write(block)
-        copy_secs = time.time() - t0
-        ccpu = cpu_seconds([bpid]) - ccpu0
-        results.update(stream_seconds=round(secs, 2), stream_msgs_per_s=round(a.rows / secs),
-                       stream_steady_msgs_per_s=round(steady), imputed_cells=imputed, duplicates=dups,
-                       copy_seconds=round(copy_secs, 2), copy_rows_per_s=round(a.rows / copy_secs),
-                       stream_vs_copy=round((a.rows / secs) / (a.rows / copy_secs), 3),
-                       worker_cpu_s=round(wcpu, 2), worker_cpu_us_per_msg=round(wcpu / a.rows * 1e6, 2),
-                       broker_cpu_s=round(bcpu, 2), copy_backend_cpu_s=round(ccpu, 2),
-                       copy_cpu_us_per_row=round(ccpu / a.rows * 1e6, 2),
-                       load_avg_before=round(load0, 2), load_avg_after=round(load1, 2))
-        print(f"stream: {a.rows} messages in {secs:.2f}s = {a.rows / secs:,.0f} msg/s "
-              f"(steady {steady:,.0f} msg/s), {imputed} cells imputed", flush=True)
-        print(f"COPY:   {a.rows} rows in {copy_secs:.2f}s = {a.rows / copy_secs:,.0f} rows/s; "
-              f"stream/COPY = {results['stream_vs_copy']:.2f}", flush=True)
-        print(f"CPU:    worker {wcpu:.2f}s ({results['worker_cpu_us_per_msg']} us/msg), broker {bcpu:.2f}s, "
-              f"COPY backend {ccpu:.2f}s ({results['copy_cpu_us_per_row']} us/row); load average {load0:.2f} -> {load1:.2f}",
-              flush=True)
+            # plain COPY of the same rows, same run
+            bpid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+            ccpu0 = cpu_seconds([bpid])
+            t0 = time.time()
+            with conn.cursor().copy("COPY ingest_copy (publisher_id, data_id, "
+                                    + ", ".join(f"c{i}" for i in range(1, 9)) + ", imputed, raw) FROM STDIN (FORMAT csv)") as cp:
+                with open(csv_path, "rb") as f:
+                    for block in iter(lambda: f.read(1 << 20), b""):
+                        cp.write(block)
+            copy_secs = time.time() - t0
+            ccpu = cpu_seconds([bpid]) - ccpu0
+            results.update(stream_seconds=round(secs, 2), stream_msgs_per_s=round(a.rows / secs),
+                           stream_steady_msgs_per_s=round(steady), imputed_cells=imputed, duplicates=dups,
+                           copy_seconds=round(copy_secs, 2), copy_rows_per_s=round(a.rows / copy_secs),
+                           stream_vs_copy=round((a.rows / secs) / (a.rows / copy_secs), 3),
+                           worker_cpu_s=round(wcpu, 2), worker_cpu_us_per_msg=round(wcpu / a.rows * 1e6, 2),
+                           broker_cpu_s=round(bcpu, 2), copy_backend_cpu_s=round(ccpu, 2),
+                           copy_cpu_us_per_row=round(ccpu / a.rows * 1e6, 2),
+                           load_avg_before=round(load0, 2), load_avg_after=round(load1, 2))
+            print(f"stream: {a.rows} messages in {secs:.2f}s = {a.rows / secs:,.0f} msg/s "
+                  f"(steady {steady:,.0f} msg/s), {imputed} cells imputed", flush=True)
+            print(f"COPY:   {a.rows} rows in {copy_secs:.2f}s = {a.rows / copy_secs:,.0f} rows/s; "
+                  f"stream/COPY = {results['stream_vs_copy']:.2f}", flush=True)
+            print(f"CPU:    worker {wcpu:.2f}s ({results['worker_cpu_us_per_msg']} us/msg), broker {bcpu:.2f}s, "
+                  f"COPY backend {ccpu:.2f}s ({results['copy_cpu_us_per_row']} us/row); load average {load0:.2f} -> {load1:.2f}",
+                  flush=True)
+
+            ratios.append((results["stream_vs_copy"],
+                           results["copy_cpu_us_per_row"] / max(results["worker_cpu_us_per_msg"], 1e-9)))
+            results.setdefault("round_results", []).append({k: v for k, v in results.items() if k != "round_results"})
+        results["median_stream_vs_copy"] = float(np.median([r[0] for r in ratios]))
+        results["median_cpu_ratio"] = round(float(np.median([r[1] for r in ratios])), 3)
+        print(f"{a.rounds} paired rounds: stream/COPY wall {[r[0] for r in ratios]} median {results['median_stream_vs_copy']:.2f}; "
+              f"COPY CPU/stream CPU per row {[round(r[1], 2) for r in ratios]} median {results['median_cpu_ratio']:.2f}", flush=True)
 
         if a.temporal:
             results.update(temporal_vs_plain(conn, bs, a.rows))

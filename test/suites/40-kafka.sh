@@ -15,6 +15,7 @@ export KAFKA_PORT=${KAFKA_PORT:-19092}
 BS=127.0.0.1:$KAFKA_PORT
 W=$GC_TEST_TMP/kafka-suite
 KDIR=$W/broker
+rm -rf "$W"
 mkdir -p "$W"
 SIM=test/sim/bin/gc_sensor_sim
 KDUMP=test/kafka/bin/kdump
