@@ -4,17 +4,18 @@
  *
  * Without entity/time columns every message is one row.  With them, a message adds its
  * fields to the row of its entity and window [floor(t/w)*w, +w); a row is written when
- * the stream's event time passes the window's end plus the allowed lateness (seeds/001:
- * after the window ends, wait the forecast data latency for late data).  The stream's
+ * the stream's event time passes the window's end plus the allowed lateness (after the
+ * window ends, wait as long as late data are forecast to take; docs/streaming.md, Rows,
+ * windows and lateness).  The stream's
  * event time is the largest event time seen, advanced by the wall clock while the topic
  * is idle, so quiet topics still flush.  A value for a window that was already written
  * goes to the writer as a late row, which updates the written row in place.
  *
  * window "auto": the median gap between an entity's consecutive readings over the first
- * messages (seeds/001 finds latency lowest when the window equals the arrival period),
+ * messages (end-to-end latency is lowest when the window equals the arrival period),
  * rounded to 1, 2 or 5 times a power of ten milliseconds so that a restart re-derives
  * the same grid.  lateness "auto": from the best of lognormal, gamma and Weibull fitted to
- * the producer delays (Kafka timestamp minus event time), as in seeds/001 Algorithm 3.
+ * the producer delays (Kafka timestamp minus event time), docs/latency.md.
  */
 #include "postgres.h"
 
@@ -222,8 +223,8 @@ AdoptEmptyPartitions(StreamWorker *w, int64 event_us, int64 now_us)
 
 /*
  * The allowed lateness.  "auto": the latency distribution that fits the recent producer
- * delays best (lognormal, gamma or Weibull by AIC, src/latency/latency.h, seeds/001
- * Algorithm 3), and the wait after a window's end until 99% of its readings have arrived;
+ * delays best (lognormal, gamma or Weibull by AIC, src/latency/latency.h, docs/latency.md),
+ * and the wait after a window's end until 99% of its readings have arrived;
  * refitted every 200 new delays.
  */
 static int64

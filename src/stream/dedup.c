@@ -1,6 +1,7 @@
 /*
  * dedup.c — the duplicate-instance rule: a message whose (publisher_id, data_id) was
- * already seen is dropped (seeds/001, Algorithm 2 and Fig. 10C).
+ * already seen is dropped: a re-sent reading must not count twice (docs/streaming.md,
+ * Exactly-once semantics).
  *
  * The in-memory set keeps a 128-bit hash of each key (two independent 64-bit hashes, so
  * a false "duplicate" needs a 128-bit collision) with the time it was added, and forgets
