@@ -20,10 +20,14 @@
 
 #include <math.h>
 
+#include "access/genam.h"
+#include "access/htup_details.h"
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_am.h"
 #include "catalog/pg_authid.h"
+#include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
 #include "commands/copy.h"
 #include "common/shortest_dec.h"
@@ -46,6 +50,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/relcache.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
@@ -1637,6 +1642,76 @@ TimeUsExpr(StreamConfig *cfg)
 }
 
 /*
+ * Whether the target has a valid, non-partial btree index whose first two keys are the
+ * entity and time columns: then each entity's latest rows are a short backward index scan
+ * and the refill can skip from one entity to the next instead of reading the table.
+ */
+static bool
+HistoryIndexed(StreamConfig *cfg)
+{
+	AttrNumber	ae = get_attnum(cfg->target, cfg->cols[cfg->c_entity].name),
+				at = get_attnum(cfg->target, cfg->cols[cfg->c_time].name);
+	Relation	rel = table_open(cfg->target, AccessShareLock);
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+	bool		found = false;
+
+	foreach(lc, indexes)
+	{
+		Relation	idx = index_open(lfirst_oid(lc), AccessShareLock);
+		Form_pg_index ix = idx->rd_index;
+
+		found = idx->rd_rel->relam == BTREE_AM_OID && ix->indisvalid && ix->indnkeyatts >= 2 &&
+			ix->indkey.values[0] == ae && ix->indkey.values[1] == at &&
+			heap_attisnull(idx->rd_indextuple, Anum_pg_index_indpred, NULL);
+		index_close(idx, AccessShareLock);
+		if (found)
+			break;
+	}
+	list_free(indexes);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+/*
+ * The query of each entity's latest `depth` rows (entity as text, time in microseconds, the
+ * cells as received), oldest first.  With an index on (entity, time) a recursive skip scan
+ * visits each entity once and reads only its last rows; without one, one pass numbers the
+ * rows of each entity (the whole table is read, see docs/temporal.md).
+ */
+static bool
+HistoryQuery(StreamConfig *cfg, int depth, StringInfo sql)
+{
+	bool		indexed = HistoryIndexed(cfg);
+
+	const char *ent = quote_identifier(cfg->cols[cfg->c_entity].name);
+	const char *tcol = quote_identifier(cfg->cols[cfg->c_time].name);
+	StringInfoData cells;
+
+	initStringInfo(&cells);
+	appendStringInfo(&cells, "%s::pg_catalog.text AS e, %s AS t, ARRAY[", ent, TimeUsExpr(cfg));
+	AppendReceivedValues(cfg, &cells);
+	appendStringInfoString(&cells, "]::pg_catalog.float8[] AS v");
+	if (indexed)
+		appendStringInfo(sql,
+						 "WITH RECURSIVE ents(x) AS ("
+						 "(SELECT %s FROM %s WHERE %s IS NOT NULL ORDER BY 1 LIMIT 1) UNION ALL "
+						 "SELECT (SELECT %s FROM %s WHERE %s OPERATOR(pg_catalog.>) ents.x ORDER BY 1 LIMIT 1) "
+						 "FROM ents WHERE ents.x IS NOT NULL) "
+						 "SELECT s.e, s.t, s.v FROM ents, LATERAL (SELECT %s FROM %s "
+						 "WHERE %s OPERATOR(pg_catalog.=) ents.x ORDER BY %s DESC LIMIT %d) s ORDER BY 2",
+						 ent, cfg->target_sql, ent, ent, cfg->target_sql, ent,
+						 cells.data, cfg->target_sql, ent, tcol, depth);
+	else
+		appendStringInfo(sql,
+						 "SELECT e, t, v FROM (SELECT %s, pg_catalog.row_number() OVER (PARTITION BY %s ORDER BY %s DESC) AS k "
+						 "FROM %s) s WHERE k OPERATOR(pg_catalog.<=) %d ORDER BY 2",
+						 cells.data, ent, tcol, cfg->target_sql, depth);
+	pfree(cells.data);
+	return indexed;
+}
+
+/*
  * Refill a temporal model's history from the target (after a start or a model change):
  * each entity's latest rows, their cells as received, in time order.
  */
@@ -1644,18 +1719,19 @@ static void
 RestoreHistory(StreamWorker *w)
 {
 	StreamConfig *cfg = w->cfg;
-	const char *ent = quote_identifier(cfg->cols[cfg->c_entity].name);
 	StringInfoData sql;
 	double	   *vals = palloc(sizeof(double) * Max(cfg->nvalues, 1));
+	bool		indexed;
 
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "SELECT e, t, v FROM (SELECT %s::pg_catalog.text AS e, %s AS t, ARRAY[", ent, TimeUsExpr(cfg));
-	AppendReceivedValues(cfg, &sql);
-	appendStringInfo(&sql, "]::pg_catalog.float8[] AS v, pg_catalog.row_number() OVER (PARTITION BY %s ORDER BY %s DESC) AS k "
-					 "FROM %s) s WHERE k OPERATOR(pg_catalog.<=) %d ORDER BY 2",
-					 ent, TemporalTimeExpr(cfg), cfg->target_sql, gc_stream_history_depth(history));
+	indexed = HistoryQuery(cfg, gc_stream_history_depth(history), &sql);
 	if (SPI_execute(sql.data, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the history of stream \"%s\"", cfg->name);
+	ereport(LOG,
+			(errmsg("stream \"%s\": temporal history refilled with %lu rows, %s", cfg->name,
+					(unsigned long) SPI_processed,
+					indexed ? "by an index on the entity and time columns" : "by reading the whole target"),
+			 indexed ? 0 : errhint("Create an index on the target's (entity, time) columns to read only each entity's last rows.")));
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];

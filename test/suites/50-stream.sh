@@ -218,8 +218,19 @@ q -c "SELECT gc_stream_stop('t1')" >/dev/null
 for i in $(seq 1 50); do [ -z "$(workers t1)" ] && break; sleep 0.2; done
 $SIM --brokers "$BS" --entities 5 --quiet --topic t1 --count 500 --seed 10 --ar 0.9 --drop 0.3 \
 	--delay-scale 0 --data-id-base 100000 --start-time 2026-11-22T00:05:00Z >"$W/t1b.rep"
+# with an index on (entity, ts) the refill skips from entity to entity and reads only each
+# one's last rows: the table's sequential-scan counter does not grow by its size
+q -c "CREATE INDEX t1_entity_ts ON t1 (entity, ts)"
+seq0=$(q -c "SELECT pg_catalog.pg_stat_force_next_flush(); SELECT seq_tup_read FROM pg_stat_user_tables WHERE relname = 't1'" | tail -1)
 q -c "SELECT gc_stream_start('t1')" >/dev/null
 check "temporal: restarted, all messages committed" wait_done t1 "$(($(val total_sent "$W/t1.rep") + $(val total_sent "$W/t1b.rep")))"
+check "temporal: the first start refilled the history by reading the whole target" \
+	grep -q 'stream "t1": temporal history refilled with 0 rows, by reading the whole target' "$PGD/server.log"
+check "temporal: the restart refilled it by the (entity, ts) index" \
+	grep -qE 'stream "t1": temporal history refilled with [1-9][0-9]* rows, by an index' "$PGD/server.log"
+sleep 1.5
+check "temporal: the indexed refill did not read the table sequentially" test "$(q -c "
+	SELECT seq_tup_read - $seq0 < 100 FROM pg_stat_user_tables WHERE relname = 't1'")" = t
 check "temporal: after the restart still equal to gc_impute_series causal" test "$(q -c "
 	WITH s AS (SELECT ts, raw, ARRAY[temp, hum, pres, light, co2, noise, vib, door] AS v,
 			gc_impute_series(m.model, ts, raw, '{\"mode\": \"causal\"}') OVER (PARTITION BY entity ORDER BY ts) AS c
