@@ -450,6 +450,15 @@ done:
 }
 
 /*
+ * The rows a BIC is for: the rows fitted, or the rows a sample stands for.
+ */
+static double
+BicRows(size_t fitted, size_t bic_rows)
+{
+	return (double) (bic_rows > fitted ? bic_rows : fitted);
+}
+
+/*
  * The number of lags k in 0..K with the smallest BIC. Every candidate is judged on the same
  * data, the window of K+1 rows: the model of order k (Γ(0..k) of the fit, continued as a
  * VAR(k) to K lags) gives the conditional log-likelihood
@@ -459,10 +468,13 @@ done:
  * nearer ones; that is the span's job, not the order's.)
  */
 static GcStatus
-ChooseLags(const Stacked *s, int q, int K, const double *Sig, const GcFitOptions *opt,
-		   const GcAlloc *alloc, int *best, double *bic_out, char *errmsg, size_t errlen)
+ChooseLags(const Stacked *s, int q, int K, const double *Sig, size_t bic_rows,
+		   const GcFitOptions *opt, const GcAlloc *alloc, int *best, double *bic_out,
+		   char *errmsg, size_t errlen)
 {
-	double		logn = log((double) s->n);
+	double		rows = BicRows(s->n, bic_rows);
+	double		scale = rows / (double) s->n;
+	double		logn = log(rows);
 	double		best_bic = INFINITY;
 	size_t		qq = (size_t) q * q;
 	int			Q = (K + 1) * q;
@@ -512,7 +524,7 @@ ChooseLags(const Stacked *s, int q, int K, const double *Sig, const GcFitOptions
 			status = GC_OK;
 			continue;
 		}
-		bic = -2.0 * (joint - past) + (0.5 * q * (q - 1) + (double) k * q * q) * logn;
+		bic = -2.0 * scale * (joint - past) + (0.5 * q * (q - 1) + (double) k * q * q) * logn;
 		if (bic_out)
 			bic_out[k] = bic;
 		if (bic < best_bic)
@@ -606,10 +618,11 @@ StoreLags(GcModel *model, const double *Sig, int Q, const int *act, int q, int l
 	return GC_OK;
 }
 
-GcStatus
-gc_fit_temporal(const double *X, const int64_t *seg, const int64_t *tstep, size_t n, int p,
-				double step, const GcFitOptions *opt, const GcSeriesOptions *sopt,
-				const GcAlloc *alloc, GcModel **model_out, char *errmsg, size_t errlen)
+/* The fit proper: the stacked EM with max_lags (or the given) lags, the choice, the model. */
+static GcStatus
+FitStacked(const double *X, const int64_t *seg, const int64_t *tstep, size_t n, int p,
+		   double step, const GcFitOptions *opt, const GcSeriesOptions *sopt,
+		   const GcAlloc *alloc, GcModel **model_out, char *errmsg, size_t errlen)
 {
 	GcStatus	status = GC_OK;
 	GcModel    *model = NULL;
@@ -627,24 +640,6 @@ gc_fit_temporal(const double *X, const int64_t *seg, const int64_t *tstep, size_
 	memset(&s, 0, sizeof(s));
 	memset(&lat, 0, sizeof(lat));
 	*model_out = NULL;
-	if (errlen > 0)
-		errmsg[0] = '\0';
-	if (gc_fit_check_size(n, p, errmsg, errlen) != 0)
-		return GC_EINVAL;
-	if (K < 0 || K > GC_SERIES_MAX_LAGS || !(step > 0) || !isfinite(step) ||
-		opt->training != GC_TRAIN_STANDARD)
-	{
-		snprintf(errmsg, errlen, "a temporal model needs 0 to %d lags, a positive step and standard training",
-				 GC_SERIES_MAX_LAGS);
-		return GC_EINVAL;
-	}
-	for (size_t i = 1; i < n; i++)
-		if (seg[i] == seg[i - 1] && tstep[i] <= tstep[i - 1])
-		{
-			snprintf(errmsg, errlen, "row %zu is not after the previous row of its entity", i + 1);
-			return GC_EINVAL;
-		}
-
 	model = gc_model_new(p, n, opt, alloc);
 	if (model == NULL)
 		return GC_ENOMEM;
@@ -701,7 +696,8 @@ gc_fit_temporal(const double *X, const int64_t *seg, const int64_t *tstep, size_
 	}
 	if (sopt->lags < 0)
 	{
-		status = ChooseLags(&s, q, K, Sig, opt, alloc, &lags, sopt->bic, errmsg, errlen);
+		status = ChooseLags(&s, q, K, Sig, sopt->bic_rows, opt, alloc, &lags, sopt->bic,
+							errmsg, errlen);
 		if (status != GC_OK)
 			goto done;
 	}
@@ -721,4 +717,116 @@ done:
 	}
 	*model_out = model;
 	return GC_OK;
+}
+
+/* Arguments the fit cannot work with; the rows' time order. */
+static GcStatus
+CheckSeries(const int64_t *seg, const int64_t *tstep, size_t n, int p, double step,
+			const GcFitOptions *opt, const GcSeriesOptions *sopt, char *errmsg, size_t errlen)
+{
+	int			K = sopt->lags >= 0 ? sopt->lags : sopt->max_lags;
+
+	if (gc_fit_check_size(n, p, errmsg, errlen) != 0)
+		return GC_EINVAL;
+	if (K < 0 || K > GC_SERIES_MAX_LAGS || !(step > 0) || !isfinite(step) ||
+		opt->training != GC_TRAIN_STANDARD)
+	{
+		snprintf(errmsg, errlen, "a temporal model needs 0 to %d lags, a positive step and standard training",
+				 GC_SERIES_MAX_LAGS);
+		return GC_EINVAL;
+	}
+	for (size_t i = 1; i < n; i++)
+		if (seg[i] == seg[i - 1] && tstep[i] <= tstep[i - 1])
+		{
+			snprintf(errmsg, errlen, "row %zu is not after the previous row of its entity", i + 1);
+			return GC_EINVAL;
+		}
+	return GC_OK;
+}
+
+/*
+ * The sample the order is chosen on: runs of GC_SERIES_SAMPLE_RUN consecutive rows spread
+ * evenly over the rows. Each run, and each change of entity inside one, starts a series of
+ * its own, so a lag is never taken across rows left out. Returns the sample's row count.
+ */
+static size_t
+SampleRuns(const double *X, const int64_t *seg, const int64_t *tstep, size_t n, int p,
+		   double *Xs, int64_t *segs, int64_t *ts)
+{
+	size_t		runs = (n + GC_SERIES_SAMPLE_RUN - 1) / GC_SERIES_SAMPLE_RUN,
+				want = (GC_SERIES_SAMPLE_ROWS + GC_SERIES_SAMPLE_RUN - 1) / GC_SERIES_SAMPLE_RUN,
+				m = 0;
+
+	for (size_t i = 0; i < want; i++)
+	{
+		size_t		lo = i * runs / want * GC_SERIES_SAMPLE_RUN,
+					hi = lo + GC_SERIES_SAMPLE_RUN < n ? lo + GC_SERIES_SAMPLE_RUN : n;
+
+		for (size_t j = lo; j < hi; j++, m++)
+		{
+			memcpy(Xs + m * p, X + j * p, sizeof(double) * p);
+			segs[m] = m == 0 ? 0 : segs[m - 1] + (j == lo || seg[j] != seg[j - 1]);
+			ts[m] = tstep[j];
+		}
+	}
+	return m;
+}
+
+/*
+ * "lags": "auto" on many rows: choose the order on a sample (its BIC scaled to all n rows),
+ * then fit that order on all rows.
+ */
+static GcStatus
+FitChosenOnSample(const double *X, const int64_t *seg, const int64_t *tstep, size_t n, int p,
+				  double step, const GcFitOptions *opt, const GcSeriesOptions *sopt,
+				  const GcAlloc *alloc, GcModel **model_out, char *errmsg, size_t errlen)
+{
+	size_t		cap = ((GC_SERIES_SAMPLE_ROWS + GC_SERIES_SAMPLE_RUN - 1) / GC_SERIES_SAMPLE_RUN) *
+		GC_SERIES_SAMPLE_RUN;
+	double	   *Xs = alloc->alloc(alloc->ctx, sizeof(double) * cap * p);
+	int64_t    *segs = alloc->alloc(alloc->ctx, sizeof(int64_t) * cap);
+	int64_t    *ts = alloc->alloc(alloc->ctx, sizeof(int64_t) * cap);
+	GcSeriesOptions so = *sopt;
+	GcModel    *sample = NULL;
+	GcStatus	status = GC_ENOMEM;
+
+	if (Xs && segs && ts)
+	{
+		size_t		m = SampleRuns(X, seg, tstep, n, p, Xs, segs, ts);
+
+		so.bic_rows = n;
+		status = FitStacked(Xs, segs, ts, m, p, step, opt, &so, alloc, &sample, errmsg, errlen);
+	}
+	if (Xs)
+		alloc->dealloc(alloc->ctx, Xs);
+	if (segs)
+		alloc->dealloc(alloc->ctx, segs);
+	if (ts)
+		alloc->dealloc(alloc->ctx, ts);
+	if (status != GC_OK)
+		return status;
+	so = *sopt;
+	so.lags = sample->lags;
+	so.bic = NULL;
+	gc_model_free(sample, alloc);
+	return FitStacked(X, seg, tstep, n, p, step, opt, &so, alloc, model_out, errmsg, errlen);
+}
+
+GcStatus
+gc_fit_temporal(const double *X, const int64_t *seg, const int64_t *tstep, size_t n, int p,
+				double step, const GcFitOptions *opt, const GcSeriesOptions *sopt,
+				const GcAlloc *alloc, GcModel **model_out, char *errmsg, size_t errlen)
+{
+	GcStatus	status;
+
+	*model_out = NULL;
+	if (errlen > 0)
+		errmsg[0] = '\0';
+	status = CheckSeries(seg, tstep, n, p, step, opt, sopt, errmsg, errlen);
+	if (status != GC_OK)
+		return status;
+	if (sopt->lags < 0 && n > 2 * (size_t) GC_SERIES_SAMPLE_ROWS)
+		return FitChosenOnSample(X, seg, tstep, n, p, step, opt, sopt, alloc, model_out,
+								 errmsg, errlen);
+	return FitStacked(X, seg, tstep, n, p, step, opt, sopt, alloc, model_out, errmsg, errlen);
 }

@@ -27,7 +27,21 @@ typedef struct GcSeriesOptions
 	int			max_lags;		/* upper end of the choice, 6 */
 	/* when not NULL: receives BIC(k) for k = 0..max_lags (lags chosen from the data) */
 	double	   *bic;
+	/*
+	 * Rows the BIC is scaled to (0: the rows fitted). A choice made on a sample of the rows
+	 * scales the sample's log-likelihood to this many rows, estimating the full data's BIC.
+	 */
+	size_t		bic_rows;
 } GcSeriesOptions;
+
+/*
+ * Above this many rows "lags": "auto" chooses the order on an evenly spread sample of about
+ * GC_SERIES_SAMPLE_ROWS rows (runs of GC_SERIES_SAMPLE_RUN consecutive rows) and then fits
+ * only the chosen order on all rows: choosing fits max_lags lags, which costs about
+ * ((max_lags + 1) / (lags + 1))² times the final fit.
+ */
+#define GC_SERIES_SAMPLE_ROWS 20000
+#define GC_SERIES_SAMPLE_RUN 500
 
 extern void gc_series_options_default(GcSeriesOptions *sopt);
 

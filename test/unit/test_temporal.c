@@ -70,6 +70,52 @@ Mae(const double *truth, const double *X, const double *imp, size_t n, int j)
 	return c ? s / c : 0;
 }
 
+/*
+ * Many rows: "auto" chooses the order on a sample of runs (the BIC scaled to all rows) and
+ * fits only that order on all rows; the VAR(1) still gets one lag, the model counts every row.
+ */
+static void
+CheckSampleChoice(const GcFitOptions *opt)
+{
+	size_t		len = GC_SERIES_SAMPLE_ROWS + 2000,
+				n;
+	double	   *X = malloc(sizeof(double) * 2 * len * P),
+			   *truth = malloc(sizeof(double) * 2 * len * P);
+	int64_t    *seg = malloc(sizeof(int64_t) * 2 * len),
+			   *tstep = malloc(sizeof(int64_t) * 2 * len);
+	GcSeriesOptions sopt;
+	GcModel    *m = NULL;
+	GcRng		rng;
+	double		bic[7];
+	char		err[256];
+	GcStatus	st;
+
+	n = Simulate(len, 0.8, X, seg, tstep, truth);
+	memcpy(X, truth, sizeof(double) * n * P);
+	gc_rng_seed(&rng, 6);
+	for (size_t k = 0; k < n * P; k++)
+		if (gc_rng_uniform(&rng) < 0.2)
+			X[k] = NAN;
+	gc_series_options_default(&sopt);
+	sopt.bic = bic;
+	st = gc_fit_temporal(X, seg, tstep, n, P, 1.0, opt, &sopt, &gc_malloc_alloc, &m, err, sizeof(err));
+	CHECK(st == GC_OK && n > 2 * GC_SERIES_SAMPLE_ROWS, "%zu rows: auto lags on a sample (%s)", n, err);
+	if (st == GC_OK)
+	{
+		CHECK(m->lags == 1 && bic[0] - bic[1] > 10000,
+			  "the sample chooses one lag (%d), its BIC scaled to all rows (BIC(0) − BIC(1) = %.0f)",
+			  m->lags, bic[0] - bic[1]);
+		CHECK(m->nrows == (int64_t) n, "the chosen order is fitted on all %zu rows (%lld)", n,
+			  (long long) m->nrows);
+		CHECK_CLOSE(m->lagcorr[0], 0.8, 0.03, "Γ(1) of channel 1 from all rows");
+	}
+	gc_model_free(m, &gc_malloc_alloc);
+	free(X);
+	free(truth);
+	free(seg);
+	free(tstep);
+}
+
 int
 main(void)
 {
@@ -230,6 +276,7 @@ main(void)
 				  j + 1, ep, ec, es);
 		}
 	}
+	CheckSampleChoice(&opt);
 	gc_imputer_free(ip);
 	gc_imputer_free(ic);
 	gc_imputer_free(is);
