@@ -516,7 +516,8 @@ DECLARE
 		'publisher_id_field', 'data_id_field', 'dedup', 'dedup_retention',
 		'key_column', 'partition_column', 'offset_column', 'timestamp_column',
 		'imputed_column', 'raw_column', 'start', 'batch_size', 'flush_interval',
-		'max_message_bytes', 'model', 'model_refresh', 'model_window', 'kafka', 'partitions'];
+		'max_message_bytes', 'model', 'model_refresh', 'model_window', 'kafka', 'partitions',
+		'refine_previous'];
 	k text;
 	o jsonb := '{}';
 	v jsonb;
@@ -600,6 +601,14 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value', HINT = 'Give true or false.';
 	END IF;
 	o := o || jsonb_build_object('dedup', v);
+
+	-- a temporal model only: revise the entity's earlier rows as later ones arrive
+	v := coalesce(options->'refine_previous', 'false');
+	IF jsonb_typeof(v) <> 'boolean' THEN
+		RAISE EXCEPTION 'invalid value for stream option "refine_previous": %', v
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Give true or false.';
+	END IF;
+	o := o || jsonb_build_object('refine_previous', v);
 
 	v := coalesce(options->'start', '"earliest"');
 	IF NOT (v IN ('"earliest"', '"latest"') OR (jsonb_typeof(v) = 'number' AND (v #>> '{}') ~ '^[0-9]+$')) THEN

@@ -152,6 +152,12 @@ SetDedup(StreamConfig *cfg, const char *v)
 }
 
 static void
+SetRefinePrevious(StreamConfig *cfg, const char *v)
+{
+	cfg->refine_previous = strcmp(v, "true") == 0;
+}
+
+static void
 SetStart(StreamConfig *cfg, const char *v)
 {
 	cfg->start = strcmp(v, "earliest") == 0 ? -2 : strcmp(v, "latest") == 0 ? -1 : strtoll(v, NULL, 10);
@@ -190,6 +196,7 @@ static const OptionSpec option_specs[] = {
 	OPT_FN("window", SetWindow),
 	OPT_FN("lateness", SetLateness),
 	OPT_FN("dedup", SetDedup),
+	OPT_FN("refine_previous", SetRefinePrevious),
 	OPT_FN("start", SetStart),
 	OPT_FN("row_time", SetRowTime),
 	OPT("dedup_retention", OPT_DOUBLE, dedup_retention),

@@ -71,6 +71,7 @@ typedef struct StreamConfig
 	bool		lateness_auto;
 	double		time_unit;		/* seconds per numeric unit */
 	bool		dedup;
+	bool		refine_previous;	/* temporal model: re-impute earlier rows as later ones come */
 	double		dedup_retention;
 	int			batch_size;
 	double		flush_interval;

@@ -156,6 +156,8 @@ static GcModel *imputer_model = NULL;
 static TemporalHistory *history = NULL;	/* a temporal model's per-entity rows */
 
 static void RestoreHistory(StreamWorker *w);
+static char *TimeUsExpr(StreamConfig *cfg);
+static void AppendReceivedValues(StreamConfig *cfg, StringInfo sql);
 static double *imp_in = NULL,
 		   *imp_out = NULL;
 
@@ -181,7 +183,7 @@ BuildImputer(StreamWorker *w)
 				 errhint("Give the stream \"entity_column\" and \"time_column\", or use a model fitted by gc_fit.")));
 	}
 	if (imputer_model->temporal)
-		history = gc_stream_history_create(imputer_model, w->model_cxt);
+		history = gc_stream_history_create(imputer_model, w->cfg->refine_previous, w->model_cxt);
 	st = gc_imputer_create(imputer_model, &alloc, &imputer, msg, sizeof(msg));
 	imp_in = palloc(sizeof(double) * Max(imputer_model->p, 1));
 	imp_out = palloc(sizeof(double) * Max(imputer_model->p, 1));
@@ -191,6 +193,13 @@ BuildImputer(StreamWorker *w)
 		imputer = NULL;
 		gc_report_status(st, "gc_impute", msg);
 	}
+}
+
+/* The time a row is written with, in microseconds: its window's start or earliest event. */
+static int64
+RowTime(StreamConfig *cfg, PendingRow *r)
+{
+	return cfg->row_time_window ? r->win_start : r->event_us;
 }
 
 /* Rows in time order (window start, then earliest event), for list_sort. */
@@ -218,9 +227,13 @@ StoreImputed(StreamWorker *w, PendingRow *r, const double *out)
 		}
 }
 
-/* Fill the missing cells of a row from the model (a temporal one: and the entity's earlier rows). */
+/*
+ * Fill the missing cells of a row from the model (a temporal one: and the entity's earlier
+ * rows). pending: the row is still to be inserted by this batch, so a revision of it
+ * (ReviseRow) changes it in memory.
+ */
 static void
-ImputeRow(StreamWorker *w, PendingRow *r)
+ImputeRow(StreamWorker *w, PendingRow *r, bool pending)
 {
 	int			n = w->cfg->nvalues;
 	bool		missing = false;
@@ -235,9 +248,8 @@ ImputeRow(StreamWorker *w, PendingRow *r)
 	{
 		for (int v = 0; v < n; v++)
 			imp_in[v] = r->have[v] ? r->vals[v] : get_float8_nan();
-		if (gc_stream_history_impute(history, r->entity,
-									 w->cfg->row_time_window ? r->win_start : r->event_us,
-									 imp_in, imp_out))
+		if (gc_stream_history_impute(history, r->entity, RowTime(w->cfg, r), imp_in, imp_out,
+									 pending ? r : NULL))
 			StoreImputed(w, r, imp_out);
 		return;
 	}
@@ -692,6 +704,147 @@ InSubxact(SubFn fn, void *arg, char **err)
 	return ok;
 }
 
+/*
+ * A row of the entity revised by the history: its imputed cells get the new values, its
+ * observed cells, imputed flags and raw cells stay. A row still to be inserted by this
+ * batch is changed in memory; a written one is updated in the target.
+ */
+typedef struct ReviseArg
+{
+	StreamWorker *w;
+	PendingRow *r;				/* the row that caused the revision (its entity) */
+} ReviseArg;
+
+static void
+ReviseRow(void *arg, int64 t_us, void *tag, const double *observed, const double *imputed)
+{
+	ReviseArg  *ra = arg;
+	StreamConfig *cfg = ra->w->cfg;
+	StreamColumn *ec = &cfg->cols[cfg->c_entity],
+			   *tc = &cfg->cols[cfg->c_time];
+	StringInfoData sql,
+				tbuf;
+	Datum		args[2];
+	Oid			argtypes[2] = {TEXTOID, TEXTOID};
+	bool		any = false;
+	int			ret;
+
+	if (tag != NULL)
+	{
+		PendingRow *r = tag;
+
+		for (int v = 0; v < cfg->nvalues; v++)
+			if (!r->have[v] && r->imp[v] && !isnan(imputed[v]))
+				r->vals[v] = imputed[v];
+		return;
+	}
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "UPDATE %s SET ", cfg->target_sql);
+	for (int c = 0; c < cfg->ncols; c++)
+	{
+		StreamColumn *col = &cfg->cols[c];
+
+		if (col->role != ROLE_VALUE || !isnan(observed[col->value]) || isnan(imputed[col->value]))
+			continue;
+		initStringInfo(&tbuf);
+		AppendDouble(&tbuf, imputed[col->value], col->integral);
+		appendStringInfo(&sql, "%s%s = CAST(%s AS %s)", any ? ", " : "", quote_identifier(col->name),
+						 quote_literal_cstr(tbuf.data), format_type_be_qualified(col->type));
+		any = true;
+	}
+	if (!any)
+		return;
+	initStringInfo(&tbuf);
+	AppendTime(&tbuf, tc->type, t_us);
+	args[0] = CStringGetTextDatum(ra->r->entity);
+	args[1] = CStringGetTextDatum(tbuf.data);
+	appendStringInfo(&sql, " WHERE %s OPERATOR(pg_catalog.=) CAST($1 AS %s) AND %s OPERATOR(pg_catalog.=) CAST($2 AS %s)",
+					 quote_identifier(ec->name), format_type_be_qualified(ec->type),
+					 quote_identifier(tc->name), format_type_be_qualified(tc->type));
+	ret = SPI_execute_with_args(sql.data, 2, argtypes, args, NULL, false, 0);
+	if (ret != SPI_OK_UPDATE)
+		elog(ERROR, "revising a row failed: %d", ret);
+}
+
+/*
+ * The rows of r's entity within the history's reach of r, as received, read back from the
+ * target into the history's scratch series, and r itself.
+ */
+static void
+ScratchFromTarget(StreamWorker *w, PendingRow *r)
+{
+	StreamConfig *cfg = w->cfg;
+	StreamColumn *ec = &cfg->cols[cfg->c_entity],
+			   *tc = &cfg->cols[cfg->c_time];
+	int64		t = RowTime(cfg, r),
+				reach = (int64) ceil((gc_stream_history_reach(history) + 0.5) *
+									 gc_stream_history_step(history) * 1e6);
+	StringInfoData sql,
+				lo,
+				hi;
+	Datum		args[3];
+	Oid			argtypes[3] = {TEXTOID, TEXTOID, TEXTOID};
+	double	   *vals = palloc(sizeof(double) * cfg->nvalues);
+
+	initStringInfo(&lo);
+	initStringInfo(&hi);
+	AppendTime(&lo, tc->type, t - reach);
+	AppendTime(&hi, tc->type, t + reach);
+	args[0] = CStringGetTextDatum(r->entity);
+	args[1] = CStringGetTextDatum(lo.data);
+	args[2] = CStringGetTextDatum(hi.data);
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT %s, ARRAY[", TimeUsExpr(cfg));
+	AppendReceivedValues(cfg, &sql);
+	appendStringInfo(&sql, "]::pg_catalog.float8[] FROM %s WHERE %s OPERATOR(pg_catalog.=) CAST($1 AS %s) "
+					 "AND %s OPERATOR(pg_catalog.>=) CAST($2 AS %s) AND %s OPERATOR(pg_catalog.<=) CAST($3 AS %s) ORDER BY 1",
+					 cfg->target_sql, quote_identifier(ec->name), format_type_be_qualified(ec->type),
+					 quote_identifier(tc->name), format_type_be_qualified(tc->type),
+					 quote_identifier(tc->name), format_type_be_qualified(tc->type));
+	/* read-write: the rows this batch inserted must be visible */
+	if (SPI_execute_with_args(sql.data, 3, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the rows around a late row of stream \"%s\"", cfg->name);
+	gc_stream_history_scratch_reset(history);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		n1,
+					n2;
+		Datum		tu = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &n1),
+					v = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &n2);
+
+		if (n1 || n2)
+			continue;
+		gc_row_values(DatumGetArrayTypeP(v), vals, cfg->nvalues, "gcimpute stream", -1);
+		gc_stream_history_scratch_add(history, DatumGetInt64(tu), vals, NULL);
+	}
+	for (int v = 0; v < cfg->nvalues; v++)
+		vals[v] = r->have[v] ? r->vals[v] : get_float8_nan();
+	gc_stream_history_scratch_add(history, t, vals, NULL);
+	pfree(vals);
+}
+
+/*
+ * After a row of a temporal model's stream was imputed or completed: the rows of its entity
+ * whose imputation depended on it (gc_stream_history_revise) are imputed again. A late row
+ * may lie before everything the history holds in memory, so its neighbours are read back
+ * from the target instead (FlushReviseLate, once every row of the batch is written).
+ */
+static void
+ReviseAround(StreamWorker *w, PendingRow *r)
+{
+	ReviseArg	ra = {w, r};
+
+	if (history == NULL || !w->have_model || imputer_model->p != w->cfg->nvalues)
+		return;
+	if (r->late)
+	{
+		ScratchFromTarget(w, r);
+		gc_stream_history_scratch_revise(history, RowTime(w->cfg, r), ReviseRow, &ra);
+	}
+	else
+		gc_stream_history_revise(history, r->entity, RowTime(w->cfg, r), ReviseRow, &ra);
+}
+
 typedef struct LateArg
 {
 	StreamWorker *w;
@@ -794,7 +947,7 @@ LateSub(void *arg)
 			r->vals[v] = cur[v];
 			r->have[v] = true;
 		}
-	ImputeRow(w, r);
+	ImputeRow(w, r, false);
 	/* cells that stay imputed without a model keep their old value */
 	for (int v = 0; v < nv; v++)
 		if (!r->have[v] && !r->imp[v] && !curnull[v] && curimp[v])
@@ -1268,7 +1421,11 @@ FlushRowsToInsert(StreamWorker *w, Batch *b, bool late)
 
 	/* a temporal model imputes a row from the entity's earlier rows: those first */
 	if (history != NULL)
+	{
 		list_sort(b->rows, CmpRowTime);
+		/* rows of an earlier pass are in the table now: revise them there */
+		gc_stream_history_new_batch(history);
+	}
 	foreach(lc, b->rows)
 	{
 		PendingRow *r = lfirst(lc);
@@ -1297,10 +1454,33 @@ FlushRowsToInsert(StreamWorker *w, Batch *b, bool late)
 			}
 			/* nothing written for that window (e.g. older than the table): insert */
 		}
-		ImputeRow(w, r);
+		ImputeRow(w, r, true);
+		if (!r->late)
+			ReviseAround(w, r);
 		insert = lappend(insert, r);
 	}
 	return insert;
+}
+
+/*
+ * Phase 2c (owner's code), temporal models: the late rows of the batch, completed or
+ * inserted, in time order, and the rows of their entities whose imputation depends on
+ * them, imputed again from the target as it now is.
+ */
+static void
+FlushReviseLate(StreamWorker *w, Batch *b)
+{
+	ListCell   *lc;
+
+	if (history == NULL)
+		return;
+	foreach(lc, b->rows)
+	{
+		PendingRow *r = lfirst(lc);
+
+		if (r->late)
+			ReviseAround(w, r);
+	}
 }
 
 /*
@@ -1541,6 +1721,7 @@ WriterFlush(StreamWorker *w)
 			FlushInsertRows(w, rel, insert, &b);
 			insert = FlushRowsToInsert(w, &b, true);
 			FlushInsertRows(w, rel, insert, &b);
+			FlushReviseLate(w, &b);
 			table_close(rel, NoLock);
 			StreamOwnerCodeEnd(&oc);
 

@@ -237,6 +237,63 @@ check "temporal: after the restart still equal to gc_impute_series causal" test 
 		FROM t1, gc_models m WHERE m.name = 'sensors_t')
 	SELECT count(*) > 300 AND count(*) FILTER (WHERE abs(v[i] - c[i]) > 1e-9 * (1 + abs(c[i]))) = 0
 	FROM s, generate_subscripts(raw, 1) i WHERE raw[i] IS NULL AND ts >= '2026-11-22 00:05:00+00'")" = t
+# Out of order and late: rows and parts of rows delayed past the lateness. A row written
+# after later rows of its entity, or completed by a late message, makes the stream impute
+# those later rows (within the span) again: at the end every row is what gc_impute_series
+# causal gives over the final table. With "refine_previous" the earlier rows within the span
+# are imputed again as later ones arrive: at the end, gc_impute_series smooth.
+bash test/kafka/broker.sh topic t4 1 "$KDIR" >/dev/null
+T4SIM=(--brokers "$BS" --entities 5 --quiet --topic t4 --ar 0.9 --drop 0.25 --split 0.4
+	--delay-scale 1 --delay-max 3)
+$SIM "${T4SIM[@]}" --count 1200 --seed 12 --start-time 2026-11-23T00:00:00Z >"$W/t4.rep"
+mktable t4c
+mktable t4s
+q -c "SELECT gc_stream_create('t4c', '$BS', 't4', 't4c', '{$STREAMOPT, \"model\": \"sensors_t\"}');
+	SELECT gc_stream_create('t4s', '$BS', 't4', 't4s', '{$STREAMOPT, \"model\": \"sensors_t\", \"refine_previous\": true}');
+	SELECT gc_stream_start('t4c'); SELECT gc_stream_start('t4s')" >/dev/null
+t4total=$(val total_sent "$W/t4.rep")
+check "out of order: all $t4total messages committed (causal)" wait_done t4c "$t4total"
+check "out of order: all $t4total messages committed (refine_previous)" wait_done t4s "$t4total"
+# mode: the stream's table against gc_impute_series over its own received cells
+series_equal() {
+	q -c "WITH s AS (SELECT raw, imputed, ARRAY[temp, hum, pres, light, co2, noise, vib, door] AS v,
+			gc_impute_series(m.model, ts, raw, '{\"mode\": \"$2\"}') OVER (PARTITION BY entity ORDER BY ts) AS c
+		FROM $1, gc_models m WHERE m.name = 'sensors_t')
+	SELECT count(*) FILTER (WHERE raw[i] IS NULL) > 200
+		AND count(*) FILTER (WHERE raw[i] IS NULL AND abs(v[i] - c[i]) > 1e-9 * (1 + abs(c[i]))) = 0
+		AND count(*) FILTER (WHERE raw[i] IS NOT NULL AND v[i] IS DISTINCT FROM raw[i]) = 0
+		AND count(*) FILTER (WHERE imputed[i] IS DISTINCT FROM (raw[i] IS NULL)) = 0
+	FROM s, generate_subscripts(raw, 1) i"
+}
+check "out of order: every row equals gc_impute_series causal over the final table" test "$(series_equal t4c causal)" = t
+check "refine_previous: every row equals gc_impute_series smooth over the final table" test "$(series_equal t4s smooth)" = t
+# a late message completing a written row: the rows after it (and with refine_previous
+# before it) are imputed again from the completed row
+late=$(q -c "SELECT entity || ' ' || to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM t4c
+	WHERE raw[1] IS NULL AND entity = 's2' ORDER BY ts LIMIT 1 OFFSET 5")
+echo "{\"publisher_id\":\"${late% *}\",\"data_id\":900001,\"entity\":\"${late% *}\",\"ts\":\"${late#* }\",\"temp\":21.5}" |
+	"$TOOL" produce "$BS" t4 2>/dev/null
+check "late completion: committed" wait_done t4c "$((t4total + 1))"
+check "late completion: committed (refine_previous)" wait_done t4s "$((t4total + 1))"
+check "late completion: the row was completed in place" test "$(q -c "
+	SELECT count(*) = 1 AND bool_and(raw[1] = 21.5 AND temp = 21.5 AND NOT imputed[1]) FROM t4c
+	WHERE entity = '${late% *}' AND ts = '${late#* }'")/$(q -c "SELECT late_updates > 0 FROM gc_stream_status WHERE name = 't4c'")" = t/t
+check "late completion: the later rows follow gc_impute_series causal" test "$(series_equal t4c causal)" = t
+check "late completion: refine_previous still gc_impute_series smooth" test "$(series_equal t4s smooth)" = t
+check "refine_previous: the refined rows differ from the causal ones" test "$(q -c "
+	SELECT count(*) > 100 FROM t4c c JOIN t4s s USING (entity, ts), generate_subscripts(c.raw, 1) i
+	WHERE c.raw[i] IS NULL AND abs((ARRAY[c.temp, c.hum, c.pres, c.light, c.co2, c.noise, c.vib, c.door])[i]
+		- (ARRAY[s.temp, s.hum, s.pres, s.light, s.co2, s.noise, s.vib, s.door])[i]) > 1e-6")" = t
+# a restart in between: the rows written before it are refined from the target, once each
+q -c "SELECT gc_stream_stop('t4s')" >/dev/null
+for i in $(seq 1 50); do [ -z "$(workers t4s)" ] && break; sleep 0.2; done
+$SIM "${T4SIM[@]}" --count 400 --seed 13 --data-id-base 100000 --start-time 2026-11-23T00:04:00Z >"$W/t4b.rep"
+q -c "SELECT gc_stream_start('t4s')" >/dev/null
+check "refine_previous: restarted, all messages committed" wait_done t4s "$((t4total + 1 + $(val total_sent "$W/t4b.rep")))"
+check "refine_previous: after the restart still gc_impute_series smooth" test "$(series_equal t4s smooth)" = t
+check "refine_previous: one row per entity and time" test "$(q -c "
+	SELECT count(*) = count(DISTINCT (entity, ts)) FROM t4s")" = t
+q -c "SELECT gc_stream_drop('t4c'); SELECT gc_stream_drop('t4s')" >/dev/null 2>&1
 # model_refresh refits a temporal model as temporal (with its lags and step)
 q -c "SELECT gc_stream_drop('t1')" >/dev/null 2>&1
 mktable t3
