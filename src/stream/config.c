@@ -152,12 +152,6 @@ SetDedup(StreamConfig *cfg, const char *v)
 }
 
 static void
-SetRefinePrevious(StreamConfig *cfg, const char *v)
-{
-	cfg->refine_previous = strcmp(v, "true") == 0;
-}
-
-static void
 SetStart(StreamConfig *cfg, const char *v)
 {
 	cfg->start = strcmp(v, "earliest") == 0 ? -2 : strcmp(v, "latest") == 0 ? -1 : strtoll(v, NULL, 10);
@@ -196,7 +190,6 @@ static const OptionSpec option_specs[] = {
 	OPT_FN("window", SetWindow),
 	OPT_FN("lateness", SetLateness),
 	OPT_FN("dedup", SetDedup),
-	OPT_FN("refine_previous", SetRefinePrevious),
 	OPT_FN("start", SetStart),
 	OPT_FN("row_time", SetRowTime),
 	OPT("dedup_retention", OPT_DOUBLE, dedup_retention),
@@ -236,6 +229,12 @@ ParseOptions(StreamConfig *cfg, JsonbContainer *o)
 		}
 	}
 	cfg->assemble = KeyText(o, "entity_column") != NULL;
+	/* optional: a plan made by a 0.1 catalog does not have it */
+	{
+		char	   *refine = KeyText(o, "refine_previous");
+
+		cfg->refine_previous = refine != NULL && strcmp(refine, "true") == 0;
+	}
 }
 
 /* "partitions": null, a sorted list of partitions, or {"modulus": m, "remainder": r} */
