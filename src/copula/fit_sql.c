@@ -245,7 +245,7 @@ ParseFitOptions(Jsonb *jb, FitOptions *o, int mode)
 	o->types_by_index = false;
 	o->max_index = 0;
 	o->lags = -1;
-	o->max_lags = 6;
+	o->max_lags = -1;			/* not given: GC_SERIES_DEFAULT_MAX_LAGS, widened */
 	o->step = 0;
 	if (jb == NULL)
 		return;

@@ -21,7 +21,7 @@ typedef struct GcSqlFitOptions
 	int			max_index;		/* largest column number named in a "types" object */
 	int			rank;			/* > 0: fit a low-rank model of this rank (em_lowrank.c) */
 	int			lags;			/* gc_fit_series: lags, -1 for "auto" */
-	int			max_lags;		/* gc_fit_series: the most lags "auto" considers */
+	int			max_lags;		/* gc_fit_series: the most lags "auto" considers; -1 not given */
 	double		step;			/* gc_fit_series: seconds between rows, 0 for "auto" */
 } GcSqlFitOptions;
 

@@ -23,6 +23,7 @@
  * q(q−1)/2 + K q² parameters.
  */
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -41,7 +42,7 @@ gc_series_options_default(GcSeriesOptions *sopt)
 {
 	memset(sopt, 0, sizeof(*sopt));
 	sopt->lags = -1;
-	sopt->max_lags = 6;
+	sopt->max_lags = GC_SERIES_DEFAULT_MAX_LAGS;
 }
 
 /* ---------- block-Toeplitz algebra ---------- */
@@ -773,13 +774,12 @@ SampleRuns(const double *X, const int64_t *seg, const int64_t *tstep, size_t n, 
 }
 
 /*
- * "lags": "auto" on many rows: choose the order on a sample (its BIC scaled to all n rows),
- * then fit that order on all rows.
+ * "lags": "auto" on many rows: the order chosen on a sample (its BIC scaled to all n rows).
  */
 static GcStatus
-FitChosenOnSample(const double *X, const int64_t *seg, const int64_t *tstep, size_t n, int p,
-				  double step, const GcFitOptions *opt, const GcSeriesOptions *sopt,
-				  const GcAlloc *alloc, GcModel **model_out, char *errmsg, size_t errlen)
+ChooseOnSample(const double *X, const int64_t *seg, const int64_t *tstep, size_t n, int p,
+			   double step, const GcFitOptions *opt, const GcSeriesOptions *sopt,
+			   const GcAlloc *alloc, int *lags, char *errmsg, size_t errlen)
 {
 	size_t		cap = ((GC_SERIES_SAMPLE_ROWS + GC_SERIES_SAMPLE_RUN - 1) / GC_SERIES_SAMPLE_RUN) *
 		GC_SERIES_SAMPLE_RUN;
@@ -803,12 +803,70 @@ FitChosenOnSample(const double *X, const int64_t *seg, const int64_t *tstep, siz
 		alloc->dealloc(alloc->ctx, segs);
 	if (ts)
 		alloc->dealloc(alloc->ctx, ts);
-	if (status != GC_OK)
-		return status;
-	so = *sopt;
-	so.lags = sample->lags;
+	if (status == GC_OK)
+	{
+		*lags = sample->lags;
+		gc_model_free(sample, alloc);
+	}
+	return status;
+}
+
+/*
+ * Widen the range of a censored choice to GC_SERIES_MAX_LAGS, or to as many lags as the
+ * fit of all n rows can stack within the budget.
+ */
+static bool
+WidenRange(GcSeriesOptions *so, size_t n, int p)
+{
+	int			K = GC_SERIES_MAX_LAGS;
+
+	if (so->widen_bytes <= 0)
+		return false;
+	while (K > so->max_lags && (double) n * p * (K + 1) * GC_SERIES_BYTES_PER_VALUE > so->widen_bytes)
+		K--;
+	if (K <= so->max_lags)
+		return false;
+	so->max_lags = K;
+	return true;
+}
+
+/*
+ * "lags": "auto": choose the order by BIC (on a sample above 2 × GC_SERIES_SAMPLE_ROWS rows,
+ * then fit it on all rows), searching a wider range when the choice sits on its end.
+ */
+static GcStatus
+FitChosen(const double *X, const int64_t *seg, const int64_t *tstep, size_t n, int p,
+		  double step, const GcFitOptions *opt, const GcSeriesOptions *sopt,
+		  const GcAlloc *alloc, GcModel **model_out, char *errmsg, size_t errlen)
+{
+	GcSeriesOptions so = *sopt;
+	bool		sample = n > 2 * (size_t) GC_SERIES_SAMPLE_ROWS;
+	GcModel    *model = NULL;
+	GcStatus	status;
+	int			lags;
+
+	for (;;)
+	{
+		status = sample ? ChooseOnSample(X, seg, tstep, n, p, step, opt, &so, alloc, &lags, errmsg, errlen)
+			: FitStacked(X, seg, tstep, n, p, step, opt, &so, alloc, &model, errmsg, errlen);
+		if (status != GC_OK)
+			return status;
+		lags = sample ? lags : model->lags;
+		if (lags < so.max_lags || !WidenRange(&so, n, p))
+			break;
+		if (model)
+			gc_model_free(model, alloc);
+		model = NULL;
+	}
+	if (sopt->searched)
+		*sopt->searched = so.max_lags;
+	if (!sample)
+	{
+		*model_out = model;
+		return GC_OK;
+	}
+	so.lags = lags;
 	so.bic = NULL;
-	gc_model_free(sample, alloc);
 	return FitStacked(X, seg, tstep, n, p, step, opt, &so, alloc, model_out, errmsg, errlen);
 }
 
@@ -825,8 +883,7 @@ gc_fit_temporal(const double *X, const int64_t *seg, const int64_t *tstep, size_
 	status = CheckSeries(seg, tstep, n, p, step, opt, sopt, errmsg, errlen);
 	if (status != GC_OK)
 		return status;
-	if (sopt->lags < 0 && n > 2 * (size_t) GC_SERIES_SAMPLE_ROWS)
-		return FitChosenOnSample(X, seg, tstep, n, p, step, opt, sopt, alloc, model_out,
-								 errmsg, errlen);
+	if (sopt->lags < 0)
+		return FitChosen(X, seg, tstep, n, p, step, opt, sopt, alloc, model_out, errmsg, errlen);
 	return FitStacked(X, seg, tstep, n, p, step, opt, sopt, alloc, model_out, errmsg, errlen);
 }

@@ -20,11 +20,23 @@
 
 /* the most lags a model may have (a window of smooth imputation spans 2·lags + 1 rows) */
 #define GC_SERIES_MAX_LAGS 16
+/* the range "auto" searches first */
+#define GC_SERIES_DEFAULT_MAX_LAGS 6
+/* bytes the fit needs per stacked value: the latent arrays and the E-step's copies */
+#define GC_SERIES_BYTES_PER_VALUE (6 * sizeof(double))
 
 typedef struct GcSeriesOptions
 {
 	int			lags;			/* >= 0: this many; -1: choose 0..max_lags by BIC */
-	int			max_lags;		/* upper end of the choice, 6 */
+	int			max_lags;		/* upper end of the choice, GC_SERIES_DEFAULT_MAX_LAGS */
+	/*
+	 * A choice that lands on max_lags itself is censored by the range: with widen_bytes > 0
+	 * the choice is then made again over 0..GC_SERIES_MAX_LAGS, or over as many lags as
+	 * keep all n rows stacked within widen_bytes (GC_SERIES_BYTES_PER_VALUE each).
+	 * 0: max_lags is a hard cap.
+	 */
+	double		widen_bytes;
+	int		   *searched;		/* when not NULL: receives the range finally searched */
 	/* when not NULL: receives BIC(k) for k = 0..max_lags (lags chosen from the data) */
 	double	   *bic;
 	/*

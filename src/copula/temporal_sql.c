@@ -38,8 +38,6 @@ PG_FUNCTION_INFO_V1(gc_fit_series_finalfn);
 PG_FUNCTION_INFO_V1(gc_impute_series);
 PG_FUNCTION_INFO_V1(gc_impute_series_ts);
 
-/* bytes the fit needs per value and lag: the stacked latent arrays and the E-step's copies */
-#define SERIES_BYTES_PER_VALUE (6 * sizeof(double))
 
 /* ---------- gc_fit_series ---------- */
 
@@ -117,8 +115,9 @@ LookupEntity(SeriesState *st, text *entity)
 static void
 CheckSeriesMemory(SeriesState *st, int64 rows)
 {
-	int			K = st->opts.lags >= 0 ? st->opts.lags : st->opts.max_lags;
-	double		need = (double) rows * st->p * (K + 1) * SERIES_BYTES_PER_VALUE +
+	int			K = st->opts.lags >= 0 ? st->opts.lags :
+		st->opts.max_lags >= 0 ? st->opts.max_lags : GC_SERIES_DEFAULT_MAX_LAGS;
+	double		need = (double) rows * st->p * (K + 1) * GC_SERIES_BYTES_PER_VALUE +
 		(double) rows * (st->p + 2) * sizeof(double);
 
 	if (need > (double) maintenance_work_mem * 1024.0)
@@ -287,6 +286,7 @@ gc_fit_series_finalfn(PG_FUNCTION_ARGS)
 	GcStatus	status;
 	char		errbuf[256];
 	double		bic[GC_SERIES_MAX_LAGS + 1];
+	int			searched = 0;
 
 	if (st == NULL || st->n == 0)
 		ereport(ERROR,
@@ -344,8 +344,14 @@ gc_fit_series_finalfn(PG_FUNCTION_ARGS)
 	opt = gc_fit_core_options(&st->opts);
 	gc_series_options_default(&sopt);
 	sopt.lags = st->opts.lags;
-	sopt.max_lags = st->opts.max_lags;
+	/* a range not given is widened while the choice sits on its end, within the memory */
+	if (st->opts.max_lags >= 0)
+		sopt.max_lags = st->opts.max_lags;
+	else
+		sopt.widen_bytes = (double) maintenance_work_mem * 1024.0 -
+			(double) n * (p + 2) * sizeof(double);
 	sopt.bic = bic;
+	sopt.searched = &searched;
 	alloc = gc_pg_alloc(fitcxt);
 	status = gc_fit_temporal(X, seg, tstep, (size_t) n, p, step, &opt, &sopt, &alloc, &model,
 							 errbuf, sizeof(errbuf));
@@ -361,7 +367,7 @@ gc_fit_series_finalfn(PG_FUNCTION_ARGS)
 		StringInfoData buf;
 
 		initStringInfo(&buf);
-		for (int k = 0; k <= st->opts.max_lags; k++)
+		for (int k = 0; k <= searched; k++)
 			appendStringInfo(&buf, "%s%d: %.1f", k ? ", " : "", k, bic[k]);
 		ereport(NOTICE,
 				(errmsg("gc_fit_series: %d lags chosen (step %g s); BIC by lags: %s",
