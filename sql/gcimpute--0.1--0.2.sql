@@ -595,20 +595,10 @@ BEGIN
 	END IF;
 	o := o || jsonb_build_object('time_unit', v);
 
-	v := coalesce(options->'dedup', 'true');
-	IF jsonb_typeof(v) <> 'boolean' THEN
-		RAISE EXCEPTION 'invalid value for stream option "dedup": %', v
-			USING ERRCODE = 'invalid_parameter_value', HINT = 'Give true or false.';
-	END IF;
-	o := o || jsonb_build_object('dedup', v);
-
-	-- a temporal model only: revise the entity's earlier rows as later ones arrive
-	v := coalesce(options->'refine_previous', 'false');
-	IF jsonb_typeof(v) <> 'boolean' THEN
-		RAISE EXCEPTION 'invalid value for stream option "refine_previous": %', v
-			USING ERRCODE = 'invalid_parameter_value', HINT = 'Give true or false.';
-	END IF;
-	o := o || jsonb_build_object('refine_previous', v);
+	-- refine_previous: a temporal model only, revise the entity's earlier rows as later ones arrive
+	o := o || jsonb_build_object(
+		'dedup', @extschema@.gc_stream_opt_bool(options, 'dedup', true),
+		'refine_previous', @extschema@.gc_stream_opt_bool(options, 'refine_previous', false));
 
 	v := coalesce(options->'start', '"earliest"');
 	IF NOT (v IN ('"earliest"', '"latest"') OR (jsonb_typeof(v) = 'number' AND (v #>> '{}') ~ '^[0-9]+$')) THEN
@@ -767,3 +757,18 @@ BEGIN
 	RETURN o;
 END
 $fn$;
+
+-- a boolean stream option (dedup, refine_previous)
+CREATE FUNCTION gc_stream_opt_bool(options jsonb, k text, dflt boolean)
+RETURNS jsonb LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+	v jsonb := coalesce(options->k, to_jsonb(dflt));
+BEGIN
+	IF jsonb_typeof(v) <> 'boolean' THEN
+		RAISE EXCEPTION 'invalid value for stream option "%": %', k, v
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Give true or false.';
+	END IF;
+	RETURN v;
+END
+$fn$;
+COMMENT ON FUNCTION gc_stream_opt_bool(jsonb, text, boolean) IS 'internal: read a boolean stream option with its default';
