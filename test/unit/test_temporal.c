@@ -54,6 +54,19 @@ Simulate(size_t len, double a, double *X, int64_t *seg, int64_t *tstep, double *
 	return n;
 }
 
+/* X: the n rows of truth with 20% of the cells missing at random */
+static void
+MaskCells(const double *truth, size_t n, uint64_t seed, double *X)
+{
+	GcRng		rng;
+
+	memcpy(X, truth, sizeof(double) * n * P);
+	gc_rng_seed(&rng, seed);
+	for (size_t k = 0; k < n * P; k++)
+		if (gc_rng_uniform(&rng) < 0.2)
+			X[k] = NAN;
+}
+
 /* mean absolute error over the masked entries of column j */
 static double
 Mae(const double *truth, const double *X, const double *imp, size_t n, int j)
@@ -85,17 +98,12 @@ CheckSampleChoice(const GcFitOptions *opt)
 			   *tstep = malloc(sizeof(int64_t) * 2 * len);
 	GcSeriesOptions sopt;
 	GcModel    *m = NULL;
-	GcRng		rng;
 	double		bic[7];
 	char		err[256];
 	GcStatus	st;
 
 	n = Simulate(len, 0.8, X, seg, tstep, truth);
-	memcpy(X, truth, sizeof(double) * n * P);
-	gc_rng_seed(&rng, 6);
-	for (size_t k = 0; k < n * P; k++)
-		if (gc_rng_uniform(&rng) < 0.2)
-			X[k] = NAN;
+	MaskCells(truth, n, 6, X);
 	gc_series_options_default(&sopt);
 	sopt.bic = bic;
 	st = gc_fit_temporal(X, seg, tstep, n, P, 1.0, opt, &sopt, &gc_malloc_alloc, &m, err, sizeof(err));
@@ -128,7 +136,6 @@ main(void)
 			   *imp_smooth = malloc(sizeof(double) * 2 * len * P);
 	int64_t    *seg = malloc(sizeof(int64_t) * 2 * len),
 			   *tstep = malloc(sizeof(int64_t) * 2 * len);
-	GcRng		rng;
 	GcFitOptions opt;
 	GcSeriesOptions sopt;
 	GcModel    *m = NULL,
@@ -145,11 +152,7 @@ main(void)
 	double		a = 0.8;
 
 	n = Simulate(len, a, X, seg, tstep, truth);
-	memcpy(X, truth, sizeof(double) * n * P);
-	gc_rng_seed(&rng, 5);
-	for (size_t k = 0; k < n * P; k++)
-		if (gc_rng_uniform(&rng) < 0.2)
-			X[k] = NAN;
+	MaskCells(truth, n, 5, X);
 
 	gc_fit_options_default(&opt);
 	opt.tol = 1e-4;
