@@ -9,7 +9,8 @@
  *
  * A row that arrives out of time order, or a late message that completes a written row,
  * changes what the entity's later rows within the span should have been imputed from; the
- * writer then asks for those rows again (gc_stream_history_revise). With refine_previous the
+ * writer then asks for those rows again, from rows it reads back from the target into a
+ * scratch series (the in-memory rows may have moved past a late row). With refine_previous the
  * earlier rows within the span are re-imputed too, from the rows on both sides that have
  * arrived: once the span after a row is complete that is gc_impute_series in smooth mode.
  */

@@ -704,22 +704,27 @@ InSubxact(SubFn fn, void *arg, char **err)
 	return ok;
 }
 
-/*
- * A row of the entity revised by the history: its imputed cells get the new values, its
- * observed cells, imputed flags and raw cells stay. A row still to be inserted by this
- * batch is changed in memory; a written one is updated in the target.
- */
+/* The context of ReviseRow: the row whose arrival caused the revision (its entity). */
 typedef struct ReviseArg
 {
 	StreamWorker *w;
-	PendingRow *r;				/* the row that caused the revision (its entity) */
+	PendingRow *r;
 } ReviseArg;
 
+/* A revised row still to be inserted by this batch: its imputed cells in memory. */
 static void
-ReviseRow(void *arg, int64 t_us, void *tag, const double *observed, const double *imputed)
+ReviseInMemory(StreamConfig *cfg, PendingRow *r, const double *imputed)
 {
-	ReviseArg  *ra = arg;
-	StreamConfig *cfg = ra->w->cfg;
+	for (int v = 0; v < cfg->nvalues; v++)
+		if (!r->have[v] && r->imp[v] && !isnan(imputed[v]))
+			r->vals[v] = imputed[v];
+}
+
+/* A revised row already written: an UPDATE of its imputed value columns. */
+static void
+ReviseInTarget(StreamConfig *cfg, const char *entity, int64 t_us, const double *observed,
+			   const double *imputed)
+{
 	StreamColumn *ec = &cfg->cols[cfg->c_entity],
 			   *tc = &cfg->cols[cfg->c_time];
 	StringInfoData sql,
@@ -727,18 +732,9 @@ ReviseRow(void *arg, int64 t_us, void *tag, const double *observed, const double
 	Datum		args[2];
 	Oid			argtypes[2] = {TEXTOID, TEXTOID};
 	bool		any = false;
-	int			ret;
 
-	if (tag != NULL)
-	{
-		PendingRow *r = tag;
-
-		for (int v = 0; v < cfg->nvalues; v++)
-			if (!r->have[v] && r->imp[v] && !isnan(imputed[v]))
-				r->vals[v] = imputed[v];
-		return;
-	}
 	initStringInfo(&sql);
+	initStringInfo(&tbuf);
 	appendStringInfo(&sql, "UPDATE %s SET ", cfg->target_sql);
 	for (int c = 0; c < cfg->ncols; c++)
 	{
@@ -746,7 +742,7 @@ ReviseRow(void *arg, int64 t_us, void *tag, const double *observed, const double
 
 		if (col->role != ROLE_VALUE || !isnan(observed[col->value]) || isnan(imputed[col->value]))
 			continue;
-		initStringInfo(&tbuf);
+		resetStringInfo(&tbuf);
 		AppendDouble(&tbuf, imputed[col->value], col->integral);
 		appendStringInfo(&sql, "%s%s = CAST(%s AS %s)", any ? ", " : "", quote_identifier(col->name),
 						 quote_literal_cstr(tbuf.data), format_type_be_qualified(col->type));
@@ -754,16 +750,30 @@ ReviseRow(void *arg, int64 t_us, void *tag, const double *observed, const double
 	}
 	if (!any)
 		return;
-	initStringInfo(&tbuf);
+	resetStringInfo(&tbuf);
 	AppendTime(&tbuf, tc->type, t_us);
-	args[0] = CStringGetTextDatum(ra->r->entity);
+	args[0] = CStringGetTextDatum(entity);
 	args[1] = CStringGetTextDatum(tbuf.data);
 	appendStringInfo(&sql, " WHERE %s OPERATOR(pg_catalog.=) CAST($1 AS %s) AND %s OPERATOR(pg_catalog.=) CAST($2 AS %s)",
 					 quote_identifier(ec->name), format_type_be_qualified(ec->type),
 					 quote_identifier(tc->name), format_type_be_qualified(tc->type));
-	ret = SPI_execute_with_args(sql.data, 2, argtypes, args, NULL, false, 0);
-	if (ret != SPI_OK_UPDATE)
-		elog(ERROR, "revising a row failed: %d", ret);
+	if (SPI_execute_with_args(sql.data, 2, argtypes, args, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "revising a row of stream \"%s\" failed", cfg->name);
+}
+
+/*
+ * A row of the entity revised by the history (HistoryReviseFn): its imputed cells get the
+ * new values; its observed cells, imputed flags and raw cells stay.
+ */
+static void
+ReviseRow(void *arg, int64 t_us, void *tag, const double *observed, const double *imputed)
+{
+	ReviseArg  *ra = arg;
+
+	if (tag != NULL)
+		ReviseInMemory(ra->w->cfg, (PendingRow *) tag, imputed);
+	else
+		ReviseInTarget(ra->w->cfg, ra->r->entity, t_us, observed, imputed);
 }
 
 /*
