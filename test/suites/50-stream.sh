@@ -45,12 +45,7 @@ else
 	notok "build simulator, kdump, kafka_tool"
 	finish
 fi
-if ! bash test/kafka/broker.sh start "$KDIR" >"$W/broker.out" 2>&1; then
-	notok "broker starts"
-	tail -5 "$W/broker.out"
-	finish
-fi
-ok "broker starts"
+start_broker "$KDIR"
 conf=("shared_preload_libraries = 'gcimpute'" "gcimpute.database = '$DB'" "gcimpute.launcher_naptime = 200"
 	"gcimpute.max_streams = 6")
 pg_start "$PGD" "$PORT" "${conf[@]}"

@@ -81,12 +81,7 @@ else
 	notok "build simulator and kdump"
 	finish
 fi
-if ! bash test/kafka/broker.sh start "$KDIR" >"$W/broker.out" 2>&1; then
-	notok "broker starts"
-	tail -5 "$W/broker.out"
-	finish
-fi
-ok "broker starts"
+start_broker "$KDIR"
 conf=("shared_preload_libraries = 'gcimpute'" "gcimpute.launcher_naptime = 200")
 pg_start "$A" "$PORT_A" "${conf[@]}" "gcimpute.database = 'gcsrc'"
 pg_start "$B" "$PORT_B" "${conf[@]}" "gcimpute.database = 'gcdst'"

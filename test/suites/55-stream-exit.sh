@@ -39,11 +39,7 @@ if ! { make -s -C test/sim >/dev/null && make -s -C test/kafka >/dev/null &&
 	notok "build simulator, kdump, kafka_tool"
 	finish
 fi
-if ! bash test/kafka/broker.sh start "$KDIR" >"$W/broker.out" 2>&1; then
-	notok "broker starts"
-	tail -5 "$W/broker.out"
-	finish
-fi
+start_broker "$KDIR"
 pg_start "$PGD" "$PORT" "shared_preload_libraries = 'gcimpute'" "gcimpute.database = '$DB'" \
 	"gcimpute.launcher_naptime = 200" "gcimpute.max_streams = 8"
 QDB=postgres q -c "CREATE DATABASE $DB" && q -c "CREATE EXTENSION gcimpute" || { notok "server starts"; finish; }

@@ -93,12 +93,7 @@ else
 	notok "build kafka_tool and a plugin that marks its loading"
 	finish
 fi
-if ! bash test/kafka/broker.sh start "$KDIR" >"$W/broker.out" 2>&1; then
-	notok "broker starts"
-	tail -5 "$W/broker.out"
-	finish
-fi
-ok "broker starts"
+start_broker "$KDIR"
 pg_start "$PGD" "$PORT" "shared_preload_libraries = 'gcimpute'" "gcimpute.database = '$DB'" \
 	"gcimpute.launcher_naptime = 200"
 QDB=postgres
