@@ -18,6 +18,7 @@
 
 #include "gcimpute.h"
 #include "platform/rng.h"
+#include "platform/sort.h"
 
 PG_FUNCTION_INFO_V1(gc_mask_mcar);
 PG_FUNCTION_INFO_V1(gc_smae_transfn);
@@ -205,15 +206,6 @@ gc_smae_transfn(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(st);
 }
 
-static int
-CmpD(const void *a, const void *b)
-{
-	double		x = *(const double *) a,
-				y = *(const double *) b;
-
-	return (x > y) - (x < y);
-}
-
 /* SMAE_j = Σ|x̂ − x| / Σ|median_j − x| over the test entries of column j (NULL if none). */
 Datum
 gc_smae_finalfn(PG_FUNCTION_ARGS)
@@ -239,7 +231,7 @@ gc_smae_finalfn(PG_FUNCTION_ARGS)
 		}
 		sorted = palloc(sizeof(double) * c->nobs);
 		memcpy(sorted, c->obs, sizeof(double) * c->nobs);
-		qsort(sorted, c->nobs, sizeof(double), CmpD);
+		gc_sort_doubles(sorted, c->nobs);
 		med = c->nobs % 2 ? sorted[c->nobs / 2]
 			: (sorted[c->nobs / 2 - 1] + sorted[c->nobs / 2]) / 2;
 		pfree(sorted);

@@ -23,15 +23,6 @@
 #define MIN_STEP 0.02
 #define MIN_INIT_ROWS 500
 
-static int
-CmpD(const void *a, const void *b)
-{
-	double		x = *(const double *) a,
-				y = *(const double *) b;
-
-	return (x > y) - (x < y);
-}
-
 static void *
 Alloc(const GcAlloc *a, size_t size)
 {
@@ -963,7 +954,7 @@ DetectTypes(GcOnline *s, const double *rows, int nrows, char *errmsg, size_t err
 			s->alloc.dealloc(s->alloc.ctx, vals);
 			return GC_EINVAL;
 		}
-		qsort(vals, nv, sizeof(double), CmpD);
+		gc_sort_doubles(vals, nv);
 		det = gc_detect_type(vals, nv, s->opt.min_ord_ratio);
 		if (det == GC_CONSTANT)
 			s->types[j] = GC_CONSTANT;

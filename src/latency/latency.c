@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "platform/sort.h"
+
 #define TINY		1e-300
 #define MAX_ITER	200
 
@@ -509,15 +511,6 @@ WeibullScore(double k, const void *ctx, double *deriv)
 	return 1.0 / k + (st->meanlog - st->logmax) - s1 / s0;
 }
 
-static int
-CmpDouble(const void *a, const void *b)
-{
-	double		x = *(const double *) a,
-				y = *(const double *) b;
-
-	return (x > y) - (x < y);
-}
-
 /* KS distance of sorted x to d. */
 static double
 KsDistance(const gc_latency_dist *d, const double *x, size_t n)
@@ -631,7 +624,7 @@ gc_latency_fit(double *x, size_t n, gc_latency_fit_result *res, size_t *bad)
 		w->scale = mx * pow(s0 / n, 1.0 / k);
 	}
 
-	qsort(x, n, sizeof(double), CmpDouble);
+	gc_sort_doubles(x, n);
 	st.x = x;
 	res->best = 0;
 	for (int f = 0; f < GC_LAT_NFAMILIES; f++)

@@ -325,3 +325,18 @@ gc_canonical_order(const double *X, size_t n, int p, uint32_t *perm, const GcAll
 	alloc->dealloc(alloc->ctx, tmpi);
 	return 0;
 }
+
+static int
+CmpDouble(const void *a, const void *b)
+{
+	double		x = *(const double *) a,
+				y = *(const double *) b;
+
+	return (x > y) - (x < y);
+}
+
+void
+gc_sort_doubles(double *x, size_t n)
+{
+	qsort(x, n, sizeof(double), CmpDouble);
+}

@@ -1,5 +1,6 @@
 /*
- * sort.h — LSD radix sort of doubles carrying a row index (finite or ±inf values; no NaN).
+ * sort.h — sorting for the numerics: radix sorts of doubles and 64-bit keys carrying a row
+ * index (finite or ±inf values; no NaN), a canonical row order, a plain sort of small arrays.
  */
 #ifndef GC_SORT_H
 #define GC_SORT_H
@@ -25,6 +26,9 @@ extern void gc_radix_sort_u64(uint64_t *keys, uint32_t *idx, size_t n, uint64_t 
  */
 extern void gc_sort_u64(uint64_t *keys, uint32_t *idx, size_t n, uint64_t *tmpk,
 						uint32_t *tmpi);
+
+/* Sort x[0..n) ascending (no NaN) by comparison: for the small arrays that need no index. */
+extern void gc_sort_doubles(double *x, size_t n);
 
 /*
  * A canonical order of the n rows of the row-major n×p matrix X, independent of the order

@@ -25,6 +25,7 @@
 #include "utils/memutils.h"
 
 #include "latency/latency.h"
+#include "platform/sort.h"
 
 #include "stream/stream.h"
 
@@ -659,15 +660,6 @@ AssembleMessage(StreamWorker *w, int32 partition, int64 offset,
 	MemoryContextSwitchTo(old);
 }
 
-static int
-CmpDouble(const void *a, const void *b)
-{
-	double		x = *(const double *) a,
-				y = *(const double *) b;
-
-	return (x > y) - (x < y);
-}
-
 /* 1, 2 or 5 times a power of ten milliseconds, nearest to s on a log scale. */
 static double
 NiceWindow(double s)
@@ -744,7 +736,7 @@ AssembleWarmupMessage(StreamWorker *w, rd_kafka_message_t *m, int64 now_us)
 
 	if (w->ngaps > 0)
 	{
-		qsort(w->gaps, w->ngaps, sizeof(double), CmpDouble);
+		gc_sort_doubles(w->gaps, w->ngaps);
 		w->window = NiceWindow(w->gaps[w->ngaps / 2]);
 	}
 	else
