@@ -621,9 +621,9 @@ gc_fit_check_size(size_t n, int p, char *errmsg, size_t errlen)
 	return 0;
 }
 
-/* A model of p columns with its marginal slots zeroed and corr allocated; NULL on ENOMEM. */
-GcModel *
-gc_model_new(int p, size_t nrows, const GcFitOptions *opt, const GcAlloc *alloc)
+/* A model of p columns with its marginal slots zeroed and corr the identity; NULL on ENOMEM. */
+static GcModel *
+NewModel(int p, size_t nrows, const GcFitOptions *opt, const GcAlloc *alloc)
 {
 	GcModel    *model = alloc->alloc(alloc->ctx, sizeof(GcModel));
 
@@ -652,8 +652,8 @@ gc_model_new(int p, size_t nrows, const GcFitOptions *opt, const GcAlloc *alloc)
 	return model;
 }
 
-void
-gc_latent_free(GcLatent *lat, const GcAlloc *alloc)
+static void
+LatentFree(GcLatent *lat, const GcAlloc *alloc)
 {
 	void	   *ptrs[] = {lat->act, lat->Z, lat->LO, lat->HI, lat->ISINT, lat->mayint};
 
@@ -663,10 +663,14 @@ gc_latent_free(GcLatent *lat, const GcAlloc *alloc)
 	memset(lat, 0, sizeof(*lat));
 }
 
-GcStatus
-gc_fit_latent_active(const double *X, size_t n, int p, const GcFitOptions *opt,
-					 const GcAlloc *alloc, GcModel *model, GcLatent *lat,
-					 char *errmsg, size_t errlen)
+/*
+ * Build model's marginals from the n×p rows X and the latent rows of its active columns
+ * into lat (q = 0 when every column is constant). The caller frees lat, also on failure.
+ */
+static GcStatus
+LatentActive(const double *X, size_t n, int p, const GcFitOptions *opt,
+			 const GcAlloc *alloc, GcModel *model, GcLatent *lat,
+			 char *errmsg, size_t errlen)
 {
 	GcStatus	status = GC_OK;
 	int			q = 0;
@@ -702,39 +706,64 @@ done:
 	return status;
 }
 
+GcStatus
+gc_fit_begin(const double *X, size_t n, int p, const GcFitOptions *opt, const GcAlloc *alloc,
+			 GcModel **model, GcLatent *lat, char *errmsg, size_t errlen)
+{
+	GcStatus	status;
+
+	/* inputs are validated here; LAPACKE's NaN scans would only cost time */
+	LAPACKE_set_nancheck(0);
+	memset(lat, 0, sizeof(*lat));
+	*model = NULL;
+	if (errlen > 0)
+		errmsg[0] = '\0';
+	if (gc_fit_check_size(n, p, errmsg, errlen) != 0)
+		return GC_EINVAL;
+	*model = NewModel(p, n, opt, alloc);
+	if (*model == NULL)
+		return GC_ENOMEM;
+	status = LatentActive(X, n, p, opt, alloc, *model, lat, errmsg, errlen);
+	/* nothing to iterate on when every column is constant */
+	if (status == GC_OK && lat->q == 0)
+		(*model)->converged = 1;
+	return status;
+}
+
+GcStatus
+gc_fit_end(GcStatus status, GcModel *model, GcLatent *lat, double *Sig, const GcAlloc *alloc,
+		   GcModel **model_out)
+{
+	LatentFree(lat, alloc);
+	if (Sig)
+		alloc->dealloc(alloc->ctx, Sig);
+	*model_out = NULL;
+	if (status != GC_OK)
+	{
+		if (model)
+			gc_model_free(model, alloc);
+		return status;
+	}
+	*model_out = model;
+	return GC_OK;
+}
+
 /* Standard or mini-batch offline EM on the rows of X (copula.h). */
 GcStatus
 gc_fit_standard(const double *X, size_t n, int p, const GcFitOptions *opt,
 				const GcAlloc *alloc, GcModel **model_out,
 				char *errmsg, size_t errlen)
 {
-	GcStatus	status = GC_OK;
-	GcModel    *model = NULL;
+	GcStatus	status;
+	GcModel    *model;
 	GcLatent	lat;
 	double	   *Sig = NULL;
 	int			q;
 
-	/* inputs are validated here; LAPACKE's NaN scans would only cost time */
-	LAPACKE_set_nancheck(0);
-	memset(&lat, 0, sizeof(lat));
-	*model_out = NULL;
-	if (errlen > 0)
-		errmsg[0] = '\0';
-	if (gc_fit_check_size(n, p, errmsg, errlen) != 0)
-		return GC_EINVAL;
-
-	model = gc_model_new(p, n, opt, alloc);
-	if (model == NULL)
-		return GC_ENOMEM;
-	status = gc_fit_latent_active(X, n, p, opt, alloc, model, &lat, errmsg, errlen);
-	if (status != GC_OK)
+	status = gc_fit_begin(X, n, p, opt, alloc, &model, &lat, errmsg, errlen);
+	if (status != GC_OK || lat.q == 0)
 		goto done;
 	q = lat.q;
-	if (q == 0)
-	{
-		model->converged = 1;
-		goto done;
-	}
 	ALLOC(Sig, (size_t) q * q);
 	status = gc_em_latent(&lat.Z, &lat.LO, &lat.HI, &lat.ISINT, lat.mayint, n, q, opt, NULL,
 						  NULL, alloc, model, Sig, errmsg, errlen);
@@ -745,14 +774,5 @@ gc_fit_standard(const double *X, size_t n, int p, const GcFitOptions *opt,
 			model->corr[lat.act[a] + (size_t) lat.act[b] * p] = Sig[a + (size_t) b * q];
 
 done:
-	gc_latent_free(&lat, alloc);
-	if (Sig)
-		alloc->dealloc(alloc->ctx, Sig);
-	if (status != GC_OK)
-	{
-		gc_model_free(model, alloc);
-		return status;
-	}
-	*model_out = model;
-	return GC_OK;
+	return gc_fit_end(status, model, &lat, Sig, alloc, model_out);
 }

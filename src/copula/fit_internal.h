@@ -54,12 +54,6 @@ extern GcStatus gc_em_latent(double **Z, double **LO, double **HI, uint8_t **ISI
 							 GcProjectFn project, void *project_arg, const GcAlloc *alloc,
 							 GcModel *model, double *Sig, char *errmsg, size_t errlen);
 
-/* The row count and width checks shared by the fits: 0 when fine, else -1 and a message. */
-extern int	gc_fit_check_size(size_t n, int p, char *errmsg, size_t errlen);
-
-/* A full model of p columns: zeroed marginal slots, corr the identity. NULL on ENOMEM. */
-extern GcModel *gc_model_new(int p, size_t nrows, const GcFitOptions *opt, const GcAlloc *alloc);
-
 /*
  * The latent rows of a fit's active (non-constant) columns: n×q row-major Z, LO, HI, ISINT as
  * gc_fit_build_columns makes them, act[q] the columns' numbers, mayint[q] whether a column
@@ -76,14 +70,24 @@ typedef struct GcLatent
 			   *mayint;
 } GcLatent;
 
+/* The row count and width checks shared by the fits: 0 when fine, else -1 and a message. */
+extern int	gc_fit_check_size(size_t n, int p, char *errmsg, size_t errlen);
+
 /*
- * Build model's marginals from the n×p rows X and the latent rows of its active columns
- * into lat (q = 0 when every column is constant). Free lat with gc_latent_free, also on
- * failure.
+ * The start every full-model fit shares: errmsg cleared, the row count and width checked,
+ * a new model (*model; corr the identity) with the marginals built from the n×p rows X, and
+ * the latent rows of its active columns in lat (q = 0, model converged, when every column
+ * is constant). Whatever the status, finish with gc_fit_end.
  */
-extern GcStatus gc_fit_latent_active(const double *X, size_t n, int p, const GcFitOptions *opt,
-									 const GcAlloc *alloc, GcModel *model, GcLatent *lat,
-									 char *errmsg, size_t errlen);
-extern void gc_latent_free(GcLatent *lat, const GcAlloc *alloc);
+extern GcStatus gc_fit_begin(const double *X, size_t n, int p, const GcFitOptions *opt,
+							 const GcAlloc *alloc, GcModel **model, GcLatent *lat,
+							 char *errmsg, size_t errlen);
+
+/*
+ * The end every full-model fit shares: lat and Sig (may be NULL) freed; on GC_OK the model
+ * goes to *model_out, otherwise it is freed and *model_out is NULL. Returns status.
+ */
+extern GcStatus gc_fit_end(GcStatus status, GcModel *model, GcLatent *lat, double *Sig,
+						   const GcAlloc *alloc, GcModel **model_out);
 
 #endif

@@ -637,27 +637,19 @@ FitStacked(const double *X, const int64_t *seg, const int64_t *tstep, size_t n, 
 	Stacked		s;
 	ToeplitzShape shape;
 
-	LAPACKE_set_nancheck(0);
 	memset(&s, 0, sizeof(s));
-	memset(&lat, 0, sizeof(lat));
 	*model_out = NULL;
-	model = gc_model_new(p, n, opt, alloc);
-	if (model == NULL)
-		return GC_ENOMEM;
-	model->temporal = 1;
-	model->step = step;
 
 	/* marginals and latent values once per column, from the rows themselves */
-	status = gc_fit_latent_active(X, n, p, opt, alloc, model, &lat, errmsg, errlen);
-	if (status != GC_OK)
+	status = gc_fit_begin(X, n, p, opt, alloc, &model, &lat, errmsg, errlen);
+	if (model)
+	{
+		model->temporal = 1;
+		model->step = step;
+	}
+	if (status != GC_OK || lat.q == 0)
 		goto done;
 	q = lat.q;
-	if (q == 0)
-	{
-		model->converged = 1;
-		model->lags = 0;
-		goto done;
-	}
 
 	/* each row with its K lags: n × (K+1)q */
 	Q = (K + 1) * q;
@@ -706,18 +698,9 @@ FitStacked(const double *X, const int64_t *seg, const int64_t *tstep, size_t n, 
 
 done:
 	StackedFree(&s, alloc);
-	gc_latent_free(&lat, alloc);
-	if (Sig)
-		alloc->dealloc(alloc->ctx, Sig);
 	if (lag)
 		alloc->dealloc(alloc->ctx, lag);
-	if (status != GC_OK)
-	{
-		gc_model_free(model, alloc);
-		return status;
-	}
-	*model_out = model;
-	return GC_OK;
+	return gc_fit_end(status, model, &lat, Sig, alloc, model_out);
 }
 
 /* Arguments the fit cannot work with; the rows' time order. */
