@@ -855,194 +855,13 @@ ReviseAround(StreamWorker *w, PendingRow *r)
 		gc_stream_history_revise(history, r->entity, RowTime(w->cfg, r), ReviseRow, &ra);
 }
 
-typedef struct LateArg
-{
-	StreamWorker *w;
-	PendingRow *r;
-	bool		found;
-} LateArg;
-
 /*
- * A late row: values for a window that was already written.  Re-impute the row from its
- * raw values plus the new ones, replace the cells, clear their imputed flags.
- */
-static void
-LateSub(void *arg)
-{
-	LateArg    *a = arg;
-	StreamWorker *w = a->w;
-	StreamConfig *cfg = w->cfg;
-	PendingRow *r = a->r;
-	StringInfoData sql,
-				tbuf;
-	StreamColumn *ec = &cfg->cols[cfg->c_entity],
-			   *tc = &cfg->cols[cfg->c_time];
-	Datum		args[3];
-	Oid			argtypes[3] = {TEXTOID, TEXTOID, TEXTOID};
-	int			ret,
-				nv = cfg->nvalues;
-	double	   *cur;
-	bool	   *curnull;
-	bool	   *curimp;
-	Datum		ctid;
-
-	initStringInfo(&tbuf);
-	AppendTime(&tbuf, tc->type, r->win_start);
-	args[0] = CStringGetTextDatum(r->entity);
-	args[1] = CStringGetTextDatum(tbuf.data);
-	resetStringInfo(&tbuf);
-	AppendTime(&tbuf, tc->type, r->win_start + (int64) (w->window * 1e6));
-	args[2] = CStringGetTextDatum(tbuf.data);
-
-	initStringInfo(&sql);
-	appendStringInfoString(&sql, "SELECT ");
-	for (int c = 0; c < cfg->ncols; c++)
-		if (cfg->cols[c].role == ROLE_VALUE)
-			appendStringInfo(&sql, "%s::pg_catalog.float8, ", quote_identifier(cfg->cols[c].name));
-	if (cfg->c_imputed >= 0)
-		appendStringInfo(&sql, "%s", quote_identifier(cfg->cols[cfg->c_imputed].name));
-	else
-		appendStringInfoString(&sql, "NULL::pg_catalog.bool[]");
-	/* the row of the window: its time column lies in [window start, window end) */
-	appendStringInfo(&sql, ", ctid FROM %s WHERE %s OPERATOR(pg_catalog.=) CAST($1 AS %s) "
-					 "AND %s OPERATOR(pg_catalog.>=) CAST($2 AS %s) AND %s OPERATOR(pg_catalog.<) CAST($3 AS %s) "
-					 "ORDER BY %s LIMIT 1 FOR UPDATE",
-					 cfg->target_sql,
-					 quote_identifier(ec->name), format_type_be_qualified(ec->type),
-					 quote_identifier(tc->name), format_type_be_qualified(tc->type),
-					 quote_identifier(tc->name), format_type_be_qualified(tc->type),
-					 quote_identifier(tc->name));
-	ret = SPI_execute_with_args(sql.data, 3, argtypes, args, NULL, false, 1);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "late row lookup failed: %d", ret);
-	if (SPI_processed == 0)
-	{
-		a->found = false;
-		return;
-	}
-	a->found = true;
-	{
-		bool		isnull;
-
-		ctid = datumCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, nv + 2, &isnull), false, 6);
-	}
-	cur = palloc(sizeof(double) * nv);
-	curnull = palloc(sizeof(bool) * nv);
-	curimp = palloc0(sizeof(bool) * nv);
-	for (int v = 0; v < nv; v++)
-	{
-		Datum		x = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, v + 1, &curnull[v]);
-
-		cur[v] = curnull[v] ? 0 : DatumGetFloat8(x);
-	}
-	{
-		bool		isnull;
-		Datum		x = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, nv + 1, &isnull);
-
-		if (!isnull)
-		{
-			Datum	   *el;
-			bool	   *eln;
-			int			n;
-
-			deconstruct_array(DatumGetArrayTypeP(x), BOOLOID, 1, true, TYPALIGN_CHAR, &el, &eln, &n);
-			for (int v = 0; v < Min(n, nv); v++)
-				curimp[v] = !eln[v] && DatumGetBool(el[v]);
-		}
-	}
-	/* raw values: the new ones, then the written cells that were not imputed */
-	for (int v = 0; v < nv; v++)
-		if (!r->have[v] && !curnull[v] && !curimp[v])
-		{
-			r->vals[v] = cur[v];
-			r->have[v] = true;
-		}
-	ImputeRow(w, r, false);
-	/* cells that stay imputed without a model keep their old value */
-	for (int v = 0; v < nv; v++)
-		if (!r->have[v] && !r->imp[v] && !curnull[v] && curimp[v])
-		{
-			r->vals[v] = cur[v];
-			r->imp[v] = true;
-		}
-
-	resetStringInfo(&sql);
-	appendStringInfo(&sql, "UPDATE %s SET ", cfg->target_sql);
-	{
-		bool		first = true;
-		StringInfoData val;
-
-		initStringInfo(&val);
-		for (int c = 0; c < cfg->ncols; c++)
-		{
-			StreamColumn *col = &cfg->cols[c];
-
-			if (col->role != ROLE_VALUE && col->role != ROLE_IMPUTED && col->role != ROLE_RAW)
-				continue;
-			resetStringInfo(&val);
-			if (col->role == ROLE_VALUE)
-			{
-				if (r->have[col->value] || r->imp[col->value])
-					AppendDouble(&val, r->vals[col->value], col->integral);
-			}
-			else
-			{
-				if (col->role == ROLE_IMPUTED)
-				{
-					appendStringInfoChar(&val, '{');
-					for (int v = 0; v < nv; v++)
-						appendStringInfoString(&val, v ? (r->imp[v] ? ",t" : ",f") : (r->imp[v] ? "t" : "f"));
-					appendStringInfoChar(&val, '}');
-				}
-				else
-				{
-					appendStringInfoChar(&val, '{');
-					for (int v = 0; v < nv; v++)
-					{
-						if (v)
-							appendStringInfoChar(&val, ',');
-						if (r->have[v])
-							AppendDouble(&val, r->vals[v], false);
-						else
-							appendStringInfoString(&val, "NULL");
-					}
-					appendStringInfoChar(&val, '}');
-				}
-			}
-			appendStringInfo(&sql, "%s%s = %s", first ? "" : ", ", quote_identifier(col->name),
-							 val.len ? psprintf("CAST(%s AS %s)", quote_literal_cstr(val.data), format_type_be_qualified(col->type)) : "NULL");
-			first = false;
-		}
-	}
-	appendStringInfo(&sql, " WHERE ctid OPERATOR(pg_catalog.=) $4");
-	{
-		Oid			ut[4] = {TEXTOID, TEXTOID, TEXTOID, TIDOID};
-		Datum		ua[4] = {args[0], args[1], args[2], ctid};
-
-		ret = SPI_execute_with_args(sql.data, 4, ut, ua, NULL, false, 0);
-	}
-	if (ret != SPI_OK_UPDATE)
-		elog(ERROR, "late row update failed: %d", ret);
-	w->late_updates++;
-}
-
-/* A dead letter of this batch, kept in the batch context until the bookkeeping phase. */
-static void
-AddBatchDeadLetter(List **dead, PendingRow *r, const char *payload, int len, const char *error)
-{
-	DeadLetter *d = palloc(sizeof(DeadLetter));
-
-	d->partition = r->partition;
-	d->offset = r->offset;
-	d->payload = pnstrdup(payload, len);
-	d->len = len;
-	d->error = pstrdup(error);
-	*dead = lappend(*dead, d);
-}
-
-/*
- * The batch's bookkeeping statements, planned once per worker and kept (SPI_keepplan):
- * the plan cache replans one when an object it uses changes.
+ * The statements the worker runs again and again, planned once per worker and kept
+ * (SPI_keepplan): the batch's bookkeeping, the late-row lookup and update, the model
+ * refresh.  Their text depends only on the stream's configuration, which is fixed for the
+ * worker's life; values travel as parameters.  The plan cache replans a kept statement
+ * when an object it uses changes (an ALTER TABLE of the target, say) or when it runs
+ * under another search_path.
  */
 typedef enum KeptPlan
 {
@@ -1053,11 +872,24 @@ typedef enum KeptPlan
 	KEPT_KEYS,
 	KEPT_OFFSETS,
 	KEPT_OFFSETS_COUNTS,
+	KEPT_LATE_FIND,
+	KEPT_LATE_UPDATE,
+	KEPT_REFIT,
+	KEPT_REFIT_SERIES,
+	KEPT_STORE_MODEL,
 	KEPT_NPLANS
 } KeptPlan;
 
 static SPIPlanPtr kept_plans[KEPT_NPLANS];
 
+/* Whether statement id is planned already (its text need not be built again). */
+static inline bool
+KeptPlanReady(KeptPlan id)
+{
+	return kept_plans[id] != NULL;
+}
+
+/* The kept plan of id; sql and types are read only the first time. */
 static SPIPlanPtr
 KeptPlanFor(KeptPlan id, const char *sql, int nargs, Oid *types)
 {
@@ -1083,6 +915,265 @@ static int
 RunKeptNulls(KeptPlan id, const char *sql, int nargs, Oid *types, Datum *values, const char *nulls)
 {
 	return SPI_execute_plan(KeptPlanFor(id, sql, nargs, types), values, nulls, false, 0);
+}
+
+typedef struct LateArg
+{
+	StreamWorker *w;
+	PendingRow *r;
+	bool		found;
+} LateArg;
+
+/* The written row a late row belongs to: its value cells and imputed flags. */
+typedef struct LateCells
+{
+	Datum		ctid;
+	double	   *val;
+	bool	   *isnull;
+	bool	   *imputed;
+} LateCells;
+
+/*
+ * The lookup of a window's written row: its value columns, imputed flags and ctid, locked.
+ * $1 entity, $2 window start, $3 window end, as text in the columns' input syntax.
+ */
+static char *
+LateFindSql(StreamConfig *cfg)
+{
+	StreamColumn *ec = &cfg->cols[cfg->c_entity],
+			   *tc = &cfg->cols[cfg->c_time];
+	StringInfoData sql;
+
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SELECT ");
+	for (int c = 0; c < cfg->ncols; c++)
+		if (cfg->cols[c].role == ROLE_VALUE)
+			appendStringInfo(&sql, "%s::pg_catalog.float8, ", quote_identifier(cfg->cols[c].name));
+	if (cfg->c_imputed >= 0)
+		appendStringInfo(&sql, "%s", quote_identifier(cfg->cols[cfg->c_imputed].name));
+	else
+		appendStringInfoString(&sql, "NULL::pg_catalog.bool[]");
+	/* the row of the window: its time column lies in [window start, window end) */
+	appendStringInfo(&sql, ", ctid FROM %s WHERE %s OPERATOR(pg_catalog.=) CAST($1 AS %s) "
+					 "AND %s OPERATOR(pg_catalog.>=) CAST($2 AS %s) AND %s OPERATOR(pg_catalog.<) CAST($3 AS %s) "
+					 "ORDER BY %s LIMIT 1 FOR UPDATE",
+					 cfg->target_sql,
+					 quote_identifier(ec->name), format_type_be_qualified(ec->type),
+					 quote_identifier(tc->name), format_type_be_qualified(tc->type),
+					 quote_identifier(tc->name), format_type_be_qualified(tc->type),
+					 quote_identifier(tc->name));
+	return sql.data;
+}
+
+/* Find and lock the written row of r's window into cur; false when there is none. */
+static bool
+LateFindRow(StreamWorker *w, PendingRow *r, LateCells *cur)
+{
+	StreamConfig *cfg = w->cfg;
+	StreamColumn *tc = &cfg->cols[cfg->c_time];
+	StringInfoData tbuf;
+	Datum		args[3];
+	Oid			argtypes[3] = {TEXTOID, TEXTOID, TEXTOID};
+	int			ret,
+				nv = cfg->nvalues;
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
+	Datum		x;
+
+	initStringInfo(&tbuf);
+	AppendTime(&tbuf, tc->type, r->win_start);
+	args[0] = CStringGetTextDatum(r->entity);
+	args[1] = CStringGetTextDatum(tbuf.data);
+	resetStringInfo(&tbuf);
+	AppendTime(&tbuf, tc->type, r->win_start + (int64) (w->window * 1e6));
+	args[2] = CStringGetTextDatum(tbuf.data);
+	ret = RunKept(KEPT_LATE_FIND, KeptPlanReady(KEPT_LATE_FIND) ? NULL : LateFindSql(cfg),
+				  3, argtypes, args, false, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "late row lookup failed: %d", ret);
+	if (SPI_processed == 0)
+		return false;
+
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	cur->ctid = datumCopy(SPI_getbinval(tup, desc, nv + 2, &isnull), false, 6);
+	cur->val = palloc(sizeof(double) * nv);
+	cur->isnull = palloc(sizeof(bool) * nv);
+	cur->imputed = palloc0(sizeof(bool) * nv);
+	for (int v = 0; v < nv; v++)
+	{
+		x = SPI_getbinval(tup, desc, v + 1, &cur->isnull[v]);
+		cur->val[v] = cur->isnull[v] ? 0 : DatumGetFloat8(x);
+	}
+	x = SPI_getbinval(tup, desc, nv + 1, &isnull);
+	if (!isnull)
+	{
+		Datum	   *el;
+		bool	   *eln;
+		int			n;
+
+		deconstruct_array(DatumGetArrayTypeP(x), BOOLOID, 1, true, TYPALIGN_CHAR, &el, &eln, &n);
+		for (int v = 0; v < Min(n, nv); v++)
+			cur->imputed[v] = !eln[v] && DatumGetBool(el[v]);
+	}
+	return true;
+}
+
+/*
+ * Merge r's new values with the written row and impute the rest: raw values are the new
+ * ones, then the written cells that were not imputed; a cell that stays imputed without a
+ * model keeps its old value.
+ */
+static void
+LateMerge(StreamWorker *w, PendingRow *r, const LateCells *cur)
+{
+	int			nv = w->cfg->nvalues;
+
+	for (int v = 0; v < nv; v++)
+		if (!r->have[v] && !cur->isnull[v] && !cur->imputed[v])
+		{
+			r->vals[v] = cur->val[v];
+			r->have[v] = true;
+		}
+	ImputeRow(w, r, false);
+	for (int v = 0; v < nv; v++)
+		if (!r->have[v] && !r->imp[v] && !cur->isnull[v] && cur->imputed[v])
+		{
+			r->vals[v] = cur->val[v];
+			r->imp[v] = true;
+		}
+}
+
+/* Whether the late update writes column col (value, imputed-flags and raw columns). */
+static inline bool
+LateUpdates(const StreamColumn *col)
+{
+	return col->role == ROLE_VALUE || col->role == ROLE_IMPUTED || col->role == ROLE_RAW;
+}
+
+/*
+ * The update of a written row: $1 its ctid, then one text parameter per written column in
+ * the column's input syntax (NULL for none), cast to the column's type.  *nargs receives
+ * the number of parameters.
+ */
+static char *
+LateUpdateSql(StreamConfig *cfg, int *nargs)
+{
+	StringInfoData sql;
+	int			k = 1;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "UPDATE %s SET ", cfg->target_sql);
+	for (int c = 0; c < cfg->ncols; c++)
+	{
+		StreamColumn *col = &cfg->cols[c];
+
+		if (!LateUpdates(col))
+			continue;
+		k++;
+		appendStringInfo(&sql, "%s%s = CAST($%d AS %s)", k > 2 ? ", " : "", quote_identifier(col->name),
+						 k, format_type_be_qualified(col->type));
+	}
+	appendStringInfoString(&sql, " WHERE ctid OPERATOR(pg_catalog.=) $1");
+	*nargs = k;
+	return sql.data;
+}
+
+/* Text of column col's new cell for r into val (left empty for NULL). */
+static void
+LateCellText(StreamWorker *w, PendingRow *r, const StreamColumn *col, StringInfo val)
+{
+	int			nv = w->cfg->nvalues;
+
+	resetStringInfo(val);
+	if (col->role == ROLE_VALUE)
+	{
+		if (r->have[col->value] || r->imp[col->value])
+			AppendDouble(val, r->vals[col->value], col->integral);
+		return;
+	}
+	appendStringInfoChar(val, '{');
+	for (int v = 0; v < nv; v++)
+	{
+		if (v)
+			appendStringInfoChar(val, ',');
+		if (col->role == ROLE_IMPUTED)
+			appendStringInfoChar(val, r->imp[v] ? 't' : 'f');
+		else if (r->have[v])
+			AppendDouble(val, r->vals[v], false);
+		else
+			appendStringInfoString(val, "NULL");
+	}
+	appendStringInfoChar(val, '}');
+}
+
+/* Write r's cells into the written row at ctid. */
+static void
+LateUpdateRow(StreamWorker *w, PendingRow *r, Datum ctid)
+{
+	StreamConfig *cfg = w->cfg;
+	int			nargs = 1;
+	char	   *sql = KeptPlanReady(KEPT_LATE_UPDATE) ? NULL : LateUpdateSql(cfg, &nargs);
+	Oid		   *types = palloc(sizeof(Oid) * (cfg->ncols + 1));
+	Datum	   *args = palloc(sizeof(Datum) * (cfg->ncols + 1));
+	char	   *nulls = palloc(cfg->ncols + 1);
+	StringInfoData val;
+	int			k = 1,
+				ret;
+
+	initStringInfo(&val);
+	types[0] = TIDOID;
+	args[0] = ctid;
+	nulls[0] = ' ';
+	for (int c = 0; c < cfg->ncols; c++)
+	{
+		StreamColumn *col = &cfg->cols[c];
+
+		if (!LateUpdates(col))
+			continue;
+		LateCellText(w, r, col, &val);
+		types[k] = TEXTOID;
+		args[k] = val.len ? CStringGetTextDatum(val.data) : (Datum) 0;
+		nulls[k] = val.len ? ' ' : 'n';
+		k++;
+	}
+	Assert(sql == NULL || k == nargs);
+	ret = RunKeptNulls(KEPT_LATE_UPDATE, sql, k, types, args, nulls);
+	if (ret != SPI_OK_UPDATE)
+		elog(ERROR, "late row update failed: %d", ret);
+}
+
+/*
+ * A late row: values for a window that was already written.  Re-impute the row from its
+ * raw values plus the new ones, replace the cells, clear their imputed flags.
+ */
+static void
+LateSub(void *arg)
+{
+	LateArg    *a = arg;
+	LateCells	cur;
+
+	a->found = LateFindRow(a->w, a->r, &cur);
+	if (!a->found)
+		return;
+	LateMerge(a->w, a->r, &cur);
+	LateUpdateRow(a->w, a->r, cur.ctid);
+	a->w->late_updates++;
+}
+
+/* A dead letter of this batch, kept in the batch context until the bookkeeping phase. */
+static void
+AddBatchDeadLetter(List **dead, PendingRow *r, const char *payload, int len, const char *error)
+{
+	DeadLetter *d = palloc(sizeof(DeadLetter));
+
+	d->partition = r->partition;
+	d->offset = r->offset;
+	d->payload = pnstrdup(payload, len);
+	d->len = len;
+	d->error = pstrdup(error);
+	*dead = lappend(*dead, d);
 }
 
 /* Bookkeeping: a dead letter belongs to the stream's id and owner, not to its name. */
@@ -1943,6 +2034,88 @@ RestoreHistory(StreamWorker *w)
 }
 
 /*
+ * The refit of the stream's model on the latest model_window rows of the target, from the
+ * values that were received; a temporal model with its lags and step from $1 (jsonb).
+ */
+static char *
+RefitSql(StreamConfig *cfg, bool temporal)
+{
+	StringInfoData sql;
+
+	initStringInfo(&sql);
+	if (temporal)
+		appendStringInfo(&sql, "SELECT %s.gc_fit_series(%s::pg_catalog.text, %s, ARRAY[", cfg->ext_schema,
+						 quote_identifier(cfg->cols[cfg->c_entity].name),
+						 TemporalTimeExpr(cfg));
+	else
+		appendStringInfo(&sql, "SELECT %s.gc_fit(ARRAY[", cfg->ext_schema);
+	AppendReceivedValues(cfg, &sql);
+	if (temporal)
+		appendStringInfo(&sql, "], $1 ORDER BY %s)", TemporalTimeExpr(cfg));
+	else
+		appendStringInfoString(&sql, "])");
+	appendStringInfo(&sql, " FROM (SELECT * FROM %s", cfg->target_sql);
+	if (cfg->c_time >= 0)
+		appendStringInfo(&sql, " ORDER BY %s DESC", quote_identifier(cfg->cols[cfg->c_time].name));
+	appendStringInfo(&sql, " LIMIT %d) t", cfg->model_window);
+	return sql.data;
+}
+
+/* Run the refit as the owner's code; the model, or isnull when there is none. */
+static Datum
+Refit(StreamWorker *w, bool *isnull, Oid *mtype)
+{
+	StreamConfig *cfg = w->cfg;
+
+	/* a temporal model is refitted as one, with its lags and step, on the rows in time order */
+	bool		temporal = history != NULL && cfg->c_entity >= 0 && cfg->c_time >= 0;
+	KeptPlan	id = temporal ? KEPT_REFIT_SERIES : KEPT_REFIT;
+	char	   *sql = KeptPlanReady(id) ? NULL : RefitSql(cfg, temporal);
+	Oid			types[1] = {JSONBOID};
+	Datum		args[1] = {(Datum) 0};
+	StreamOwnerCode oc;
+	Datum		m = (Datum) 0;
+	int			ret;
+
+	if (temporal)
+		args[0] = DirectFunctionCall1(jsonb_in,
+									  CStringGetDatum(psprintf("{\"lags\": %d, \"step\": %.17g}",
+															   imputer_model->lags, imputer_model->step)));
+	*isnull = true;
+	*mtype = InvalidOid;
+	StreamOwnerCodeBegin(&oc);
+	ret = RunKept(id, sql, temporal ? 1 : 0, types, args, true, 1);
+	if (ret == SPI_OK_SELECT && SPI_processed == 1)
+	{
+		m = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, isnull);
+		*mtype = SPI_gettypeid(SPI_tuptable->tupdesc, 1);
+	}
+	StreamOwnerCodeEnd(&oc);
+	return m;
+}
+
+/* Store the refitted model m (of type mtype) under the stream's model name, as bookkeeping. */
+static void
+StoreModel(StreamWorker *w, Datum m, Oid mtype)
+{
+	StreamConfig *cfg = w->cfg;
+	int			nest = StreamBookkeepingBegin();
+	Oid			types[2] = {TEXTOID, mtype};
+	Datum		args[2] = {CStringGetTextDatum(cfg->model), m};
+	int			ret;
+
+	ret = RunKept(KEPT_STORE_MODEL,
+				  KeptPlanReady(KEPT_STORE_MODEL) ? NULL :
+				  psprintf("INSERT INTO %s.gc_models (name, model) VALUES ($1, $2) "
+						   "ON CONFLICT (name) DO UPDATE SET model = excluded.model, "
+						   "updated_at = pg_catalog.now()", cfg->ext_schema),
+				  2, types, args, false, 0);
+	if (ret != SPI_OK_INSERT)
+		elog(ERROR, "could not store the refreshed model: %d", ret);
+	StreamBookkeepingEnd(nest);
+}
+
+/*
  * WriterRefreshModel: refit the stream's model on the latest model_window rows of the
  * target, using only the values that were received (raw column, or cells not flagged
  * imputed), and store it in gc_models.  The target is read as the owner's code (its
@@ -1954,58 +2127,17 @@ WriterRefreshModel(StreamWorker *w)
 {
 	StreamConfig *cfg = w->cfg;
 	MemoryContext outer = CurrentMemoryContext;
-	StringInfoData sql;
-
-	/* a temporal model is refitted as one, with its lags and step, on the rows in time order */
-	bool		temporal = history != NULL && cfg->c_entity >= 0 && cfg->c_time >= 0;
-
-	initStringInfo(&sql);
-	if (temporal)
-		appendStringInfo(&sql, "SELECT %s.gc_fit_series(%s::pg_catalog.text, %s, ARRAY[", cfg->ext_schema,
-						 quote_identifier(cfg->cols[cfg->c_entity].name),
-						 TemporalTimeExpr(cfg));
-	else
-		appendStringInfo(&sql, "SELECT %s.gc_fit(ARRAY[", cfg->ext_schema);
-	AppendReceivedValues(cfg, &sql);
-	if (temporal)
-		appendStringInfo(&sql, "], '{\"lags\": %d, \"step\": %.17g}'::pg_catalog.jsonb ORDER BY %s)",
-						 imputer_model->lags, imputer_model->step, TemporalTimeExpr(cfg));
-	else
-		appendStringInfoString(&sql, "])");
-	appendStringInfo(&sql, " FROM (SELECT * FROM %s", cfg->target_sql);
-	if (cfg->c_time >= 0)
-		appendStringInfo(&sql, " ORDER BY %s DESC", quote_identifier(cfg->cols[cfg->c_time].name));
-	appendStringInfo(&sql, " LIMIT %d) t", cfg->model_window);
 
 	StreamXactBegin("gcimpute: refreshing the model");
 	PG_TRY();
 	{
-		StreamOwnerCode oc;
-		int			ret;
-		bool		isnull = true;
-		Datum		m = (Datum) 0;
-		Oid			mtype = InvalidOid;
+		bool		isnull;
+		Oid			mtype;
+		Datum		m = Refit(w, &isnull, &mtype);
 
-		StreamOwnerCodeBegin(&oc);
-		ret = SPI_execute(sql.data, true, 1);
-		if (ret == SPI_OK_SELECT && SPI_processed == 1)
-		{
-			m = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-			mtype = SPI_gettypeid(SPI_tuptable->tupdesc, 1);
-		}
-		StreamOwnerCodeEnd(&oc);
 		if (!isnull)
 		{
-			int			nest = StreamBookkeepingBegin();
-			Datum		args[2] = {CStringGetTextDatum(cfg->model), m};
-
-			ret = SPI_execute_with_args(psprintf("INSERT INTO %s.gc_models (name, model) VALUES ($1, $2) "
-												 "ON CONFLICT (name) DO UPDATE SET model = excluded.model, "
-												 "updated_at = pg_catalog.now()",
-												 cfg->ext_schema), 2, (Oid[]) {TEXTOID, mtype}, args, NULL, false, 0);
-			if (ret != SPI_OK_INSERT)
-				elog(ERROR, "could not store the refreshed model: %d", ret);
-			StreamBookkeepingEnd(nest);
+			StoreModel(w, m, mtype);
 			ereport(LOG, (errmsg("stream \"%s\": model \"%s\" refitted on the latest %d rows of %s",
 								 cfg->name, cfg->model, cfg->model_window, cfg->target_sql)));
 		}
