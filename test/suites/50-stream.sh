@@ -168,6 +168,43 @@ check "model refresh: the stream refits its model from the rows it wrote" test \
 	"$(q -c "SELECT md5(model::text) <> '$before' AND updated_at > now() - interval '30 s' FROM gc_models WHERE name = 'r1model'")" = t
 q -c "SELECT gc_stream_drop('r1')" >/dev/null
 
+# Late updates and the model refresh run kept plans; an ALTER TABLE of the target under the
+# running worker must make them replan, not write through a stale plan.
+bash test/kafka/broker.sh topic al 1 "$KDIR" >/dev/null
+mktable al
+q -c "INSERT INTO gc_models SELECT 'almodel', model FROM gc_models WHERE name = 'sensors'"
+q -c "SELECT gc_stream_create('al', '$BS', 'al', 'al', '{\"entity_column\": \"entity\", \"time_column\": \"ts\",
+		\"window\": 1, \"lateness\": 0, \"flush_interval\": 0.05, \"model\": \"almodel\", \"model_refresh\": 1,
+		\"model_window\": 50}'); SELECT gc_stream_start('al')" >/dev/null
+al_now=$(date +%s)
+al_row() { # entity, seconds before now, data_id, fields
+	echo "{\"entity\": \"$1\", \"ts\": $((al_now - $2)), \"publisher_id\": \"p\", \"data_id\": $3, $4}"
+}
+al_full='"temp": 20, "hum": 40, "pres": 1000, "light": 300, "co2": 500, "noise": 30, "vib": 0.1, "door": 0'
+{
+	for i in $(seq 0 29); do al_row "e$((i % 3))" $((300 - 2 * i)) "$i" "$al_full"; done
+	al_row x 200 100 '"temp": 21'
+	al_row y 190 101 '"temp": 22'
+	al_row z 100 102 "$al_full"
+} | "$TOOL" produce "$BS" al >/dev/null 2>&1
+wait_done al 33 60 >/dev/null
+al_row x 200 103 '"hum": 41' | "$TOOL" produce "$BS" al >/dev/null 2>&1
+wait_done al 34 60 >/dev/null
+check "kept plans: a late value updates its written row" test \
+	"$(q -c "SELECT hum = 41 AND NOT imputed[2] AND imputed[3] FROM al WHERE entity = 'x'")" = t
+q -c "ALTER TABLE al ADD COLUMN note text DEFAULT 'added' NOT NULL; ALTER TABLE al ALTER COLUMN door TYPE numeric"
+al_row y 190 104 '"hum": 42' | "$TOOL" produce "$BS" al >/dev/null 2>&1
+wait_done al 35 60 >/dev/null
+check "kept plans: after ALTER TABLE of the target, a late value updates its row" test \
+	"$(q -c "SELECT hum = 42 AND NOT imputed[2] AND imputed[3] AND temp = 22 AND note = 'added' FROM al WHERE entity = 'y'")" = t
+check "kept plans: ... no row added, the stream still running" test \
+	"$(q -c "SELECT (SELECT count(*) FROM al) || ' ' || state || ' ' || late_updates FROM gc_stream_status WHERE name = 'al'")" = "33 running 2"
+al_t0=$(q -c "SELECT updated_at FROM gc_models WHERE name = 'almodel'")
+sleep 2.5
+check "kept plans: the model refresh runs after the ALTER" test \
+	"$(q -c "SELECT updated_at > '$al_t0' FROM gc_models WHERE name = 'almodel'")" = t
+q -c "SELECT gc_stream_drop('al')" >/dev/null
+
 # window and lateness "auto": the arrival period (1 s per entity) and a lognormal fit of the
 # delays give the same rows
 mktable a1
