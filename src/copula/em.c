@@ -69,15 +69,6 @@ gc_training_name(int training)
 		if ((ptr) == NULL) { status = GC_ENOMEM; goto done; } \
 	} while (0)
 
-/*
- * Build the p marginals (detecting types where asked) and the latent matrix in one pass per
- * column: sort the column's observed values with their row numbers, then give every group
- * of equal values its latent point or interval. Continuous training values get the exact
- * ECDF z = Φ⁻¹(F̂(x)·n/(n+1)) (docs/algorithms.md §2) even when the stored marginal is compressed.
- * Z, LO, HI, ISINT (or CODE) are n×p row-major; missing entries are NaN in Z. LO and HI are
- * set where the column's type can produce intervals (not for continuous columns).
- */
-
 void
 gc_levels_free(GcLevels *lv, const GcAlloc *alloc)
 {
@@ -135,242 +126,317 @@ LevelsPush(GcLevels *lv, const GcAlloc *alloc, double lo, double hi)
 	return (uint32_t) lv->n++;
 }
 
+/*
+ * The scratch of gc_fit_build_columns: one column's observed values and row numbers (with
+ * the radix sort's spare arrays), and a block of GC_COL_BLOCK columns transposed (data,
+ * latent values, level numbers).
+ */
+typedef struct ColumnScratch
+{
+	size_t		n;
+	double	   *vals,
+			   *tmpv,
+			   *XT,
+			   *ZT;
+	uint32_t   *idx,
+			   *tmpi,
+			   *CT;				/* only when levels are wanted */
+} ColumnScratch;
+
+static void
+ScratchFree(ColumnScratch *s, const GcAlloc *alloc)
+{
+	void	   *ptrs[] = {s->CT, s->XT, s->ZT, s->vals, s->tmpv, s->idx, s->tmpi};
+
+	for (size_t k = 0; k < sizeof(ptrs) / sizeof(ptrs[0]); k++)
+		if (ptrs[k])
+			alloc->dealloc(alloc->ctx, ptrs[k]);
+	memset(s, 0, sizeof(*s));
+}
+
+static GcStatus
+ScratchAlloc(ColumnScratch *s, size_t n, int codes, const GcAlloc *alloc)
+{
+	GcStatus	status = GC_OK;
+
+	memset(s, 0, sizeof(*s));
+	s->n = n;
+	ALLOC(s->vals, n);
+	ALLOC(s->tmpv, n);
+	ALLOC(s->idx, n);
+	ALLOC(s->tmpi, n);
+	ALLOC(s->XT, n * GC_COL_BLOCK);
+	ALLOC(s->ZT, n * GC_COL_BLOCK);
+	if (codes)
+		ALLOC(s->CT, n * GC_COL_BLOCK);
+done:
+	return status;
+}
+
+/*
+ * Columns j0 … j0+nb−1 of the row-major X into XT, one column after the other: reading a
+ * column of X, or scattering its latent values into Z, touches one cache line per row for a
+ * single value, and over large inputs those misses dominated the set-up. A block's values
+ * of one row share a cache line instead. Z and the levels start missing.
+ */
+static void
+BlockIn(const double *X, size_t n, int p, int j0, int nb, ColumnScratch *s)
+{
+	/* a full block with a constant width: the compiler unrolls it */
+	if (nb == GC_COL_BLOCK)
+		for (size_t i = 0; i < n; i++)
+			for (int jb = 0; jb < GC_COL_BLOCK; jb++)
+				s->XT[jb * n + i] = X[i * p + j0 + jb];
+	else
+		for (size_t i = 0; i < n; i++)
+			for (int jb = 0; jb < nb; jb++)
+				s->XT[jb * n + i] = X[i * p + j0 + jb];
+	for (size_t k = 0; k < n * (size_t) nb; k++)
+		s->ZT[k] = NAN;
+	if (s->CT)
+		memset(s->CT, 0, sizeof(uint32_t) * n * nb);
+}
+
+/* The block's latent values (and levels) back into the rows of Z (and CODE). */
+static void
+BlockOut(const ColumnScratch *s, size_t n, int p, int j0, int nb, double *Z, uint32_t *CODE)
+{
+	if (nb == GC_COL_BLOCK)
+		for (size_t i = 0; i < n; i++)
+			for (int jb = 0; jb < GC_COL_BLOCK; jb++)
+				Z[i * p + j0 + jb] = s->ZT[jb * n + i];
+	else
+		for (size_t i = 0; i < n; i++)
+			for (int jb = 0; jb < nb; jb++)
+				Z[i * p + j0 + jb] = s->ZT[jb * n + i];
+	if (s->CT && nb == GC_COL_BLOCK)
+		for (size_t i = 0; i < n; i++)
+			for (int jb = 0; jb < GC_COL_BLOCK; jb++)
+				CODE[i * p + j0 + jb] = s->CT[jb * n + i];
+	else if (s->CT)
+		for (size_t i = 0; i < n; i++)
+			for (int jb = 0; jb < nb; jb++)
+				CODE[i * p + j0 + jb] = s->CT[jb * n + i];
+}
+
+/*
+ * Marginal m of column j (its values xc, n rows): the observed values sorted with their row
+ * numbers into s->vals/s->idx (*nobs of them, *ndist distinct), the type decided (declared,
+ * or detected where opt asks for it), the knots built.
+ */
+static GcStatus
+ColumnMarginal(const double *xc, size_t n, int j, const GcFitOptions *opt, const GcAlloc *alloc,
+			   ColumnScratch *s, GcMarginal *m, size_t *nobs_out, size_t *ndist_out,
+			   char *errmsg, size_t errlen)
+{
+	GcStatus	status = GC_OK;
+	size_t		nobs = 0,
+				ndist;
+	int			type = opt->types ? opt->types[j] : GC_AUTO;
+	int			detected;
+	double	   *x,
+			   *cum,
+			   *mult;
+	int			cap;
+
+	/* branch-free: a missing entry is written and then overwritten */
+	for (size_t i = 0; i < n; i++)
+	{
+		double		v = xc[i];
+
+		s->vals[nobs] = v;
+		s->idx[nobs] = (uint32_t) i;
+		nobs += !isnan(v);
+	}
+	if (nobs == 0)
+	{
+		snprintf(errmsg, errlen, "column %d has no observed values", j + 1);
+		return GC_EINVAL;
+	}
+	gc_radix_sort(s->vals, s->idx, nobs, s->tmpv, s->tmpi);
+	ndist = gc_count_distinct(s->vals, nobs);
+	detected = gc_detect_type(s->vals, nobs, opt->min_ord_ratio);
+	if (detected == GC_CONSTANT)
+		type = GC_CONSTANT;
+	else if (type == GC_AUTO)
+		type = detected;
+	else if (type == GC_ORDINAL && ndist == 2)
+		type = GC_BINARY;
+	else if (type == GC_BINARY && ndist != 2)
+	{
+		snprintf(errmsg, errlen, "column %d is declared binary but has %zu distinct values",
+				 j + 1, ndist);
+		return GC_EINVAL;
+	}
+
+	cap = opt->max_knots;
+	if (ndist < (size_t) cap)
+		cap = (int) ndist;
+	ALLOC(x, cap);
+	ALLOC(cum, cap);
+	ALLOC(mult, cap);
+	m->type = type;
+	m->n = (double) nobs;
+	m->nknots = gc_build_knots(s->vals, nobs, opt->max_knots, x, cum, mult, &m->exact);
+	m->x = x;
+	m->cum = cum;
+	m->mult = mult;
+	gc_marginal_prepare(m);
+	if (gc_marginal_check(m) != NULL)
+	{
+		snprintf(errmsg, errlen, "column %d cannot be modelled as %s: %s", j + 1,
+				 gc_vartype_name(type), gc_marginal_check(m));
+		return GC_EINVAL;
+	}
+	*nobs_out = nobs;
+	*ndist_out = ndist;
+done:
+	return status;
+}
+
+/*
+ * A continuous column of distinct values (the usual one): rank e gets Φ⁻¹(e/(n+1)), and Φ⁻¹
+ * is odd about 1/2, so the upper half of the ranks mirrors the lower half; s->tmpv (free
+ * after the sort) keeps the lower half. Only Z is written: LO, HI and ISINT are read for
+ * interval entries only.
+ */
+static void
+LatentDistinct(ColumnScratch *s, size_t nobs, double *zc)
+{
+	double		dn = (double) nobs;
+	size_t		half = (nobs + 1) / 2;
+
+	for (size_t t = 0; t < nobs; t++)
+	{
+		double		z;
+
+		if (t < half)
+			z = s->tmpv[t] = gc_norm_ppf((double) (t + 1) / dn * (dn / (dn + 1)));
+		else
+			z = -s->tmpv[nobs - 1 - t];
+		zc[s->idx[t]] = z;
+	}
+}
+
+/*
+ * The latent point or interval of every group of equal observed values of column j
+ * (jb-th of its block, marginal m): continuous ties share the ECDF value of the group's
+ * end; other types get the interval of their level, starting at its truncated-normal mean,
+ * written to LO/HI/ISINT, or as a level number in s->CT when levels are wanted.
+ */
+static GcStatus
+LatentGroups(ColumnScratch *s, size_t nobs, int p, int j, int jb, const GcMarginal *m,
+			 const GcAlloc *alloc, GcLevels *lv, double *LO, double *HI, uint8_t *ISINT)
+{
+	size_t		n = s->n;
+	double	   *zc = s->ZT + (size_t) jb * n;
+	const double *vals = s->vals;
+	const uint32_t *idx = s->idx;
+
+	for (size_t g = 0; g < nobs;)
+	{
+		size_t		e = g + 1;
+		double		lo,
+					hi,
+					z;
+		int			isint;
+
+		while (e < nobs && vals[e] == vals[g])
+			e++;
+		if (m->type == GC_CONTINUOUS)
+		{
+			double		dn = (double) nobs;
+
+			z = gc_norm_ppf((double) e / dn * (dn / (dn + 1)));
+			for (size_t t = g; t < e; t++)
+				zc[idx[t]] = z;
+			g = e;
+			continue;
+		}
+		isint = gc_marginal_to_latent(m, vals[g], &lo, &hi);
+		z = lo;
+		if (isint)
+		{
+			double		var;
+
+			/* docs/algorithms.md §4: start at the mean of N(0,1) truncated to the interval */
+			if (gc_truncnorm_moments(0.0, 1.0, lo, hi, &z, &var) != 0)
+				z = isfinite(lo) ? lo : hi;
+		}
+		if (s->CT)
+		{
+			/* the level's number in the block's column, like its latent value */
+			uint32_t   *cc = s->CT + (size_t) jb * n;
+			uint32_t	code = 0;
+
+			if (isint && (code = LevelsPush(lv, alloc, lo, hi)) == 0)
+				return GC_ENOMEM;
+			for (size_t t = g; t < e; t++)
+			{
+				zc[idx[t]] = z;
+				cc[idx[t]] = code;
+			}
+			g = e;
+			continue;
+		}
+		for (size_t t = g; t < e; t++)
+		{
+			size_t		k = (size_t) idx[t] * p + j;
+
+			zc[idx[t]] = z;
+			LO[k] = lo;
+			HI[k] = hi;
+			ISINT[k] = (uint8_t) isint;
+		}
+		g = e;
+	}
+	return GC_OK;
+}
+
+/*
+ * Build the p marginals (detecting types where asked) and the latent matrix in one pass per
+ * column: sort the column's observed values with their row numbers, then give every group
+ * of equal values its latent point or interval. Continuous training values get the exact
+ * ECDF z = Φ⁻¹(F̂(x)·n/(n+1)) (docs/algorithms.md §2) even when the stored marginal is compressed.
+ * Z, LO, HI, ISINT (or CODE) are n×p row-major; missing entries are NaN in Z. LO and HI are
+ * set where the column's type can produce intervals (not for continuous columns).
+ */
 GcStatus
 gc_fit_build_columns(const double *X, size_t n, int p, const GcFitOptions *opt,
 			 const GcAlloc *alloc, GcModel *model, double *Z, double *LO, double *HI,
 			 uint8_t *ISINT, uint32_t *CODE, GcLevels *lv, char *errmsg, size_t errlen)
 {
-	GcStatus	status = GC_OK;
-	double	   *vals = NULL,
-			   *tmpv = NULL,
-			   *XT = NULL,
-			   *ZT = NULL;
-	uint32_t   *idx = NULL,
-			   *tmpi = NULL,
-			   *CT = NULL;
+	GcStatus	status;
+	ColumnScratch s;
 
 	if (ISINT)
 		memset(ISINT, 0, n * (size_t) p);
-	ALLOC(vals, n);
-	ALLOC(tmpv, n);
-	ALLOC(idx, n);
-	ALLOC(tmpi, n);
-	ALLOC(XT, n * GC_COL_BLOCK);
-	ALLOC(ZT, n * GC_COL_BLOCK);
-	if (CODE)
-		ALLOC(CT, n * GC_COL_BLOCK);
-
-	/*
-	 * Columns go in blocks of GC_COL_BLOCK, transposed in and out: reading a column of the
-	 * row-major X, or scattering its latent values into Z, touches one cache line per row
-	 * for a single value, and over large inputs those misses dominated the set-up. A
-	 * block's values of one row share a cache line instead.
-	 */
-	for (int j0 = 0; j0 < p; j0 += GC_COL_BLOCK)
+	status = ScratchAlloc(&s, n, CODE != NULL, alloc);
+	for (int j0 = 0; status == GC_OK && j0 < p; j0 += GC_COL_BLOCK)
 	{
 		int			nb = p - j0 < GC_COL_BLOCK ? p - j0 : GC_COL_BLOCK;
 
-		/* a full block with a constant width: the compiler unrolls it */
-		if (nb == GC_COL_BLOCK)
-			for (size_t i = 0; i < n; i++)
-				for (int jb = 0; jb < GC_COL_BLOCK; jb++)
-					XT[jb * n + i] = X[i * p + j0 + jb];
-		else
-			for (size_t i = 0; i < n; i++)
-				for (int jb = 0; jb < nb; jb++)
-					XT[jb * n + i] = X[i * p + j0 + jb];
-		/* everything starts missing (and without a level) */
-		for (size_t k = 0; k < n * (size_t) nb; k++)
-			ZT[k] = NAN;
-		if (CT)
-			memset(CT, 0, sizeof(uint32_t) * n * nb);
-		for (int jb = 0; jb < nb; jb++)
+		BlockIn(X, n, p, j0, nb, &s);
+		for (int jb = 0; status == GC_OK && jb < nb; jb++)
 		{
 			int			j = j0 + jb;
-			const double *xc = XT + (size_t) jb * n;
-			double	   *zc = ZT + (size_t) jb * n;
-			size_t		nobs = 0,
-						ndist;
-			int			type = opt->types ? opt->types[j] : GC_AUTO;
-			int			detected;
 			GcMarginal *m = &model->marg[j];
-			double	   *x,
-					   *cum,
-					   *mult;
-			int			cap;
+			size_t		nobs,
+						ndist;
 
-			/* branch-free: a missing entry is written and then overwritten */
-			for (size_t i = 0; i < n; i++)
-			{
-				double		v = xc[i];
-
-				vals[nobs] = v;
-				idx[nobs] = (uint32_t) i;
-				nobs += !isnan(v);
-			}
-			if (nobs == 0)
-			{
-				snprintf(errmsg, errlen, "column %d has no observed values", j + 1);
-				status = GC_EINVAL;
-				goto done;
-			}
-			gc_radix_sort(vals, idx, nobs, tmpv, tmpi);
-			ndist = gc_count_distinct(vals, nobs);
-			detected = gc_detect_type(vals, nobs, opt->min_ord_ratio);
-			if (detected == GC_CONSTANT)
-				type = GC_CONSTANT;
-			else if (type == GC_AUTO)
-				type = detected;
-			else if (type == GC_ORDINAL && ndist == 2)
-				type = GC_BINARY;
-			else if (type == GC_BINARY && ndist != 2)
-			{
-				snprintf(errmsg, errlen, "column %d is declared binary but has %zu distinct values",
-						 j + 1, ndist);
-				status = GC_EINVAL;
-				goto done;
-			}
-
-			cap = opt->max_knots;
-			if (ndist < (size_t) cap)
-				cap = (int) ndist;
-			ALLOC(x, cap);
-			ALLOC(cum, cap);
-			ALLOC(mult, cap);
-			m->type = type;
-			m->n = (double) nobs;
-			m->nknots = gc_build_knots(vals, nobs, opt->max_knots, x, cum, mult, &m->exact);
-			m->x = x;
-			m->cum = cum;
-			m->mult = mult;
-			gc_marginal_prepare(m);
-			if (gc_marginal_check(m) != NULL)
-			{
-				snprintf(errmsg, errlen, "column %d cannot be modelled as %s: %s", j + 1,
-						 gc_vartype_name(type), gc_marginal_check(m));
-				status = GC_EINVAL;
-				goto done;
-			}
-			if (type == GC_CONSTANT)
+			status = ColumnMarginal(s.XT + (size_t) jb * n, n, j, opt, alloc, &s, m, &nobs, &ndist,
+									errmsg, errlen);
+			if (status != GC_OK || m->type == GC_CONSTANT)
 				continue;
-
-			if (type == GC_CONTINUOUS && ndist == nobs)
-			{
-				/*
-				 * Distinct values (the usual continuous column): rank e gets Φ⁻¹(e/(n+1)),
-				 * and Φ⁻¹ is odd about 1/2, so the upper half of the ranks mirrors the lower
-				 * half; tmpv (free after the sort) keeps the lower half. Only Z is written:
-				 * LO, HI and ISINT are read for interval entries only.
-				 */
-				double		dn = (double) nobs;
-				size_t		half = (nobs + 1) / 2;
-
-				for (size_t t = 0; t < nobs; t++)
-				{
-					double		z;
-
-					if (t < half)
-						z = tmpv[t] = gc_norm_ppf((double) (t + 1) / dn * (dn / (dn + 1)));
-					else
-						z = -tmpv[nobs - 1 - t];
-					zc[idx[t]] = z;
-				}
-				continue;
-			}
-			for (size_t g = 0; g < nobs;)
-			{
-				size_t		e = g + 1;
-				double		lo,
-							hi,
-							z;
-				int			isint;
-
-				while (e < nobs && vals[e] == vals[g])
-					e++;
-				if (type == GC_CONTINUOUS)
-				{
-					double		dn = (double) nobs;
-
-					z = gc_norm_ppf((double) e / dn * (dn / (dn + 1)));
-					for (size_t t = g; t < e; t++)
-						zc[idx[t]] = z;
-					g = e;
-					continue;
-				}
-				isint = gc_marginal_to_latent(m, vals[g], &lo, &hi);
-				z = lo;
-				if (isint)
-				{
-					double		var;
-
-					/* docs/algorithms.md §4: start at the mean of N(0,1) truncated to the interval */
-					if (gc_truncnorm_moments(0.0, 1.0, lo, hi, &z, &var) != 0)
-						z = isfinite(lo) ? lo : hi;
-				}
-				if (CT)
-				{
-					/* the level's number in the block's column, like its latent value */
-					uint32_t   *cc = CT + (size_t) jb * n;
-					uint32_t	code = 0;
-
-					if (isint && (code = LevelsPush(lv, alloc, lo, hi)) == 0)
-					{
-						status = GC_ENOMEM;
-						goto done;
-					}
-					for (size_t t = g; t < e; t++)
-					{
-						zc[idx[t]] = z;
-						cc[idx[t]] = code;
-					}
-					g = e;
-					continue;
-				}
-				for (size_t t = g; t < e; t++)
-				{
-					size_t		k = (size_t) idx[t] * p + j;
-
-					zc[idx[t]] = z;
-					LO[k] = lo;
-					HI[k] = hi;
-					ISINT[k] = (uint8_t) isint;
-				}
-				g = e;
-			}
+			if (m->type == GC_CONTINUOUS && ndist == nobs)
+				LatentDistinct(&s, nobs, s.ZT + (size_t) jb * n);
+			else
+				status = LatentGroups(&s, nobs, p, j, jb, m, alloc, lv, LO, HI, ISINT);
 		}
-		/* the block's latent values (and levels) back into the rows */
-		if (nb == GC_COL_BLOCK)
-			for (size_t i = 0; i < n; i++)
-				for (int jb = 0; jb < GC_COL_BLOCK; jb++)
-					Z[i * p + j0 + jb] = ZT[jb * n + i];
-		else
-			for (size_t i = 0; i < n; i++)
-				for (int jb = 0; jb < nb; jb++)
-					Z[i * p + j0 + jb] = ZT[jb * n + i];
-		if (CT && nb == GC_COL_BLOCK)
-			for (size_t i = 0; i < n; i++)
-				for (int jb = 0; jb < GC_COL_BLOCK; jb++)
-					CODE[i * p + j0 + jb] = CT[jb * n + i];
-		else if (CT)
-			for (size_t i = 0; i < n; i++)
-				for (int jb = 0; jb < nb; jb++)
-					CODE[i * p + j0 + jb] = CT[jb * n + i];
+		if (status == GC_OK)
+			BlockOut(&s, n, p, j0, nb, Z, CODE);
 	}
-done:
-	if (CT)
-		alloc->dealloc(alloc->ctx, CT);
-	if (XT)
-		alloc->dealloc(alloc->ctx, XT);
-	if (ZT)
-		alloc->dealloc(alloc->ctx, ZT);
-	if (vals)
-		alloc->dealloc(alloc->ctx, vals);
-	if (tmpv)
-		alloc->dealloc(alloc->ctx, tmpv);
-	if (idx)
-		alloc->dealloc(alloc->ctx, idx);
-	if (tmpi)
-		alloc->dealloc(alloc->ctx, tmpi);
+	ScratchFree(&s, alloc);
 	return status;
 }
 
