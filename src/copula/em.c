@@ -440,6 +440,264 @@ gc_fit_build_columns(const double *X, size_t n, int p, const GcFitOptions *opt,
 	return status;
 }
 
+/* The working state of gc_em_latent's iterations. */
+typedef struct EmRun
+{
+	size_t		n;
+	int			q;
+	int			nw;				/* 64-bit words of a row's observed mask */
+	int			minibatch;
+	size_t		bsize;			/* rows per E-step */
+	size_t		full_pass;		/* steps that visit every row once */
+	int			max_iter;
+	double	   *Snew,			/* the M-step's estimate, q×q */
+			   *Z0;				/* zero-filled latent rows; reused as a buffer */
+	uint64_t   *masks;			/* n×nw observed masks */
+	size_t	   *order,			/* the rows in sweep order */
+			   *batch;			/* mini-batch: this step's rows */
+	GcPrecision prec;
+	GcEStep		es;
+} EmRun;
+
+/* Validate: the rows per step, the steps per pass and the iteration limit of the schedule. */
+static GcStatus
+EmSchedule(EmRun *r, const GcFitOptions *opt, char *errmsg, size_t errlen)
+{
+	r->minibatch = (opt->training == GC_TRAIN_MINIBATCH_OFFLINE);
+	r->bsize = r->minibatch ? (size_t) opt->batch_size : r->n;
+	r->max_iter = opt->max_iter;
+	r->full_pass = 1;
+	if (!r->minibatch)
+		return GC_OK;
+	if (r->bsize < 2)
+	{
+		snprintf(errmsg, errlen, "batch_size must be at least 2");
+		return GC_EINVAL;
+	}
+	if (r->bsize > r->n)
+		r->bsize = r->n;
+	r->full_pass = (r->n + r->bsize - 1) / r->bsize;
+	r->max_iter = (int) (r->full_pass * (size_t) (opt->num_pass > 0 ? opt->num_pass : 1));
+	if (opt->num_pass <= 0)
+		r->max_iter = opt->max_iter > (int) r->full_pass ? opt->max_iter : (int) r->full_pass;
+	return GC_OK;
+}
+
+/* Σ₀ = corrcoef of the zero-filled latent matrix (docs/algorithms.md §4), projected. */
+static GcStatus
+EmStart(EmRun *r, const double *Z, GcProjectFn project, void *project_arg, const GcAlloc *alloc,
+		double *Sig)
+{
+	GcStatus	status = GC_OK;
+	size_t		n = r->n;
+	int			q = r->q;
+	double	   *mean;
+
+	ALLOC(r->Snew, (size_t) q * q);
+	/* Z0 is kept: the rows are put in pattern order into it */
+	ALLOC(r->Z0, n * q);
+	ALLOC(mean, q);
+	for (size_t k = 0; k < n * q; k++)
+		r->Z0[k] = isnan(Z[k]) ? 0.0 : Z[k];
+	gc_cov_rows(r->Z0, n, q, Sig, mean, NULL, NULL);
+	gc_cov_to_corr(Sig, q, 1);
+	alloc->dealloc(alloc->ctx, mean);
+	if (project)
+		project(Sig, q, project_arg);
+done:
+	return status;
+}
+
+/* Each row's missingness pattern as a bit mask of its observed entries; order the identity. */
+static GcStatus
+EmPatterns(EmRun *r, const double *Z, const GcAlloc *alloc)
+{
+	GcStatus	status = GC_OK;
+	size_t		n = r->n;
+	int			q = r->q,
+				nw = r->nw = (q + 63) / 64;
+
+	ALLOC(r->masks, n * nw);
+	ALLOC(r->order, n);
+	memset(r->masks, 0, sizeof(uint64_t) * n * nw);
+	for (size_t i = 0; i < n; i++)
+	{
+		r->order[i] = i;
+		for (int a = 0; a < q; a++)
+			if (!isnan(Z[i * q + a]))
+				r->masks[i * nw + a / 64] |= (uint64_t) 1 << (a % 64);
+	}
+done:
+	return status;
+}
+
+/* Mini-batch: the rows in a seeded permutation (Fisher–Yates), and room for one batch. */
+static GcStatus
+EmShuffle(EmRun *r, uint64_t seed, const GcAlloc *alloc)
+{
+	GcStatus	status = GC_OK;
+	GcRng		rng;
+
+	alloc->dealloc(alloc->ctx, r->Z0);
+	r->Z0 = NULL;
+	gc_rng_seed(&rng, seed);
+	for (size_t i = r->n - 1; i > 0; i--)
+	{
+		size_t		j = (size_t) gc_rng_below(&rng, i + 1);
+		size_t		t = r->order[i];
+
+		r->order[i] = r->order[j];
+		r->order[j] = t;
+	}
+	ALLOC(r->batch, r->bsize);
+done:
+	return status;
+}
+
+/*
+ * Standard EM sweeps every row in pattern order each iteration. Put the rows in that order
+ * once, physically: the sweeps then read the latent matrices in sequence instead of jumping
+ * from row to row (when patterns are mostly distinct, pattern order is a random
+ * permutation). Same rows in the same order: the same arithmetic.
+ */
+static GcStatus
+EmPatternOrder(EmRun *r, double **Zp, double **LOp, double **HIp, uint8_t **ISINTp,
+			   const uint8_t *mayint, const GcAlloc *alloc)
+{
+	GcStatus	status = GC_OK;
+	size_t		n = r->n;
+	int			q = r->q,
+				nw = r->nw;
+	double	   *tmp;
+	uint8_t    *tmpb;
+	uint64_t   *tmpm;
+	double	  **mats[] = {Zp, LOp, HIp};
+	int			anyint = 0;
+
+	for (int a = 0; a < q; a++)
+		anyint |= mayint[a];
+
+	/*
+	 * Without interval entries (all columns continuous) the rows go by number of missing
+	 * entries first: the E-step then factors several patterns of one size at once
+	 * (estep.c). LO, HI and ISINT are never read then, so they stay as they are.
+	 */
+	if (anyint)
+		gc_sort_by_pattern(r->order, n, r->masks, nw);
+	else
+		gc_sort_by_size_pattern(r->order, n, r->masks, nw, q, alloc);
+	tmp = r->Z0;
+	r->Z0 = NULL;
+	for (int k = 0; k < (anyint ? 3 : 1); k++)
+	{
+		double	   *src = *mats[k];
+
+		for (size_t s = 0; s < n; s++)
+			memcpy(tmp + s * q, src + r->order[s] * q, sizeof(double) * q);
+		*mats[k] = tmp;
+		tmp = src;
+	}
+	alloc->dealloc(alloc->ctx, tmp);
+	if (anyint)
+	{
+		ALLOC(tmpb, n * q);
+		for (size_t s = 0; s < n; s++)
+			memcpy(tmpb + s * q, *ISINTp + r->order[s] * q, q);
+		alloc->dealloc(alloc->ctx, *ISINTp);
+		*ISINTp = tmpb;
+	}
+	ALLOC(tmpm, n * nw);
+	for (size_t s = 0; s < n; s++)
+		memcpy(tmpm + s * nw, r->masks + r->order[s] * nw, sizeof(uint64_t) * nw);
+	alloc->dealloc(alloc->ctx, r->masks);
+	r->masks = tmpm;
+	for (size_t s = 0; s < n; s++)
+		r->order[s] = s;
+done:
+	return status;
+}
+
+/*
+ * The iterations: Λ = Σ⁻¹, an E-step over all rows (or this step's batch), the M-step
+ * (moved towards by η_t = c/(c+t) in mini-batch), the projection, until the relative change
+ * falls below tol after at least one full pass.
+ */
+static GcStatus
+EmIterate(EmRun *r, double *Z, double *LO, double *HI, uint8_t *ISINT, const uint8_t *mayint,
+		  const GcFitOptions *opt, GcProjectFn project, void *project_arg, GcModel *model,
+		  double *Sig, char *errmsg, size_t errlen)
+{
+	GcStatus	status = GC_OK;
+	size_t		n = r->n;
+	int			q = r->q;
+
+	for (int iter = 1; iter <= r->max_iter; iter++)
+	{
+		double		ll = 0,
+					delta;
+		const size_t *rows = r->order;
+		size_t		cnt = n;
+
+		/* Λ = Σ⁻¹ once per iteration (regularised if Σ lost positive definiteness) */
+		status = gc_precision_set(&r->prec, Sig, &model->ridge_steps);
+		if (status != GC_OK)
+		{
+			snprintf(errmsg, errlen, "the correlation matrix is not positive definite at iteration %d", iter);
+			return status;
+		}
+		if (r->minibatch)
+		{
+			/* batch iter-1 of the permutation, wrapping around */
+			size_t		lo = ((size_t) (iter - 1) * r->bsize) % n;
+
+			for (size_t k = 0; k < r->bsize; k++)
+				r->batch[k] = r->order[(lo + k) % n];
+			gc_sort_by_pattern(r->batch, r->bsize, r->masks, r->nw);
+			rows = r->batch;
+			cnt = r->bsize;
+		}
+		status = gc_estep_sweep(&r->es, &r->prec, Z, LO, HI, ISINT, mayint, rows, cnt, r->masks, r->nw,
+								opt->num_ord_updates, opt->tick, opt->progress_arg,
+								r->Snew, &ll, errmsg, errlen);
+		if (status != GC_OK)
+			return status;
+		if (r->minibatch)
+		{
+			double		eta = opt->stepsize_c / (opt->stepsize_c + iter);
+
+			for (size_t k = 0; k < (size_t) q * q; k++)
+				r->Snew[k] = eta * r->Snew[k] + (1 - eta) * Sig[k];
+		}
+		if (project)
+			project(r->Snew, q, project_arg);
+		delta = gc_rel_change(Sig, r->Snew, q);
+		memcpy(Sig, r->Snew, sizeof(double) * q * q);
+		model->n_iter = iter;
+		model->delta = delta;
+		model->loglik = ll;
+		if (opt->progress)
+			opt->progress(opt->progress_arg, iter, delta, model->loglik);
+		if (delta < opt->tol && (size_t) iter >= r->full_pass)
+		{
+			model->converged = 1;
+			break;
+		}
+	}
+	return status;
+}
+
+static void
+EmFree(EmRun *r, const GcAlloc *alloc)
+{
+	void	   *ptrs[] = {r->Snew, r->masks, r->order, r->batch, r->Z0};
+
+	gc_estep_free(&r->es, alloc);
+	gc_precision_free(&r->prec, alloc);
+	for (size_t k = 0; k < sizeof(ptrs) / sizeof(ptrs[0]); k++)
+		if (ptrs[k])
+			alloc->dealloc(alloc->ctx, ptrs[k]);
+}
+
 /*
  * The EM iterations on an n×q latent matrix of active columns (docs/algorithms.md §4–§7): Σ₀ from the
  * zero-filled matrix, then E-steps grouped by missingness pattern and M-steps, until
@@ -456,212 +714,27 @@ gc_em_latent(double **Zp, double **LOp, double **HIp, uint8_t **ISINTp, const ui
 			 size_t n, int q, const GcFitOptions *opt, GcProjectFn project, void *project_arg,
 			 const GcAlloc *alloc, GcModel *model, double *Sig, char *errmsg, size_t errlen)
 {
-	GcStatus	status = GC_OK;
-	double	   *Snew = NULL,
-			   *Z0 = NULL;
-	uint64_t   *masks = NULL;
-	size_t	   *order = NULL,
-			   *batch = NULL;
-	GcPrecision prec;
-	GcEStep		es;
-	int			nw;
-	int			minibatch = (opt->training == GC_TRAIN_MINIBATCH_OFFLINE);
-	size_t		bsize = minibatch ? (size_t) opt->batch_size : n;
-	int			max_iter = opt->max_iter;
-	size_t		full_pass = 1;
+	GcStatus	status;
+	EmRun		r = {.n = n, .q = q};
 
-	memset(&prec, 0, sizeof(prec));
-	memset(&es, 0, sizeof(es));
-	if (minibatch)
-	{
-		if (bsize < 2)
-		{
-			snprintf(errmsg, errlen, "batch_size must be at least 2");
-			return GC_EINVAL;
-		}
-		if (bsize > n)
-			bsize = n;
-		full_pass = (n + bsize - 1) / bsize;
-		max_iter = (int) (full_pass * (size_t) (opt->num_pass > 0 ? opt->num_pass : 1));
-		if (opt->num_pass <= 0)
-			max_iter = opt->max_iter > (int) full_pass ? opt->max_iter : (int) full_pass;
-	}
-	model->max_iter = max_iter;
-
-	/* Σ₀ = corrcoef of the zero-filled latent matrix (docs/algorithms.md §4) */
-	ALLOC(Snew, (size_t) q * q);
-	{
-		double	   *mean;
-		const double *Z = *Zp;
-
-		/* Z0 is kept: the rows are put in pattern order into it below */
-		ALLOC(Z0, n * q);
-		ALLOC(mean, q);
-		for (size_t k = 0; k < n * q; k++)
-			Z0[k] = isnan(Z[k]) ? 0.0 : Z[k];
-		gc_cov_rows(Z0, n, q, Sig, mean, NULL, NULL);
-		gc_cov_to_corr(Sig, q, 1);
-		alloc->dealloc(alloc->ctx, mean);
-		if (project)
-			project(Sig, q, project_arg);
-	}
-
-	/* Missingness patterns */
-	nw = (q + 63) / 64;
-	ALLOC(masks, n * nw);
-	ALLOC(order, n);
-	memset(masks, 0, sizeof(uint64_t) * n * nw);
-	for (size_t i = 0; i < n; i++)
-	{
-		order[i] = i;
-		for (int a = 0; a < q; a++)
-			if (!isnan((*Zp)[i * q + a]))
-				masks[i * nw + a / 64] |= (uint64_t) 1 << (a % 64);
-	}
-	if (minibatch)
-	{
-		/* a seeded permutation (Fisher–Yates) */
-		GcRng		rng;
-
-		alloc->dealloc(alloc->ctx, Z0);
-		Z0 = NULL;
-		gc_rng_seed(&rng, opt->seed);
-		for (size_t i = n - 1; i > 0; i--)
-		{
-			size_t		j = (size_t) gc_rng_below(&rng, i + 1);
-			size_t		t = order[i];
-
-			order[i] = order[j];
-			order[j] = t;
-		}
-		ALLOC(batch, bsize);
-	}
-	else
-	{
-		/*
-		 * Standard EM sweeps every row in pattern order each iteration. Put the rows in
-		 * that order once, physically: the sweeps then read the latent matrices in
-		 * sequence instead of jumping from row to row (when patterns are mostly distinct,
-		 * pattern order is a random permutation). Same rows in the same order: the same
-		 * arithmetic.
-		 */
-		double	   *tmp;
-		uint8_t    *tmpb;
-		uint64_t   *tmpm;
-		double	  **mats[] = {Zp, LOp, HIp};
-		int			anyint = 0;
-
-		for (int a = 0; a < q; a++)
-			anyint |= mayint[a];
-
-		/*
-		 * Without interval entries (all columns continuous) the rows go by number of
-		 * missing entries first: the E-step then factors several patterns of one size at
-		 * once (estep.c). LO, HI and ISINT are never read then, so they stay as they are.
-		 */
-		if (anyint)
-			gc_sort_by_pattern(order, n, masks, nw);
-		else
-			gc_sort_by_size_pattern(order, n, masks, nw, q, alloc);
-		tmp = Z0;
-		Z0 = NULL;
-		for (int k = 0; k < (anyint ? 3 : 1); k++)
-		{
-			double	   *src = *mats[k];
-
-			for (size_t s = 0; s < n; s++)
-				memcpy(tmp + s * q, src + order[s] * q, sizeof(double) * q);
-			*mats[k] = tmp;
-			tmp = src;
-		}
-		alloc->dealloc(alloc->ctx, tmp);
-		if (anyint)
-		{
-			ALLOC(tmpb, n * q);
-			for (size_t s = 0; s < n; s++)
-				memcpy(tmpb + s * q, *ISINTp + order[s] * q, q);
-			alloc->dealloc(alloc->ctx, *ISINTp);
-			*ISINTp = tmpb;
-		}
-		ALLOC(tmpm, n * nw);
-		for (size_t s = 0; s < n; s++)
-			memcpy(tmpm + s * nw, masks + order[s] * nw, sizeof(uint64_t) * nw);
-		alloc->dealloc(alloc->ctx, masks);
-		masks = tmpm;
-		for (size_t s = 0; s < n; s++)
-			order[s] = s;
-	}
-
-	status = gc_precision_init(&prec, q, alloc);
+	status = EmSchedule(&r, opt, errmsg, errlen);
 	if (status != GC_OK)
-		goto done;
-	status = gc_estep_init(&es, q, bsize, prec.Lam, alloc);
-	if (status != GC_OK)
-		goto done;
-
-	for (int iter = 1; iter <= max_iter; iter++)
-	{
-		double		ll = 0,
-					delta;
-		const size_t *rows = order;
-		size_t		cnt = n;
-
-		/* Λ = Σ⁻¹ once per iteration (regularised if Σ lost positive definiteness) */
-		status = gc_precision_set(&prec, Sig, &model->ridge_steps);
-		if (status != GC_OK)
-		{
-			snprintf(errmsg, errlen, "the correlation matrix is not positive definite at iteration %d", iter);
-			goto done;
-		}
-		if (minibatch)
-		{
-			/* batch iter-1 of the permutation, wrapping around */
-			size_t		lo = ((size_t) (iter - 1) * bsize) % n;
-
-			for (size_t k = 0; k < bsize; k++)
-				batch[k] = order[(lo + k) % n];
-			gc_sort_by_pattern(batch, bsize, masks, nw);
-			rows = batch;
-			cnt = bsize;
-		}
-		status = gc_estep_sweep(&es, &prec, *Zp, *LOp, *HIp, *ISINTp, mayint, rows, cnt, masks, nw,
-								opt->num_ord_updates, opt->tick, opt->progress_arg,
-								Snew, &ll, errmsg, errlen);
-		if (status != GC_OK)
-			goto done;
-		if (minibatch)
-		{
-			double		eta = opt->stepsize_c / (opt->stepsize_c + iter);
-
-			for (size_t k = 0; k < (size_t) q * q; k++)
-				Snew[k] = eta * Snew[k] + (1 - eta) * Sig[k];
-		}
-		if (project)
-			project(Snew, q, project_arg);
-		delta = gc_rel_change(Sig, Snew, q);
-		memcpy(Sig, Snew, sizeof(double) * q * q);
-		model->n_iter = iter;
-		model->delta = delta;
-		model->loglik = ll;
-		if (opt->progress)
-			opt->progress(opt->progress_arg, iter, delta, model->loglik);
-		if (delta < opt->tol && (size_t) iter >= full_pass)
-		{
-			model->converged = 1;
-			break;
-		}
-	}
-
-done:
-	gc_estep_free(&es, alloc);
-	gc_precision_free(&prec, alloc);
-	{
-		void	   *ptrs[] = {Snew, masks, order, batch, Z0};
-
-		for (size_t k = 0; k < sizeof(ptrs) / sizeof(ptrs[0]); k++)
-			if (ptrs[k])
-				alloc->dealloc(alloc->ctx, ptrs[k]);
-	}
+		return status;
+	model->max_iter = r.max_iter;
+	status = EmStart(&r, *Zp, project, project_arg, alloc, Sig);
+	if (status == GC_OK)
+		status = EmPatterns(&r, *Zp, alloc);
+	if (status == GC_OK)
+		status = r.minibatch ? EmShuffle(&r, opt->seed, alloc)
+			: EmPatternOrder(&r, Zp, LOp, HIp, ISINTp, mayint, alloc);
+	if (status == GC_OK)
+		status = gc_precision_init(&r.prec, q, alloc);
+	if (status == GC_OK)
+		status = gc_estep_init(&r.es, q, r.bsize, r.prec.Lam, alloc);
+	if (status == GC_OK)
+		status = EmIterate(&r, *Zp, *LOp, *HIp, *ISINTp, mayint, opt, project, project_arg, model,
+						   Sig, errmsg, errlen);
+	EmFree(&r, alloc);
 	return status;
 }
 
