@@ -160,50 +160,68 @@ gc_truncnorm_moments_mills(double mu, double s, double lo, double hi,
 
 #ifdef GC_SIMD_X86
 
-GC_TARGET_AVX2
-static inline __m256d
-ExpNonPos4(__m256d x)
-{
-	const __m256d shift = _mm256_set1_pd(EXP_SHIFT);
-	__m256d		kd = _mm256_sub_pd(_mm256_add_pd(_mm256_mul_pd(x, _mm256_set1_pd(EXP_INVLN2_64)), shift), shift);
-	__m128i		ki = _mm256_cvttpd_epi32(kd);
-	__m256d		r = _mm256_sub_pd(_mm256_sub_pd(x, _mm256_mul_pd(kd, _mm256_set1_pd(EXP_LN2_64_HI))),
-								  _mm256_mul_pd(kd, _mm256_set1_pd(EXP_LN2_64_LO)));
-	__m256d		p;
-	__m256d		t = _mm256_i32gather_pd(exp2_64, _mm_and_si128(ki, _mm_set1_epi32(63)), 8);
-	__m256i		e = _mm256_slli_epi64(_mm256_cvtepi32_epi64(_mm_add_epi32(_mm_srai_epi32(ki, 6),
-																		   _mm_set1_epi32(1023))), 52);
+/*
+ * The four-lane forms, written over GCC vector types: each operator is the scalar one lane
+ * by lane, so the code reads as the scalar routines above, operation for operation.
+ * Comparisons give lanes of all ones or all zeros (Mask4); masks select and clear lanes.
+ */
+typedef int GcI32x4 __attribute__((vector_size(4 * sizeof(int))));
+typedef __typeof__((GcF64x4) {0} < (GcF64x4) {0}) Mask4;
 
-	p = _mm256_add_pd(_mm256_set1_pd(1.0 / 24), _mm256_mul_pd(r, _mm256_set1_pd(1.0 / 120)));
-	p = _mm256_add_pd(_mm256_set1_pd(1.0 / 6), _mm256_mul_pd(r, p));
-	p = _mm256_add_pd(_mm256_set1_pd(0.5), _mm256_mul_pd(r, p));
-	p = _mm256_add_pd(r, _mm256_mul_pd(_mm256_mul_pd(r, r), p));
-	p = _mm256_add_pd(_mm256_set1_pd(1.0), p);
-	return _mm256_mul_pd(_mm256_mul_pd(t, p), _mm256_castsi256_pd(e));
+/* x with the lanes outside m cleared to +0 */
+static GC_ALWAYS_INLINE GC_TARGET_AVX2 GcF64x4
+Keep4(GcF64x4 x, Mask4 m)
+{
+	return (GcF64x4) ((Mask4) x & m);
 }
 
-GC_TARGET_AVX2
-static inline __m256d
-Mills4(__m256d x)
+/* m ? a : b, lane by lane */
+static GC_ALWAYS_INLINE GC_TARGET_AVX2 GcF64x4
+Select4(Mask4 m, GcF64x4 a, GcF64x4 b)
 {
-	__m128i		seg = _mm256_cvttpd_epi32(_mm256_mul_pd(x, _mm256_set1_pd(8.0)));
-	__m128i		row = _mm_add_epi32(_mm_slli_epi32(seg, 3), seg);	/* seg · (GC_MILLS_DEG + 1) */
-	__m256d		u = _mm256_sub_pd(x, _mm256_mul_pd(_mm256_add_pd(_mm256_cvtepi32_pd(seg), _mm256_set1_pd(0.5)),
-												_mm256_set1_pd(0.125)));
-	__m256d		u2 = _mm256_mul_pd(u, u),
-				u4 = _mm256_mul_pd(u2, u2);
-	const double *base = &gc_mills_coef[0][0];
-	__m256d		c[GC_MILLS_DEG + 1];
-	__m256d		lo,
-				hi;
+	return (GcF64x4) (((Mask4) a & m) | ((Mask4) b & ~m));
+}
 
-	for (int k = 0; k <= GC_MILLS_DEG; k++)
-		c[k] = _mm256_i32gather_pd(base + k, row, 8);
-	lo = _mm256_add_pd(_mm256_add_pd(c[0], _mm256_mul_pd(c[1], u)),
-					   _mm256_mul_pd(_mm256_add_pd(c[2], _mm256_mul_pd(c[3], u)), u2));
-	hi = _mm256_add_pd(_mm256_add_pd(c[4], _mm256_mul_pd(c[5], u)),
-					   _mm256_mul_pd(_mm256_add_pd(c[6], _mm256_mul_pd(c[7], u)), u2));
-	return _mm256_add_pd(_mm256_add_pd(lo, _mm256_mul_pd(hi, u4)), _mm256_mul_pd(c[8], _mm256_mul_pd(u4, u4)));
+static GC_ALWAYS_INLINE GC_TARGET_AVX2 GcF64x4
+Abs4(GcF64x4 x)
+{
+	return (GcF64x4) ((Mask4) x & INT64_MAX);
+}
+
+/* base[k[l]] in lane l */
+static GC_ALWAYS_INLINE GC_TARGET_AVX2 GcF64x4
+Gather4(const double *base, GcI32x4 k)
+{
+	return (GcF64x4) {base[k[0]], base[k[1]], base[k[2]], base[k[3]]};
+}
+
+/* ExpNonPos, four lanes */
+static GC_ALWAYS_INLINE GC_TARGET_AVX2 GcF64x4
+ExpNonPos4(GcF64x4 x)
+{
+	GcF64x4		kd = (x * EXP_INVLN2_64 + EXP_SHIFT) - EXP_SHIFT;
+	GcI32x4		ki = __builtin_convertvector(kd, GcI32x4);
+	GcF64x4		r = (x - kd * EXP_LN2_64_HI) - kd * EXP_LN2_64_LO;
+	GcF64x4		p = 1.0 + (r + r * r * (0.5 + r * (1.0 / 6 + r * (1.0 / 24 + r * (1.0 / 120)))));
+	Mask4		bits = __builtin_convertvector((ki >> 6) + 1023, Mask4) << 52;
+
+	return Gather4(exp2_64, ki & 63) * p * (GcF64x4) bits;
+}
+
+/* Mills, four lanes */
+static GC_ALWAYS_INLINE GC_TARGET_AVX2 GcF64x4
+Mills4(GcF64x4 x)
+{
+	GcI32x4		seg = __builtin_convertvector(x * 8.0, GcI32x4);
+	GcI32x4		row = seg * (GC_MILLS_DEG + 1);
+	const double *c = &gc_mills_coef[0][0];
+	GcF64x4		u = x - (__builtin_convertvector(seg, GcF64x4) + 0.5) * 0.125;
+	GcF64x4		u2 = u * u,
+				u4 = u2 * u2;
+
+	return ((Gather4(c, row) + Gather4(c + 1, row) * u) + (Gather4(c + 2, row) + Gather4(c + 3, row) * u) * u2) +
+		((Gather4(c + 4, row) + Gather4(c + 5, row) * u) + (Gather4(c + 6, row) + Gather4(c + 7, row) * u) * u2) * u4 +
+		Gather4(c + 8, row) * (u4 * u4);
 }
 
 /*
@@ -211,32 +229,21 @@ Mills4(__m256d x)
  * as selections: an infinite cut point enters as 0 with density 0. Lanes off the common
  * path are redone by the scalar routine. Returns the number of entries done.
  */
-GC_TARGET_AVX2
-static int
+static GC_TARGET_AVX2 int
 BatchAvx2(int n, const double *mu, const double *s, const double *lo, const double *hi,
 		  double *mean, double *var)
 {
-	const __m256d zero = _mm256_setzero_pd(),
-				one = _mm256_set1_pd(1.0),
-				inf = _mm256_set1_pd(HUGE_VAL),
-				xmax = _mm256_set1_pd(GC_MILLS_XMAX),
-				absmask = _mm256_castsi256_pd(_mm256_set1_epi64x(0x7fffffffffffffffLL)),
-				mhalf = _mm256_set1_pd(-0.5),
-				invs2p = _mm256_set1_pd(GC_INV_SQRT2PI);
 	int			i;
 
 	for (i = 0; i + 4 <= n; i += 4)
 	{
-		__m256d		vmu = _mm256_loadu_pd(mu + i),
-					vs = _mm256_loadu_pd(s + i),
-					is = _mm256_div_pd(one, vs),
-					a = _mm256_mul_pd(_mm256_sub_pd(_mm256_loadu_pd(lo + i), vmu), is),
-					b = _mm256_mul_pd(_mm256_sub_pd(_mm256_loadu_pd(hi + i), vmu), is),
-					aa = _mm256_and_pd(a, absmask),
-					ab = _mm256_and_pd(b, absmask),
-					fa = _mm256_cmp_pd(aa, inf, _CMP_LT_OQ),
-					fb = _mm256_cmp_pd(ab, inf, _CMP_LT_OQ),
-					ok,
+		GcF64x4		vmu = *(const GcF64x4 *) (mu + i),
+					vs = *(const GcF64x4 *) (s + i),
+					is = 1.0 / vs,
+					a = (*(const GcF64x4 *) (lo + i) - vmu) * is,
+					b = (*(const GcF64x4 *) (hi + i) - vmu) * is,
+					aa = Abs4(a),
+					ab = Abs4(b),
 					ca,
 					cb,
 					pa,
@@ -244,41 +251,37 @@ BatchAvx2(int n, const double *mu, const double *s, const double *lo, const doub
 					qa,
 					qb,
 					z,
-					zlo,
 					iz,
 					r1,
 					r2,
-					v,
-					m;
+					v;
+		Mask4		fa = aa < HUGE_VAL,
+					fb = ab < HUGE_VAL,
+					ok;
 		int			okbits;
 
 		/* s > 0, μ finite, a < b, and finite cut points inside the table */
-		ok = _mm256_and_pd(_mm256_cmp_pd(vs, zero, _CMP_GT_OQ),
-						   _mm256_cmp_pd(_mm256_and_pd(vmu, absmask), inf, _CMP_LT_OQ));
-		ok = _mm256_and_pd(ok, _mm256_cmp_pd(a, b, _CMP_LT_OQ));
-		ok = _mm256_and_pd(ok, _mm256_or_pd(_mm256_andnot_pd(fa, ok), _mm256_cmp_pd(aa, xmax, _CMP_LT_OQ)));
-		ok = _mm256_and_pd(ok, _mm256_or_pd(_mm256_andnot_pd(fb, ok), _mm256_cmp_pd(ab, xmax, _CMP_LT_OQ)));
+		ok = (vs > 0) & (Abs4(vmu) < HUGE_VAL) & (a < b);
+		ok &= (~fa & ok) | (aa < GC_MILLS_XMAX);
+		ok &= (~fb & ok) | (ab < GC_MILLS_XMAX);
 
-		ca = _mm256_and_pd(a, _mm256_and_pd(fa, ok));
-		cb = _mm256_and_pd(b, _mm256_and_pd(fb, ok));
-		pa = _mm256_and_pd(_mm256_mul_pd(ExpNonPos4(_mm256_mul_pd(_mm256_mul_pd(mhalf, ca), ca)), invs2p), fa);
-		pb = _mm256_and_pd(_mm256_mul_pd(ExpNonPos4(_mm256_mul_pd(_mm256_mul_pd(mhalf, cb), cb)), invs2p), fb);
-		qa = _mm256_mul_pd(pa, Mills4(_mm256_and_pd(ca, absmask)));
-		qb = _mm256_mul_pd(pb, Mills4(_mm256_and_pd(cb, absmask)));
-		zlo = _mm256_blendv_pd(_mm256_sub_pd(_mm256_sub_pd(one, qa), qb), _mm256_sub_pd(qb, qa),
-							   _mm256_cmp_pd(b, zero, _CMP_LE_OQ));
-		z = _mm256_blendv_pd(zlo, _mm256_sub_pd(qa, qb), _mm256_cmp_pd(a, zero, _CMP_GE_OQ));
-		okbits = _mm256_movemask_pd(ok);
-		ok = _mm256_and_pd(ok, _mm256_cmp_pd(z, _mm256_set1_pd(1e-6), _CMP_GT_OQ));
-		iz = _mm256_div_pd(one, z);
-		r1 = _mm256_mul_pd(_mm256_sub_pd(pb, pa), iz);
-		r2 = _mm256_mul_pd(_mm256_sub_pd(_mm256_mul_pd(cb, pb), _mm256_mul_pd(ca, pa)), iz);
-		m = _mm256_sub_pd(vmu, _mm256_mul_pd(vs, r1));
-		v = _mm256_mul_pd(_mm256_mul_pd(vs, vs), _mm256_sub_pd(_mm256_sub_pd(one, r2), _mm256_mul_pd(r1, r1)));
-		v = _mm256_and_pd(v, _mm256_cmp_pd(v, zero, _CMP_GT_OQ));
+		ca = Keep4(a, fa & ok);
+		cb = Keep4(b, fb & ok);
+		pa = Keep4(ExpNonPos4(-0.5 * ca * ca) * GC_INV_SQRT2PI, fa);
+		pb = Keep4(ExpNonPos4(-0.5 * cb * cb) * GC_INV_SQRT2PI, fb);
+		qa = pa * Mills4(Abs4(ca));
+		qb = pb * Mills4(Abs4(cb));
+		/* Φ(b) − Φ(a) from the tails, as the scalar routine chooses */
+		z = Select4(a >= 0, qa - qb, Select4(b <= 0, qb - qa, 1.0 - qa - qb));
+		okbits = (ok[0] & 1) | (ok[1] & 2) | (ok[2] & 4) | (ok[3] & 8);
+		ok &= z > 1e-6;
+		iz = 1.0 / z;
+		r1 = (pb - pa) * iz;
+		r2 = (cb * pb - ca * pa) * iz;
+		v = vs * vs * (1.0 - r2 - r1 * r1);
 		/* successful lanes are written; the others keep the caller's values */
-		_mm256_storeu_pd(mean + i, _mm256_blendv_pd(_mm256_loadu_pd(mean + i), m, ok));
-		_mm256_storeu_pd(var + i, _mm256_blendv_pd(_mm256_loadu_pd(var + i), v, ok));
+		*(GcF64x4 *) (mean + i) = Select4(ok, vmu - vs * r1, *(GcF64x4 *) (mean + i));
+		*(GcF64x4 *) (var + i) = Select4(ok, Keep4(v, v > 0), *(GcF64x4 *) (var + i));
 		/* lanes off the common path (not those that merely have no mass) take the scalar routine */
 		if (okbits != 0xf)
 			for (int l = 0; l < 4; l++)
