@@ -526,6 +526,179 @@ SweepBatch(const GcBatch *bt, int q, const double *Lam, double lam_logdet,
 	return SweepBatchBody(bt, q, Lam, lam_logdet, Z, idx, buf, Cbar, ll);
 }
 
+/*
+ * T = Z₀ Λ for all the rows in one dgemm (Z₀: missing entries as 0): rows without interval
+ * entries read Λ_MO z_O off it instead of gathering it row by row. (Batches need (Λ z₀)_M
+ * only, a fifth of T with 20% missing: they compute it themselves.)
+ */
+static void
+ObservedProducts(GcEStep *es, const GcPrecision *prec, const double *Z, const size_t *idx,
+				 size_t cnt)
+{
+	int			q = es->q;
+
+	for (size_t s = 0; s < cnt; s++)
+	{
+		const double *z = Z + idx[s] * q;
+		double	   *b = es->buf + s * q;
+
+		for (int a = 0; a < q; a++)
+			b[a] = isnan(z[a]) ? 0.0 : z[a];
+	}
+	cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, q, (int) cnt, q, 1.0,
+				prec->Lam, q, es->buf, q, 0.0, es->T, q);
+}
+
+/*
+ * Into bt, the patterns from position start on (rows idx[start..cnt), in pattern order)
+ * that have as many missing entries as the first, between 1 and GC_BATCH_MAXM, at most
+ * GC_LANES of them. Returns the position after the last row taken.
+ */
+static size_t
+GatherBatch(GcBatch *bt, const uint64_t *masks, int nw, int q, const size_t *idx, size_t start,
+			size_t cnt)
+{
+	size_t		pos = start;
+
+	bt->ng = 0;
+	bt->mm = MissingList(masks + idx[start] * nw, nw, q, bt->M[0]);
+	while (bt->ng < GC_LANES && pos < cnt && bt->mm >= 1 && bt->mm <= GC_BATCH_MAXM)
+	{
+		const uint64_t *mk = masks + idx[pos] * nw;
+		size_t		e = pos + 1;
+
+		if (bt->ng > 0 && MissingList(mk, nw, q, bt->M[bt->ng]) != bt->mm)
+			break;
+		while (e < cnt && SamePattern(masks + idx[e] * nw, mk, nw))
+			e++;
+		bt->start[bt->ng] = pos;
+		bt->end[bt->ng] = e;
+		bt->ng++;
+		pos = e;
+	}
+	return pos;
+}
+
+/*
+ * The rows idx[start..end) of one pattern (es->cond set up for it): conditional means, with
+ * the ordinal updates of interval entries, into es->buf; the updated interval entries back
+ * into Z (warm start next time); each row's log-likelihood without its quadratic term added
+ * to *ll; the rows' v summed per observed ordinal column into es->vsum.
+ */
+static void
+PatternRows(GcEStep *es, const GcPrecision *prec, double *Z, const double *LO, const double *HI,
+			const uint8_t *ISINT, const size_t *idx, size_t start, size_t end, int batchable,
+			int num_ord_updates, double *ll)
+{
+	int			q = es->q;
+	GcCond	   *cond = &es->cond;
+	double		acc = *ll;
+
+	for (size_t s = start; s < end; s++)
+	{
+		size_t		i = idx[s];
+		double	   *zh = es->buf + s * q;
+		double	   *z = Z + i * q;
+		int			nint;
+
+		memcpy(zh, z, sizeof(double) * q);
+		nint = 0;
+		for (int b = 0; b < cond->nj; b++)
+			nint += ISINT[i * q + cond->Jp[b]];
+		if (nint == 0 && !batchable)
+			gc_cond_mean_from(cond, zh, es->T + s * q);
+		else
+			nint = gc_cond_row(cond, zh, LO + i * q, HI + i * q, ISINT + i * q,
+							   num_ord_updates, es->v);
+		if (nint > 0)
+			for (int b = 0; b < cond->nj; b++)
+				z[cond->Jp[b]] = zh[cond->Jp[b]];
+		/* ℓ_i without its quadratic term z̃ᵀΛz̃, added from the Gram matrix later */
+		acc += -0.5 * (prec->logdet + cond->logdet_lmm + cond->mo * GC_LOG2PI);
+
+		/* C_i's ordinal terms are linear in v: sum v over the pattern's rows first */
+		if (nint > 0)
+			for (int k = 0; k < cond->nj; k++)
+				es->vsum[k] += es->v[cond->Jp[k]];
+	}
+	*ll = acc;
+}
+
+/*
+ * C̄ += Σ_rows C_i for the pattern (docs/algorithms.md §5 step 5): with V = Σ_rows v (per
+ * observed ordinal column j) and B_J = −GJᵀ, the terms are diag(V) on J,
+ * K = B_Jᵀ diag(V) on (M,J) and (J,M), and K B_J = GJ diag(V) GJᵀ on (M,M).
+ * Like the covariance term, only the lower triangle is written, each entry
+ * with the sum of its mirror pair. es->vsum is cleared for the next pattern.
+ */
+static void
+AddOrdinalTerms(GcEStep *es, double *Cbar)
+{
+	int			q = es->q;
+	GcCond	   *cond = &es->cond;
+
+	for (int k = 0; k < cond->nj; k++)
+	{
+		int			j = cond->Jp[k];
+		double		vj = es->vsum[k];
+		const double *g = cond->GJ + (size_t) k * cond->mm;
+
+		if (vj == 0)
+			continue;
+		Cbar[j + (size_t) j * q] += vj;
+		for (int a = 0; a < cond->mm; a++)
+		{
+			int			m = cond->M[a];
+			double		gv = g[a] * vj;
+			double	   *cm = Cbar + (size_t) m * q;
+
+			/* (m, j) and (j, m): the same value twice, in the cell below the diagonal */
+			if (m > j)
+				Cbar[m + (size_t) j * q] -= 2 * gv;
+			else
+				cm[j] -= 2 * gv;
+			/* (m, m') for m' >= m: once on the diagonal, twice below it */
+			cm[m] += gv * g[a];
+			for (int a2 = a + 1; a2 < cond->mm; a2++)
+				cm[cond->M[a2]] += 2 * gv * g[a2];
+		}
+		es->vsum[k] = 0;
+	}
+}
+
+/*
+ * The M-step moments: S = cov(Ẑ) (divisor cnt−1) + C̄/cnt, rescaled to a correlation
+ * matrix; *ll_out the mean log-likelihood, ll plus the quadratic terms from the Gram matrix.
+ */
+static GcStatus
+SweepMoments(GcEStep *es, const GcPrecision *prec, size_t cnt, double ll, double *S,
+			 double *ll_out, char *errmsg, size_t errlen)
+{
+	int			q = es->q;
+	const double *Cbar = es->Cbar;
+	double		quad = 0;
+
+	gc_cov_rows(es->buf, cnt, q, S, es->mean, prec->Lam, &quad);
+	ll += -0.5 * quad;
+	/* C̄'s lower triangle holds mirror-pair sums: halve them off the diagonal */
+	for (int b = 0; b < q; b++)
+		for (int a = b; a < q; a++)
+		{
+			double		c = (a == b ? Cbar[a + (size_t) a * q] : 0.5 * Cbar[a + (size_t) b * q]) / (double) cnt;
+
+			S[a + (size_t) b * q] += c;
+			if (a != b)
+				S[b + (size_t) a * q] += c;
+		}
+	if (gc_cov_to_corr(S, q, 0) != 0)
+	{
+		snprintf(errmsg, errlen, "a latent variable has zero variance in the E-step");
+		return GC_EDEGENERATE;
+	}
+	*ll_out = ll / (double) cnt;
+	return GC_OK;
+}
+
 GcStatus
 gc_estep_sweep(GcEStep *es, const GcPrecision *prec, double *Z,
 			   const double *LO, const double *HI, const uint8_t *ISINT,
@@ -535,37 +708,16 @@ gc_estep_sweep(GcEStep *es, const GcPrecision *prec, double *Z,
 			   double *S, double *ll_out, char *errmsg, size_t errlen)
 {
 	int			q = es->q;
-	GcCond	   *cond = &es->cond;
-	double	   *Cbar = es->Cbar;
-	double		ll = 0,
-				quad = 0;
+	double		ll = 0;
 	size_t		start = 0,
 				ticked = 0;
 	int			batchable = 1;
 
-	memset(Cbar, 0, sizeof(double) * q * q);
-
+	memset(es->Cbar, 0, sizeof(double) * q * q);
 	for (int a = 0; a < q; a++)
 		batchable &= !mayint[a];
-
-	/*
-	 * T = Z₀ Λ for all the rows in one dgemm (Z₀: missing entries as 0): rows without
-	 * interval entries read Λ_MO z_O off it instead of gathering it row by row. Batches
-	 * need (Λ z₀)_M only, a fifth of T with 20% missing: they compute it themselves.
-	 */
 	if (!batchable)
-	{
-		for (size_t s = 0; s < cnt; s++)
-		{
-			const double *z = Z + idx[s] * q;
-			double	   *b = es->buf + s * q;
-
-			for (int a = 0; a < q; a++)
-				b[a] = isnan(z[a]) ? 0.0 : z[a];
-		}
-		cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, q, (int) cnt, q, 1.0,
-					prec->Lam, q, es->buf, q, 0.0, es->T, q);
-	}
+		ObservedProducts(es, prec, Z, idx, cnt);
 
 	while (start < cnt)
 	{
@@ -586,28 +738,12 @@ gc_estep_sweep(GcEStep *es, const GcPrecision *prec, double *Z,
 		if (batchable)
 		{
 			GcBatch		bt;
-			size_t		pos = start;
+			size_t		pos = GatherBatch(&bt, masks, nw, q, idx, start, cnt);
 
-			bt.ng = 0;
-			bt.mm = MissingList(masks + i0 * nw, nw, q, bt.M[0]);
-			while (bt.ng < GC_LANES && pos < cnt && bt.mm >= 1 && bt.mm <= GC_BATCH_MAXM)
-			{
-				const uint64_t *mk = masks + idx[pos] * nw;
-				size_t		e = pos + 1;
-
-				if (bt.ng > 0 && MissingList(mk, nw, q, bt.M[bt.ng]) != bt.mm)
-					break;
-				while (e < cnt && SamePattern(masks + idx[e] * nw, mk, nw))
-					e++;
-				bt.start[bt.ng] = pos;
-				bt.end[bt.ng] = e;
-				bt.ng++;
-				pos = e;
-			}
 			if (bt.ng > 1)
 			{
 				if (SweepBatch(&bt, q, prec->Lam, prec->logdet, Z, idx, es->buf,
-							   Cbar, &ll) != 0)
+							   es->Cbar, &ll) != 0)
 				{
 					snprintf(errmsg, errlen, "the conditional precision of a missingness pattern is not positive definite");
 					return GC_ENOTPD;
@@ -621,99 +757,17 @@ gc_estep_sweep(GcEStep *es, const GcPrecision *prec, double *Z,
 			end++;
 		for (int a = 0; a < q; a++)
 			es->obs[a] = !isnan(Z[i0 * q + a]);
-		st = gc_cond_pattern(cond, es->obs, mayint);
+		st = gc_cond_pattern(&es->cond, es->obs, mayint);
 		if (st != GC_OK)
 		{
 			snprintf(errmsg, errlen, "the conditional precision of a missingness pattern is not positive definite");
 			return st;
 		}
 		/* C̄[M,M] += rows × Cov[z_M | z_O] (lower triangle, mirror pairs summed) */
-		gc_cond_add_cov(cond, Cbar, (double) (end - start));
-
-		for (size_t s = start; s < end; s++)
-		{
-			size_t		i = idx[s];
-			double	   *zh = es->buf + s * q;
-			double	   *z = Z + i * q;
-			int			nint;
-
-			memcpy(zh, z, sizeof(double) * q);
-			nint = 0;
-			for (int b = 0; b < cond->nj; b++)
-				nint += ISINT[i * q + cond->Jp[b]];
-			if (nint == 0 && !batchable)
-				gc_cond_mean_from(cond, zh, es->T + s * q);
-			else
-				nint = gc_cond_row(cond, zh, LO + i * q, HI + i * q, ISINT + i * q,
-								   num_ord_updates, es->v);
-			/* the updated interval entries persist (warm start next time) */
-			if (nint > 0)
-				for (int b = 0; b < cond->nj; b++)
-					z[cond->Jp[b]] = zh[cond->Jp[b]];
-			/* ℓ_i without its quadratic term z̃ᵀΛz̃, added from the Gram matrix below */
-			ll += -0.5 * (prec->logdet + cond->logdet_lmm + cond->mo * GC_LOG2PI);
-
-			/* C_i's ordinal terms are linear in v: sum v over the pattern's rows first */
-			if (nint > 0)
-				for (int k = 0; k < cond->nj; k++)
-					es->vsum[k] += es->v[cond->Jp[k]];
-		}
-
-		/*
-		 * C̄ += Σ_rows C_i for the pattern (docs/algorithms.md §5 step 5): with V = Σ_rows v (per
-		 * observed ordinal column j) and B_J = −GJᵀ, the terms are diag(V) on J,
-		 * K = B_Jᵀ diag(V) on (M,J) and (J,M), and K B_J = GJ diag(V) GJᵀ on (M,M).
-		 * Like the covariance term, only the lower triangle is written, each entry
-		 * with the sum of its mirror pair.
-		 */
-		for (int k = 0; k < cond->nj; k++)
-		{
-			int			j = cond->Jp[k];
-			double		vj = es->vsum[k];
-			const double *g = cond->GJ + (size_t) k * cond->mm;
-
-			if (vj == 0)
-				continue;
-			Cbar[j + (size_t) j * q] += vj;
-			for (int a = 0; a < cond->mm; a++)
-			{
-				int			m = cond->M[a];
-				double		gv = g[a] * vj;
-				double	   *cm = Cbar + (size_t) m * q;
-
-				/* (m, j) and (j, m): the same value twice, in the cell below the diagonal */
-				if (m > j)
-					Cbar[m + (size_t) j * q] -= 2 * gv;
-				else
-					cm[j] -= 2 * gv;
-				/* (m, m') for m' >= m: once on the diagonal, twice below it */
-				cm[m] += gv * g[a];
-				for (int a2 = a + 1; a2 < cond->mm; a2++)
-					cm[cond->M[a2]] += 2 * gv * g[a2];
-			}
-			es->vsum[k] = 0;
-		}
+		gc_cond_add_cov(&es->cond, es->Cbar, (double) (end - start));
+		PatternRows(es, prec, Z, LO, HI, ISINT, idx, start, end, batchable, num_ord_updates, &ll);
+		AddOrdinalTerms(es, es->Cbar);
 		start = end;
 	}
-
-	/* M-step moments: S = cov(Ẑ) (divisor cnt−1) + C̄/cnt, rescaled to a correlation matrix */
-	gc_cov_rows(es->buf, cnt, q, S, es->mean, prec->Lam, &quad);
-	ll += -0.5 * quad;
-	/* C̄'s lower triangle holds mirror-pair sums: halve them off the diagonal */
-	for (int b = 0; b < q; b++)
-		for (int a = b; a < q; a++)
-		{
-			double		c = (a == b ? Cbar[a + (size_t) a * q] : 0.5 * Cbar[a + (size_t) b * q]) / (double) cnt;
-
-			S[a + (size_t) b * q] += c;
-			if (a != b)
-				S[b + (size_t) a * q] += c;
-		}
-	if (gc_cov_to_corr(S, q, 0) != 0)
-	{
-		snprintf(errmsg, errlen, "a latent variable has zero variance in the E-step");
-		return GC_EDEGENERATE;
-	}
-	*ll_out = ll / (double) cnt;
-	return GC_OK;
+	return SweepMoments(es, prec, cnt, ll, S, ll_out, errmsg, errlen);
 }
