@@ -693,28 +693,10 @@ SortRun(double *v, int n, GcOnlineWork *w)
 	gc_radix_sort(v, w->ri, n, w->tv, w->rti);
 }
 
-/*
- * Merge sketch j's pending values (an exact sketch) into its knots; the decay has been
- * applied to the old part already. The same union as SketchMerge, but the pending side
- * needs no interpolation and no comparison sort: each value is placed in its gap between
- * the current knots by the knot index, the gaps are laid out by a counting pass, and only
- * the few values inside one gap are sorted. O(K + M) for K knots and M values.
- */
-static GcStatus
-FlushPending(GcOnline *s, int j)
+/* Room in w for merging M pending values into K knots; 0 when out of memory. */
+static int
+FlushReserve(const GcAlloc *alloc, GcOnlineWork *w, int K, int M)
 {
-	const GcAlloc *alloc = &s->alloc;
-	GcSketch   *sk = &s->sk[j];
-	GcOnlineWork *w = GetWork(s);
-	int			M = sk->npend,
-				K = sk->nk,
-				k = 0;
-	double		n;
-
-	if (M == 0)
-		return GC_OK;
-	if (!w)
-		return GC_ENOMEM;
 	if (K + M > w->ucap)
 	{
 		int			cap = K + M > 2 * w->ucap ? K + M : 2 * w->ucap;
@@ -724,7 +706,7 @@ FlushPending(GcOnline *s, int j)
 			!Regrow(alloc, (void **) &w->umult, sizeof(double), cap))
 		{
 			w->ucap = 0;
-			return GC_ENOMEM;
+			return 0;
 		}
 		w->ucap = cap;
 	}
@@ -739,7 +721,7 @@ FlushPending(GcOnline *s, int j)
 			!Regrow(alloc, (void **) &w->rti, sizeof(uint32_t), cap))
 		{
 			w->vcap = 0;
-			return GC_ENOMEM;
+			return 0;
 		}
 		w->vcap = cap;
 	}
@@ -751,108 +733,167 @@ FlushPending(GcOnline *s, int j)
 			!Regrow(alloc, (void **) &w->hit, sizeof(double), cap))
 		{
 			w->gcap = 0;
-			return GC_ENOMEM;
+			return 0;
 		}
 		w->gcap = cap;
 	}
+	return 1;
+}
 
-	if (K == 0)
+/* The first values of an empty sketch as knots in w (sorted, equal ones counted); their number. */
+static int
+FirstKnots(const GcSketch *sk, GcOnlineWork *w)
+{
+	int			M = sk->npend,
+				k = 0;
+
+	memcpy(w->vals, sk->pend, sizeof(double) * M);
+	SortRun(w->vals, M, w);
+	for (int i = 0; i < M; i++)
 	{
-		/* the first values: sorted, equal ones counted */
-		memcpy(w->vals, sk->pend, sizeof(double) * M);
-		SortRun(w->vals, M, w);
-		for (int i = 0; i < M; i++)
+		if (k > 0 && w->ux[k - 1] == w->vals[i])
+			w->umult[k - 1] += 1;
+		else
 		{
-			if (k > 0 && w->ux[k - 1] == w->vals[i])
-				w->umult[k - 1] += 1;
-			else
-			{
-				w->ux[k] = w->vals[i];
-				w->umult[k] = 1;
-				k++;
-			}
-			w->ucum[k - 1] = i + 1;
+			w->ux[k] = w->vals[i];
+			w->umult[k] = 1;
+			k++;
+		}
+		w->ucum[k - 1] = i + 1;
+	}
+	return k;
+}
+
+/*
+ * Sketch sk's pending values laid out in w->vals by the gap between knots they fall in
+ * (w->gstart[g] where gap g starts; gap g holds the values strictly between knots g−1 and
+ * g); a value at a knot counts as a hit of that knot (w->hit).
+ */
+static void
+PendingByGap(const GcSketch *sk, const KnotIndex *ix, const int32_t *pgap, int npgap,
+			 GcOnlineWork *w)
+{
+	int			M = sk->npend,
+				K = sk->nk;
+	int32_t    *gs = w->gstart;
+
+	memset(gs, 0, sizeof(int32_t) * (K + 2));
+	memset(w->hit, 0, sizeof(double) * K);
+	for (int i = 0; i < M; i++)
+	{
+		double		v = sk->pend[i];
+		int			g = i < npgap ? pgap[i] : UpperIx(sk, ix, v);
+
+		if (g > 0 && sk->x[g - 1] == v)
+		{
+			w->hit[g - 1] += 1;
+			w->gap[i] = -1;
+		}
+		else
+		{
+			w->gap[i] = g;
+			gs[g + 1]++;
 		}
 	}
+	for (int g = 0; g <= K; g++)
+		gs[g + 1] += gs[g];
+	/* lay the values out by gap (gs[g] moves to the end of gap g), then restore */
+	for (int i = 0; i < M; i++)
+		if (w->gap[i] >= 0)
+			w->vals[gs[w->gap[i]]++] = sk->pend[i];
+	for (int g = K; g > 0; g--)
+		gs[g] = gs[g - 1];
+	gs[0] = 0;
+}
+
+/*
+ * The union of sk's knots and its pending values (laid out by PendingByGap) as knots in
+ * w, gap by gap: each gap's values sorted and counted, with the old sketch's weight below
+ * them interpolated in the gap (SketchAt), then the knot closing the gap. Their number.
+ */
+static int
+MergeGaps(const GcSketch *sk, GcOnlineWork *w)
+{
+	const double *x = sk->x,
+			   *cum = sk->cum,
+			   *mult = sk->mult;
+	const int32_t *gs = w->gstart;
+	int			K = sk->nk,
+				k = 0;
+	double		cb = 0;
+
+	for (int g = 0; g <= K; g++)
+	{
+		double	   *v = w->vals + gs[g];
+		int			len = gs[g + 1] - gs[g];
+
+		if (len > 1)
+			SortRun(v, len, w);
+		for (int i = 0; i < len;)
+		{
+			double		t = v[i],
+						ca;
+			int			e = i + 1;
+
+			while (e < len && v[e] == t)
+				e++;
+			cb += e - i;
+			if (g == 0)
+				ca = 0;
+			else if (g == K)
+				ca = cum[K - 1];
+			else
+				ca = cum[g - 1] + (cum[g] - mult[g] - cum[g - 1]) *
+					(t - x[g - 1]) / (x[g] - x[g - 1]);
+			w->ux[k] = t;
+			w->ucum[k] = ca + cb;
+			w->umult[k] = e - i;
+			k++;
+			i = e;
+		}
+		if (g < K)
+		{
+			cb += w->hit[g];
+			w->ux[k] = x[g];
+			w->ucum[k] = cum[g] + cb;
+			w->umult[k] = mult[g] + w->hit[g];
+			k++;
+		}
+	}
+	return k;
+}
+
+/*
+ * Merge sketch j's pending values (an exact sketch) into its knots; the decay has been
+ * applied to the old part already. The same union as SketchMerge, but the pending side
+ * needs no interpolation and no comparison sort: each value is placed in its gap between
+ * the current knots by the knot index, the gaps are laid out by a counting pass, and only
+ * the few values inside one gap are sorted. O(K + M) for K knots and M values.
+ */
+static GcStatus
+FlushPending(GcOnline *s, int j)
+{
+	const GcAlloc *alloc = &s->alloc;
+	GcSketch   *sk = &s->sk[j];
+	GcOnlineWork *w = GetWork(s);
+	int			M = sk->npend,
+				k;
+	double		n;
+
+	if (M == 0)
+		return GC_OK;
+	if (!w || !FlushReserve(alloc, w, sk->nk, M))
+		return GC_ENOMEM;
+	if (sk->nk == 0)
+		k = FirstKnots(sk, w);
 	else
 	{
 		const KnotIndex *ix = IndexFor(s, j);
-		const double *x = sk->x,
-				   *cum = sk->cum,
-				   *mult = sk->mult;
-		int32_t    *gs = w->gstart;
-		double		cb = 0;
 
 		if (!ix)
 			return GC_ENOMEM;
-		/* gap g holds the values strictly between knots g-1 and g; a value at a knot is a hit */
-		memset(gs, 0, sizeof(int32_t) * (K + 2));
-		memset(w->hit, 0, sizeof(double) * K);
-		for (int i = 0; i < M; i++)
-		{
-			double		v = sk->pend[i];
-			int			g = i < w->npgap[j] ? w->pgap[j][i] : UpperIx(sk, ix, v);
-
-			if (g > 0 && x[g - 1] == v)
-			{
-				w->hit[g - 1] += 1;
-				w->gap[i] = -1;
-			}
-			else
-			{
-				w->gap[i] = g;
-				gs[g + 1]++;
-			}
-		}
-		for (int g = 0; g <= K; g++)
-			gs[g + 1] += gs[g];
-		/* lay the values out by gap (gs[g] moves to the end of gap g), then restore */
-		for (int i = 0; i < M; i++)
-			if (w->gap[i] >= 0)
-				w->vals[gs[w->gap[i]]++] = sk->pend[i];
-		for (int g = K; g > 0; g--)
-			gs[g] = gs[g - 1];
-		gs[0] = 0;
-
-		for (int g = 0; g <= K; g++)
-		{
-			double	   *v = w->vals + gs[g];
-			int			len = gs[g + 1] - gs[g];
-
-			if (len > 1)
-				SortRun(v, len, w);
-			for (int i = 0; i < len;)
-			{
-				double		t = v[i],
-							ca;
-				int			e = i + 1;
-
-				while (e < len && v[e] == t)
-					e++;
-				cb += e - i;
-				/* the old sketch's weight ≤ t, interpolated in its gap (SketchAt) */
-				if (g == 0)
-					ca = 0;
-				else if (g == K)
-					ca = cum[K - 1];
-				else
-					ca = cum[g - 1] + (cum[g] - mult[g] - cum[g - 1]) *
-						(t - x[g - 1]) / (x[g] - x[g - 1]);
-				w->ux[k] = t;
-				w->ucum[k] = ca + cb;
-				w->umult[k] = e - i;
-				k++;
-				i = e;
-			}
-			if (g < K)
-			{
-				cb += w->hit[g];
-				w->ux[k] = x[g];
-				w->ucum[k] = cum[g] + cb;
-				w->umult[k] = mult[g] + w->hit[g];
-				k++;
-			}
-		}
+		PendingByGap(sk, ix, w->pgap[j], w->npgap[j], w);
+		k = MergeGaps(sk, w);
 	}
 	n = sk->n + M;
 	w->ucum[k - 1] = n;
