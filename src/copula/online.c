@@ -1106,141 +1106,177 @@ MapColumn(GcOnline *s, int j, const KnotIndex *ix, const GcMarginal *marg,
 	}
 }
 
-/* One online EM step on rows[0..nrows). */
-static GcStatus
-Step(GcOnline *s, const double *rows, int nrows, char *errmsg, size_t errlen)
+/* The latent rows of one online step, over the q active columns act[0..q). */
+typedef struct StepRows
 {
-	const GcAlloc *alloc = &s->alloc;
-	int			p = s->p,
-				q = 0,
+	int			nrows,
+				q,
 				nw;
-	int		   *act = NULL;
-	double	   *Z = NULL,
-			   *LO = NULL,
-			   *HI = NULL,
-			   *Sq = NULL,
-			   *Sb = NULL;
-	uint8_t    *ISINT = NULL,
-			   *mayint = NULL;
-	uint64_t   *masks = NULL;
-	size_t	   *idx = NULL;
-	GcPrecision prec;
-	GcEStep		es;
-	GcMarginal *marg = NULL;
-	GcStatus	st = GC_OK;
-	double		ll = 0,
-				eta;
+	int		   *act;
+	GcMarginal *marg;			/* all p columns, as their sketches stand */
+	double	   *Z,
+			   *LO,
+			   *HI,
+			   *Sq,				/* Σ of the active columns before the step */
+			   *Sb;				/* the batch's estimate, then Σ after the step */
+	uint8_t    *ISINT,
+			   *mayint;
+	uint64_t   *masks;
+	size_t	   *idx;
+} StepRows;
 
-	memset(&prec, 0, sizeof(prec));
-	memset(&es, 0, sizeof(es));
-	if (!s->initialized)
-	{
-		st = DetectTypes(s, rows, nrows, errmsg, errlen);
-		if (st != GC_OK)
-			return st;
-		s->initialized = 1;
-	}
-	st = UpdateMarginals(s, rows, nrows);
-	if (st != GC_OK)
-		return st;
-	s->nrows += nrows;
+static void
+StepRowsFree(StepRows *b, const GcAlloc *alloc)
+{
+	void	   *ptrs[] = {b->act, b->marg, b->Z, b->LO, b->HI, b->ISINT, b->mayint, b->masks, b->idx,
+	b->Sq, b->Sb};
 
-	act = Alloc(alloc, sizeof(int) * p);
-	marg = Alloc(alloc, sizeof(GcMarginal) * p);
-	if (!act || !marg)
-	{
-		st = GC_ENOMEM;
-		goto done;
-	}
+	for (size_t k = 0; k < sizeof(ptrs) / sizeof(ptrs[0]); k++)
+		if (ptrs[k])
+			alloc->dealloc(alloc->ctx, ptrs[k]);
+}
+
+/* The active columns and the marginals as the sketches stand. */
+static GcStatus
+StepColumns(GcOnline *s, StepRows *b)
+{
+	int			p = s->p;
+
+	b->act = Alloc(&s->alloc, sizeof(int) * p);
+	b->marg = Alloc(&s->alloc, sizeof(GcMarginal) * p);
+	if (!b->act || !b->marg)
+		return GC_ENOMEM;
 	for (int j = 0; j < p; j++)
 	{
 		if (s->types[j] != GC_CONSTANT)
-			act[q++] = j;
-		marg[j] = AsMarginal(&s->sk[j], s->types[j]);
+			b->act[b->q++] = j;
+		b->marg[j] = AsMarginal(&s->sk[j], s->types[j]);
 	}
-	if (q == 0 || nrows < 2)
-		goto done;
+	return GC_OK;
+}
 
-	Z = Alloc(alloc, sizeof(double) * nrows * q);
-	LO = Alloc(alloc, sizeof(double) * nrows * q);
-	HI = Alloc(alloc, sizeof(double) * nrows * q);
-	ISINT = Alloc(alloc, (size_t) nrows * q);
-	mayint = Alloc(alloc, q);
-	nw = (q + 63) / 64;
-	masks = Alloc(alloc, sizeof(uint64_t) * nrows * nw);
-	idx = Alloc(alloc, sizeof(size_t) * nrows);
-	Sq = Alloc(alloc, sizeof(double) * q * q);
-	Sb = Alloc(alloc, sizeof(double) * q * q);
-	if (!Z || !LO || !HI || !ISINT || !mayint || !masks || !idx || !Sq || !Sb)
-	{
-		st = GC_ENOMEM;
-		goto done;
-	}
-	memset(masks, 0, sizeof(uint64_t) * nrows * nw);
-	for (int a = 0; a < q; a++)
-		mayint[a] = s->types[act[a]] != GC_CONTINUOUS;
+/* The batch's latent arrays, masks and row order, for nrows rows of q columns. */
+static GcStatus
+StepAlloc(const GcAlloc *alloc, StepRows *b)
+{
+	int			nrows = b->nrows,
+				q = b->q,
+				nw = b->nw = (q + 63) / 64;
+
+	b->Z = Alloc(alloc, sizeof(double) * nrows * q);
+	b->LO = Alloc(alloc, sizeof(double) * nrows * q);
+	b->HI = Alloc(alloc, sizeof(double) * nrows * q);
+	b->ISINT = Alloc(alloc, (size_t) nrows * q);
+	b->mayint = Alloc(alloc, q);
+	b->masks = Alloc(alloc, sizeof(uint64_t) * nrows * nw);
+	b->idx = Alloc(alloc, sizeof(size_t) * nrows);
+	b->Sq = Alloc(alloc, sizeof(double) * q * q);
+	b->Sb = Alloc(alloc, sizeof(double) * q * q);
+	if (!b->Z || !b->LO || !b->HI || !b->ISINT || !b->mayint || !b->masks || !b->idx || !b->Sq || !b->Sb)
+		return GC_ENOMEM;
+	memset(b->masks, 0, sizeof(uint64_t) * nrows * nw);
 	for (int i = 0; i < nrows; i++)
-		idx[i] = i;
-	/* column by column, so one sketch and its index stay in cache */
+		b->idx[i] = i;
+	return GC_OK;
+}
+
+/*
+ * Where column j's values of this batch keep their gaps among the knots for the flush
+ * (*gsave; NULL when they need not: a column that is not mapped by the fast path, or whose
+ * pending values do not start with this batch's).
+ */
+static GcStatus
+BatchGaps(GcOnline *s, int j, int32_t **gsave)
+{
+	const GcAlloc *alloc = &s->alloc;
+	const GcSketch *sk = &s->sk[j];
+	int			type = s->types[j];
+	int			fast = type == GC_CONTINUOUS || type == GC_LOWER_TRUNCATED ||
+		type == GC_UPPER_TRUNCATED || type == GC_TWOSIDED_TRUNCATED;
+	GcOnlineWork *w = s->work;
+
+	*gsave = NULL;
+	if (!(fast && w->bstart[j] >= 0 && w->npgap[j] == w->bstart[j]))
+		return GC_OK;
+	if (sk->npend > w->pgcap[j])
+	{
+		int32_t    *ng = Alloc(alloc, sizeof(int32_t) * sk->pendcap);
+
+		if (!ng)
+			return GC_ENOMEM;
+		if (w->pgap[j])
+		{
+			memcpy(ng, w->pgap[j], sizeof(int32_t) * w->npgap[j]);
+			alloc->dealloc(alloc->ctx, w->pgap[j]);
+		}
+		w->pgap[j] = ng;
+		w->pgcap[j] = sk->pendcap;
+	}
+	*gsave = w->pgap[j] + w->bstart[j];
+	w->npgap[j] = sk->npend;
+	return GC_OK;
+}
+
+/* The batch's latent rows, column by column (one sketch and its index stay in cache). */
+static GcStatus
+StepLatent(GcOnline *s, const double *rows, StepRows *b)
+{
+	int			q = b->q,
+				p = s->p;
+
+	for (int a = 0; a < q; a++)
+		b->mayint[a] = s->types[b->act[a]] != GC_CONTINUOUS;
 	for (int a = 0; a < q; a++)
 	{
-		int			j = act[a];
+		int			j = b->act[a];
 		const KnotIndex *ix = IndexFor(s, j);
-		const GcSketch *sk = &s->sk[j];
-		int			type = s->types[j];
-		int			fast = type == GC_CONTINUOUS || type == GC_LOWER_TRUNCATED ||
-			type == GC_UPPER_TRUNCATED || type == GC_TWOSIDED_TRUNCATED;
-		GcOnlineWork *w = s->work;
-		int32_t    *gsave = NULL;
+		int32_t    *gsave;
 
-		if (!ix)
-		{
-			st = GC_ENOMEM;
-			goto done;
-		}
-		/* keep the gaps of this batch's (pending) values for the flush */
-		if (fast && w->bstart[j] >= 0 && w->npgap[j] == w->bstart[j])
-		{
-			if (sk->npend > w->pgcap[j])
-			{
-				int32_t    *ng = Alloc(alloc, sizeof(int32_t) * sk->pendcap);
-
-				if (!ng)
-				{
-					st = GC_ENOMEM;
-					goto done;
-				}
-				if (w->pgap[j])
-				{
-					memcpy(ng, w->pgap[j], sizeof(int32_t) * w->npgap[j]);
-					alloc->dealloc(alloc->ctx, w->pgap[j]);
-				}
-				w->pgap[j] = ng;
-				w->pgcap[j] = sk->pendcap;
-			}
-			gsave = w->pgap[j] + w->bstart[j];
-			w->npgap[j] = sk->npend;
-		}
-		MapColumn(s, j, ix, &marg[j], rows, nrows, a, q, gsave, Z, LO, HI, ISINT, masks, nw);
+		if (!ix || BatchGaps(s, j, &gsave) != GC_OK)
+			return GC_ENOMEM;
+		MapColumn(s, j, ix, &b->marg[j], rows, b->nrows, a, q, gsave, b->Z, b->LO, b->HI, b->ISINT,
+				  b->masks, b->nw);
 	}
-	gc_sort_by_pattern(idx, nrows, masks, nw);
-	for (int b = 0; b < q; b++)
+	gc_sort_by_pattern(b->idx, b->nrows, b->masks, b->nw);
+	for (int bb = 0; bb < q; bb++)
 		for (int a = 0; a < q; a++)
-			Sq[a + (size_t) b * q] = s->Sig[act[a] + (size_t) act[b] * p];
+			b->Sq[a + (size_t) bb * q] = s->Sig[b->act[a] + (size_t) b->act[bb] * p];
+	return GC_OK;
+}
 
-	st = gc_precision_init(&prec, q, alloc);
-	if (st == GC_OK)
-		st = gc_precision_set(&prec, Sq, &s->ridge_steps);
-	if (st == GC_OK)
-		st = gc_estep_init(&es, q, nrows, prec.Lam, alloc);
-	if (st == GC_OK)
-		st = gc_estep_sweep(&es, &prec, Z, LO, HI, ISINT, mayint, idx, nrows, masks, nw,
-							s->opt.num_ord_updates, s->opt.tick, s->opt.progress_arg,
-							Sb, &ll, errmsg, errlen);
-	if (st != GC_OK)
-		goto done;
+/* The batch's E-step under Σ = Sq: its estimate into Sb, its log-likelihood into *ll. */
+static GcStatus
+StepEStep(GcOnline *s, StepRows *b, double *ll, char *errmsg, size_t errlen)
+{
+	const GcAlloc *alloc = &s->alloc;
+	GcPrecision prec;
+	GcEStep		es;
+	GcStatus	st;
 
-	/* Σ ← η Σ_b + (1 − η) Σ; the very first step takes the batch estimate (η = 1) */
+	memset(&prec, 0, sizeof(prec));
+	memset(&es, 0, sizeof(es));
+	st = gc_precision_init(&prec, b->q, alloc);
+	if (st == GC_OK)
+		st = gc_precision_set(&prec, b->Sq, &s->ridge_steps);
+	if (st == GC_OK)
+		st = gc_estep_init(&es, b->q, b->nrows, prec.Lam, alloc);
+	if (st == GC_OK)
+		st = gc_estep_sweep(&es, &prec, b->Z, b->LO, b->HI, b->ISINT, b->mayint, b->idx, b->nrows,
+							b->masks, b->nw, s->opt.num_ord_updates, s->opt.tick,
+							s->opt.progress_arg, b->Sb, ll, errmsg, errlen);
+	gc_estep_free(&es, alloc);
+	gc_precision_free(&prec, alloc);
+	return st;
+}
+
+/* Σ ← η Σ_b + (1 − η) Σ; the very first step takes the batch estimate (η = 1). */
+static void
+StepMove(GcOnline *s, StepRows *b, double ll)
+{
+	int			q = b->q,
+				p = s->p;
+	double		eta;
+
 	s->steps++;
 	if (s->steps == 1)
 		eta = 1;
@@ -1253,25 +1289,48 @@ Step(GcOnline *s, const double *rows, int nrows, char *errmsg, size_t errlen)
 			eta = MIN_STEP;
 	}
 	for (int k = 0; k < q * q; k++)
-		Sb[k] = eta * Sb[k] + (1 - eta) * Sq[k];
-	s->delta = gc_rel_change(Sq, Sb, q);
+		b->Sb[k] = eta * b->Sb[k] + (1 - eta) * b->Sq[k];
+	s->delta = gc_rel_change(b->Sq, b->Sb, q);
 	s->loglik = ll;
-	for (int b = 0; b < q; b++)
+	for (int bb = 0; bb < q; bb++)
 		for (int a = 0; a < q; a++)
-			s->Sig[act[a] + (size_t) act[b] * p] = Sb[a + (size_t) b * q];
+			s->Sig[b->act[a] + (size_t) b->act[bb] * p] = b->Sb[a + (size_t) bb * q];
 	if (s->opt.progress)
 		s->opt.progress(s->opt.progress_arg, (int) s->steps, s->delta, ll);
+}
 
-done:
-	gc_estep_free(&es, alloc);
-	gc_precision_free(&prec, alloc);
+/* One online EM step on rows[0..nrows). */
+static GcStatus
+Step(GcOnline *s, const double *rows, int nrows, char *errmsg, size_t errlen)
+{
+	StepRows	b = {.nrows = nrows};
+	GcStatus	st;
+	double		ll = 0;
+
+	if (!s->initialized)
 	{
-		void	   *ptrs[] = {act, marg, Z, LO, HI, ISINT, mayint, masks, idx, Sq, Sb};
-
-		for (size_t k = 0; k < sizeof(ptrs) / sizeof(ptrs[0]); k++)
-			if (ptrs[k])
-				alloc->dealloc(alloc->ctx, ptrs[k]);
+		st = DetectTypes(s, rows, nrows, errmsg, errlen);
+		if (st != GC_OK)
+			return st;
+		s->initialized = 1;
 	}
+	st = UpdateMarginals(s, rows, nrows);
+	if (st != GC_OK)
+		return st;
+	s->nrows += nrows;
+
+	st = StepColumns(s, &b);
+	if (st == GC_OK && b.q > 0 && nrows >= 2)
+	{
+		st = StepAlloc(&s->alloc, &b);
+		if (st == GC_OK)
+			st = StepLatent(s, rows, &b);
+		if (st == GC_OK)
+			st = StepEStep(s, &b, &ll, errmsg, errlen);
+		if (st == GC_OK)
+			StepMove(s, &b, ll);
+	}
+	StepRowsFree(&b, &s->alloc);
 	return st;
 }
 
