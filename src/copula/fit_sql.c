@@ -220,6 +220,160 @@ OptStep(JsonbValue *v)
 	return x;
 }
 
+/* "verbose": true or false */
+static bool
+OptVerbose(JsonbValue *v)
+{
+	if (v->type != jbvBool)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s option \"verbose\" must be true or false", option_fn)));
+	return v->val.boolean;
+}
+
+/* "training": the name of a training mode */
+static int
+OptTraining(JsonbValue *v)
+{
+	char	   *mode;
+	int			training;
+
+	if (v->type != jbvString)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("gc_fit option \"training\" must be a string")));
+	mode = pnstrdup(v->val.string.val, v->val.string.len);
+	training = gc_training_from_name(mode);
+	if (training < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("gc_fit option \"training\": unknown mode \"%s\"", mode),
+				 errdetail("Valid modes are: standard, minibatch-offline, minibatch-online.")));
+	return training;
+}
+
+/* "seed": an integer that a double holds exactly */
+static uint64
+OptSeed(JsonbValue *v)
+{
+	double		x = OptNumber(v, "seed");
+
+	if (x != rint(x) || fabs(x) > 9007199254740992.0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("gc_fit option \"seed\" must be an integer")));
+	return (uint64) (int64) x;
+}
+
+/* "types" as an object, {"3": "ordinal", "7": "binary"}: 1-based column numbers */
+static void
+OptTypesByIndex(JsonbContainer *c, FitOptions *o)
+{
+	JsonbIterator *it = JsonbIteratorInit(c);
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	int			col = 0;
+	int			cap = 16;
+
+	o->types_by_index = true;
+	o->types = palloc(sizeof(int) * cap);
+	for (int i = 0; i < cap; i++)
+		o->types[i] = GC_AUTO;
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+		{
+			char	   *k = pnstrdup(v.val.string.val, v.val.string.len);
+			char	   *end;
+			long		c2 = strtol(k, &end, 10);
+
+			if (*k == '\0' || *end != '\0' || c2 < 1 || c2 > GCMODEL_MAX_COLUMNS)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("gc_fit option \"types\": \"%s\" is not a column number", k),
+						 errdetail("Keys are 1-based column positions in the row array.")));
+			col = (int) c2;
+			if (col > cap)
+			{
+				int			newcap = Max(col, cap * 2);
+
+				o->types = repalloc(o->types, sizeof(int) * newcap);
+				for (int i = cap; i < newcap; i++)
+					o->types[i] = GC_AUTO;
+				cap = newcap;
+			}
+			o->max_index = Max(o->max_index, col);
+		}
+		else if (tok == WJB_VALUE)
+			o->types[col - 1] = TypeFromJson(&v, col);
+	}
+	o->ntypes = o->max_index;
+}
+
+/* "types": an array of type names, or an object mapping column numbers to type names */
+static void
+OptTypes(JsonbValue *v, FitOptions *o)
+{
+	JsonbContainer *c;
+
+	if (v->type != jbvBinary)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("gc_fit option \"types\" must be an array of type names or an object mapping column numbers to type names")));
+	c = v->val.binary.data;
+	if (!JsonContainerIsArray(c))
+	{
+		OptTypesByIndex(c, o);
+		return;
+	}
+	o->ntypes = JsonContainerSize(c);
+	o->types = palloc(sizeof(int) * (o->ntypes > 0 ? o->ntypes : 1));
+	for (int i = 0; i < o->ntypes; i++)
+		o->types[i] = TypeFromJson(getIthJsonbValueFromContainer(c, i), i + 1);
+}
+
+/* The option named key (a copy), refused unless the function takes it. */
+static char *
+OptKey(JsonbValue *v)
+{
+	char	   *key = pnstrdup(v->val.string.val, v->val.string.len);
+
+	for (int i = 0; option_names[i]; i++)
+		if (strcmp(key, option_names[i]) == 0)
+			return key;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("unknown %s option \"%s\"", option_fn, key),
+			 errdetail("Valid options are: %s.", ValidOptionList())));
+	return NULL;				/* keep the compiler quiet */
+}
+
+/* Option key's value v into o. */
+static void
+OptValue(const char *key, JsonbValue *v, FitOptions *o)
+{
+	for (int i = 0; i < lengthof(num_options); i++)
+		if (strcmp(key, num_options[i].name) == 0)
+		{
+			OptNumeric(v, &num_options[i], o);
+			return;
+		}
+	if (strcmp(key, "lags") == 0)
+		o->lags = OptLags(v);
+	else if (strcmp(key, "max_lags") == 0)
+		o->max_lags = OptInt(v, key, 0, GC_SERIES_MAX_LAGS);
+	else if (strcmp(key, "step") == 0)
+		o->step = OptStep(v);
+	else if (strcmp(key, "verbose") == 0)
+		o->verbose = OptVerbose(v);
+	else if (strcmp(key, "training") == 0)
+		o->core.training = OptTraining(v);
+	else if (strcmp(key, "seed") == 0)
+		o->core.seed = OptSeed(v);
+	else if (strcmp(key, "types") == 0)
+		OptTypes(v, o);
+}
+
 /* Parse and validate the options object (once per aggregate) of gc_fit, gc_update or gc_fit_series. */
 static void
 ParseFitOptions(Jsonb *jb, FitOptions *o, int mode)
@@ -228,8 +382,6 @@ ParseFitOptions(Jsonb *jb, FitOptions *o, int mode)
 	JsonbValue	v;
 	JsonbIteratorToken tok;
 	char	   *key = NULL;
-	bool		is_update = (mode == GC_FIT_OPTIONS_UPDATE);
-	const NumOption *num;
 
 	/* the helpers above name the function and list its options in their messages */
 	option_names = mode == GC_FIT_OPTIONS_UPDATE ? update_option_names :
@@ -259,131 +411,10 @@ ParseFitOptions(Jsonb *jb, FitOptions *o, int mode)
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
 		if (tok == WJB_KEY)
-		{
-			bool		known = false;
-
-			key = pnstrdup(v.val.string.val, v.val.string.len);
-			for (int i = 0; option_names[i]; i++)
-				if (strcmp(key, option_names[i]) == 0)
-					known = true;
-			if (!known)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("unknown %s option \"%s\"", option_fn, key),
-						 errdetail("Valid options are: %s.", ValidOptionList())));
-			continue;
-		}
-		if (tok != WJB_VALUE)
-			continue;
-
-		num = NULL;
-		for (int i = 0; i < lengthof(num_options); i++)
-			if (strcmp(key, num_options[i].name) == 0)
-				num = &num_options[i];
-		if (num)
-			OptNumeric(&v, num, o);
-		else if (strcmp(key, "lags") == 0)
-			o->lags = OptLags(&v);
-		else if (strcmp(key, "max_lags") == 0)
-			o->max_lags = OptInt(&v, key, 0, GC_SERIES_MAX_LAGS);
-		else if (strcmp(key, "step") == 0)
-			o->step = OptStep(&v);
-		else if (strcmp(key, "verbose") == 0)
-		{
-			if (v.type != jbvBool)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("%s option \"verbose\" must be true or false", option_fn)));
-			o->verbose = v.val.boolean;
-		}
-		else if (strcmp(key, "training") == 0)
-		{
-			char	   *mode;
-
-			if (v.type != jbvString)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("gc_fit option \"training\" must be a string")));
-			mode = pnstrdup(v.val.string.val, v.val.string.len);
-			o->core.training = gc_training_from_name(mode);
-			if (o->core.training < 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("gc_fit option \"training\": unknown mode \"%s\"", mode),
-						 errdetail("Valid modes are: standard, minibatch-offline, minibatch-online.")));
-		}
-		else if (strcmp(key, "seed") == 0)
-		{
-			double		x = OptNumber(&v, key);
-
-			if (x != rint(x) || fabs(x) > 9007199254740992.0)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("gc_fit option \"seed\" must be an integer")));
-			o->core.seed = (uint64) (int64) x;
-		}
-		else if (strcmp(key, "types") == 0)
-		{
-			JsonbContainer *c;
-
-			if (v.type != jbvBinary)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("gc_fit option \"types\" must be an array of type names or an object mapping column numbers to type names")));
-			c = v.val.binary.data;
-			if (JsonContainerIsArray(c))
-			{
-				o->ntypes = JsonContainerSize(c);
-				o->types = palloc(sizeof(int) * (o->ntypes > 0 ? o->ntypes : 1));
-				for (int i = 0; i < o->ntypes; i++)
-					o->types[i] = TypeFromJson(getIthJsonbValueFromContainer(c, i), i + 1);
-			}
-			else
-			{
-				/* {"3": "ordinal", "7": "binary"}: 1-based column numbers */
-				JsonbIterator *it2 = JsonbIteratorInit(c);
-				JsonbValue	v2;
-				JsonbIteratorToken t2;
-				int			col = 0;
-				int			cap = 16;
-
-				o->types_by_index = true;
-				o->types = palloc(sizeof(int) * cap);
-				for (int i = 0; i < cap; i++)
-					o->types[i] = GC_AUTO;
-				while ((t2 = JsonbIteratorNext(&it2, &v2, true)) != WJB_DONE)
-				{
-					if (t2 == WJB_KEY)
-					{
-						char	   *k = pnstrdup(v2.val.string.val, v2.val.string.len);
-						char	   *end;
-						long		c2 = strtol(k, &end, 10);
-
-						if (*k == '\0' || *end != '\0' || c2 < 1 || c2 > GCMODEL_MAX_COLUMNS)
-							ereport(ERROR,
-									(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-									 errmsg("gc_fit option \"types\": \"%s\" is not a column number", k),
-									 errdetail("Keys are 1-based column positions in the row array.")));
-						col = (int) c2;
-						if (col > cap)
-						{
-							int			newcap = Max(col, cap * 2);
-
-							o->types = repalloc(o->types, sizeof(int) * newcap);
-							for (int i = cap; i < newcap; i++)
-								o->types[i] = GC_AUTO;
-							cap = newcap;
-						}
-						o->max_index = Max(o->max_index, col);
-					}
-					else if (t2 == WJB_VALUE)
-						o->types[col - 1] = TypeFromJson(&v2, col);
-				}
-				o->ntypes = o->max_index;
-			}
-		}
+			key = OptKey(&v);
+		else if (tok == WJB_VALUE)
+			OptValue(key, &v, o);
 	}
-	(void) is_update;
 	if (o->rank > 0 && o->core.training != GC_TRAIN_STANDARD)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
