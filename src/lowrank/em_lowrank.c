@@ -565,70 +565,90 @@ TopEigen(double *S, int q, int k, double *ev, double *V, lapack_int *isuppz,
 	return info;
 }
 
-/*
- * Initialisation (docs/algorithms.md §11): L = the rank-k truncated SVD reconstruction of the zero-filled
- * latent matrix Z0, computed as Z0 V_k V_kᵀ with V_k the top eigenvectors of Z0ᵀZ0 (so memory
- * stays O(q²), not O(nq)); Z_init = L except at observed continuous entries and at observed
- * ordinal entries whose L falls outside their interval, which keep Z. Interval entries of the
- * working Z start at Z_init. Then R = corrcoef(Z_init) = u diag(e) uᵀ, σ₀ = mean(e_{k+1..q}),
- * W₀ = u_{1:k} diag(√(e_{1:k} − σ₀)), rescaled to a correlation. Z arrives zero-filled,
- * with the mask MK telling the missing entries, so its blocks are the operands as they are.
- *
- * Only the top k eigenpairs are ever used, so both eigenproblems compute that subset alone
- * (TopEigen; a full dsyevd costs several times more at p = 400); the mean of the other
- * eigenvalues is (tr R − Σ_{top k} e)/(q − k).
- */
+/* The scratch of InitLowRank. */
+typedef struct InitScratch
+{
+	double	   *Gm,				/* q×q Gram matrix, then covariance, then correlation */
+			   *ev,				/* eigenvalues, ascending */
+			   *Vk,				/* q×k top eigenvectors */
+			   *mean,
+			   *T,				/* k×B */
+			   *tdw;			/* TopEigen's work */
+	lapack_int *isuppz;
+} InitScratch;
+
+static void
+InitScratchFree(InitScratch *s, const GcAlloc *alloc)
+{
+	void	   *ptrs[] = {s->Gm, s->ev, s->Vk, s->mean, s->T, s->isuppz, s->tdw};
+
+	for (size_t x = 0; x < sizeof(ptrs) / sizeof(ptrs[0]); x++)
+		if (ptrs[x])
+			alloc->dealloc(alloc->ctx, ptrs[x]);
+}
+
 static GcStatus
-InitLowRank(LowRank *lr, const GcFitOptions *opt, const GcAlloc *alloc)
+InitScratchAlloc(InitScratch *s, int q, int k, int B, const GcAlloc *alloc)
 {
 	GcStatus	status = GC_OK;
+
+	memset(s, 0, sizeof(*s));
+	ALLOC(s->Gm, (size_t) q * q);
+	ALLOC(s->ev, q);
+	ALLOC(s->Vk, (size_t) q * k);
+	ALLOC(s->mean, q);
+	ALLOC(s->T, (size_t) k * B);
+	ALLOC(s->isuppz, 2 * k);
+	ALLOC(s->tdw, 3 * (size_t) q);
+done:
+	return status;
+}
+
+/* The top k eigenpairs of the q×q s->Gm into s->ev, s->Vk (ascending: the largest last). */
+static GcStatus
+InitTopEigen(InitScratch *s, int q, int k)
+{
+	lapack_int	found = 0;
+	lapack_int	info = TopEigen(s->Gm, q, k, s->ev, s->Vk, s->isuppz, &found, s->tdw);
+
+	if (info != 0 || found != k)
+		return info < 0 ? GC_ELAPACK : GC_EDEGENERATE;
+	return GC_OK;
+}
+
+/* Z0ᵀZ0 by blocks into s->Gm (Z is zero-filled already: a block's rows are its columns) */
+static void
+InitGram(const LowRank *lr, InitScratch *s)
+{
 	size_t		n = lr->n;
 	int			q = lr->q,
-				k = lr->k,
 				B = lr->B;
-	double	   *Gm = NULL,
-			   *ev = NULL,
-			   *Vk = NULL,
-			   *mean = NULL,
-			   *T = NULL,
-			   *tdw = NULL;
-	lapack_int *isuppz = NULL;
-	lapack_int	info,
-				found = 0;
-	double		sig0,
-				trace = 0;
-	size_t		ticked = 0;
 
-	ALLOC(Gm, (size_t) q * q);
-	ALLOC(ev, q);
-	ALLOC(Vk, (size_t) q * k);
-	ALLOC(mean, q);
-	ALLOC(T, (size_t) k * B);
-	ALLOC(isuppz, 2 * k);
-	ALLOC(tdw, 3 * (size_t) q);
-
-	/* Z0ᵀZ0 by blocks (Z is zero-filled already: a block's rows are its columns) */
-	memset(Gm, 0, sizeof(double) * q * q);
+	memset(s->Gm, 0, sizeof(double) * q * q);
 	for (size_t b0 = 0; b0 < n; b0 += B)
 	{
 		int			nb = (int) (n - b0 < (size_t) B ? n - b0 : (size_t) B);
 
 		cblas_dsyrk(CblasColMajor, CblasLower, CblasNoTrans, q, nb, 1.0, lr->Z + b0 * q, q,
-					1.0, Gm, q);
+					1.0, s->Gm, q);
 	}
-	LR_PROF(2);
-	/* the top k eigenvectors of Z0ᵀZ0 (ascending: the largest is the last column) */
-	info = TopEigen(Gm, q, k, ev, Vk, isuppz, &found, tdw);
-	if (info != 0 || found != k)
-	{
-		status = info < 0 ? GC_ELAPACK : GC_EDEGENERATE;
-		goto done;
-	}
+}
 
-	LR_PROF(3);
-	/* second pass: L = Z0 V_k V_kᵀ by blocks, Z_init, and its Gram matrix and means */
-	memset(Gm, 0, sizeof(double) * q * q);
-	memset(mean, 0, sizeof(double) * q);
+/*
+ * Second pass: L = Z0 V_k V_kᵀ by blocks, Z_init, and the Gram matrix (lower triangle) and
+ * means of Z_init into s->Gm and s->mean. Interval entries of the working Z start at L.
+ */
+static void
+InitLatent(LowRank *lr, const GcFitOptions *opt, InitScratch *s)
+{
+	size_t		n = lr->n,
+				ticked = 0;
+	int			q = lr->q,
+				k = lr->k,
+				B = lr->B;
+
+	memset(s->Gm, 0, sizeof(double) * q * q);
+	memset(s->mean, 0, sizeof(double) * q);
 	for (size_t b0 = 0; b0 < n; b0 += B)
 	{
 		int			nb = (int) (n - b0 < (size_t) B ? n - b0 : (size_t) B);
@@ -638,10 +658,10 @@ InitLowRank(LowRank *lr, const GcFitOptions *opt, const GcAlloc *alloc)
 			opt->tick(opt->progress_arg);
 			ticked = b0;
 		}
-		cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, k, nb, q, 1.0, Vk, q,
-					lr->Z + b0 * q, q, 0.0, T, k);
-		cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, q, nb, k, 1.0, Vk, q,
-					T, k, 0.0, lr->UW, q);
+		cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, k, nb, q, 1.0, s->Vk, q,
+					lr->Z + b0 * q, q, 0.0, s->T, k);
+		cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, q, nb, k, 1.0, s->Vk, q,
+					s->T, k, 0.0, lr->UW, q);
 		for (int b = 0; b < nb; b++)
 		{
 			size_t		i = b0 + b;
@@ -664,10 +684,19 @@ InitLowRank(LowRank *lr, const GcFitOptions *opt, const GcAlloc *alloc)
 					z[a] = L[a];
 			}
 			for (int a = 0; a < q; a++)
-				mean[a] += L[a];
+				s->mean[a] += L[a];
 		}
-		cblas_dsyrk(CblasColMajor, CblasLower, CblasNoTrans, q, nb, 1.0, lr->UW, q, 1.0, Gm, q);
+		cblas_dsyrk(CblasColMajor, CblasLower, CblasNoTrans, q, nb, 1.0, lr->UW, q, 1.0, s->Gm, q);
 	}
+}
+
+/* R = corrcoef(Z_init) in s->Gm from its Gram matrix and column sums; 0, or −1 if degenerate. */
+static int
+InitCorr(size_t n, int q, InitScratch *s)
+{
+	double	   *Gm = s->Gm,
+			   *mean = s->mean;
+
 	for (int a = 0; a < q; a++)
 		mean[a] /= (double) n;
 	for (int c = 0; c < q; c++)
@@ -679,23 +708,22 @@ InitLowRank(LowRank *lr, const GcFitOptions *opt, const GcAlloc *alloc)
 			Gm[r + (size_t) c * q] = v;
 			Gm[c + (size_t) r * q] = v;
 		}
-	if (gc_cov_to_corr(Gm, q, 1) != 0)
-	{
-		status = GC_ENOMEM;
-		goto done;
-	}
-	LR_PROF(4);
-	for (int a = 0; a < q; a++)
-		trace += Gm[a + (size_t) a * q];
-	info = TopEigen(Gm, q, k, ev, Vk, isuppz, &found, tdw);
-	if (info != 0 || found != k)
-	{
-		status = info < 0 ? GC_ELAPACK : GC_EDEGENERATE;
-		goto done;
-	}
-	sig0 = trace;
+	return gc_cov_to_corr(Gm, q, 1);
+}
+
+/*
+ * σ₀ = mean of R's eigenvalues beyond the top k ((tr R − Σ_{top k} e)/(q − k), kept inside
+ * (0, 1)) and W₀ = u_{1:k} diag(√(e_{1:k} − σ₀)), rescaled to a correlation.
+ */
+static void
+InitFactors(LowRank *lr, const InitScratch *s, double trace)
+{
+	int			q = lr->q,
+				k = lr->k;
+	double		sig0 = trace;
+
 	for (int c = 0; c < k; c++)
-		sig0 -= ev[c];
+		sig0 -= s->ev[c];
 	sig0 /= (double) (q - k);
 	/* a correlation matrix with a flat spectrum (no structure at all) has σ₀ = 1 */
 	if (sig0 < LR_MIN_SIGMA)
@@ -704,24 +732,60 @@ InitLowRank(LowRank *lr, const GcFitOptions *opt, const GcAlloc *alloc)
 		sig0 = 1 - 1e-6;
 	for (int c = 0; c < k; c++)
 	{
-		double		e = ev[k - 1 - c] - sig0;
+		double		e = s->ev[k - 1 - c] - sig0;
 		double		f = sqrt(e > 1e-12 ? e : 1e-12);
 
 		for (int a = 0; a < q; a++)
-			lr->W[a + (size_t) c * q] = Vk[a + (size_t) (k - 1 - c) * q] * f;
+			lr->W[a + (size_t) c * q] = s->Vk[a + (size_t) (k - 1 - c) * q] * f;
 	}
 	lr->sigma = sig0;
 	ScaleCorr(lr->W, q, k, &lr->sigma);
-	LR_PROF(5);
+}
 
-done:
+/*
+ * Initialisation (docs/algorithms.md §11): L = the rank-k truncated SVD reconstruction of the zero-filled
+ * latent matrix Z0, computed as Z0 V_k V_kᵀ with V_k the top eigenvectors of Z0ᵀZ0 (so memory
+ * stays O(q²), not O(nq)); Z_init = L except at observed continuous entries and at observed
+ * ordinal entries whose L falls outside their interval, which keep Z. Interval entries of the
+ * working Z start at Z_init. Then R = corrcoef(Z_init) = u diag(e) uᵀ, σ₀ = mean(e_{k+1..q}),
+ * W₀ = u_{1:k} diag(√(e_{1:k} − σ₀)), rescaled to a correlation. Z arrives zero-filled,
+ * with the mask MK telling the missing entries, so its blocks are the operands as they are.
+ *
+ * Only the top k eigenpairs are ever used, so both eigenproblems compute that subset alone
+ * (TopEigen; a full dsyevd costs several times more at p = 400); the mean of the other
+ * eigenvalues is (tr R − Σ_{top k} e)/(q − k).
+ */
+static GcStatus
+InitLowRank(LowRank *lr, const GcFitOptions *opt, const GcAlloc *alloc)
+{
+	InitScratch s;
+	GcStatus	status = InitScratchAlloc(&s, lr->q, lr->k, lr->B, alloc);
+	double		trace = 0;
+
+	if (status != GC_OK)
+		goto done;
+	InitGram(lr, &s);
+	LR_PROF(2);
+	status = InitTopEigen(&s, lr->q, lr->k);
+	if (status != GC_OK)
+		goto done;
+	LR_PROF(3);
+	InitLatent(lr, opt, &s);
+	if (InitCorr(lr->n, lr->q, &s) != 0)
 	{
-		void	   *ptrs[] = {Gm, ev, Vk, mean, T, isuppz, tdw};
-
-		for (size_t x = 0; x < sizeof(ptrs) / sizeof(ptrs[0]); x++)
-			if (ptrs[x])
-				alloc->dealloc(alloc->ctx, ptrs[x]);
+		status = GC_ENOMEM;
+		goto done;
 	}
+	LR_PROF(4);
+	for (int a = 0; a < lr->q; a++)
+		trace += s.Gm[a + (size_t) a * lr->q];
+	status = InitTopEigen(&s, lr->q, lr->k);
+	if (status != GC_OK)
+		goto done;
+	InitFactors(lr, &s, trace);
+	LR_PROF(5);
+done:
+	InitScratchFree(&s, alloc);
 	return status;
 }
 
