@@ -79,9 +79,7 @@ gc_cond_free(GcCond *c, const GcAlloc *alloc)
 	void	   *ptrs[] = {c->M, c->O, c->Jp, c->jidx, c->LM, c->SM, c->GJ, c->dJ,
 	c->r, c->w, c->znew, c->rdiag};
 
-	for (size_t i = 0; i < sizeof(ptrs) / sizeof(ptrs[0]); i++)
-		if (ptrs[i])
-			alloc->dealloc(alloc->ctx, ptrs[i]);
+	gc_free_each(alloc, ptrs, sizeof(ptrs) / sizeof(ptrs[0]));
 	memset(c, 0, sizeof(*c));
 }
 

@@ -148,9 +148,7 @@ ScratchFree(ColumnScratch *s, const GcAlloc *alloc)
 {
 	void	   *ptrs[] = {s->CT, s->XT, s->ZT, s->vals, s->tmpv, s->idx, s->tmpi};
 
-	for (size_t k = 0; k < sizeof(ptrs) / sizeof(ptrs[0]); k++)
-		if (ptrs[k])
-			alloc->dealloc(alloc->ctx, ptrs[k]);
+	gc_free_each(alloc, ptrs, sizeof(ptrs) / sizeof(ptrs[0]));
 	memset(s, 0, sizeof(*s));
 }
 
@@ -693,9 +691,7 @@ EmFree(EmRun *r, const GcAlloc *alloc)
 
 	gc_estep_free(&r->es, alloc);
 	gc_precision_free(&r->prec, alloc);
-	for (size_t k = 0; k < sizeof(ptrs) / sizeof(ptrs[0]); k++)
-		if (ptrs[k])
-			alloc->dealloc(alloc->ctx, ptrs[k]);
+	gc_free_each(alloc, ptrs, sizeof(ptrs) / sizeof(ptrs[0]));
 }
 
 /*
@@ -796,9 +792,7 @@ LatentFree(GcLatent *lat, const GcAlloc *alloc)
 {
 	void	   *ptrs[] = {lat->act, lat->Z, lat->LO, lat->HI, lat->ISINT, lat->mayint};
 
-	for (size_t k = 0; k < sizeof(ptrs) / sizeof(ptrs[0]); k++)
-		if (ptrs[k])
-			alloc->dealloc(alloc->ctx, ptrs[k]);
+	gc_free_each(alloc, ptrs, sizeof(ptrs) / sizeof(ptrs[0]));
 	memset(lat, 0, sizeof(*lat));
 }
 

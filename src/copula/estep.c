@@ -49,9 +49,7 @@ gc_estep_free(GcEStep *es, const GcAlloc *alloc)
 	void	   *ptrs[] = {es->Cbar, es->v, es->mean, es->buf, es->obs, es->T, es->vsum};
 
 	gc_cond_free(&es->cond, alloc);
-	for (size_t k = 0; k < sizeof(ptrs) / sizeof(ptrs[0]); k++)
-		if (ptrs[k])
-			alloc->dealloc(alloc->ctx, ptrs[k]);
+	gc_free_each(alloc, ptrs, sizeof(ptrs) / sizeof(ptrs[0]));
 	memset(es, 0, sizeof(*es));
 }
 

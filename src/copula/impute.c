@@ -171,9 +171,7 @@ gc_imputer_free(GcImputer *imp)
 	gc_precision_free(&imp->prec, &alloc);
 	if (imp->lr)
 		gc_lrcond_destroy(imp->lr, &alloc);
-	for (size_t k = 0; k < sizeof(ptrs) / sizeof(ptrs[0]); k++)
-		if (ptrs[k])
-			alloc.dealloc(alloc.ctx, ptrs[k]);
+	gc_free_each(&alloc, ptrs, sizeof(ptrs) / sizeof(ptrs[0]));
 	alloc.dealloc(alloc.ctx, imp);
 }
 

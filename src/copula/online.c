@@ -150,9 +150,7 @@ FreeWork(GcOnline *s)
 		void	   *ptrs[] = {w->ix, w->pgap, w->pgcap, w->ux, w->ucum, w->umult, w->vals, w->tv, w->gap,
 		w->ri, w->rti, w->gstart, w->hit};
 
-		for (size_t k = 0; k < sizeof(ptrs) / sizeof(ptrs[0]); k++)
-			if (ptrs[k])
-				a.dealloc(a.ctx, ptrs[k]);
+		gc_free_each(&a, ptrs, sizeof(ptrs) / sizeof(ptrs[0]));
 	}
 	a.dealloc(a.ctx, w);
 	s->work = NULL;
@@ -1131,9 +1129,7 @@ StepRowsFree(StepRows *b, const GcAlloc *alloc)
 	void	   *ptrs[] = {b->act, b->marg, b->Z, b->LO, b->HI, b->ISINT, b->mayint, b->masks, b->idx,
 	b->Sq, b->Sb};
 
-	for (size_t k = 0; k < sizeof(ptrs) / sizeof(ptrs[0]); k++)
-		if (ptrs[k])
-			alloc->dealloc(alloc->ctx, ptrs[k]);
+	gc_free_each(alloc, ptrs, sizeof(ptrs) / sizeof(ptrs[0]));
 }
 
 /* The active columns and the marginals as the sketches stand. */

@@ -316,9 +316,7 @@ StackedFree(Stacked *s, const GcAlloc *alloc)
 {
 	void	   *ptrs[] = {s->Z, s->LO, s->HI, s->ISINT, s->mayint};
 
-	for (size_t k = 0; k < sizeof(ptrs) / sizeof(ptrs[0]); k++)
-		if (ptrs[k])
-			alloc->dealloc(alloc->ctx, ptrs[k]);
+	gc_free_each(alloc, ptrs, sizeof(ptrs) / sizeof(ptrs[0]));
 	memset(s, 0, sizeof(*s));
 }
 
@@ -443,9 +441,7 @@ done:
 	{
 		void	   *ptrs[] = {Sw, Sout, masks, order};
 
-		for (size_t k = 0; k < sizeof(ptrs) / sizeof(ptrs[0]); k++)
-			if (ptrs[k])
-				alloc->dealloc(alloc->ctx, ptrs[k]);
+		gc_free_each(alloc, ptrs, sizeof(ptrs) / sizeof(ptrs[0]));
 	}
 	return status;
 }

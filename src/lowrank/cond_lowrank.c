@@ -70,9 +70,7 @@ gc_lrcond_free(GcLrCond *c, const GcAlloc *alloc)
 		c->thi, c->tmean, c->tvar, c->tidx, c->xo, c->act, c->cols, c->lut, c->lvlo, c->lvhi, c->lvmu,
 	c->lvthr, c->lvx, c->thr8raw};
 
-	for (size_t i = 0; i < sizeof(ptrs) / sizeof(ptrs[0]); i++)
-		if (ptrs[i])
-			alloc->dealloc(alloc->ctx, ptrs[i]);
+	gc_free_each(alloc, ptrs, sizeof(ptrs) / sizeof(ptrs[0]));
 	memset(c, 0, sizeof(*c));
 }
 

@@ -582,9 +582,7 @@ InitScratchFree(InitScratch *s, const GcAlloc *alloc)
 {
 	void	   *ptrs[] = {s->Gm, s->ev, s->Vk, s->mean, s->T, s->isuppz, s->tdw};
 
-	for (size_t x = 0; x < sizeof(ptrs) / sizeof(ptrs[0]); x++)
-		if (ptrs[x])
-			alloc->dealloc(alloc->ctx, ptrs[x]);
+	gc_free_each(alloc, ptrs, sizeof(ptrs) / sizeof(ptrs[0]));
 }
 
 static GcStatus
@@ -1270,9 +1268,7 @@ LrFree(LrFit *f, GcStatus status)
 		lr->Ss, lr->dg, lr->dsig, lr->lbw, lr->rowptr, lr->intptr, lr->obs, lr->ints, lr->UUt,
 	lr->F, lr->RA, lr->R1};
 
-	for (size_t x = 0; x < sizeof(ptrs) / sizeof(ptrs[0]); x++)
-		if (ptrs[x])
-			alloc->dealloc(alloc->ctx, ptrs[x]);
+	gc_free_each(alloc, ptrs, sizeof(ptrs) / sizeof(ptrs[0]));
 	gc_lrcond_free(&lr->cond, alloc);
 	gc_levels_free(&lr->lv, alloc);
 	if (status != GC_OK && f->model)

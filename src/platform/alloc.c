@@ -1,5 +1,5 @@
 /*
- * alloc.c — gc_malloc_alloc (see alloc.h).
+ * alloc.c — gc_malloc_alloc and gc_free_each (see alloc.h).
  */
 #include <stdlib.h>
 
@@ -27,3 +27,11 @@ MallocFree(void *ctx, void *ptr)
 }
 
 const GcAlloc gc_malloc_alloc = {MallocAlloc, MallocFree, NULL};
+
+void
+gc_free_each(const GcAlloc *alloc, void *const *ptrs, size_t n)
+{
+	for (size_t k = 0; k < n; k++)
+		if (ptrs[k])
+			alloc->dealloc(alloc->ctx, ptrs[k]);
+}

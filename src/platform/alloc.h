@@ -20,4 +20,7 @@ typedef struct GcAlloc
 /* malloc and free; requests of GC_HUGE_MIN bytes and more on transparent huge pages */
 extern const GcAlloc gc_malloc_alloc;
 
+/* Give every non-NULL pointer of ptrs[0..n) back to alloc (a structure's buffers at once). */
+extern void gc_free_each(const GcAlloc *alloc, void *const *ptrs, size_t n);
+
 #endif							/* GC_ALLOC_H */
