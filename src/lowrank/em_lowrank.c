@@ -212,36 +212,16 @@ ScaleCorr(double *W, int q, int k, double *sigma)
 }
 
 /*
- * E-step for a block of rows b0 .. b0+nb−1 (docs/algorithms.md §11), one column of the block buffers per
- * row. Everything that sums over a row's observed columns is a product of the block's
- * zero-filled data or observation mask with a q-wide matrix of U, so it runs as dgemm over
- * the whole block instead of small per-row BLAS calls:
- *
- *   packed U_OᵀU_O          = UU · mask_i             (UU: column j the packed u_j u_jᵀ)
- *   u_jᵀ A_i u_j, all j     = UUᵀ · packed(A_i, off-diagonals doubled)
- *   U_Oᵀ z_O                = Uᵀ z_i (zero-filled),  u_jᵀ w_i, all j = U w_i
- *   Σ_j v_ij u_j u_jᵀ       = UU · v_i
- *
- * Per row remain the k×k Cholesky factor and inverse A_i = M_i⁻¹ of M_i = U_OᵀU_O + σD⁻²,
- * the ordinal update (Jacobi: every interval entry moves from the same previous vector),
- * s_i = A_i U_Oᵀ z_O, the second moment G_i = σA_i + s_i s_iᵀ + A_i (Σ_j v_ij u_j u_jᵀ) A_i,
- * and the row's log-likelihood ℓ_i = log N(z_O; 0, Σ_OO) (|O|, not p, in the 2π term).
- * Returns GC_ENOTPD with *badrow set when some M_i is not positive definite.
+ * The block's latent rows as columns (zero-filled values, mask, variances); per row its
+ * observed count and whether it runs the ordinal update (a row that runs none keeps v = 0:
+ * its entries of VV are not written). Returns whether any row updates.
  */
-static GcStatus
-EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
+static int
+BlockRows(LowRank *lr, size_t b0, int nb, int num_ord_updates)
 {
-	GcLrCond   *c = &lr->cond;
 	int			q = lr->q,
-				k = lr->k,
-				kp = lr->kp,
-				kpp = lr->kpp;
-	double		sigma = lr->sigma,
-				isigma = 1.0 / lr->sigma;
-	int			anyupd = 0,
-				anyv = 0;
+				anyupd = 0;
 
-	/* the block's latent rows as columns: zero-filled values, mask, variances */
 	lr->Zc = lr->Z + b0 * q;
 	lr->Mc = lr->MK + b0 * q;
 	lr->Vc = lr->VV;
@@ -252,12 +232,27 @@ EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
 					nint = (int) (lr->intptr[i + 1] - lr->intptr[i]);
 
 		lr->mo[b] = mo;
-		/* a row that runs no update keeps v = 0 (its entries of VV are not written) */
 		lr->upd[b] = nint > 0 && mo >= 2 && num_ord_updates > 0;
 		anyupd |= lr->upd[b];
 	}
-	/* packed U_OᵀU_O of every row, then M_i's factor, log det and inverse */
-	gc_lrk_gemm(kpp, nb, q, c->UU, kpp, lr->Mc, 1, q, lr->Pk, kpp, 0);
+	return anyupd;
+}
+
+/*
+ * Packed U_OᵀU_O of every row, then M_i's factor, log det and inverse A_i (eight rows at
+ * once where a group allows, the same bits as the row-by-row loop), and the log det terms
+ * of ℓ_i. Returns GC_ENOTPD with *badrow set when some M_i is not positive definite.
+ */
+static GcStatus
+BlockFactor(LowRank *lr, size_t b0, int nb, size_t *badrow)
+{
+	GcLrCond   *c = &lr->cond;
+	int			k = lr->k,
+				kp = lr->kp,
+				kpp = lr->kpp;
+	double		sigma = lr->sigma;
+
+	gc_lrk_gemm(kpp, nb, lr->q, c->UU, kpp, lr->Mc, 1, lr->q, lr->Pk, kpp, 0);
 	LR_PROF(7);
 	if (lr->vec)
 		for (int j = 0; j < k; j++)
@@ -273,7 +268,6 @@ EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
 		lr->gvec[g] = (uint8_t) full;
 		if (full)
 		{
-			/* eight rows at once: the same bits as the scalar loop below */
 			double	   *as = lr->As + (size_t) g * lr->kp * GC_LRB_LANES;
 			unsigned	bad = gc_lrb_factor_invert(lr->Pk + (size_t) bs * kpp, kpp, lr->dsig, k,
 												   as, lr->dg, lr->lbw);
@@ -328,79 +322,103 @@ EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
 							  c->logdet_d2);
 		}
 	}
-
 	LR_PROF(8);
-	if (anyupd)
+	return GC_OK;
+}
+
+/* w_i = A_i U_Oᵀ z_O for every updating row into Wc (zeros for the others). */
+static void
+BlockW(LowRank *lr, int nb)
+{
+	GcLrCond   *c = &lr->cond;
+	int			q = lr->q,
+				k = lr->k;
+
+	cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, k, nb, q, 1.0, c->Ur, c->kq,
+				lr->Zc, q, 0.0, lr->Tc, k);
+	for (int b = 0; b < nb; b++)
 	{
-		/* (Σ_OO⁻¹)_jj = (1 − u_jᵀ A u_j)/σ, for every column at once */
-		gc_lrk_gemm(q, nb, kp, lr->UUt, q, lr->A2, 1, kpp, lr->AJ, q, 0);
-		LR_PROF(17);
-		for (int it = 0; it < num_ord_updates; it++)
+		if (lr->gvec[b / GC_LRB_LANES])
 		{
-			/* w_i = A_i U_Oᵀ z_O, so (Σ_OO⁻¹ z_O)_j = (z_j − u_jᵀ w_i)/σ */
-			cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, k, nb, q, 1.0, c->Ur, c->kq,
-						lr->Zc, q, 0.0, lr->Tc, k);
-			for (int b = 0; b < nb; b++)
+			unsigned	keep = 0;
+
+			for (int l = 0; l < GC_LRB_LANES; l++)
+				keep |= (unsigned) lr->upd[b + l] << l;
+			gc_lrb_symv(lr->As + (size_t) (b / GC_LRB_LANES) * lr->kp * GC_LRB_LANES, k,
+						lr->Tc + (size_t) b * k, k, NULL, lr->Wc + (size_t) b * k, k, keep, NULL);
+			b += GC_LRB_LANES - 1;
+		}
+		else if (lr->upd[b])
+			gc_sym_matvec(lr->Af + (size_t) b * k * k, k, lr->Tc + (size_t) b * k,
+						  lr->Wc + (size_t) b * k);
+		else
+			memset(lr->Wc + (size_t) b * k, 0, sizeof(double) * k);
+	}
+}
+
+/*
+ * The ordinal updates: (Σ_OO⁻¹)_jj = (1 − u_jᵀ A u_j)/σ for every column at once, then per
+ * sweep w_i, so that (Σ_OO⁻¹ z_O)_j = (z_j − u_jᵀ w_i)/σ, and every interval entry of a row
+ * moves from the same previous vector (Jacobi): the row's truncated-normal moments go as
+ * one batch into its z and v.
+ */
+static void
+BlockOrdinalUpdates(LowRank *lr, size_t b0, int nb, int num_ord_updates)
+{
+	GcLrCond   *c = &lr->cond;
+	int			q = lr->q,
+				k = lr->k,
+				kp = lr->kp,
+				kpp = lr->kpp;
+	double		isigma = 1.0 / lr->sigma;
+
+	gc_lrk_gemm(q, nb, kp, lr->UUt, q, lr->A2, 1, kpp, lr->AJ, q, 0);
+	LR_PROF(17);
+	for (int it = 0; it < num_ord_updates; it++)
+	{
+		BlockW(lr, nb);
+		cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, q, nb, k, 1.0, c->Ur, c->kq,
+					lr->Wc, k, 0.0, lr->UW, q);
+		LR_PROF(18);
+		for (int b = 0; b < nb; b++)
+		{
+			size_t		i = b0 + b;
+			double	   *zc = lr->Zc + (size_t) b * q,
+					   *vc = lr->Vc + (size_t) b * q;
+			GcLrQueue	tq = {c->tmu, c->ts, c->tlo, c->thi, c->tmean, c->tvar, c->tidx};
+			int			nt;
+
+			if (!lr->upd[b])
+				continue;
+			nt = gc_lr_queue_row(tq, lr->ints + lr->intptr[i], lr->icode + lr->intptr[i],
+								 (int) (lr->intptr[i + 1] - lr->intptr[i]), zc,
+								 lr->UW + (size_t) b * q, lr->AJ + (size_t) b * q, lr->lv.lo,
+								 lr->lv.hi, vc, isigma);
+			LR_PROF(9);
+			gc_truncnorm_moments_mills_batch(nt, c->tmu, c->ts, c->tlo, c->thi, c->tmean, c->tvar);
+			LR_PROF(10);
+			for (int e = 0; e < nt; e++)
 			{
-				if (lr->gvec[b / GC_LRB_LANES])
-				{
-					unsigned	keep = 0;
-
-					for (int l = 0; l < GC_LRB_LANES; l++)
-						keep |= (unsigned) lr->upd[b + l] << l;
-					gc_lrb_symv(lr->As + (size_t) (b / GC_LRB_LANES) * lr->kp * GC_LRB_LANES, k,
-								lr->Tc + (size_t) b * k, k, NULL, lr->Wc + (size_t) b * k, k, keep, NULL);
-					b += GC_LRB_LANES - 1;
-				}
-				else if (lr->upd[b])
-					gc_sym_matvec(lr->Af + (size_t) b * k * k, k, lr->Tc + (size_t) b * k,
-								  lr->Wc + (size_t) b * k);
-				else
-					memset(lr->Wc + (size_t) b * k, 0, sizeof(double) * k);
-			}
-			cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, q, nb, k, 1.0, c->Ur, c->kq,
-						lr->Wc, k, 0.0, lr->UW, q);
-			LR_PROF(18);
-			for (int b = 0; b < nb; b++)
-			{
-				size_t		i = b0 + b;
-				const double *tlo = lr->lv.lo,
-						   *thi = lr->lv.hi,
-						   *aj = lr->AJ + (size_t) b * q,
-						   *uw = lr->UW + (size_t) b * q;
-				double	   *zc = lr->Zc + (size_t) b * q,
-						   *vc = lr->Vc + (size_t) b * q;
-
-				int			nt = 0;
-
-				if (!lr->upd[b])
-					continue;
-				/*
-				 * every interval entry moves from the same previous vector (Jacobi), so
-				 * the row's moments go as one batch
-				 */
-				{
-					GcLrQueue	tq = {c->tmu, c->ts, c->tlo, c->thi, c->tmean, c->tvar, c->tidx};
-					const int  *ji = lr->ints + lr->intptr[i];
-					const uint32_t *jc = lr->icode + lr->intptr[i];
-					int			nj = (int) (lr->intptr[i + 1] - lr->intptr[i]);
-
-					nt = gc_lr_queue_row(tq, ji, jc, nj, zc, uw, aj, tlo, thi, vc, isigma);
-				}
-				LR_PROF(9);
-				gc_truncnorm_moments_mills_batch(nt, c->tmu, c->ts, c->tlo, c->thi, c->tmean, c->tvar);
-				LR_PROF(10);
-				for (int e = 0; e < nt; e++)
-				{
-					zc[c->tidx[e]] = c->tmean[e];
-					vc[c->tidx[e]] = c->tvar[e];
-				}
+				zc[c->tidx[e]] = c->tmean[e];
+				vc[c->tidx[e]] = c->tvar[e];
 			}
 		}
 	}
+}
 
-	LR_PROF(9);
-	/* s_i = A_i U_Oᵀ z_O with the updated z, and the data terms of ℓ_i and σ */
+/*
+ * s_i = A_i U_Oᵀ z_O with the updated z, and the data terms of ℓ_i and σ (Σ z², Σ v,
+ * observed counts). Returns whether any row has a nonzero variance.
+ */
+static int
+BlockFirstMoments(LowRank *lr, size_t b0, int nb)
+{
+	GcLrCond   *c = &lr->cond;
+	int			q = lr->q,
+				k = lr->k,
+				anyv = 0;
+	double		sigma = lr->sigma;
+
 	cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, k, nb, q, 1.0, c->Ur, c->kq,
 				lr->Zc, q, 0.0, lr->Tc, k);
 	for (int b = 0; b < nb; b++)
@@ -452,11 +470,20 @@ EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
 		lr->sumv += sv;
 		anyv |= sv > 0;
 	}
+	return anyv;
+}
 
-	LR_PROF(11);
-	/* G_i = σA + s sᵀ + A (Σ_j v_j u_j u_jᵀ) A, lower triangle packed */
+/* G_i = σA + s sᵀ + A (Σ_j v_j u_j u_jᵀ) A, lower triangle packed (the v term when anyv). */
+static void
+BlockSecondMoments(LowRank *lr, int nb, int anyv)
+{
+	GcLrCond   *c = &lr->cond;
+	int			k = lr->k,
+				kpp = lr->kpp;
+	double		sigma = lr->sigma;
+
 	if (anyv)
-		gc_lrk_gemm(kpp, nb, q, c->UU, kpp, lr->Vc, 1, q, lr->Pk, kpp, 0);
+		gc_lrk_gemm(kpp, nb, lr->q, c->UU, kpp, lr->Vc, 1, lr->q, lr->Pk, kpp, 0);
 	LR_PROF(19);
 	for (int b = 0; b < nb; b++)
 	{
@@ -475,18 +502,26 @@ EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
 							anyv && lr->mo[b] > 0 ? lr->Pk + (size_t) b * kpp : NULL, sigma, k,
 							lr->Mf, lr->Bm, lr->G, lr->Gc + (size_t) b * kpp);
 	}
+}
 
-	LR_PROF(12);
-	/*
-	 * The block's moments into the per-column sums, kept transposed (one column per packed
-	 * entry) so that the block's mask, data and variances are the long, contiguous operand:
-	 * Fᵀ += M Gᵀ, R1ᵀ += Z Sᵀ, RAᵀ += V Aᵀ
-	 */
+/*
+ * The block's moments into the per-column sums, kept transposed (one column per packed
+ * entry) so that the block's mask, data and variances are the long, contiguous operand:
+ * Fᵀ += M Gᵀ, R1ᵀ += Z Sᵀ, RAᵀ += V Aᵀ. The block's variances are read for the last time:
+ * VV back to zero for the next block.
+ */
+static void
+BlockFlush(LowRank *lr, size_t b0, int nb, int anyupd, int anyv)
+{
+	int			q = lr->q,
+				k = lr->k,
+				kp = lr->kp,
+				kpp = lr->kpp;
+
 	gc_lrk_gemm(q, kp, nb, lr->Mc, q, lr->Gc, kpp, 1, lr->F, q, 1);
 	gc_lrk_gemm(q, k, nb, lr->Zc, q, lr->Sc, k, 1, lr->R1, q, 1);
 	if (anyv)
 		gc_lrk_gemm(q, kp, nb, lr->Vc, q, lr->Ac, kpp, 1, lr->RA, q, 1);
-	/* the block's variances read for the last time: VV back to zero for the next block */
 	for (int b = 0; anyupd && b < nb; b++)
 		if (lr->upd[b])
 		{
@@ -495,6 +530,42 @@ EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
 			for (size_t e = lr->intptr[b0 + b]; e < lr->intptr[b0 + b + 1]; e++)
 				vc[lr->ints[e]] = 0;
 		}
+}
+
+/*
+ * E-step for a block of rows b0 .. b0+nb−1 (docs/algorithms.md §11), one column of the block buffers per
+ * row. Everything that sums over a row's observed columns is a product of the block's
+ * zero-filled data or observation mask with a q-wide matrix of U, so it runs as dgemm over
+ * the whole block instead of small per-row BLAS calls:
+ *
+ *   packed U_OᵀU_O          = UU · mask_i             (UU: column j the packed u_j u_jᵀ)
+ *   u_jᵀ A_i u_j, all j     = UUᵀ · packed(A_i, off-diagonals doubled)
+ *   U_Oᵀ z_O                = Uᵀ z_i (zero-filled),  u_jᵀ w_i, all j = U w_i
+ *   Σ_j v_ij u_j u_jᵀ       = UU · v_i
+ *
+ * Per row remain the k×k Cholesky factor and inverse A_i = M_i⁻¹ of M_i = U_OᵀU_O + σD⁻²,
+ * the ordinal update (Jacobi: every interval entry moves from the same previous vector),
+ * s_i = A_i U_Oᵀ z_O, the second moment G_i = σA_i + s_i s_iᵀ + A_i (Σ_j v_ij u_j u_jᵀ) A_i,
+ * and the row's log-likelihood ℓ_i = log N(z_O; 0, Σ_OO) (|O|, not p, in the 2π term).
+ * Returns GC_ENOTPD with *badrow set when some M_i is not positive definite.
+ */
+static GcStatus
+EStepBlock(LowRank *lr, size_t b0, int nb, int num_ord_updates, size_t *badrow)
+{
+	int			anyupd = BlockRows(lr, b0, nb, num_ord_updates),
+				anyv;
+	GcStatus	status = BlockFactor(lr, b0, nb, badrow);
+
+	if (status != GC_OK)
+		return status;
+	if (anyupd)
+		BlockOrdinalUpdates(lr, b0, nb, num_ord_updates);
+	LR_PROF(9);
+	anyv = BlockFirstMoments(lr, b0, nb);
+	LR_PROF(11);
+	BlockSecondMoments(lr, nb, anyv);
+	LR_PROF(12);
+	BlockFlush(lr, b0, nb, anyupd, anyv);
 	LR_PROF(13);
 	return GC_OK;
 }
