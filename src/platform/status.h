@@ -7,6 +7,8 @@
 #ifndef GC_STATUS_H
 #define GC_STATUS_H
 
+#include <stddef.h>
+
 typedef enum GcStatus
 {
 	GC_OK = 0,
@@ -19,5 +21,12 @@ typedef enum GcStatus
 	GC_ETOOFEW,					/* too few samples to fit */
 	GC_ENOCONV					/* an iteration did not converge */
 } GcStatus;
+
+/*
+ * Why serialized input is malformed, formatted into errbuf (errlen bytes; nothing when
+ * errbuf is NULL) for the glue to report. Returns GC_EFORMAT.
+ */
+extern int	gc_format_error(char *errbuf, size_t errlen, const char *fmt,...)
+			__attribute__((format(printf, 3, 4)));
 
 #endif							/* GC_STATUS_H */

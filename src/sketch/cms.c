@@ -5,8 +5,6 @@
 #include "sketch/cms.h"
 
 #include <math.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -367,23 +365,6 @@ gc_cms_serialize(const gc_cms *c, uint8_t *out)
 	}
 }
 
-static int	Fail(char *errbuf, size_t errlen, const char *fmt,...)
-			__attribute__((format(printf, 3, 4)));
-
-static int
-Fail(char *errbuf, size_t errlen, const char *fmt,...)
-{
-	va_list		ap;
-
-	if (errbuf && errlen)
-	{
-		va_start(ap, fmt);
-		vsnprintf(errbuf, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return GC_EFORMAT;
-}
-
 /* Header checks shared by deserialize and the serialized point query. */
 static int
 CheckHeader(const uint8_t *buf, size_t len, uint32_t *width, uint32_t *depth,
@@ -395,27 +376,27 @@ CheckHeader(const uint8_t *buf, size_t len, uint32_t *width, uint32_t *depth,
 				d;
 
 	if (len < GC_CMS_HEADER_SIZE)
-		return Fail(errbuf, errlen, "The value has %zu bytes, fewer than the %d-byte header.",
+		return gc_format_error(errbuf, errlen, "The value has %zu bytes, fewer than the %d-byte header.",
 					len, GC_CMS_HEADER_SIZE);
 	if (buf[0] != GC_CMS_VERSION)
-		return Fail(errbuf, errlen, "Format version %d is not supported (this build reads version %d).",
+		return gc_format_error(errbuf, errlen, "Format version %d is not supported (this build reads version %d).",
 					buf[0], GC_CMS_VERSION);
 	if (buf[1] != 0 || buf[3] != 0)
-		return Fail(errbuf, errlen, "Reserved header bytes must be zero.");
+		return gc_format_error(errbuf, errlen, "Reserved header bytes must be zero.");
 	if (buf[2] != GC_CMS_HASH_ID)
-		return Fail(errbuf, errlen, "Hash scheme %d is not supported (expected %d).",
+		return gc_format_error(errbuf, errlen, "Hash scheme %d is not supported (expected %d).",
 					buf[2], GC_CMS_HASH_ID);
 	eps = gc_get_bedouble(buf + 8);
 	delta = gc_get_bedouble(buf + 16);
 	if (gc_cms_dims(eps, delta, &w, &d) != GC_OK)
-		return Fail(errbuf, errlen, "Parameters eps %g and delta %g are out of range.", eps, delta);
+		return gc_format_error(errbuf, errlen, "Parameters eps %g and delta %g are out of range.", eps, delta);
 	*width = gc_get_be32(buf + 24);
 	*depth = gc_get_be32(buf + 28);
 	if (*width != w || *depth != d)
-		return Fail(errbuf, errlen, "Width %u and depth %u do not match eps %g and delta %g (expected %u and %u).",
+		return gc_format_error(errbuf, errlen, "Width %u and depth %u do not match eps %g and delta %g (expected %u and %u).",
 					*width, *depth, eps, delta, w, d);
 	if (len < GC_CMS_HEADER_SIZE + (size_t) w * d * 8)
-		return Fail(errbuf, errlen, "The value has %zu bytes, too few for %u x %u counters.",
+		return gc_format_error(errbuf, errlen, "The value has %zu bytes, too few for %u x %u counters.",
 					len, d, w);
 	return GC_OK;
 }
@@ -461,9 +442,9 @@ gc_cms_deserialize(gc_cms *c, const uint8_t *buf, size_t len,
 	cap = gc_get_be32(buf + 40);
 	ncand = gc_get_be32(buf + 44);
 	if (total < 0)
-		return Fail(errbuf, errlen, "The total count %lld is negative.", (long long) total);
+		return gc_format_error(errbuf, errlen, "The total count %lld is negative.", (long long) total);
 	if (cap > GC_CMS_MAX_TOPK || ncand > cap)
-		return Fail(errbuf, errlen, "%u candidates with capacity %u (at most %d) is invalid.",
+		return gc_format_error(errbuf, errlen, "%u candidates with capacity %u (at most %d) is invalid.",
 					ncand, cap, GC_CMS_MAX_TOPK);
 	/* every row of a standard Count-Min sketch sums to the total count */
 	p = buf + GC_CMS_HEADER_SIZE;
@@ -476,12 +457,12 @@ gc_cms_deserialize(gc_cms *c, const uint8_t *buf, size_t len,
 			int64_t		v = (int64_t) gc_get_be64(p);
 
 			if (v < 0 || v > total)
-				return Fail(errbuf, errlen, "Counter %u of row %u is %lld, outside 0 to the total %lld.",
+				return gc_format_error(errbuf, errlen, "Counter %u of row %u is %lld, outside 0 to the total %lld.",
 							j, i, (long long) v, (long long) total);
 			sum += v;
 		}
 		if (sum != total)
-			return Fail(errbuf, errlen, "Row %u sums to %lld, not to the total count %lld.",
+			return gc_format_error(errbuf, errlen, "Row %u sums to %lld, not to the total count %lld.",
 						i, (long long) sum, (long long) total);
 	}
 	/* candidates */
@@ -494,22 +475,22 @@ gc_cms_deserialize(gc_cms *c, const uint8_t *buf, size_t len,
 			int64_t		cnt;
 
 			if ((size_t) (end - q) < CAND_FIXED)
-				return Fail(errbuf, errlen, "Candidate %u is truncated.", i);
+				return gc_format_error(errbuf, errlen, "Candidate %u is truncated.", i);
 			cnt = (int64_t) gc_get_be64(q + 8);
 			klen = gc_get_be32(q + 16);
 			if (cnt < 1 || cnt > total)
-				return Fail(errbuf, errlen, "Candidate %u has count %lld, outside 1 to the total %lld.",
+				return gc_format_error(errbuf, errlen, "Candidate %u has count %lld, outside 1 to the total %lld.",
 							i, (long long) cnt, (long long) total);
 			if (klen > GC_CMS_MAX_KEY || (size_t) (end - q - CAND_FIXED) < klen)
-				return Fail(errbuf, errlen, "Candidate %u has a key length %u that is invalid or truncated.",
+				return gc_format_error(errbuf, errlen, "Candidate %u has a key length %u that is invalid or truncated.",
 							i, klen);
 			for (const uint8_t *r = p; r < q; r += CAND_FIXED + gc_get_be32(r + 16))
 				if (gc_get_be64(r) == gc_get_be64(q))
-					return Fail(errbuf, errlen, "Candidate %u repeats an earlier hash.", i);
+					return gc_format_error(errbuf, errlen, "Candidate %u repeats an earlier hash.", i);
 			q += CAND_FIXED + klen;
 		}
 		if (q != end)
-			return Fail(errbuf, errlen, "%zu trailing bytes after the last candidate.", (size_t) (end - q));
+			return gc_format_error(errbuf, errlen, "%zu trailing bytes after the last candidate.", (size_t) (end - q));
 	}
 	if ((rc = gc_cms_init(c, gc_get_bedouble(buf + 8), gc_get_bedouble(buf + 16), cap,
 						  gc_get_be32(buf + 4), alloc)) != GC_OK)

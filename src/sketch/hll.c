@@ -5,8 +5,6 @@
 #include "sketch/hll.h"
 
 #include <math.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -562,23 +560,6 @@ gc_hll_serialize(const gc_hll *h, uint8_t *out)
 	return GC_OK;
 }
 
-static int	Fail(char *errbuf, size_t errlen, const char *fmt,...)
-			__attribute__((format(printf, 3, 4)));
-
-static int
-Fail(char *errbuf, size_t errlen, const char *fmt,...)
-{
-	va_list		ap;
-
-	if (errbuf && errlen)
-	{
-		va_start(ap, fmt);
-		vsnprintf(errbuf, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return GC_EFORMAT;
-}
-
 int
 gc_hll_deserialize(gc_hll *h, const uint8_t *buf, size_t len,
 				   const GcAlloc *alloc, char *errbuf, size_t errlen)
@@ -588,17 +569,17 @@ gc_hll_deserialize(gc_hll *h, const uint8_t *buf, size_t len,
 
 	memset(h, 0, sizeof(*h));
 	if (len < GC_HLL_HEADER_SIZE)
-		return Fail(errbuf, errlen, "The value has %ld bytes, fewer than the %ld-byte header.",
+		return gc_format_error(errbuf, errlen, "The value has %ld bytes, fewer than the %ld-byte header.",
 					(long) len, (long) GC_HLL_HEADER_SIZE);
 	if (buf[0] != GC_HLL_VERSION)
-		return Fail(errbuf, errlen, "Format version %ld is not supported (this build reads version %ld).",
+		return gc_format_error(errbuf, errlen, "Format version %ld is not supported (this build reads version %ld).",
 					(long) buf[0], (long) GC_HLL_VERSION);
 	log2m = buf[2];
 	if (log2m < GC_HLL_MIN_LOG2M || log2m > GC_HLL_MAX_LOG2M)
-		return Fail(errbuf, errlen, "log2m %ld is outside the range %ld to %ld.",
+		return gc_format_error(errbuf, errlen, "log2m %ld is outside the range %ld to %ld.",
 					(long) log2m, (long) GC_HLL_MIN_LOG2M, (long) GC_HLL_MAX_LOG2M);
 	if (buf[3] != GC_HLL_HASH_ID)
-		return Fail(errbuf, errlen, "Hash scheme %ld is not supported (expected %ld).",
+		return gc_format_error(errbuf, errlen, "Hash scheme %ld is not supported (expected %ld).",
 					(long) buf[3], (long) GC_HLL_HASH_ID);
 	n = gc_get_be32(buf + 4);
 	if (buf[1] == GC_HLL_FORMAT_SPARSE)
@@ -606,10 +587,10 @@ gc_hll_deserialize(gc_hll *h, const uint8_t *buf, size_t len,
 		uint32_t	prev = 0;
 
 		if (n > gc_hll_sparse_limit(log2m))
-			return Fail(errbuf, errlen, "A sparse sketch has %ld entries, more than the limit %ld for its log2m.",
+			return gc_format_error(errbuf, errlen, "A sparse sketch has %ld entries, more than the limit %ld for its log2m.",
 						(long) n, (long) gc_hll_sparse_limit(log2m));
 		if (len != GC_HLL_HEADER_SIZE + (size_t) n * 4)
-			return Fail(errbuf, errlen, "A sparse sketch with %ld entries must have %ld bytes.",
+			return gc_format_error(errbuf, errlen, "A sparse sketch with %ld entries must have %ld bytes.",
 						(long) n, (long) (GC_HLL_HEADER_SIZE + (size_t) n * 4));
 		for (uint32_t i = 0; i < n; i++)
 		{
@@ -617,10 +598,10 @@ gc_hll_deserialize(gc_hll *h, const uint8_t *buf, size_t len,
 			uint32_t	r = e & 63;
 
 			if ((e >> 6) >= SP_MAXIDX || r < 1 || r > SP_MAXRANK)
-				return Fail(errbuf, errlen, "Sparse entry %ld is out of range (value %ld).",
+				return gc_format_error(errbuf, errlen, "Sparse entry %ld is out of range (value %ld).",
 							(long) i, (long) e);
 			if (i > 0 && (e >> 6) <= (prev >> 6))
-				return Fail(errbuf, errlen, "Sparse entries are not strictly increasing at entry %ld.",
+				return gc_format_error(errbuf, errlen, "Sparse entries are not strictly increasing at entry %ld.",
 							(long) i);
 			prev = e;
 		}
@@ -644,9 +625,9 @@ gc_hll_deserialize(gc_hll *h, const uint8_t *buf, size_t len,
 		uint8_t		maxr = (uint8_t) (65 - log2m);
 
 		if (n != 0)
-			return Fail(errbuf, errlen, "A dense sketch must have a zero entry count, not %ld.", (long) n);
+			return gc_format_error(errbuf, errlen, "A dense sketch must have a zero entry count, not %ld.", (long) n);
 		if (len != gc_hll_dense_size(log2m))
-			return Fail(errbuf, errlen, "A dense sketch with log2m %ld must have %ld bytes.",
+			return gc_format_error(errbuf, errlen, "A dense sketch with log2m %ld must have %ld bytes.",
 						(long) log2m, (long) gc_hll_dense_size(log2m));
 		if (gc_hll_init(h, log2m, alloc) != GC_OK)
 			return GC_EINVAL;
@@ -668,11 +649,11 @@ gc_hll_deserialize(gc_hll *h, const uint8_t *buf, size_t len,
 					long		bad = h->regs[i + k];
 
 					gc_hll_free(h);
-					return Fail(errbuf, errlen, "Register value %ld exceeds the maximum %ld for its log2m.",
+					return gc_format_error(errbuf, errlen, "Register value %ld exceeds the maximum %ld for its log2m.",
 								bad, (long) maxr);
 				}
 		}
 		return GC_OK;
 	}
-	return Fail(errbuf, errlen, "Representation %ld is unknown (1 sparse, 2 dense expected).", (long) buf[1]);
+	return gc_format_error(errbuf, errlen, "Representation %ld is unknown (1 sparse, 2 dense expected).", (long) buf[1]);
 }
