@@ -47,6 +47,13 @@ SELECT gc_stream_opt_partitions('[4, 0, 2]') AS list, gc_stream_opt_partitions('
 SELECT gc_stream_create('st2', 'h:1', 't', 'st_target', '{"partitions": [1, 1]}');
 SELECT gc_stream_create('st2', 'h:1', 't', 'st_target', '{"partitions": {"modulus": 0, "remainder": 0}}');
 SELECT gc_stream_create('st2', 'h:1', 't', 'st_target', '{"partitions": 3}');
+-- workers: 1 by default, an integer from 1 to 64
+SELECT gc_stream_plan('st_target', '{}')->'workers' AS default_workers,
+       gc_stream_plan('st_target', '{"workers": 4, "partitions": {"modulus": 2, "remainder": 1}}')->'workers' AS four;
+SELECT gc_stream_create('st2', 'h:1', 't', 'st_target', '{"workers": 0}');
+SELECT gc_stream_create('st2', 'h:1', 't', 'st_target', '{"workers": 65}');
+SELECT gc_stream_create('st2', 'h:1', 't', 'st_target', '{"workers": 1.5}');
+SELECT gc_stream_create('st2', 'h:1', 't', 'st_target', '{"workers": "2"}');
 SELECT gc_stream_create('st2', 'h:1', 't', 'st_target', '{"dedup": "yes"}');
 SELECT gc_stream_create('st2', 'h:1', 't', 'st_target', '{"time_unit": "h"}');
 SELECT gc_stream_create('st2', 'h:1', 't', 'st_target', '{"row_time": "last"}');

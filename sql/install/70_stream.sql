@@ -200,11 +200,12 @@ CREATE FUNCTION gc_stream_worker_status(
 	OUT duplicates bigint, OUT dead_letters bigint, OUT imputed_cells bigint,
 	OUT late_updates bigint, OUT pending_rows integer, OUT last_error text,
 	OUT latency_p50_ms float8, OUT latency_p99_ms float8,
-	OUT partitions integer[], OUT high_watermarks bigint[])
+	OUT partitions integer[], OUT high_watermarks bigint[],
+	OUT worker integer, OUT workers integer, OUT entity_conflicts bigint)
 	RETURNS SETOF record
 	AS 'MODULE_PATHNAME', 'gc_stream_worker_status'
 	LANGUAGE C STRICT VOLATILE;
-COMMENT ON FUNCTION gc_stream_worker_status() IS 'live state of the stream workers of this database (shared memory); empty without shared_preload_libraries';
+COMMENT ON FUNCTION gc_stream_worker_status() IS 'live state of the stream workers of this database (shared memory), one row per worker; empty without shared_preload_libraries';
 
 -- ---------------------------------------------------------------------------
 -- Option validation
@@ -224,7 +225,7 @@ DECLARE
 		'key_column', 'partition_column', 'offset_column', 'timestamp_column',
 		'imputed_column', 'raw_column', 'start', 'batch_size', 'flush_interval',
 		'max_message_bytes', 'model', 'model_refresh', 'model_window', 'kafka', 'partitions',
-		'refine_previous'];
+		'refine_previous', 'workers'];
 	k text;
 	o jsonb := '{}';
 	v jsonb;
@@ -270,7 +271,10 @@ BEGIN
 		'max_message_bytes', @extschema@.gc_stream_opt_number(options, 'max_message_bytes', 1048576, 16, 104857600, true),
 		'dedup_retention', @extschema@.gc_stream_opt_number(options, 'dedup_retention', 3600, 1, 31536000, false),
 		'model_refresh', @extschema@.gc_stream_opt_number(options, 'model_refresh', 0, 0, 31536000, false),
-		'model_window', @extschema@.gc_stream_opt_number(options, 'model_window', 10000, 10, 100000000, true));
+		'model_window', @extschema@.gc_stream_opt_number(options, 'model_window', 10000, 10, 100000000, true),
+		-- each worker is a process with its own Kafka client and memory; past 64 the
+		-- cores of one server are used up long before the partitions are
+		'workers', @extschema@.gc_stream_opt_number(options, 'workers', 1, 1, 64, true));
 
 	-- window and lateness: seconds or "auto"
 	FOREACH k IN ARRAY ARRAY['window', 'lateness'] LOOP
@@ -713,10 +717,32 @@ COMMENT ON FUNCTION gc_stream_drop(text) IS 'drop a stream with its offsets and 
 /*
  * An enabled stream without a worker is "held" when it was started in another cluster or
  * database (a restored copy waits for gc_stream_start), "unserved" when no launcher serves
- * this database, else "starting".  messages and duplicates are the committed counts.
- * security_barrier and the owner filter: see gc_stream_dedup_keys.
+ * this database, else "starting".  messages and duplicates are the committed counts.  A
+ * stream with several workers ("workers" option) is one row here: its partitions and
+ * counters over all of them, the state of the first worker that is not running, the pid
+ * and the first error of the lowest-numbered worker, the highest latency quantiles;
+ * gc_stream_workers has a row per worker.  security_barrier and the owner filter: see
+ * gc_stream_dedup_keys.
  */
 CREATE VIEW gc_stream_status WITH (security_barrier = true) AS
+	WITH ws AS (SELECT * FROM @extschema@.gc_stream_worker_status()),
+	w AS (
+		SELECT ws.stream_id,
+			   (array_agg(ws.pid ORDER BY ws.worker))[1] AS pid,
+			   CASE WHEN count(*) < max(ws.workers) THEN 'starting'
+					ELSE (array_agg(ws.state ORDER BY ws.state = 'running', ws.worker))[1] END AS state,
+			   (SELECT array_agg(h.p ORDER BY h.p) FROM ws y, unnest(y.partitions, y.high_watermarks) AS h(p, hw)
+				WHERE y.stream_id = ws.stream_id) AS partitions,
+			   (SELECT array_agg(h.hw ORDER BY h.p) FROM ws y, unnest(y.partitions, y.high_watermarks) AS h(p, hw)
+				WHERE y.stream_id = ws.stream_id) AS high_watermarks,
+			   sum(ws.rows_written)::bigint AS rows_written, sum(ws.rows_per_s) AS rows_per_s,
+			   sum(ws.imputed_cells)::bigint AS imputed_cells, sum(ws.late_updates)::bigint AS late_updates,
+			   sum(ws.pending_rows)::integer AS pending_rows,
+			   (array_agg(CASE WHEN ws.workers > 1 THEN pg_catalog.format('worker %s: %s', ws.worker, ws.last_error)
+							   ELSE ws.last_error END ORDER BY ws.worker) FILTER (WHERE ws.last_error IS NOT NULL))[1] AS last_error,
+			   max(ws.latency_p50_ms) AS latency_p50_ms, max(ws.latency_p99_ms) AS latency_p99_ms,
+			   sum(ws.entity_conflicts)::bigint AS entity_conflicts
+		FROM ws GROUP BY ws.stream_id)
 	SELECT s.name, s.topic, s.target, s.owner,
 		   CASE WHEN e.state IS NOT NULL THEN e.state
 				WHEN NOT s.enabled THEN 'stopped'
@@ -742,11 +768,16 @@ CREATE VIEW gc_stream_status WITH (security_barrier = true) AS
 						 THEN 'gcimpute is not in shared_preload_libraries: no stream runs'
 						 ELSE pg_catalog.format('gcimpute serves the streams of database %I only (gcimpute.database)',
 												pg_catalog.current_setting('gcimpute.database', true)) END
+				WHEN n.workers > pg_catalog.current_setting('gcimpute.max_streams', true)::int THEN
+					pg_catalog.format('the stream has %s workers, but gcimpute.max_streams is %s',
+									  n.workers, pg_catalog.current_setting('gcimpute.max_streams'))
 				END AS last_error,
-		   w.latency_p50_ms, w.latency_p99_ms
+		   w.latency_p50_ms, w.latency_p99_ms,
+		   n.workers, w.entity_conflicts
 	FROM @extschema@.gc_streams s
 	CROSS JOIN @extschema@.gc_stream_here() h
-	LEFT JOIN @extschema@.gc_stream_worker_status() w ON w.stream_id = s.id
+	CROSS JOIN LATERAL (SELECT coalesce((s.options->>'workers')::int, 1) AS workers) n
+	LEFT JOIN w ON w.stream_id = s.id
 	LEFT JOIN @extschema@.gc_stream_errors e ON e.stream_id = s.id
 	LEFT JOIN LATERAL (
 		SELECT array_agg(f.partition ORDER BY f.partition) AS partitions,
@@ -754,5 +785,32 @@ CREATE VIEW gc_stream_status WITH (security_barrier = true) AS
 			   sum(f.messages)::bigint AS messages, sum(f.duplicates)::bigint AS duplicates
 		FROM @extschema@.gc_stream_offsets f WHERE f.stream_id = s.id) o ON true
 	WHERE pg_catalog.pg_has_role(current_user, s.owner, 'USAGE');
-COMMENT ON VIEW gc_stream_status IS 'one row per stream: state, per-partition committed offsets and high watermarks, lag, throughput, duplicates, dead letters, imputed cells, last error, end-to-end latency';
+COMMENT ON VIEW gc_stream_status IS 'one row per stream: state, per-partition committed offsets and high watermarks, lag, throughput, duplicates, dead letters, imputed cells, last error, end-to-end latency, workers and entities seen by two of them';
 GRANT SELECT ON gc_stream_status TO PUBLIC;
+
+/*
+ * One row per running worker of a stream ("workers" option): its partitions with their
+ * committed offsets (gc_stream_offsets) and high watermarks, and what it did since it
+ * started.  messages, duplicates and dead_letters are the committed counts of its
+ * partitions, as in gc_stream_status.
+ */
+CREATE VIEW gc_stream_workers WITH (security_barrier = true) AS
+	SELECT s.name, w.worker, w.workers, w.pid, w.state, w.started_at, w.partitions,
+		   o.committed_offsets, w.high_watermarks,
+		   (SELECT sum(greatest(hw - co, 0))::bigint
+			FROM unnest(w.partitions, w.high_watermarks, o.committed_offsets) AS x(p, hw, co)) AS lag,
+		   w.rows_written, w.rows_per_s, o.messages, o.duplicates,
+		   (SELECT count(*) FROM @extschema@.gc_dead_letters d
+			WHERE d.stream_id = s.id AND d.partition = ANY (w.partitions)) AS dead_letters,
+		   w.imputed_cells, w.late_updates, w.pending_rows, w.entity_conflicts, w.last_error,
+		   w.latency_p50_ms, w.latency_p99_ms
+	FROM @extschema@.gc_streams s
+	JOIN @extschema@.gc_stream_worker_status() w ON w.stream_id = s.id
+	LEFT JOIN LATERAL (
+		SELECT array_agg(f.next_offset ORDER BY u.i) AS committed_offsets,
+			   sum(f.messages)::bigint AS messages, sum(f.duplicates)::bigint AS duplicates
+		FROM unnest(w.partitions) WITH ORDINALITY AS u(p, i)
+		LEFT JOIN @extschema@.gc_stream_offsets f ON f.stream_id = s.id AND f.partition = u.p) o ON true
+	WHERE pg_catalog.pg_has_role(current_user, s.owner, 'USAGE');
+COMMENT ON VIEW gc_stream_workers IS 'one row per running stream worker: its partitions, committed offsets, high watermarks, lag, counters, entities also seen by another worker, last error, pid';
+GRANT SELECT ON gc_stream_workers TO PUBLIC;

@@ -25,6 +25,7 @@
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/numeric.h"
 #include "utils/syscache.h"
 
 #include "stream/stream.h"
@@ -35,6 +36,7 @@ typedef struct CallerStream
 	int32		id;
 	Oid			owner;
 	bool		enabled;
+	int			nworkers;
 } CallerStream;
 
 static const char *
@@ -47,6 +49,8 @@ Schema(void)
 	return nsp;
 }
 
+static int	OptionWorkers(Jsonb *options);
+
 static CallerStream
 FindStream(const char *name)
 {
@@ -55,7 +59,7 @@ FindStream(const char *name)
 	bool		isnull;
 	int			nest = StreamBookkeepingBegin();
 
-	if (SPI_execute_with_args(psprintf("SELECT id, owner::pg_catalog.oid, enabled FROM %s.gc_streams "
+	if (SPI_execute_with_args(psprintf("SELECT id, owner::pg_catalog.oid, enabled, options FROM %s.gc_streams "
 									   "WHERE name OPERATOR(pg_catalog.=) $1", Schema()),
 							  1, (Oid[]) {TEXTOID}, &arg, NULL, true, 1) != SPI_OK_SELECT ||
 		SPI_processed != 1)
@@ -65,6 +69,7 @@ FindStream(const char *name)
 	cs.id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	cs.owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 	cs.enabled = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+	cs.nworkers = OptionWorkers(DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull)));
 	StreamBookkeepingEnd(nest);
 	return cs;
 }
@@ -97,6 +102,17 @@ Member(Jsonb *j, const char *key)
 	JsonbValue *v = getKeyJsonValueFromContainer(&j->root, key, strlen(key), NULL);
 
 	return v ? JsonbValueToJsonb(v) : NULL;
+}
+
+/* The "workers" of normalized options (validated: 1 to GC_STREAM_MAX_WORKERS), 1 if absent. */
+static int
+OptionWorkers(Jsonb *options)
+{
+	JsonbValue *v = options ? getKeyJsonValueFromContainer(&options->root, "workers", 7, NULL) : NULL;
+
+	if (v == NULL || v->type != jbvNumeric)
+		return 1;
+	return DatumGetInt32(DirectFunctionCall1(numeric_int4, NumericGetDatum(v->val.numeric)));
 }
 
 /*
@@ -155,6 +171,7 @@ gc_stream_create(PG_FUNCTION_ARGS)
 	v = Validate(name, PG_GETARG_TEXT_PP(1), PG_GETARG_TEXT_PP(2), PG_GETARG_OID(3),
 				 PG_GETARG_JSONB_P(4), true);
 	StreamValidateKafkaConf(Member(v, "kafka"), superuser());
+	gc_stream_check_worker_slots(OptionWorkers(Member(v, "options")), name);
 	args[0] = CStringGetTextDatum(name);
 	args[1] = ObjectIdGetDatum(GetUserId());
 	args[2] = PointerGetDatum(PG_GETARG_TEXT_PP(1));
@@ -209,6 +226,7 @@ gc_stream_alter(PG_FUNCTION_ARGS)
 	v = Validate(name, cstring_to_text(brokers), cstring_to_text(topic), target,
 				 PG_GETARG_JSONB_P(1), false);
 	StreamValidateKafkaConf(Member(v, "kafka"), superuser_arg(cs.owner));
+	gc_stream_check_worker_slots(OptionWorkers(Member(v, "options")), name);
 	args[1] = JsonbPGetDatum(Member(v, "options"));
 	args[2] = JsonbPGetDatum(Member(v, "kafka"));
 	CatalogWrite(psprintf("UPDATE %s.gc_streams SET options = $2, kafka_conf = $3 WHERE id OPERATOR(pg_catalog.=) $1",
@@ -232,6 +250,8 @@ gc_stream_set_enabled(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	cs = FindStream(name);
+	if (enable)
+		gc_stream_check_worker_slots(cs.nworkers, name);
 	args[0] = Int32GetDatum(cs.id);
 	args[1] = BoolGetDatum(enable);
 	/* where it was started: the launcher starts it by itself only here (80_lifecycle.sql) */

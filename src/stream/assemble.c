@@ -22,6 +22,7 @@
 #include <math.h>
 
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
 #include "utils/memutils.h"
 
 #include "latency/latency.h"
@@ -71,6 +72,22 @@ AssembleInit(StreamWorker *w)
 	w->eff_high = PG_INT64_MIN;
 	w->lateness = w->cfg->lateness;
 	w->gaps = MemoryContextAlloc(w->rows_cxt, sizeof(double) * WARMUP_GAPS);
+	AssembleInitEntities(w);
+}
+
+/* The entities a worker has checked against the other workers (CheckEntityWorker). */
+void
+AssembleInitEntities(StreamWorker *w)
+{
+	HASHCTL		ctl;
+
+	if (w->cfg->nworkers <= 1 || !w->cfg->assemble)
+		return;
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(uint64);
+	ctl.entrysize = sizeof(uint64);
+	ctl.hcxt = w->rows_cxt;
+	w->entities = hash_create("gcimpute entities", 1024, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 }
 
 void
@@ -111,6 +128,48 @@ AssembleFreeRow(PendingRow *r)
 }
 
 static PendingRow *NewRowExtra(StreamWorker *w, Size extra);
+
+/* entities remembered as checked, at most; past that the set starts again */
+#define ENTITIES_CHECKED_MAX 1000000
+/* conflicting entities named in a WARNING each, at most, per worker */
+#define ENTITY_WARNINGS_MAX 10
+
+/*
+ * Row assembly needs all of an entity's messages in one worker.  With several workers
+ * the first time a worker sees an entity it claims it in shared memory; an entity that
+ * another worker of the stream claimed first (it arrives on partitions of two workers:
+ * the producers do not key by entity) is counted, named in a WARNING and in last_error.
+ * Its rows are then assembled twice, each worker writing its part.
+ */
+static void
+CheckEntityWorker(StreamWorker *w, const char *entity, int32 partition)
+{
+	uint64		h = hash_bytes_extended((const unsigned char *) entity, strlen(entity), 0);
+	bool		found;
+	int			other_worker;
+	int32		other_partition;
+
+	if (hash_get_num_entries(w->entities) >= ENTITIES_CHECKED_MAX)
+	{
+		hash_destroy(w->entities);
+		w->entities = NULL;
+		AssembleInitEntities(w);
+	}
+	(void) hash_search(w->entities, &h, HASH_ENTER, &found);
+	if (found || gc_stream_claim_entity(w->cfg->id, w->cfg->worker, w->cfg->nworkers, h, partition,
+										&other_worker, &other_partition))
+		return;
+	w->entity_conflicts++;
+	StreamSetError(w, STREAM_ERR_ENTITY,
+				   "entity \"%.100s\" arrives on partition %d (worker %d) and partition %d (worker %d): key messages by entity",
+				   entity, (int) other_partition, other_worker, (int) partition, w->cfg->worker);
+	if (w->entity_conflicts <= ENTITY_WARNINGS_MAX)
+		ereport(WARNING,
+				(errmsg("stream \"%s\": entity \"%s\" arrives on partition %d (worker %d) and partition %d (worker %d)",
+						w->cfg->name, entity, (int) other_partition, other_worker, (int) partition, w->cfg->worker),
+				 errdetail("Rows are assembled within one worker: this entity's rows are written in parts by two workers."),
+				 errhint("Key the messages by entity, so that all of an entity's messages reach one partition.")));
+}
 
 static PendingRow *
 NewRow(StreamWorker *w)
@@ -581,6 +640,8 @@ AssembleMessage(StreamWorker *w, int32 partition, int64 offset,
 		ws = (event_us >= 0 ? event_us / win_us : -((-event_us + win_us - 1) / win_us)) * win_us;
 		snprintf(hkey, sizeof(hkey), INT64_FORMAT "\x1f%s", ws, entity);
 		e = hash_search(w->pending, hkey, HASH_ENTER, &found);
+		if (!found && w->entities != NULL)
+			CheckEntityWorker(w, entity, partition);
 		if (!found)
 		{
 			e->row = NewRow(w);

@@ -237,6 +237,15 @@ ParseOptions(StreamConfig *cfg, JsonbContainer *o)
 	}
 }
 
+/* "workers": absent from the plan of a catalog older than the option, which runs one */
+static void
+ParseWorkers(StreamConfig *cfg, JsonbContainer *o)
+{
+	char	   *v = KeyText(o, "workers");
+
+	cfg->nworkers = v ? atoi(v) : 1;
+}
+
 /* "partitions": null, a sorted list of partitions, or {"modulus": m, "remainder": r} */
 static void
 ParsePartitions(StreamConfig *cfg, JsonbContainer *o)
@@ -451,7 +460,7 @@ StreamLoadConfig(StreamWorker *w, int32 stream_id)
 	cfg->ext_schema = CfgStrdup(qnsp);
 	w->cfg = cfg;
 	ret = SPI_execute_with_args(psprintf("SELECT s.name, s.owner::pg_catalog.oid, s.brokers, s.topic, s.target::pg_catalog.oid, "
-										 "%s.gc_stream_plan(s.target, s.options) "
+										 "%s.gc_stream_plan(s.target, s.options), s.options::pg_catalog.text "
 										 "FROM %s.gc_streams s WHERE s.id OPERATOR(pg_catalog.=) $1", qnsp, qnsp),
 								1, (Oid[]) {INT4OID}, a1, NULL, true, 1);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
@@ -467,6 +476,7 @@ StreamLoadConfig(StreamWorker *w, int32 stream_id)
 	cfg->brokers = CfgStrdup(SPI_getvalue(tup, td, 3));
 	cfg->topic = CfgStrdup(SPI_getvalue(tup, td, 4));
 	cfg->target = DatumGetObjectId(SPI_getbinval(tup, td, 5, &isnull));
+	cfg->options_text = CfgStrdup(SPI_getvalue(tup, td, 7));
 	if (get_rel_name(cfg->target) == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
@@ -479,6 +489,7 @@ StreamLoadConfig(StreamWorker *w, int32 stream_id)
 
 	ParseOptions(cfg, &plan->root);
 	ParsePartitions(cfg, &plan->root);
+	ParseWorkers(cfg, &plan->root);
 	ParsePlan(cfg, &plan->root);
 	ParseCsvFields(cfg, &plan->root);
 	cfg->binary = BinaryUsable(cfg);

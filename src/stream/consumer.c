@@ -298,18 +298,36 @@ ConsumerPartIndex(StreamWorker *w, int32 partition)
 	return -1;
 }
 
-/* Whether a partition of the topic is in the stream's share ("partitions" option). */
+/*
+ * The position of a partition in the stream's share ("partitions" option), or -1 when it
+ * is not in the share: p itself for the whole topic, p / m for the modulus form (the
+ * share is r, r + m, r + 2m, ...), the place in the sorted list otherwise.  Partitions
+ * added to the topic later get the next positions, so the worker that owns one is known
+ * in advance.
+ */
+int
+ConsumerShareIndex(StreamConfig *cfg, int32 partition)
+{
+	if (cfg->share_modulus > 0)
+		return partition % cfg->share_modulus == cfg->share_remainder ? partition / cfg->share_modulus : -1;
+	if (cfg->nshare == 0)
+		return partition;
+	for (int i = 0; i < cfg->nshare; i++)
+		if (cfg->share[i] == partition)
+			return i;
+	return -1;
+}
+
+/*
+ * Whether this worker reads a partition of the topic: it is in the stream's share, and
+ * its position there falls to this worker ("workers" option: position % workers).
+ */
 bool
 ConsumerOwnsPartition(StreamConfig *cfg, int32 partition)
 {
-	if (cfg->share_modulus > 0)
-		return partition % cfg->share_modulus == cfg->share_remainder;
-	if (cfg->nshare == 0)
-		return true;
-	for (int i = 0; i < cfg->nshare; i++)
-		if (cfg->share[i] == partition)
-			return true;
-	return false;
+	int			i = ConsumerShareIndex(cfg, partition);
+
+	return i >= 0 && i % Max(cfg->nworkers, 1) == cfg->worker;
 }
 
 /*

@@ -4,8 +4,8 @@
  * The launcher is registered from _PG_init (shared_preload_libraries) and connects to no
  * database, so DROP DATABASE of the stream database never fights with it: it only
  * checks that gcimpute.database exists and keeps one manager running there.  The manager
- * reads gc_streams and keeps one worker per enabled stream, restarting crashed ones with
- * a back-off.  All children are BGW_NEVER_RESTART: their parent supervises them.  Every
+ * reads gc_streams and keeps the workers of every enabled stream running ("workers": N,
+ * worker k in its own slot), restarting crashed ones with a back-off.  All children are BGW_NEVER_RESTART: their parent supervises them.  Every
  * wait is a latch wait followed by CHECK_FOR_INTERRUPTS, so SIGTERM, pg_ctl stop -m fast
  * and the ProcSignalBarrier of DROP DATABASE are served promptly.
  */
@@ -47,7 +47,6 @@ char	   *gc_database = NULL;
 typedef struct ManagedWorker
 {
 	BackgroundWorkerHandle *handle;
-	bool		warned;
 } ManagedWorker;
 
 void
@@ -56,8 +55,8 @@ gc_worker_init(void)
 	BackgroundWorker worker;
 
 	DefineCustomIntVariable("gcimpute.max_streams",
-							"Maximum number of concurrently running streams.",
-							"Each running stream uses one background worker slot (max_worker_processes).",
+							"Maximum number of stream workers running at once.",
+							"A stream with \"workers\": N takes N of them; each is a background worker (max_worker_processes).",
 							&gc_max_streams, 8, 1, 1024,
 							PGC_POSTMASTER, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("gcimpute.launcher_naptime",
@@ -238,56 +237,88 @@ ManagerShutdown(int code, Datum arg)
 	LWLockRelease(GcShared->lock);
 }
 
-/* Find the slot of a stream of this database, or -1. */
+/* Find the slot of one worker of a stream of this database, or -1 (lock held). */
 static int
-FindSlot(int32 stream_id)
+FindSlot(int32 stream_id, int worker)
 {
 	for (int i = 0; i < GcShared->nslots; i++)
 		if (GcShared->slots[i].in_use && GcShared->slots[i].dboid == MyDatabaseId &&
-			GcShared->slots[i].stream_id == stream_id)
+			GcShared->slots[i].stream_id == stream_id && GcShared->slots[i].worker == worker)
 			return i;
 	return -1;
 }
 
-/*
- * Start the worker of one stream in a free slot; false when no slot (of ours or of the
- * postmaster) is free.
- */
-static bool
-StartStreamWorker(int32 stream_id, Oid owner, ManagedWorker *mw, const char *name)
+/* One enabled stream as the manager reads it from gc_streams. */
+typedef struct StreamToRun
 {
-	BackgroundWorker w;
-	int			slot = -1;
-	MemoryContext old;
-	bool		registered;
+	int32		id;
+	Oid			owner;
+	char	   *name;
+	int			nworkers;
+} StreamToRun;
+
+/*
+ * Reserve a slot for every worker of the stream that is not running, all or none: a
+ * stream whose workers do not all fit waits (with a WARNING) rather than run a part of
+ * its partitions.  Fills slot_of[k] for the workers to start, -1 for running ones;
+ * returns how many to start, or -1 when they do not fit.
+ */
+static int
+ReserveSlots(const StreamToRun *st, int *slot_of)
+{
+	int			missing = 0,
+				running = 0,
+				nfree = 0;
 
 	LWLockAcquire(GcShared->lock, LW_EXCLUSIVE);
-	for (int i = 0; i < GcShared->nslots; i++)
-		if (!GcShared->slots[i].in_use)
-		{
-			slot = i;
-			break;
-		}
-	if (slot >= 0)
+	for (int k = 0; k < st->nworkers; k++)
 	{
-		memset(&GcShared->slots[slot], 0, sizeof(GcStreamSlot));
-		GcShared->slots[slot].in_use = true;
-		GcShared->slots[slot].dboid = MyDatabaseId;
-		GcShared->slots[slot].stream_id = stream_id;
-		GcShared->slots[slot].owner = owner;
-		strlcpy(GcShared->slots[slot].state, "starting", sizeof(GcShared->slots[slot].state));
+		slot_of[k] = FindSlot(st->id, k) >= 0 ? -1 : -2;
+		if (slot_of[k] == -2)
+			missing++;
+		else
+			running++;
+	}
+	for (int i = 0; i < GcShared->nslots; i++)
+		nfree += !GcShared->slots[i].in_use;
+	if (missing > 0 && nfree >= missing)
+	{
+		int			i = 0;
+
+		/* a new worker set: claims of entities by an earlier one no longer apply */
+		if (running == 0)
+			gc_stream_forget_entities(st->id);
+		for (int k = 0; k < st->nworkers; k++)
+		{
+			GcStreamSlot *slot;
+
+			if (slot_of[k] != -2)
+				continue;
+			while (GcShared->slots[i].in_use)
+				i++;
+			slot = &GcShared->slots[i];
+			memset(slot, 0, sizeof(GcStreamSlot));
+			slot->in_use = true;
+			slot->dboid = MyDatabaseId;
+			slot->stream_id = st->id;
+			slot->worker = k;
+			slot->nworkers = st->nworkers;
+			slot->owner = st->owner;
+			strlcpy(slot->state, "starting", sizeof(slot->state));
+			slot_of[k] = i;
+		}
 	}
 	LWLockRelease(GcShared->lock);
-	if (slot < 0)
-	{
-		if (!mw->warned)
-			ereport(WARNING,
-					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-					 errmsg("stream \"%s\" cannot start: all %d gcimpute stream slots are in use", name, gc_max_streams),
-					 errhint("Increase gcimpute.max_streams (needs a restart) or stop another stream.")));
-		mw->warned = true;
-		return false;
-	}
+	return (missing > 0 && nfree < missing) ? -1 : missing;
+}
+
+/* Start the worker of a reserved slot; false (slot freed) when the postmaster has none. */
+static bool
+RegisterStreamWorker(const StreamToRun *st, int worker, int slot, ManagedWorker *mw)
+{
+	BackgroundWorker w;
+	MemoryContext old;
+	bool		registered;
 
 	memset(&w, 0, sizeof(w));
 	w.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
@@ -295,31 +326,66 @@ StartStreamWorker(int32 stream_id, Oid owner, ManagedWorker *mw, const char *nam
 	w.bgw_restart_time = BGW_NEVER_RESTART;
 	snprintf(w.bgw_library_name, BGW_MAXLEN, "gcimpute");
 	snprintf(w.bgw_function_name, BGW_MAXLEN, "gc_stream_worker_main");
-	snprintf(w.bgw_name, BGW_MAXLEN, "gcimpute stream %s", name);
+	if (st->nworkers > 1)
+		snprintf(w.bgw_name, BGW_MAXLEN, "gcimpute stream %s worker %d", st->name, worker);
+	else
+		snprintf(w.bgw_name, BGW_MAXLEN, "gcimpute stream %s", st->name);
 	snprintf(w.bgw_type, BGW_MAXLEN, "gcimpute stream worker");
 	w.bgw_main_arg = Int32GetDatum(slot);
 	memcpy(w.bgw_extra, &MyDatabaseId, sizeof(Oid));
-	memcpy(w.bgw_extra + sizeof(Oid), &owner, sizeof(Oid));
+	memcpy(w.bgw_extra + sizeof(Oid), &st->owner, sizeof(Oid));
 	w.bgw_notify_pid = MyProcPid;
 	/* the handle outlives this transaction */
 	old = MemoryContextSwitchTo(TopMemoryContext);
 	registered = RegisterDynamicBackgroundWorker(&w, &mw->handle);
 	MemoryContextSwitchTo(old);
-	if (!registered)
+	if (registered)
+		return true;
+	LWLockAcquire(GcShared->lock, LW_EXCLUSIVE);
+	GcShared->slots[slot].in_use = false;
+	LWLockRelease(GcShared->lock);
+	mw->handle = NULL;
+	return false;
+}
+
+/*
+ * Start the workers of one stream that are not running; false when they do not fit in
+ * the free slots (of ours or of the postmaster).  *warned keeps the WARNING to one per
+ * shortage.
+ */
+static bool
+StartStreamWorkers(const StreamToRun *st, ManagedWorker *workers, bool *warned)
+{
+	int			slot_of[GC_STREAM_MAX_WORKERS];
+	int			n = ReserveSlots(st, slot_of);
+
+	if (n < 0)
 	{
-		LWLockAcquire(GcShared->lock, LW_EXCLUSIVE);
-		GcShared->slots[slot].in_use = false;
-		LWLockRelease(GcShared->lock);
-		mw->handle = NULL;
-		if (!mw->warned)
+		if (!*warned)
 			ereport(WARNING,
 					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-					 errmsg("stream \"%s\" cannot start: out of background worker slots", name),
-					 errhint("You might need to increase max_worker_processes.")));
-		mw->warned = true;
+					 errmsg("stream \"%s\" cannot start: all %d gcimpute stream slots are in use", st->name, gc_max_streams),
+					 st->nworkers > 1 ? errdetail("The stream has %d workers; each takes a slot.", st->nworkers) : 0,
+					 errhint("Increase gcimpute.max_streams (needs a restart) or stop another stream.")));
+		*warned = true;
 		return false;
 	}
-	mw->warned = false;
+	for (int k = 0; k < st->nworkers; k++)
+	{
+		if (slot_of[k] < 0)
+			continue;
+		if (!RegisterStreamWorker(st, k, slot_of[k], &workers[slot_of[k]]))
+		{
+			if (!*warned)
+				ereport(WARNING,
+						(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+						 errmsg("stream \"%s\" cannot start: out of background worker slots", st->name),
+						 errhint("You might need to increase max_worker_processes.")));
+			*warned = true;
+			return false;
+		}
+	}
+	*warned = false;
 	return true;
 }
 
@@ -400,7 +466,9 @@ gc_manager_main(Datum arg)
 			 * a catalog not yet updated from 0.1 has no such record and runs every
 			 * enabled stream, as 0.1 did.
 			 */
-			sql = psprintf("SELECT s.id, s.owner::pg_catalog.oid, s.name FROM %s.gc_streams s "
+			sql = psprintf("SELECT s.id, s.owner::pg_catalog.oid, s.name, "
+						   "pg_catalog.coalesce((s.options OPERATOR(pg_catalog.->>) 'workers')::pg_catalog.int4, 1) "
+						   "FROM %s.gc_streams s "
 						   "WHERE s.enabled AND NOT EXISTS "
 						   "(SELECT 1 FROM %s.gc_stream_errors e WHERE e.stream_id OPERATOR(pg_catalog.=) s.id) %s "
 						   "ORDER BY s.id",
@@ -414,35 +482,19 @@ gc_manager_main(Datum arg)
 				elog(ERROR, "could not read gc_streams: %d", ret);
 			for (uint64 r = 0; r < SPI_processed; r++)
 			{
+				HeapTuple	tup = SPI_tuptable->vals[r];
+				TupleDesc	desc = SPI_tuptable->tupdesc;
 				bool		isnull;
-				int32		id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
-				Oid			owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull));
-				char	   *name = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 3);
-				int			slot;
-				ManagedWorker pending = {0};
+				StreamToRun st;
 
-				LWLockAcquire(GcShared->lock, LW_SHARED);
-				slot = FindSlot(id);
-				LWLockRelease(GcShared->lock);
-				if (slot >= 0)
-					continue;
-				pending.warned = warned;
-				if (StartStreamWorker(id, owner, &pending, name))
-				{
-					int			s;
-
-					warned = false;
-					LWLockAcquire(GcShared->lock, LW_SHARED);
-					s = FindSlot(id);
-					LWLockRelease(GcShared->lock);
-					if (s >= 0)
-						workers[s].handle = pending.handle;
-				}
-				else
-				{
-					warned = true;
+				st.id = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
+				st.owner = DatumGetObjectId(SPI_getbinval(tup, desc, 2, &isnull));
+				st.name = SPI_getvalue(tup, desc, 3);
+				st.nworkers = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
+				/* the catalog was validated; a row that was not cannot start more */
+				st.nworkers = Min(Max(st.nworkers, 1), GC_STREAM_MAX_WORKERS);
+				if (!StartStreamWorkers(&st, workers, &warned))
 					break;
-				}
 			}
 		}
 		SPI_finish();

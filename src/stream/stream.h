@@ -82,6 +82,10 @@ typedef struct StreamConfig
 	int32	   *share;
 	int			share_modulus;	/* 0: no modulus form */
 	int			share_remainder;
+	/* "workers": this worker owns the share's partitions whose index % nworkers = worker */
+	int			nworkers;
+	int			worker;
+	char	   *options_text;	/* gc_streams.options as loaded: a change restarts the worker */
 	char	   *model;
 	double		model_refresh;
 	int			model_window;
@@ -178,7 +182,8 @@ typedef enum StreamErrorKind
 	STREAM_ERR_NONE,
 	STREAM_ERR_TRANSIENT,		/* a failed batch, metadata: cleared by the next good batch */
 	STREAM_ERR_KAFKA,			/* reported by librdkafka: stands until the next one */
-	STREAM_ERR_MODEL			/* the model is missing or its refresh failed */
+	STREAM_ERR_MODEL,			/* the model is missing or its refresh failed */
+	STREAM_ERR_ENTITY			/* an entity reached two workers: stands until the next error */
 } StreamErrorKind;
 
 #include <librdkafka/rdkafka.h>
@@ -256,6 +261,7 @@ typedef struct StreamWorker
 	double		window;			/* effective window (s) */
 	/* auto window warm-up */
 	HTAB	   *last_seen;		/* entity -> last event time */
+	HTAB	   *entities;		/* hashes of entities checked against the other workers */
 	double	   *gaps;
 	int			ngaps;
 	List	   *warmup;			/* copies of rd_kafka messages waiting for the window */
@@ -279,6 +285,7 @@ typedef struct StreamWorker
 	int64		dead_letters;
 	int64		imputed_cells;
 	int64		late_updates;
+	int64		entity_conflicts;
 	double		lat_hist[GC_LAT_BUCKETS];
 	TimestampTz last_flush;
 	TimestampTz last_rate_at;
@@ -294,6 +301,7 @@ typedef struct StreamWorker
 /* consumer.c */
 extern void ConsumerCreate(StreamWorker *w);
 extern bool ConsumerOwnsPartition(StreamConfig *cfg, int32 partition);
+extern int	ConsumerShareIndex(StreamConfig *cfg, int32 partition);
 extern void ConsumerCheckPosition(StreamWorker *w, rd_kafka_message_t *m);
 extern void ConsumerHeardFrom(StreamWorker *w, rd_kafka_message_t *m);
 extern void ConsumerCacheWatermarks(StreamWorker *w);
@@ -305,6 +313,7 @@ extern int	ConsumerPartIndex(StreamWorker *w, int32 partition);
 
 /* assemble.c */
 extern void AssembleInit(StreamWorker *w);
+extern void AssembleInitEntities(StreamWorker *w);
 extern void AssemblePrepare(StreamWorker *w, const char *payload, size_t len);
 extern void AssembleMessage(StreamWorker *w, int32 partition, int64 offset,
 							const char *payload, size_t len, const char *key, size_t keylen,

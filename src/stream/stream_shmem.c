@@ -182,6 +182,80 @@ GcWakeAtCommit(void)
 PG_FUNCTION_INFO_V1(gc_stream_worker_status);
 
 /*
+ * gc_stream_check_worker_slots: refuse a stream that needs more worker slots than the
+ * server has (gcimpute.max_streams counts workers): it could never run.  Without
+ * shared_preload_libraries nothing runs anyway, and gc_stream_start warns about that.
+ */
+void
+gc_stream_check_worker_slots(int nworkers, const char *name)
+{
+	if (GcShared == NULL || nworkers <= GcShared->nslots)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+			 errmsg("stream \"%s\" needs %d workers, but gcimpute.max_streams is %d",
+					name, nworkers, GcShared->nslots),
+			 errdetail("Each worker of a stream takes one of the gcimpute.max_streams worker slots."),
+			 errhint("Lower the stream option \"workers\", or raise gcimpute.max_streams (needs a restart).")));
+}
+
+/* The probe sequence of an entity's hash in the claim table. */
+static inline int
+EntitySlot(uint64 hash, int probe)
+{
+	return (int) ((hash + (uint64) probe * 0x9E3779B97F4A7C15ULL) % GC_ENTITY_SLOTS);
+}
+
+/*
+ * gc_stream_claim_entity: record that a worker of a stream sees an entity on a partition.
+ * Returns false when another worker of the same worker set claimed the entity first (and
+ * names it).  A claim of an earlier worker set (another worker count) is replaced.
+ */
+bool
+gc_stream_claim_entity(int32 stream_id, int worker, int nworkers, uint64 hash,
+					   int32 partition, int *other_worker, int32 *other_partition)
+{
+	bool		mine = true;
+
+	LWLockAcquire(GcShared->lock, LW_EXCLUSIVE);
+	for (int probe = 0; probe < GC_ENTITY_PROBES; probe++)
+	{
+		GcEntityClaim *c = &GcShared->entities[EntitySlot(hash, probe)];
+		bool		same = c->dboid == MyDatabaseId && c->stream_id == stream_id && c->hash == hash;
+
+		if (same && c->nworkers == nworkers)
+		{
+			mine = (c->worker == worker);
+			*other_worker = c->worker;
+			*other_partition = c->partition;
+			break;
+		}
+		if (same || c->dboid == InvalidOid)
+		{
+			c->dboid = MyDatabaseId;
+			c->stream_id = stream_id;
+			c->hash = hash;
+			c->worker = worker;
+			c->nworkers = nworkers;
+			c->partition = partition;
+			break;
+		}
+	}
+	LWLockRelease(GcShared->lock);
+	return mine;
+}
+
+/* gc_stream_forget_entities: a stream's workers start afresh; call with the lock held. */
+void
+gc_stream_forget_entities(int32 stream_id)
+{
+	for (int i = 0; i < GC_ENTITY_SLOTS; i++)
+		if (GcShared->entities[i].dboid == MyDatabaseId &&
+			GcShared->entities[i].stream_id == stream_id)
+			memset(&GcShared->entities[i], 0, sizeof(GcEntityClaim));
+}
+
+/*
  * gc_stream_worker_status: one row per live worker of the current database whose stream
  * the calling role owns (or is a member of the owner); superusers see all.  The
  * last_error of another role's stream may name its tables or hold its data.
@@ -198,8 +272,8 @@ gc_stream_worker_status(PG_FUNCTION_ARGS)
 	for (int i = 0; i < GcShared->nslots; i++)
 	{
 		GcStreamSlot s;
-		Datum		values[17];
-		bool		nulls[17] = {0};
+		Datum		values[20];
+		bool		nulls[20] = {0};
 		Datum	   *pd,
 				   *hd;
 
@@ -239,6 +313,10 @@ gc_stream_worker_status(PG_FUNCTION_ARGS)
 		}
 		values[15] = PointerGetDatum(construct_array(pd, s.nparts, INT4OID, 4, true, TYPALIGN_INT));
 		values[16] = PointerGetDatum(construct_array(hd, s.nparts, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		/* columns of 0.2; a catalog of 0.1 asks for the first 17 only */
+		values[17] = Int32GetDatum(s.worker);
+		values[18] = Int32GetDatum(Max(s.nworkers, 1));
+		values[19] = Int64GetDatum(s.entity_conflicts);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;

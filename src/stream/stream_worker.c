@@ -96,13 +96,16 @@ StreamLoadOffsets(StreamWorker *w)
 								1, t1, a1, NULL, true, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not read offsets: %d", ret);
-	/* windows closed before the restart stay closed: late values update their rows */
+	/*
+	 * Windows closed before the restart stay closed: late values update their rows.  Event
+	 * time is this worker's own: only its partitions' rows say how far it had closed.
+	 */
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
 		bool		isnull;
 		Datum		d = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 6, &isnull);
 
-		if (!isnull)
+		if (!isnull && ConsumerPartIndex(w, atoi(GetText(r, 1))) >= 0)
 			w->eff_high = Max(w->eff_high, DatumGetInt64(d));
 	}
 	for (int i = 0; i < w->nparts; i++)
@@ -217,6 +220,25 @@ AssembleHeld(StreamWorker *w, rd_kafka_message_t *m, int64 now_us)
 	rd_kafka_message_destroy(m);
 }
 
+/*
+ * The place of this worker among the stream's workers, from its slot.  The manager read
+ * the worker count a moment before the configuration was loaded: when they differ, the
+ * options changed in between, and the manager starts the right workers again.
+ */
+static bool
+StreamTakeWorkerPlace(StreamWorker *w, int worker, int nworkers)
+{
+	if (nworkers != w->cfg->nworkers || worker >= nworkers)
+	{
+		ereport(LOG,
+				(errmsg("stream \"%s\": the worker count changed to %d while worker %d of %d started; restarting",
+						w->cfg->name, w->cfg->nworkers, worker, nworkers)));
+		return false;
+	}
+	w->cfg->worker = worker;
+	return true;
+}
+
 void
 gc_stream_worker_main(Datum arg)
 {
@@ -224,6 +246,8 @@ gc_stream_worker_main(Datum arg)
 	Oid			dboid,
 				owner;
 	int32		stream_id;
+	int			worker,
+				nworkers;
 
 	my_slot = DatumGetInt32(arg);
 	memcpy(&dboid, MyBgworkerEntry->bgw_extra, sizeof(Oid));
@@ -250,6 +274,8 @@ gc_stream_worker_main(Datum arg)
 	GcShared->slots[my_slot].latch = MyLatch;
 	GcShared->slots[my_slot].started_at = GetCurrentTimestamp();
 	stream_id = GcShared->slots[my_slot].stream_id;
+	worker = GcShared->slots[my_slot].worker;
+	nworkers = GcShared->slots[my_slot].nworkers;
 	LWLockRelease(GcShared->lock);
 	before_shmem_exit(ReleaseSlot, 0);
 
@@ -291,10 +317,11 @@ gc_stream_worker_main(Datum arg)
 		proc_exit(0);
 	}
 	PG_END_TRY();
-	if (w->stop)
+	if (w->stop || !StreamTakeWorkerPlace(w, worker, nworkers))
 		proc_exit(0);
 
-	pgstat_report_appname(psprintf("gcimpute stream %s", w->cfg->name));
+	pgstat_report_appname(nworkers > 1 ? psprintf("gcimpute stream %s worker %d", w->cfg->name, worker)
+						  : psprintf("gcimpute stream %s", w->cfg->name));
 	initStringInfo(&w->scratch);
 	{
 		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
@@ -437,7 +464,8 @@ gc_stream_worker_main(Datum arg)
 			(void) WriterFlush(w);	/* checks that the stream is enabled and its target exists */
 		if (w->stop)
 			break;
-		if (w->cfg->model && w->cfg->model_refresh > 0 && !w->stop &&
+		/* one model, refitted by one worker: worker 0 */
+		if (w->cfg->model && w->cfg->model_refresh > 0 && w->cfg->worker == 0 && !w->stop &&
 			TimestampDifferenceExceeds(w->last_model_refresh, now, (int) (w->cfg->model_refresh * 1000)))
 		{
 			if (w->last_model_refresh == 0)

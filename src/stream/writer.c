@@ -1222,6 +1222,9 @@ WriterSetStreamError(StreamWorker *w, const char *msg)
 	Datum		args[3];
 	int			nest;
 
+	/* the stream stops as a whole; the error says which of its workers met it */
+	if (w->cfg->nworkers > 1)
+		msg = psprintf("worker %d: %s", w->cfg->worker, msg);
 	ereport(WARNING,
 			(errmsg("stream \"%s\" stopped: %s", w->cfg->name, msg),
 			 errhint("Fix the cause, then call gc_stream_start('%s').", w->cfg->name)));
@@ -1328,6 +1331,7 @@ UpdateStatus(StreamWorker *w, List *written)
 	w->slot->dead_letters = w->dead_letters;
 	w->slot->imputed_cells = w->imputed_cells;
 	w->slot->late_updates = w->late_updates;
+	w->slot->entity_conflicts = w->entity_conflicts;
 	w->slot->pending_rows = npending;
 	memcpy(w->slot->lat_hist, w->lat_hist, sizeof(w->lat_hist));
 	strlcpy(w->slot->last_error, w->last_error, GC_ERRLEN);
@@ -1481,7 +1485,13 @@ CheckTargetInsert(StreamWorker *w)
 	}
 }
 
-/* Phase 1 (bookkeeping): is the stream still there and enabled?  Then the batch's model. */
+/*
+ * Phase 1 (bookkeeping): is the stream still there, enabled, free of a stream error (one
+ * of its other workers may have set one) and with the options this worker loaded?  Then
+ * the batch's model.  A stopped stream gets the batch in flight written.  Changed options (a stop, gc_stream_alter and a start in quick
+ * succession) end the worker before it writes: the manager starts the workers of the new
+ * options, which may divide the partitions differently.
+ */
 static bool
 FlushCheckStream(StreamWorker *w)
 {
@@ -1491,16 +1501,26 @@ FlushCheckStream(StreamWorker *w)
 
 	/* same id, name and target: a dropped and re-created stream is another stream */
 	ret = RunKept(KEPT_CHECK,
-				  psprintf("SELECT enabled FROM %s.gc_streams WHERE id OPERATOR(pg_catalog.=) $1 "
-						   "AND name OPERATOR(pg_catalog.=) $2 AND target OPERATOR(pg_catalog.=) $3", cfg->ext_schema),
-				  3, (Oid[]) {INT4OID, TEXTOID, REGCLASSOID},
-				  (Datum[]) {Int32GetDatum(cfg->id), CStringGetTextDatum(cfg->name), ObjectIdGetDatum(cfg->target)},
+				  psprintf("SELECT s.enabled, s.options OPERATOR(pg_catalog.=) CAST($4 AS pg_catalog.jsonb) "
+						   "AND NOT EXISTS (SELECT 1 FROM %s.gc_stream_errors e WHERE e.stream_id OPERATOR(pg_catalog.=) s.id) "
+						   "FROM %s.gc_streams s WHERE s.id OPERATOR(pg_catalog.=) $1 "
+						   "AND s.name OPERATOR(pg_catalog.=) $2 AND s.target OPERATOR(pg_catalog.=) $3",
+						   cfg->ext_schema, cfg->ext_schema),
+				  4, (Oid[]) {INT4OID, TEXTOID, REGCLASSOID, TEXTOID},
+				  (Datum[]) {Int32GetDatum(cfg->id), CStringGetTextDatum(cfg->name), ObjectIdGetDatum(cfg->target),
+				  CStringGetTextDatum(cfg->options_text)},
 				  true, 1);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 	{
 		w->stop = true;			/* dropped: nothing to keep */
 		return false;
 	}
+	if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)))
+	{
+		w->stop = true;
+		return false;			/* write nothing more under the old options */
+	}
+	/* stopped: this batch is written, then the worker ends */
 	if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
 		w->stop = true;
 	LoadModel(w);
