@@ -72,3 +72,26 @@ start_broker() {
 	fi
 	ok "broker starts"
 }
+
+# The stream suites' sensor table (test/sim's eight columns) and its checks. They use the
+# suite's W (work dir), PY (python), BS (bootstrap servers) and KDUMP.
+# mktable NAME: a target with the recommended shape (imputed bool[], raw float8[])
+mktable() {
+	q -c "CREATE TABLE $1 (entity text, ts timestamptz, temp float8, hum float8, pres float8, light float8,
+			co2 float8, noise float8, vib float8, door float8, imputed bool[], raw float8[])"
+}
+# expected_rows TOPIC FORMAT TRUTH REPORT OUT: the rows the topic must produce. First a
+# check that the topic still holds every message produced (a broker that expired them
+# would make the expected rows wrong, not the table).
+expected_rows() {
+	"${KDUMP:-$TOP/test/kafka/bin/kdump}" -b "$BS" "$1" >"$W/$1.dump" 2>/dev/null
+	check "$1: the topic still holds the $(val total_sent "$4") messages produced" \
+		test "$(wc -l <"$W/$1.dump")" = "$(val total_sent "$4")"
+	"$PY" test/sim/check_stream.py --format "$2" --dump "$W/$1.dump" --truth "$3" --report "$4" \
+			--expected "$5" >"$W/$1.check"
+}
+# table_matches TABLE EXPECTED [--imputed]: the table equals the expected rows, cell by cell
+table_matches() {
+	q -c "\\copy (SELECT entity, extract(epoch FROM ts), temp, hum, pres, light, co2, noise, vib, door, imputed FROM $1) TO '$W/$1.csv' CSV" &&
+		"$PY" test/stream/compare.py "$2" "$W/$1.csv" "${@:3}"
+}

@@ -129,6 +129,74 @@ AssembleFreeRow(PendingRow *r)
 
 static PendingRow *NewRowExtra(StreamWorker *w, Size extra);
 
+/* Record a message's partition and offset in its row: the lowest offset per partition. */
+static void
+RowAddPart(PendingRow *r, int32 partition, int64 offset)
+{
+	int			i;
+
+	for (i = 0; i < r->nparts; i++)
+		if (r->parts[i].partition == partition)
+			break;
+	if (i == r->nparts && i < (int) lengthof(r->parts))
+	{
+		r->parts[i].partition = partition;
+		r->parts[i].offset = offset;
+		r->nparts++;
+	}
+	else if (i == r->nparts)
+	{
+		/* more partitions than tracked: pin the lowest offset of the last slot */
+		r->parts[i - 1].offset = Min(r->parts[i - 1].offset, offset);
+	}
+	else
+		r->parts[i].offset = Min(r->parts[i].offset, offset);
+}
+
+/*
+ * AssembleMergeRow: a later piece of the same entity and window (src, an assembled row,
+ * not in append mode) into an earlier one, as if its messages had been assembled into it;
+ * src keeps nothing and is marked merged.  Late pieces of one window read in different
+ * poll rounds of one batch are two rows until the writer merges them.
+ */
+void
+AssembleMergeRow(PendingRow *dst, PendingRow *src, int nvalues)
+{
+	for (int v = 0; v < nvalues; v++)
+		if (src->have[v])
+		{
+			dst->vals[v] = src->vals[v];
+			dst->have[v] = true;
+		}
+	for (int c = 0; c < src->ncols; c++)
+		if (src->texts[c])
+		{
+			if (dst->texts[c])
+				pfree(dst->texts[c]);
+			dst->texts[c] = src->texts[c];
+			src->texts[c] = NULL;
+		}
+	if (src->kkey)
+	{
+		if (dst->kkey)
+			pfree(dst->kkey);
+		dst->kkey = src->kkey;
+		src->kkey = NULL;
+	}
+	for (int k = 0; k < src->nparts; k++)
+		RowAddPart(dst, src->parts[k].partition, src->parts[k].offset);
+	dst->event_us = Min(dst->event_us, src->event_us);
+	dst->kafka_ts_ms = Max(dst->kafka_ts_ms, src->kafka_ts_ms);
+	dst->partition = src->partition;
+	dst->offset = src->offset;
+	dst->keys = list_concat(dst->keys, src->keys);
+	list_free(src->keys);
+	src->keys = NIL;
+	dst->nmsgs += src->nmsgs;
+	src->nmsgs = 0;
+	src->merged = true;
+}
+
 /* entities remembered as checked, at most; past that the set starts again */
 #define ENTITIES_CHECKED_MAX 1000000
 /* conflicting entities named in a WARNING each, at most, per worker */
@@ -692,24 +760,7 @@ AssembleMessage(StreamWorker *w, int32 partition, int64 offset,
 	r->partition = partition;
 	r->offset = offset;
 	r->kafka_ts_ms = Max(r->kafka_ts_ms, kafka_ts_ms);
-	{
-		int			i;
-
-		for (i = 0; i < r->nparts; i++)
-			if (r->parts[i].partition == partition)
-				break;
-		if (i == r->nparts && i < (int) lengthof(r->parts))
-		{
-			r->parts[i].partition = partition;
-			r->parts[i].offset = offset;
-			r->nparts++;
-		}
-		else if (i == r->nparts)
-		{
-			/* more partitions than tracked: pin the lowest offset of the last slot */
-			r->parts[i - 1].offset = Min(r->parts[i - 1].offset, offset);
-		}
-	}
+	RowAddPart(r, partition, offset);
 	if (has_key && r->arena)
 	{
 		r->key1 = RowCopy(r, dkey, dklen);

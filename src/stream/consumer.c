@@ -377,6 +377,7 @@ ConsumerRefreshPartitions(StreamWorker *w, int timeout_ms)
 			w->pmax[n] = 0;
 			w->plast[n] = 0;
 			w->heard[n] = false;
+			w->pclosed[n] = PG_INT64_MIN;
 			w->adopted[n] = false;
 			changed = true;
 		}

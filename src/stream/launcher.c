@@ -467,7 +467,7 @@ gc_manager_main(Datum arg)
 			 * enabled stream, as 0.1 did.
 			 */
 			sql = psprintf("SELECT s.id, s.owner::pg_catalog.oid, s.name, "
-						   "pg_catalog.coalesce((s.options OPERATOR(pg_catalog.->>) 'workers')::pg_catalog.int4, 1) "
+						   "COALESCE((s.options OPERATOR(pg_catalog.->>) 'workers')::pg_catalog.int4, 1) "
 						   "FROM %s.gc_streams s "
 						   "WHERE s.enabled AND NOT EXISTS "
 						   "(SELECT 1 FROM %s.gc_stream_errors e WHERE e.stream_id OPERATOR(pg_catalog.=) s.id) %s "

@@ -168,6 +168,7 @@ typedef struct PendingRow
 	Size		arena_used;
 	int			nmsgs;
 	bool		late;			/* for an already written window: update it */
+	bool		merged;			/* a late piece moved into an earlier row of its batch */
 	char	   *payload;		/* append mode: the raw message, for dead letters */
 	int			payload_len;
 } PendingRow;
@@ -241,6 +242,7 @@ typedef struct StreamWorker
 	int64		pmax[GC_STREAM_MAX_PARTS];	/* largest event time per partition */
 	int64		plast[GC_STREAM_MAX_PARTS]; /* wall time of its last message, 0 none */
 	bool		heard[GC_STREAM_MAX_PARTS]; /* delivered a message, or its end */
+	int64		pclosed[GC_STREAM_MAX_PARTS];	/* closed_until stored for it (PG_INT64_MIN: none) */
 	bool		adopted[GC_STREAM_MAX_PARTS];	/* pmax/plast lent by another partition */
 	int			nempty;			/* heard empty, waiting for the stream's first reading */
 	bool		initial_assign_done;
@@ -322,6 +324,7 @@ extern void AssembleWarmupMessage(StreamWorker *w, rd_kafka_message_t *m, int64 
 extern int	AssembleCloseWindows(StreamWorker *w, int64 now_us, bool all);
 extern void AssembleCommitOffsets(StreamWorker *w, int64 *next);
 extern void AssembleFreeRow(PendingRow *r);
+extern void AssembleMergeRow(PendingRow *dst, PendingRow *src, int nvalues);
 extern void AssembleDeadLetter(StreamWorker *w, int32 partition, int64 offset,
 						  const char *payload, size_t len, const char *error);
 

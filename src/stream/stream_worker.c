@@ -105,8 +105,13 @@ StreamLoadOffsets(StreamWorker *w)
 		bool		isnull;
 		Datum		d = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 6, &isnull);
 
-		if (!isnull && ConsumerPartIndex(w, atoi(GetText(r, 1))) >= 0)
+		int			i = ConsumerPartIndex(w, atoi(GetText(r, 1)));
+
+		if (!isnull && i >= 0)
+		{
 			w->eff_high = Max(w->eff_high, DatumGetInt64(d));
+			w->pclosed[i] = DatumGetInt64(d);
+		}
 	}
 	for (int i = 0; i < w->nparts; i++)
 	{

@@ -704,6 +704,13 @@ InSubxact(SubFn fn, void *arg, char **err)
 	return ok;
 }
 
+/* the first late row of a window in a batch (MergeLatePieces) */
+typedef struct LateFirst
+{
+	char		hkey[128];
+	PendingRow *row;
+} LateFirst;
+
 /* The context of ReviseRow: the row whose arrival caused the revision (its entity). */
 typedef struct ReviseArg
 {
@@ -1534,11 +1541,48 @@ FlushCheckStream(StreamWorker *w)
  * before the late rows are looked up, so a late value for a row of the same batch (a batch
  * retried after a failure holds both) updates that row instead of adding a second one.
  */
+/*
+ * Late pieces of one window that the poll loop read in different rounds of one batch are
+ * separate late rows: merge them first, so that a window the target does not hold yet
+ * gets one row, not one per piece.
+ */
+static void
+MergeLatePieces(StreamWorker *w, List *rows)
+{
+	HASHCTL		ctl;
+	HTAB	   *first;
+	ListCell   *lc;
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(((PendingRow *) NULL)->hkey);
+	ctl.entrysize = sizeof(LateFirst);
+	ctl.hcxt = CurrentMemoryContext;
+	first = hash_create("gcimpute late pieces", 256, &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	foreach(lc, rows)
+	{
+		PendingRow *r = lfirst(lc);
+		LateFirst  *e;
+		bool		found;
+
+		if (!r->late || r->merged)
+			continue;
+		e = hash_search(first, r->hkey, HASH_ENTER, &found);
+		if (found)
+			AssembleMergeRow(e->row, r, w->cfg->nvalues);
+		else
+			e->row = r;
+	}
+	hash_destroy(first);
+}
+
 static List *
 FlushRowsToInsert(StreamWorker *w, Batch *b, bool late)
 {
 	List	   *insert = NIL;
 	ListCell   *lc;
+
+	if (late)
+		MergeLatePieces(w, b->rows);
 
 	/* a temporal model imputes a row from the entity's earlier rows: those first */
 	if (history != NULL)
@@ -1552,7 +1596,7 @@ FlushRowsToInsert(StreamWorker *w, Batch *b, bool late)
 		PendingRow *r = lfirst(lc);
 		char	   *err;
 
-		if (r->late != late)
+		if (r->late != late || r->merged)
 			continue;
 		DirectPrefetchRows(b->rows, foreach_current_index(lc));
 		if (r->late)
@@ -1718,8 +1762,15 @@ FlushStoreOffsets(StreamWorker *w, Batch *b)
 	int			n = 0;
 	int			ret;
 
+	/*
+	 * Every partition whose stored closed_until is behind gets it too: the worker that
+	 * reads a partition next (after a restart, or another worker after the "workers"
+	 * option changed) takes its event time from its partitions' rows, and must not
+	 * reopen a window this worker closed.
+	 */
 	for (int i = 0; i < w->nparts; i++)
-		if (b->next[i] >= 0 && (b->next[i] != w->committed[i] || w->pos[i] > w->seen[i]))
+		if (b->next[i] >= 0 && (b->next[i] != w->committed[i] || w->pos[i] > w->seen[i] ||
+								w->eff_high > w->pclosed[i]))
 		{
 			pd[n] = Int32GetDatum(w->parts[i]);
 			od[n] = b->next[i];
@@ -1779,6 +1830,7 @@ FlushDone(StreamWorker *w, Batch *b)
 		{
 			w->committed[i] = b->next[i];
 			w->seen[i] = Max(w->seen[i], w->pos[i]);
+			w->pclosed[i] = Max(w->pclosed[i], w->eff_high);
 		}
 	UpdateStatus(w, w->ready);
 	foreach(lc, w->ready)

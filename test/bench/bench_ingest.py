@@ -12,6 +12,9 @@ a paced rate.
               (publisher_id text, data_id bigint, c1 ... c8 float8, imputed bool[],
               raw float8[]).  --rounds repeats the pair and reports the median ratio; the
               server runs with fsync and synchronous_commit on (--durability relaxed: off).
+              --workers 1,2 runs the stream with one and with two workers in each round
+              (the "workers" option), each against the round's COPY; the CPU per message
+              counts every worker.
   latency     test/stream/kafka_tool paces --rate messages/s for --seconds s; each row
               records the Kafka timestamp of its message and clock_timestamp() when the
               worker wrote it: produce-to-written p50/p99, plus the worker's own
@@ -21,7 +24,7 @@ It starts its own broker (test/kafka/broker.sh, KAFKA_PORT, default 19194) and i
 (--port, default 55604) with shared_preload_libraries=gcimpute, and stops both at the end.
 
     .venv/bin/python test/bench/bench_ingest.py [--rows 1000000] [--rate 10000] [--seconds 20]
-        [--rounds 3] [--durability default|relaxed] [--figures docs/figures] [--json out.json]
+        [--rounds 3] [--workers 1,2] [--durability default|relaxed] [--figures docs/figures] [--json out.json]
 """
 import argparse
 import json
@@ -110,6 +113,51 @@ def temporal_vs_plain(conn, bs, total):
     return out
 
 
+def stream_run(conn, a, kdir, bs, name, nworkers):
+    """One stream over the whole topic with nworkers workers: wall time, steady rate, CPU of
+    all its workers (every thread) and of the broker."""
+    conn.execute("TRUNCATE ingest")
+    conn.execute("CHECKPOINT")
+    conn.execute("SELECT gc_stream_create(%s, %s, 'ingest', 'ingest', "
+                 "jsonb_build_object('model', 'bench', 'batch_size', 20000, 'workers', %s::int))", (name, bs, nworkers))
+    samples = []
+    t0 = time.time()
+    bcpu0, load0 = cpu_seconds(broker_pids(kdir)), os.getloadavg()[0]
+    conn.execute("SELECT gc_stream_start(%s)", (name,))
+    pids = []
+    while len(pids) < nworkers:
+        pids = [r[0] for r in conn.execute("SELECT pid FROM gc_stream_workers WHERE name = %s AND pid IS NOT NULL", (name,))]
+        time.sleep(0.01)
+    perf = None
+    if a.perf:
+        perf = subprocess.Popen(["perf", "record", "-g", "-o", f"{a.perf}.w{nworkers}", "-p", ",".join(map(str, pids))],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    t1 = wait_committed(conn, name, a.rows, 600, samples)
+    # CPU of the worker(s) (all threads: librdkafka's fetch and decompression too) and broker
+    wcpu, bcpu = cpu_seconds(pids), cpu_seconds(broker_pids(kdir)) - bcpu0
+    load1 = os.getloadavg()[0]
+    if perf:
+        perf.send_signal(2)
+        perf.wait()
+    secs = t1 - t0
+    n, imputed, dups = conn.execute("""SELECT (SELECT count(*) FROM ingest), imputed_cells, duplicates
+                                       FROM gc_stream_status WHERE name = %s""", (name,)).fetchone()
+    assert n == a.rows, f"{n} rows in the table, {a.rows} produced"
+    # steady state: between 10% and 90% of the rows
+    ts = np.array([s[0] for s in samples])
+    cs = np.array([s[1] for s in samples])
+    lo, hi = np.searchsorted(cs, 0.1 * a.rows), np.searchsorted(cs, 0.9 * a.rows)
+    steady = (cs[hi] - cs[lo]) / (ts[hi] - ts[lo]) if hi > lo and ts[hi] > ts[lo] else a.rows / secs
+    conn.execute("SELECT gc_stream_drop(%s)", (name,))
+    print(f"stream, {nworkers} worker(s): {a.rows} messages in {secs:.2f}s = {a.rows / secs:,.0f} msg/s "
+          f"(steady {steady:,.0f} msg/s), {imputed} cells imputed; CPU: workers {wcpu:.2f}s "
+          f"({wcpu / a.rows * 1e6:.2f} us/msg), broker {bcpu:.2f}s; load average {load0:.2f} -> {load1:.2f}", flush=True)
+    return dict(stream_seconds=round(secs, 2), stream_msgs_per_s=round(a.rows / secs),
+                stream_steady_msgs_per_s=round(steady), imputed_cells=imputed, duplicates=dups,
+                worker_cpu_s=round(wcpu, 2), worker_cpu_us_per_msg=round(wcpu / a.rows * 1e6, 2),
+                broker_cpu_s=round(bcpu, 2), load_avg_before=round(load0, 2), load_avg_after=round(load1, 2))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=1_000_000)
@@ -125,6 +173,8 @@ def main():
                     help="also: the same messages assembled per (entity, 1 s window), imputed by a plain "
                          "and by a temporal model (gc_fit_series, 2 lags): rows/s of each")
     ap.add_argument("--rounds", type=int, default=1, help="paired rounds of stream then COPY (the median ratio is reported)")
+    ap.add_argument("--workers", type=lambda v: [int(x) for x in v.split(",")], default=[1, 2],
+                    help="worker counts of the stream (\"workers\" option) to run in each round, e.g. 1,2 (default)")
     ap.add_argument("--durability", choices=["default", "relaxed"], default="default",
                     help="default: fsync and synchronous_commit on; relaxed: both off")
     a = ap.parse_args()
@@ -176,45 +226,12 @@ def main():
                 raw = '"{' + ",".join(v or "NULL" for v in vals) + '}"'
                 g.write(",".join([m["publisher_id"], str(m["data_id"])] + vals) + ",," + raw + "\n")
 
-        # paired rounds: the stream, then COPY of the same rows into the same server
-        ratios = []
+        # paired rounds: the stream (with each worker count), then COPY of the same rows
+        ratios = {w: [] for w in a.workers}
         for rnd in range(a.rounds):
-            name = f"ingest{rnd}"
-            conn.execute("TRUNCATE ingest, ingest_copy")
+            streams = {w: stream_run(conn, a, kdir, bs, f"ingest{rnd}w{w}", w) for w in a.workers}
+            conn.execute("TRUNCATE ingest_copy")
             conn.execute("CHECKPOINT")
-            # stream throughput
-            conn.execute("SELECT gc_stream_create(%s, %s, 'ingest', 'ingest', "
-                         "'{\"model\": \"bench\", \"batch_size\": 20000}')", (name, bs))
-            samples = []
-            t0 = time.time()
-            bcpu0, load0 = cpu_seconds(broker_pids(kdir)), os.getloadavg()[0]
-            conn.execute("SELECT gc_stream_start(%s)", (name,))
-            pids = []
-            while not pids:
-                pids = [r[0] for r in conn.execute("SELECT pid FROM gc_stream_status WHERE name = %s AND pid IS NOT NULL", (name,))]
-                time.sleep(0.01)
-            perf = None
-            if a.perf:
-                perf = subprocess.Popen(["perf", "record", "-g", "-o", a.perf, "-p", ",".join(map(str, pids))],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            t1 = wait_committed(conn, name, a.rows, 600, samples)
-            # CPU of the worker(s) (all threads: librdkafka's fetch and decompression too) and broker
-            wcpu, bcpu = cpu_seconds(pids), cpu_seconds(broker_pids(kdir)) - bcpu0
-            load1 = os.getloadavg()[0]
-            if perf:
-                perf.send_signal(2)
-                perf.wait()
-            secs = t1 - t0
-            n, imputed, dups = conn.execute("""SELECT (SELECT count(*) FROM ingest), imputed_cells, duplicates
-                                               FROM gc_stream_status WHERE name = %s""", (name,)).fetchone()
-            assert n == a.rows, f"{n} rows in the table, {a.rows} produced"
-            # steady state: between 10% and 90% of the rows
-            ts = np.array([s[0] for s in samples])
-            cs = np.array([s[1] for s in samples])
-            lo, hi = np.searchsorted(cs, 0.1 * a.rows), np.searchsorted(cs, 0.9 * a.rows)
-            steady = (cs[hi] - cs[lo]) / (ts[hi] - ts[lo]) if hi > lo and ts[hi] > ts[lo] else a.rows / secs
-            conn.execute("SELECT gc_stream_drop(%s)", (name,))
-
             # plain COPY of the same rows, same run
             bpid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
             ccpu0 = cpu_seconds([bpid])
@@ -226,29 +243,28 @@ def main():
                         cp.write(block)
             copy_secs = time.time() - t0
             ccpu = cpu_seconds([bpid]) - ccpu0
-            results.update(stream_seconds=round(secs, 2), stream_msgs_per_s=round(a.rows / secs),
-                           stream_steady_msgs_per_s=round(steady), imputed_cells=imputed, duplicates=dups,
-                           copy_seconds=round(copy_secs, 2), copy_rows_per_s=round(a.rows / copy_secs),
-                           stream_vs_copy=round((a.rows / secs) / (a.rows / copy_secs), 3),
-                           worker_cpu_s=round(wcpu, 2), worker_cpu_us_per_msg=round(wcpu / a.rows * 1e6, 2),
-                           broker_cpu_s=round(bcpu, 2), copy_backend_cpu_s=round(ccpu, 2),
-                           copy_cpu_us_per_row=round(ccpu / a.rows * 1e6, 2),
-                           load_avg_before=round(load0, 2), load_avg_after=round(load1, 2))
-            print(f"stream: {a.rows} messages in {secs:.2f}s = {a.rows / secs:,.0f} msg/s "
-                  f"(steady {steady:,.0f} msg/s), {imputed} cells imputed", flush=True)
-            print(f"COPY:   {a.rows} rows in {copy_secs:.2f}s = {a.rows / copy_secs:,.0f} rows/s; "
-                  f"stream/COPY = {results['stream_vs_copy']:.2f}", flush=True)
-            print(f"CPU:    worker {wcpu:.2f}s ({results['worker_cpu_us_per_msg']} us/msg), broker {bcpu:.2f}s, "
-                  f"COPY backend {ccpu:.2f}s ({results['copy_cpu_us_per_row']} us/row); load average {load0:.2f} -> {load1:.2f}",
-                  flush=True)
-
-            ratios.append((results["stream_vs_copy"],
-                           results["copy_cpu_us_per_row"] / max(results["worker_cpu_us_per_msg"], 1e-9)))
-            results.setdefault("round_results", []).append({k: v for k, v in results.items() if k != "round_results"})
-        results["median_stream_vs_copy"] = float(np.median([r[0] for r in ratios]))
-        results["median_cpu_ratio"] = round(float(np.median([r[1] for r in ratios])), 3)
-        print(f"{a.rounds} paired rounds: stream/COPY wall {[r[0] for r in ratios]} median {results['median_stream_vs_copy']:.2f}; "
-              f"COPY CPU/stream CPU per row {[round(r[1], 2) for r in ratios]} median {results['median_cpu_ratio']:.2f}", flush=True)
+            copy = dict(copy_seconds=round(copy_secs, 2), copy_rows_per_s=round(a.rows / copy_secs),
+                        copy_backend_cpu_s=round(ccpu, 2), copy_cpu_us_per_row=round(ccpu / a.rows * 1e6, 2))
+            print(f"COPY:   {a.rows} rows in {copy_secs:.2f}s = {a.rows / copy_secs:,.0f} rows/s, "
+                  f"{copy['copy_cpu_us_per_row']} us/row CPU", flush=True)
+            for w, st in streams.items():
+                st.update(copy, stream_vs_copy=round(st["stream_msgs_per_s"] / copy["copy_rows_per_s"], 3))
+                print(f"round {rnd + 1}, {w} worker(s): stream/COPY = {st['stream_vs_copy']:.2f} wall, "
+                      f"{st['worker_cpu_us_per_msg']} vs {copy['copy_cpu_us_per_row']} us CPU per message/row", flush=True)
+                ratios[w].append((st["stream_vs_copy"], copy["copy_cpu_us_per_row"] / max(st["worker_cpu_us_per_msg"], 1e-9),
+                                  st["worker_cpu_us_per_msg"]))
+                results.setdefault("round_results", []).append(dict(st, round=rnd + 1, workers=w))
+                results.update(st)
+        for w in a.workers:
+            r = ratios[w]
+            med = dict(median_stream_vs_copy=float(np.median([x[0] for x in r])),
+                       median_cpu_ratio=round(float(np.median([x[1] for x in r])), 3),
+                       median_worker_cpu_us_per_msg=round(float(np.median([x[2] for x in r])), 2))
+            results[f"workers_{w}"] = med
+            results.update(med)
+            print(f"{w} worker(s), {a.rounds} paired rounds: stream/COPY wall {[x[0] for x in r]} median "
+                  f"{med['median_stream_vs_copy']:.2f}; COPY CPU/stream CPU per row {[round(x[1], 2) for x in r]} "
+                  f"median {med['median_cpu_ratio']:.2f}; worker CPU {med['median_worker_cpu_us_per_msg']} us/msg", flush=True)
 
         if a.temporal:
             results.update(temporal_vs_plain(conn, bs, a.rows))

@@ -55,25 +55,6 @@ manager_up() { server_procs | grep -q "gcimpute stream manager"; }
 sleep 1
 check "launcher and manager run" manager_up
 
-# expected_rows TOPIC FORMAT TRUTH REPORT OUT: the rows the topic must produce. First a
-# check that the topic still holds every message produced (a broker that expired them
-# would make the expected rows wrong, not the table).
-expected_rows() {
-	$KDUMP -b "$BS" "$1" >"$W/$1.dump" 2>/dev/null
-	check "$1: the topic still holds the $(val total_sent "$4") messages produced" \
-		test "$(wc -l <"$W/$1.dump")" = "$(val total_sent "$4")"
-	"$PY" test/sim/check_stream.py --format "$2" --dump "$W/$1.dump" --truth "$3" --report "$4" \
-			--expected "$5" >"$W/$1.check"
-}
-# table_matches TABLE EXPECTED [--imputed]
-table_matches() {
-	q -c "\\copy (SELECT entity, extract(epoch FROM ts), temp, hum, pres, light, co2, noise, vib, door, imputed FROM $1) TO '$W/$1.csv' CSV" &&
-		"$PY" test/stream/compare.py "$2" "$W/$1.csv" "${@:3}"
-}
-mktable() {
-	q -c "CREATE TABLE $1 (entity text, ts timestamptz, temp float8, hum float8, pres float8, light float8,
-			co2 float8, noise float8, vib float8, door float8, imputed bool[], raw float8[])"
-}
 SIMOPT=(--brokers "$BS" --entities 20 --drop 0.15 --split 0.2 --lose 0.05 --dup 0.1 --malformed 0.05
 	--delay-scale 0.002 --quiet)
 STREAMOPT='"entity_column": "entity", "time_column": "ts", "window": 1, "lateness": 0.5, "max_message_bytes": 65536'
@@ -402,15 +383,7 @@ $SIM "${SIMOPT[@]}" --topic b1 --count 1000 --seed 10 --first-entity 21 --start-
 t2=$(val total_sent "$W/b1b.rep")
 check "broker restart: the stream reconnects and commits everything" wait_done b1 "$((t1 + t2))" 90
 { cat "$W/b1a.truth"; tail -n +2 "$W/b1b.truth"; } >"$W/b1.truth"
-"$PY" - "$W/b1a.rep" "$W/b1b.rep" >"$W/b1.rep" <<'EOF'
-import sys
-a = [dict(l.strip().split("=", 1) for l in open(f) if "=" in l) for f in sys.argv[1:]]
-for k in a[0]:
-    try:
-        print("%s=%d" % (k, int(a[0][k]) + int(a[1][k])))
-    except ValueError:
-        print("%s=%s" % (k, a[0][k]))
-EOF
+"$PY" test/stream/sum_reports.py "$W/b1a.rep" "$W/b1b.rep" >"$W/b1.rep"
 expected_rows b1 json "$W/b1.truth" "$W/b1.rep" "$W/b1.expected"
 check "broker restart: exactly the unique valid rows" table_matches b1 "$W/b1.expected"
 

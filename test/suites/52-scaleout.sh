@@ -3,9 +3,9 @@
 #  1. event time while some partitions have not delivered yet: rows split over three
 #     partitions, read from a backlog that arrives partition by partition, make no late
 #     updates;
-#  2. two servers sharing one six-partition topic through the "partitions" option, one
-#     killed (kill -9 of its postmaster) mid-stream and restarted: the union of both
-#     tables holds every row of the topic exactly once.
+#  2. two servers sharing one six-partition topic through the "partitions" option (server
+#     a with two workers for its share), one killed (kill -9 of its postmaster) mid-stream
+#     and restarted: the union of both tables holds every row of the topic exactly once.
 # Ports: GC_REGRESS_PORT+9 and +10 (PostgreSQL), KAFKA_PORT (+1).
 set -uo pipefail
 TOP=${TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -50,10 +50,6 @@ start_server() { # start_server DIR PORT
 	pg_start "$1" "$2" "${conf[@]}" &&
 		"$PG_BINDIR/psql" -h "$1" -p "$2" -U postgres -XAtq -c "CREATE DATABASE $DB" postgres &&
 		"$PG_BINDIR/psql" -h "$1" -p "$2" -U postgres -XAtq -c "CREATE EXTENSION gcimpute" "$DB"
-}
-mktable() {
-	q -c "CREATE TABLE $1 (entity text, ts timestamptz, temp float8, hum float8, pres float8, light float8,
-			co2 float8, noise float8, vib float8, door float8, imputed bool[], raw float8[])"
 }
 STREAMOPT='"entity_column": "entity", "time_column": "ts", "window": 1, "lateness": 0.5'
 start_server "$W/a" "$PORT_A" && on_a
@@ -102,7 +98,7 @@ ents=12 chunk=250 chunks=8 t0=1795000000
 $GEN $ents $chunk 6 $t0 --row-per-message | "$TOOL" produce "$BS" two6 >/dev/null
 on_a
 mktable two6
-q -c "SELECT gc_stream_create('two6', '$BS', 'two6', 'two6', '{$STREAMOPT, \"partitions\": {\"modulus\": 2, \"remainder\": 0}}');
+q -c "SELECT gc_stream_create('two6', '$BS', 'two6', 'two6', '{$STREAMOPT, \"partitions\": {\"modulus\": 2, \"remainder\": 0}, \"workers\": 2}');
 	  SELECT gc_stream_start('two6')" >/dev/null
 on_b
 mktable two6
@@ -135,6 +131,8 @@ check "the topic holds the $total messages produced" topic_holds two6 $total
 on_a
 check "server a commits its share ($((total / 2)) messages)" wait_done two6 $((total / 2)) 120
 check "server a reads partitions 0, 2, 4" test "$(q -c "SELECT partitions FROM gc_stream_status WHERE name = 'two6'")" = "{0,2,4}"
+check "server a's two workers divide its share: partitions 0, 4 and 2" test "$(q -c "SELECT string_agg(worker || ':' ||
+		(SELECT array_agg(x ORDER BY x) FROM unnest(partitions) x)::text, ' ' ORDER BY worker) FROM gc_stream_workers WHERE name = 'two6'")" = "0:{0,4} 1:{2}"
 q -c "\\copy (SELECT entity, extract(epoch FROM ts), temp, hum, pres, light, co2, noise, vib, door FROM two6) TO '$W/two6-a.csv' CSV"
 on_b
 check "server b commits its share ($((total / 2)) messages)" wait_done two6 $((total / 2)) 120
