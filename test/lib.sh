@@ -62,6 +62,18 @@ topic_holds() {
 	[ "$n" = "$2" ] || { echo "  topic $1 holds $n messages, $2 were produced"; return 1; }
 }
 
+# build_stream_tools TOOL: the simulator, kdump and kafka_tool (built as TOOL), counted as
+# a check; a suite that cannot have them ends here.
+build_stream_tools() {
+	if make -s -C "$TOP/test/sim" >/dev/null && make -s -C "$TOP/test/kafka" >/dev/null &&
+		gcc -O2 -Wall -Werror -o "$1" "$TOP/test/stream/kafka_tool.c" -lrdkafka; then
+		ok "build simulator, kdump, kafka_tool"
+	else
+		notok "build simulator, kdump, kafka_tool"
+		finish
+	fi
+}
+
 # start_broker DIR: a broker (test/kafka/broker.sh) in DIR, counted as a check; a suite
 # that cannot have one ends here.
 start_broker() {

@@ -104,7 +104,6 @@ StreamLoadOffsets(StreamWorker *w)
 	{
 		bool		isnull;
 		Datum		d = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 6, &isnull);
-
 		int			i = ConsumerPartIndex(w, atoi(GetText(r, 1)));
 
 		if (!isnull && i >= 0)

@@ -38,13 +38,7 @@ cleanup() {
 trap cleanup EXIT
 
 # ---- build and start --------------------------------------------------------------------
-if make -s -C test/sim >/dev/null && make -s -C test/kafka >/dev/null &&
-	gcc -O2 -Wall -Werror -o "$TOOL" test/stream/kafka_tool.c -lrdkafka; then
-	ok "build simulator, kdump, kafka_tool"
-else
-	notok "build simulator, kdump, kafka_tool"
-	finish
-fi
+build_stream_tools "$TOOL"
 start_broker "$KDIR"
 conf=("shared_preload_libraries = 'gcimpute'" "gcimpute.database = '$DB'" "gcimpute.launcher_naptime = 200"
 	"gcimpute.max_streams = 6")
