@@ -9,7 +9,8 @@
  * validate as the caller (gc_stream_validate: privileges on the target, the options, the
  * model), check the librdkafka settings with the rights of the stream's owner, and only
  * then write the one row as the owner of the catalog table: a fixed, schema-qualified
- * statement, security-restricted, with search_path pinned.
+ * statement, security-restricted, with search_path pinned.  A change of an existing
+ * stream first waits for its workers' batches in flight (StreamLockBatches).
  */
 #include "postgres.h"
 
@@ -21,6 +22,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "storage/lockdefs.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
@@ -206,6 +208,7 @@ gc_stream_alter(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	cs = FindStream(name);
+	StreamLockBatches(cs.id, ExclusiveLock);
 	if (cs.enabled)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -250,6 +253,7 @@ gc_stream_set_enabled(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	cs = FindStream(name);
+	StreamLockBatches(cs.id, ExclusiveLock);
 	if (enable)
 		gc_stream_check_worker_slots(cs.nworkers, name);
 	args[0] = Int32GetDatum(cs.id);
@@ -291,6 +295,7 @@ gc_stream_drop(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	cs = FindStream(name);
+	StreamLockBatches(cs.id, ExclusiveLock);
 	arg = Int32GetDatum(cs.id);
 	CatalogWrite(psprintf("DELETE FROM %s.gc_streams WHERE id OPERATOR(pg_catalog.=) $1", Schema()),
 				 1, (Oid[]) {INT4OID}, &arg);

@@ -355,6 +355,7 @@ extern int	StreamBookkeepingBegin(void);
 extern void StreamBookkeepingEnd(int nest);
 extern void StreamOwnerCodeBegin(StreamOwnerCode *oc);
 extern void StreamOwnerCodeEnd(StreamOwnerCode *oc);
+extern void StreamLockBatches(int32 stream_id, int mode);
 
 /* stream_worker.c */
 extern void StreamLoadOffsets(StreamWorker *w);

@@ -1868,8 +1868,15 @@ WriterFlush(StreamWorker *w)
 	}
 	PG_TRY();
 	{
-		int			nest = StreamBookkeepingBegin();
-		bool		exists = FlushCheckStream(w);
+		int			nest;
+		bool		exists;
+
+		/* wait for a change of the stream in progress, then see it (xact.c) */
+		StreamLockBatches(cfg->id, ShareLock);
+		PopActiveSnapshot();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		nest = StreamBookkeepingBegin();
+		exists = FlushCheckStream(w);
 
 		StreamBookkeepingEnd(nest);
 		if (!exists)

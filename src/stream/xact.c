@@ -23,6 +23,7 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "storage/lock.h"
 #include "utils/guc.h"
 #include "utils/snapmgr.h"
 
@@ -79,4 +80,22 @@ StreamOwnerCodeEnd(StreamOwnerCode *oc)
 {
 	AtEOXact_GUC(false, oc->nest);
 	SetUserIdAndSecContext(oc->userid, oc->sec_context);
+}
+
+/*
+ * StreamLockBatches: a stream's batches and the API functions that change the stream
+ * exclude each other.  A batch holds the stream's lock in share mode from before it reads
+ * gc_streams until it commits; gc_stream_stop, _start, _alter and _drop hold it
+ * exclusively until theirs commits.  So a batch either commits before the change or sees
+ * it (and writes nothing under options that no longer hold), and the workers of new
+ * options never read the offsets while a batch of the old ones may still commit.  The
+ * lock is an advisory tag of its own (field 4 is "GC"): no pg_advisory_lock() names it.
+ */
+void
+StreamLockBatches(int32 stream_id, LOCKMODE mode)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) stream_id, 0, 0x4743);
+	(void) LockAcquire(&tag, mode, false, false);
 }

@@ -4,8 +4,8 @@
 #  1. exactly once with two workers on a four-partition topic (rows assembled per entity,
 #     producers keyed by entity): kill -9 of one worker and pg_ctl stop -m immediate in
 #     the middle of a real-time stream; the table holds exactly the unique valid rows;
-#  2. re-sharding: the worker count changed (2 -> 3 -> 1) in the middle of a backlog, with
-#     rows pending; still exactly once;
+#  2. re-sharding: the worker count changed (2 -> 3 in one transaction with the workers
+#     busy, then 3 -> 1) in the middle of a backlog, with rows pending; still exactly once;
 #  3. an entity whose messages reach partitions of two workers is counted and reported;
 #  4. only worker 0 refreshes the model;
 #  5. worker slots: gcimpute.max_streams counts workers; a stream that cannot fit is
@@ -123,11 +123,13 @@ q -c "SELECT gc_stream_start('rs')" >/dev/null
 some() { c=$(committed rs); [ "$c" -gt 0 ] 2>/dev/null && [ "$c" -lt "$(val total_sent "$W/rsa.rep")" ]; }
 wait_for 60 some
 part=$(committed rs)
-stop_stream rs
-check "re-shard: stopped mid-backlog with 2 workers ($part of $(val total_sent "$W/rsa.rep") committed)" \
-	test "$part" -lt "$(val total_sent "$W/rsa.rep")"
-q -c "SELECT gc_stream_alter('rs', '{$STREAMOPT, \"window\": 1, \"lateness\": 0.5, \"model\": \"sensors\", \"workers\": 3, \"batch_size\": 200}');
+# stop, alter and start in one transaction while both workers are busy: the change waits
+# for their batches in flight, and a worker whose options changed writes nothing more
+q -c "SELECT gc_stream_stop('rs');
+	  SELECT gc_stream_alter('rs', '{$STREAMOPT, \"window\": 1, \"lateness\": 0.5, \"model\": \"sensors\", \"workers\": 3, \"batch_size\": 200}');
 	  SELECT gc_stream_start('rs')" >/dev/null
+check "re-shard: 2 -> 3 workers in one transaction mid-backlog ($part of $(val total_sent "$W/rsa.rep") committed)" \
+	test "$part" -lt "$(val total_sent "$W/rsa.rep")"
 rs_three() { [ "$(q -c "SELECT string_agg(partitions::text, ' ' ORDER BY worker) FROM gc_stream_workers WHERE name = 'rs'")" = '{0,3} {1,4} {2,5}' ]; }
 check "re-shard: three workers, two partitions each" wait_for 30 rs_three
 $SIM "${SIMOPT[@]}" --entities 30 --first-entity 31 --topic rs --count 6000 --seed 23 \
