@@ -2,9 +2,10 @@
  * 70_stream.sql — Kafka/AutoMQ stream ingest: catalog tables, SQL API and status view.
  *
  * The catalog is the single source of truth: the launcher (shared_preload_libraries)
- * starts one background worker per enabled stream, and each worker stores its
- * per-partition offsets in gc_stream_offsets in the same transaction as the rows those
- * messages produced.  Security (docs/streaming.md, Security): gc_streams is written only
+ * starts the background workers of each enabled stream (one, or as many as its "workers"
+ * option says, each with its own partitions), and each worker stores its per-partition
+ * offsets in gc_stream_offsets in the same transaction as the rows those messages
+ * produced.  Security (docs/streaming.md, Security): gc_streams is written only
  * by the API functions, which check as the caller; the worker is a session of the
  * stream's owner and never has more rights than the owner; the bookkeeping tables and
  * gc_models have row-level security by stream id and owner; the librdkafka settings

@@ -390,7 +390,7 @@ StartStreamWorkers(const StreamToRun *st, ManagedWorker *workers, bool *warned)
 }
 
 /*
- * gc_manager_main: keep one worker per enabled stream of this database.
+ * gc_manager_main: keep the workers of every enabled stream of this database running.
  */
 void
 gc_manager_main(Datum arg)
