@@ -7,6 +7,7 @@
 #  2. re-sharding: the worker count changed (2 -> 3 in one transaction with the workers
 #     busy, then 3 -> 1) in the middle of a backlog, with rows pending; still exactly once;
 #  3. an entity whose messages reach partitions of two workers is counted and reported;
+#     partitions added to the topic later go to the worker their number says;
 #  4. only worker 0 refreshes the model;
 #  5. worker slots: gcimpute.max_streams counts workers; a stream that cannot fit is
 #     refused, one that must wait for slots waits and starts when they free; stop and
@@ -180,6 +181,26 @@ wait_done ec1 18 60 >/dev/null
 check "entity check: with one worker the same topic gives whole rows and no report" test \
 	"$(q -c "SELECT count(*) || ' ' || (SELECT coalesce(entity_conflicts, 0) FROM gc_stream_status WHERE name = 'ec1') FROM ec1")" = "12 0"
 q -c "SELECT gc_stream_drop('ec1')" >/dev/null
+
+# ---- 3b. partitions added to the topic go to a worker known in advance -------------------
+# Two workers on two partitions; the topic grows to five: partition p goes to worker p % 2.
+bash test/kafka/broker.sh topic grow 2 "$KDIR" >/dev/null
+mktable grow
+q -c "SELECT gc_stream_create('grow', '$BS', 'grow', 'grow', '{$STREAMOPT, \"window\": 1, \"lateness\": 0, \"workers\": 2}');
+	  SELECT gc_stream_start('grow')" >/dev/null
+gen_grow() { # gen_grow PARTITIONS: a reading of entity g<p> on each partition p
+	for ((p = 0; p < $1; p++)); do
+		printf '@%d\t{"publisher_id":"g%d","data_id":%d,"entity":"g%d","ts":"2026-11-22T06:00:00Z","temp":%d}\n' "$p" "$p" "$1" "$p" "$p"
+	done | "$TOOL" produce "$BS" grow >/dev/null
+}
+gen_grow 2
+wait_done grow 2 60 >/dev/null
+"$TOOL" partitions "$BS" grow 5 2>/dev/null
+gen_grow 5
+check "grown topic: all 7 messages committed" wait_done grow 7 60
+check "grown topic: worker 0 reads partitions 0, 2, 4 and worker 1 partitions 1, 3" test "$(q -c "SELECT string_agg(worker || ':' ||
+		(SELECT array_agg(x ORDER BY x) FROM unnest(partitions) x)::text, ' ' ORDER BY worker) FROM gc_stream_workers WHERE name = 'grow'")" = "0:{0,2,4} 1:{1,3}"
+q -c "SELECT gc_stream_drop('grow')" >/dev/null
 
 # ---- 4. model_refresh: worker 0 only -------------------------------------------------------
 stop_stream k2
