@@ -359,6 +359,8 @@ StartStreamWorkers(const StreamToRun *st, ManagedWorker *workers, bool *warned)
 	int			slot_of[GC_STREAM_MAX_WORKERS];
 	int			n = ReserveSlots(st, slot_of);
 
+	if (n == 0)
+		return true;			/* all running: a WARNING for another stream stays given */
 	if (n < 0)
 	{
 		if (!*warned)
